@@ -1,0 +1,291 @@
+//! The one validator every plan passes, whoever wrote it (builtin planner, LLM, a person editing
+//! the workflow file). It reports every violation it finds, each naming the step and what was
+//! expected, so a planner can be asked to repair all of them at once.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde::Serialize;
+
+use super::catalogue::{Outputs, StepKind};
+use super::plan::{references, Plan};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    /// The step at fault, if any.
+    pub step: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.step {
+            Some(s) => write!(f, "step `{s}`: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+/// A plan that failed validation: every violation found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invalid {
+    pub source: String,
+    pub violations: Vec<Violation>,
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid plan {} ({} problem{}):", self.source, self.violations.len(), if self.violations.len() == 1 { "" } else { "s" })?;
+        for v in &self.violations {
+            write!(f, "\n  - {v}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Invalid {}
+
+static STEP_ID: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9-]{0,62}$").unwrap());
+
+pub fn validate(plan: &Plan) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let mut v = |step: Option<&str>, message: String| out.push(Violation { step: step.map(str::to_string), message });
+
+    if plan.steps.is_empty() {
+        v(None, "the plan has no steps".into());
+    }
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    for s in &plan.steps {
+        if !STEP_ID.is_match(&s.id) {
+            v(Some(&s.id), "malformed id: expected a slug of lowercase letters, digits and `-` (at most 63), starting with a letter or digit".into());
+        }
+        if !seen.insert(&s.id) {
+            v(Some(&s.id), "duplicate id".into());
+        }
+    }
+    let ids: BTreeSet<&str> = plan.steps.iter().map(|s| s.id.as_str()).collect();
+    let req_ids: BTreeSet<&str> = plan.requirements.iter().map(|r| r.id.as_str()).collect();
+
+    for s in &plan.steps {
+        let id = Some(s.id.as_str());
+        for n in &s.needs {
+            if n == &s.id {
+                v(id, "needs itself".into());
+            } else if !ids.contains(n.as_str()) {
+                v(id, format!("needs unknown step `{n}`"));
+            }
+        }
+        let Some(kind) = StepKind::parse(&s.kind) else {
+            let known: Vec<&str> = StepKind::ALL.iter().map(|k| k.name()).collect();
+            v(id, format!("unknown kind `{}`: expected one of {}", s.kind, known.join(", ")));
+            continue;
+        };
+        if let Err(e) = kind.check_params(&s.params) {
+            v(id, format!("params invalid for kind `{}`: {e}", kind.name()));
+        }
+        if kind.requires_gate() && !s.gate {
+            let why = if kind.side_effect() { "has a side effect" } else { "is a human decision" };
+            v(id, format!("kind `{}` {why} and must be gated (gate = true)", kind.name()));
+        }
+        for c in &s.covers {
+            match plan.requirement(c) {
+                None => v(id, format!("covers unknown requirement `{c}`")),
+                Some(r) if !kind.verifies(&r.kind) => v(
+                    id,
+                    format!("covers `{c}` ({}), which a `{}` step cannot verify", r.kind, kind.name()),
+                ),
+                _ => {}
+            }
+        }
+        let ancestors = plan.ancestors(&s.id);
+        for (path, r) in references(&s.params) {
+            if !ids.contains(r.step.as_str()) {
+                v(id, format!("param `{path}` references unknown step `{}`", r.step));
+                continue;
+            }
+            if !ancestors.contains(&r.step) {
+                v(id, format!("param `{path}` references `{}`, which is not among its needs (directly or not)", r.step));
+            }
+            let target = plan.step(&r.step).and_then(|t| StepKind::parse(&t.kind));
+            if let Some(t) = target {
+                if let Outputs::Fixed(names) = t.outputs() {
+                    if !names.contains(&r.output.as_str()) {
+                        v(id, format!("param `{path}` references output `{}` that a `{}` step does not produce (it produces {})", r.output, t.name(), names.join(", ")));
+                    }
+                }
+            }
+        }
+    }
+    if let Some(cycle) = find_cycle(plan) {
+        v(None, format!("the needs form a cycle: {}", cycle.join(" -> ")));
+    }
+    let covered: BTreeSet<&str> = plan.steps.iter().flat_map(|s| s.covers.iter().map(String::as_str)).collect();
+    for r in &plan.requirements {
+        if r.kind.is_measurable() && !covered.contains(r.id.as_str()) {
+            v(None, format!("requirement `{}` ({} {}, line {}) is verified by no step", r.id, r.kind, r.target(), r.line));
+        }
+    }
+    let _ = req_ids;
+    out
+}
+
+/// The first cycle in the needs graph, as `a -> b -> a`.
+pub fn find_cycle(plan: &Plan) -> Option<Vec<String>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Open,
+        Done,
+    }
+    let mut mark: BTreeMap<&str, Mark> = plan.steps.iter().map(|s| (s.id.as_str(), Mark::New)).collect();
+    fn visit<'a>(plan: &'a Plan, id: &'a str, mark: &mut BTreeMap<&'a str, Mark>, path: &mut Vec<&'a str>) -> Option<Vec<String>> {
+        match mark.get(id) {
+            Some(Mark::Done) | None => return None,
+            Some(Mark::Open) => {
+                let start = path.iter().position(|p| *p == id).unwrap_or(0);
+                let mut c: Vec<String> = path[start..].iter().map(|s| s.to_string()).collect();
+                c.push(id.to_string());
+                return Some(c);
+            }
+            Some(Mark::New) => {}
+        }
+        mark.insert(id, Mark::Open);
+        path.push(id);
+        if let Some(s) = plan.step(id) {
+            for n in &s.needs {
+                if let Some(c) = visit(plan, n, mark, path) {
+                    return Some(c);
+                }
+            }
+        }
+        path.pop();
+        mark.insert(id, Mark::Done);
+        None
+    }
+    for s in &plan.steps {
+        let mut path = Vec::new();
+        if let Some(c) = visit(plan, &s.id, &mut mark, &mut path) {
+            return Some(c);
+        }
+    }
+    None
+}
+
+/// Steps in dependency order (needs first), stable with the plan's own order. Assumes no cycle.
+pub fn topo_order(plan: &Plan) -> Vec<&str> {
+    let mut done: BTreeSet<&str> = BTreeSet::new();
+    let mut out = Vec::new();
+    while out.len() < plan.steps.len() {
+        let before = out.len();
+        for s in &plan.steps {
+            if !done.contains(s.id.as_str()) && s.needs.iter().all(|n| done.contains(n.as_str()) || plan.step(n).is_none()) {
+                done.insert(&s.id);
+                out.push(s.id.as_str());
+            }
+        }
+        if out.len() == before {
+            break;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::plan::Step;
+    use crate::domain::requirement::{Kind, Op, Requirement, Unit};
+    use serde_json::json;
+
+    fn step(id: &str, kind: &str, needs: &[&str], params: serde_json::Value) -> Step {
+        Step {
+            id: id.into(),
+            kind: kind.into(),
+            description: String::new(),
+            needs: needs.iter().map(|s| s.to_string()).collect(),
+            covers: vec![],
+            gate: true,
+            params: params.as_object().unwrap().clone(),
+        }
+    }
+
+    fn plan(steps: Vec<Step>) -> Plan {
+        Plan {
+            runbook: "t".into(),
+            spec: String::new(),
+            planner: "test".into(),
+            context: Default::default(),
+            steps,
+            requirements: vec![Requirement {
+                id: "R1".into(),
+                kind: Kind::Rto,
+                op: Op::Le,
+                value: 7200.0,
+                unit: Unit::Seconds,
+                line: 3,
+                text: "RTO 2h".into(),
+            }],
+        }
+    }
+
+    fn messages(p: &Plan) -> Vec<String> {
+        validate(p).iter().map(|v| v.to_string()).collect()
+    }
+
+    fn ok_cmd(id: &str, needs: &[&str]) -> Step {
+        let mut s = step(id, "command", needs, json!({"run": "true"}));
+        s.covers = vec!["R1".into()];
+        s
+    }
+
+    #[test]
+    fn a_good_plan_passes() {
+        assert_eq!(messages(&plan(vec![ok_cmd("a", &[]), ok_cmd("b", &["a"])])), Vec::<String>::new());
+    }
+
+    #[test]
+    fn each_violation_is_named() {
+        let cases: Vec<(Vec<Step>, &str)> = vec![
+            (vec![ok_cmd("a", &[]), ok_cmd("a", &[])], "step `a`: duplicate id"),
+            (vec![ok_cmd("Bad_Id", &[])], "step `Bad_Id`: malformed id"),
+            (vec![ok_cmd("a", &["ghost"])], "step `a`: needs unknown step `ghost`"),
+            (vec![ok_cmd("a", &["c"]), ok_cmd("b", &["a"]), ok_cmd("c", &["b"])], "the needs form a cycle: a -> c -> b -> a"),
+            (vec![ok_cmd("a", &[]), step("x", "teleport", &[], json!({}))], "step `x`: unknown kind `teleport`"),
+            (vec![ok_cmd("a", &[]), step("x", "probe", &[], json!({"url": 5}))], "step `x`: params invalid for kind `probe`"),
+            (vec![step("a", "command", &[], json!({"run": "true"}))], "requirement `R1` (rto <= 7200 s, line 3) is verified by no step"),
+            (
+                vec![ok_cmd("a", &[]), { let mut s = step("x", "command", &[], json!({"run": "true"})); s.gate = false; s }],
+                "step `x`: kind `command` has a side effect and must be gated",
+            ),
+            (
+                vec![ok_cmd("a", &[]), ok_cmd("b", &[]), step("x", "probe", &["b"], json!({"url": "${a.status}"}))],
+                "step `x`: param `url` references `a`, which is not among its needs",
+            ),
+            (
+                vec![ok_cmd("a", &[]), step("p", "probe", &[], json!({"url": "http://x"})), step("x", "probe", &["p"], json!({"url": "${p.nope}"}))],
+                "output `nope` that a `probe` step does not produce",
+            ),
+            (
+                vec![ok_cmd("a", &[]), { let mut s = step("p", "probe", &[], json!({"url": "http://x"})); s.covers = vec!["R1".into()]; s }],
+                "step `p`: covers `R1` (rto), which a `probe` step cannot verify",
+            ),
+        ];
+        for (steps, expected) in cases {
+            let m = messages(&plan(steps));
+            assert!(m.iter().any(|m| m.contains(expected)), "expected `{expected}` in {m:#?}");
+        }
+    }
+
+    #[test]
+    fn transitive_needs_may_be_referenced() {
+        let p = plan(vec![
+            ok_cmd("a", &[]),
+            step("b", "probe", &["a"], json!({"url": "http://x"})),
+            step("c", "probe", &["b"], json!({"url": "http://h/${a.host}"})),
+        ]);
+        assert_eq!(messages(&p), Vec::<String>::new());
+        assert_eq!(topo_order(&p), ["a", "b", "c"]);
+    }
+}

@@ -1,0 +1,75 @@
+//! Verdicts: a requirement passes or fails only on evidence a succeeded step recorded.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::plan::Plan;
+use super::requirement::{fmt_num, Requirement};
+use super::runbook::{Phase, RunbookView};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verdict {
+    pub id: String,
+    pub kind: String,
+    pub target: String,
+    pub line: usize,
+    /// pass, fail or unverified.
+    pub verdict: &'static str,
+    pub measurable: bool,
+    /// The evidence behind the verdict: which step measured what.
+    pub evidence: Vec<Measure>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Measure {
+    pub step: String,
+    pub metric: String,
+    pub value: f64,
+    pub pass: bool,
+}
+
+pub fn verdicts(plan: &Plan, view: &RunbookView) -> Vec<Verdict> {
+    plan.requirements.iter().map(|r| verdict(plan, view, r)).collect()
+}
+
+fn verdict(plan: &Plan, view: &RunbookView, r: &Requirement) -> Verdict {
+    let mut evidence = Vec::new();
+    if let Some(metric) = r.kind.metric() {
+        for s in plan.steps.iter().filter(|s| s.covers.contains(&r.id)) {
+            let v = view.step(&s.id);
+            if v.phase != Phase::Succeeded {
+                continue;
+            }
+            let value = match v.evidence.get(&metric) {
+                Some(Value::Number(n)) => n.as_f64(),
+                Some(Value::Bool(b)) => Some(if *b { 1.0 } else { 0.0 }),
+                _ => None,
+            };
+            if let Some(value) = value {
+                evidence.push(Measure { step: s.id.clone(), metric: metric.clone(), value, pass: r.op.holds(value, r.value) });
+            }
+        }
+    }
+    let verdict = if evidence.is_empty() {
+        "unverified"
+    } else if evidence.iter().all(|m| m.pass) {
+        "pass"
+    } else {
+        "fail"
+    };
+    Verdict {
+        id: r.id.clone(),
+        kind: r.kind.to_string(),
+        target: r.target(),
+        line: r.line,
+        verdict,
+        measurable: r.kind.is_measurable(),
+        evidence,
+    }
+}
+
+impl Measure {
+    pub fn describe(&self) -> String {
+        format!("{} = {} ({})", self.metric, fmt_num(self.value), self.step)
+    }
+}

@@ -1,0 +1,299 @@
+//! The builtin planner: offline and deterministic. It draws the DAG a platform engineer would
+//! for the requirements a spec holds, and nothing more:
+//!
+//! - throughput: measure the current endpoint (baseline load), size the fleet from that figure
+//!   (capacity model), check and raise the quotas the model needs, check the VPC's addresses;
+//! - throughput or AZ tolerance: change sets for a multi-AZ network (one NAT gateway per AZ),
+//!   an Auto Scaling group behind a load balancer across AZs, alarms and notifications;
+//! - throughput, latency, success rate: a peak load test (against the new endpoint when the plan
+//!   builds one, else against the spec's endpoint);
+//! - AZ tolerance, failover downtime: an AZ failover drill;
+//! - RTO, RPO: a restore drill;
+//! - always: a final go/no-go approval.
+
+use serde_json::{json, Value};
+
+use crate::domain::plan::{Plan, Step};
+use crate::domain::requirement::{Kind, Requirement};
+use crate::domain::spec::Spec;
+
+/// Used when the spec names no endpoint; the plan says so in the step's description.
+pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:8080/";
+pub const AZS: u32 = 3;
+pub const HEADROOM_PCT: f64 = 25.0;
+pub const INSTANCE_TYPE: &str = "c6i.large";
+pub const VCPUS_PER_INSTANCE: u32 = 2;
+pub const VPC_CIDR: &str = "10.0.0.0/16";
+
+fn step(id: &str, kind: &str, description: &str, needs: &[&str], covers: Vec<String>, gate: bool, params: Value) -> Step {
+    Step {
+        id: id.into(),
+        kind: kind.into(),
+        description: description.into(),
+        needs: needs.iter().map(|s| s.to_string()).collect(),
+        covers,
+        gate,
+        params: params.as_object().cloned().unwrap_or_default(),
+    }
+}
+
+fn ids(reqs: &[&Requirement]) -> Vec<String> {
+    reqs.iter().map(|r| r.id.clone()).collect()
+}
+
+pub fn plan(runbook: &str, spec_path: &str, spec: &Spec) -> Plan {
+    let reqs = &spec.requirements;
+    let of = |f: &dyn Fn(&Kind) -> bool| -> Vec<&Requirement> { reqs.iter().filter(|r| f(&r.kind)).collect() };
+    let throughput = of(&|k| *k == Kind::Throughput).first().map(|r| r.value);
+    let perf = of(&|k| matches!(k, Kind::Throughput | Kind::LatencyAvg | Kind::LatencyP(_) | Kind::SuccessRate));
+    let az = of(&|k| matches!(k, Kind::AzFailureTolerance | Kind::FailoverDowntime));
+    let restore = of(&|k| matches!(k, Kind::Rto | Kind::Rpo));
+    let others = of(&|k| *k == Kind::Other);
+    let latency_ms = of(&|k| *k == Kind::LatencyAvg).first().map(|r| r.value);
+    let success = of(&|k| *k == Kind::SuccessRate).first().map(|r| r.value);
+
+    let endpoint = spec.context.get("endpoint").cloned();
+    let endpoint_note = if endpoint.is_some() { "" } else { " (the spec names no endpoint: set `url`)" };
+    let endpoint = endpoint.unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
+    let stack = spec.context.get("stack").cloned().unwrap_or_else(|| runbook.to_string());
+
+    let mut steps = Vec::new();
+    let mut verifying: Vec<&str> = Vec::new();
+    let infra = throughput.is_some() || !az.is_empty();
+
+    if infra {
+        // Sizing: measured when there is a throughput target, else one instance per AZ.
+        let (min, max, desired, vcpus) = if let Some(target) = throughput {
+            steps.push(step(
+                "baseline-load",
+                "loadtest",
+                &format!("Measure what the current endpoint serves today, as fast as 64 connections allow{endpoint_note}"),
+                &[],
+                vec![],
+                true,
+                json!({"url": endpoint, "connections": 64, "duration_s": 60, "keepalive": false}),
+            ));
+            steps.push(step(
+                "capacity-model",
+                "capacity_model",
+                &format!("Instances per AZ so that losing one of {AZS} AZs still serves the target with {HEADROOM_PCT}% headroom"),
+                &["baseline-load"],
+                vec![],
+                false,
+                json!({
+                    "target_rps": target,
+                    "per_instance_rps": "${baseline-load.throughput_rps}",
+                    "azs": AZS,
+                    "headroom_pct": HEADROOM_PCT,
+                    "vcpus_per_instance": VCPUS_PER_INSTANCE,
+                    "instance_type": INSTANCE_TYPE,
+                }),
+            ));
+            (
+                json!("${capacity-model.min_instances}"),
+                json!("${capacity-model.max_instances}"),
+                json!("${capacity-model.instances_total}"),
+                json!("${capacity-model.vcpus}"),
+            )
+        } else {
+            let n = AZS as u64;
+            (json!(n), json!(2 * n), json!(n), json!(2 * n * VCPUS_PER_INSTANCE as u64))
+        };
+        let sized: &[&str] = if throughput.is_some() { &["capacity-model"] } else { &[] };
+        let model = |name: &str, fallback: Value| -> Value {
+            if throughput.is_some() { json!(format!("${{capacity-model.{name}}}")) } else { fallback }
+        };
+        let quotas = [
+            ("quota-ec2-vcpus", "ec2", "L-1216C47A", "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances", vcpus.clone(), "vCPUs for the Auto Scaling group at its maximum size"),
+            ("quota-alb", "elasticloadbalancing", "L-53DA6B97", "Application Load Balancers per Region", model("albs", json!(1)), "one Application Load Balancer across the AZs"),
+            ("quota-nat-gateways", "vpc", "L-FE5A380F", "NAT gateways per Availability Zone", model("nat_gateways_per_az", json!(1)), "one NAT gateway in each AZ"),
+            ("quota-eips", "ec2", "L-0263D0A3", "EC2-VPC Elastic IPs", model("elastic_ips", json!(AZS)), "an Elastic IP for each NAT gateway"),
+        ];
+        for (id, service, code, name, required, why) in quotas {
+            steps.push(step(
+                id,
+                "quota",
+                &format!("Check {name} covers {why}; request an increase when short"),
+                sized,
+                vec![],
+                true,
+                json!({"service_code": service, "quota_code": code, "quota_name": name, "required": required}),
+            ));
+        }
+        steps.push(step(
+            "ip-capacity",
+            "ip_capacity",
+            &format!("Check the {VPC_CIDR} VPC's per-AZ /24 subnets hold the fleet at its maximum, even with one AZ lost"),
+            sized,
+            vec![],
+            false,
+            json!({"vpc_cidr": VPC_CIDR, "subnet_prefix": 24, "azs": AZS, "instances": max.clone()}),
+        ));
+        steps.push(step(
+            "changeset-network",
+            "changeset",
+            "Multi-AZ network: public and private subnets in each AZ, one NAT gateway per AZ (no single NAT)",
+            &["ip-capacity", "quota-nat-gateways", "quota-eips"],
+            vec![],
+            true,
+            json!({
+                "template": "templates/network.yaml",
+                "stack": format!("{stack}-network"),
+                "parameters": {"VpcCidr": VPC_CIDR, "AzCount": AZS},
+            }),
+        ));
+        let mut compute_needs = vec!["changeset-network", "quota-ec2-vcpus", "quota-alb"];
+        compute_needs.extend_from_slice(sized);
+        steps.push(step(
+            "changeset-compute",
+            "changeset",
+            "Auto Scaling group across the AZs behind an Application Load Balancer, from a launch template",
+            &compute_needs,
+            vec![],
+            true,
+            json!({
+                "template": "templates/compute.yaml",
+                "stack": format!("{stack}-compute"),
+                "parameters": {
+                    "VpcId": "${changeset-network.VpcId}",
+                    "PublicSubnetIds": "${changeset-network.PublicSubnetIds}",
+                    "PrivateSubnetIds": "${changeset-network.PrivateSubnetIds}",
+                    "InstanceType": INSTANCE_TYPE,
+                    "MinSize": min,
+                    "MaxSize": max,
+                    "DesiredCapacity": desired,
+                },
+            }),
+        ));
+        steps.push(step(
+            "changeset-alarms",
+            "changeset",
+            "CloudWatch alarms on latency, 5xx rate and unhealthy hosts, an anomaly-detection alarm on request count, SNS notifications",
+            &["changeset-compute"],
+            vec![],
+            true,
+            json!({
+                "template": "templates/alarms.yaml",
+                "stack": format!("{stack}-alarms"),
+                "parameters": {
+                    "LoadBalancerFullName": "${changeset-compute.LoadBalancerFullName}",
+                    "TargetGroupFullName": "${changeset-compute.TargetGroupFullName}",
+                    "LatencyThresholdSeconds": latency_ms.map(|ms| ms / 1000.0).unwrap_or(0.5),
+                    "ErrorRateThresholdPct": success.map(|s| ((100.0 - s) * 1000.0).round() / 1000.0).unwrap_or(1.0),
+                    "NotificationEmail": "ops@example.com",
+                },
+            }),
+        ));
+    }
+
+    if !perf.is_empty() {
+        let (id, url, needs, desc) = if infra {
+            ("peak-load", json!("${changeset-compute.EndpointURL}"), vec!["changeset-alarms"], "Peak load at the target rate, a new connection per request, against the new endpoint".to_string())
+        } else {
+            ("load-test", json!(endpoint), vec![], format!("Load test at the target rate against the endpoint{endpoint_note}"))
+        };
+        let rate = throughput.unwrap_or(50.0);
+        steps.push(step(
+            id,
+            "loadtest",
+            &desc,
+            &needs,
+            ids(&perf),
+            true,
+            json!({"url": url, "rate": rate, "duration_s": 600, "keepalive": throughput.is_none(), "warmup_s": 60}),
+        ));
+        verifying.push(id);
+    }
+    if !az.is_empty() {
+        let mut needs = vec!["changeset-alarms"];
+        if verifying.contains(&"peak-load") {
+            needs.push("peak-load");
+        }
+        steps.push(step(
+            "az-failover-drill",
+            "failover_drill",
+            "Impair one AZ under steady traffic; measure downtime until every request succeeds again",
+            &needs,
+            ids(&az),
+            true,
+            json!({
+                "endpoint": "${changeset-compute.EndpointURL}",
+                "stack": format!("{stack}-compute"),
+                "duration_s": 300,
+                "probe_interval_ms": 250,
+            }),
+        ));
+        verifying.push("az-failover-drill");
+    }
+    if !restore.is_empty() {
+        steps.push(step(
+            "restore-drill",
+            "restore_drill",
+            "Restore the latest backup into a scratch instance; measure time to serve (RTO) and the age of the newest restored write (RPO)",
+            &[],
+            ids(&restore),
+            true,
+            json!({"source": spec.context.get("database").cloned().unwrap_or_else(|| format!("{stack}-db")), "stack": stack}),
+        ));
+        verifying.push("restore-drill");
+    }
+    let mut summary = String::from("Go / no-go: every requirement has evidence and passes");
+    if !others.is_empty() {
+        summary.push_str("; check by hand: ");
+        summary.push_str(&others.iter().map(|r| format!("{} (line {})", r.id, r.line)).collect::<Vec<_>>().join(", "));
+    }
+    steps.push(step(
+        "go-no-go",
+        "approval",
+        "Final decision, with the report of every requirement's evidence",
+        &verifying,
+        vec![],
+        true,
+        json!({"summary": summary}),
+    ));
+
+    Plan {
+        runbook: runbook.into(),
+        spec: spec_path.into(),
+        planner: "builtin".into(),
+        context: spec.context.clone(),
+        steps,
+        requirements: spec.requirements.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{spec, validate};
+
+    fn kinds(p: &Plan) -> Vec<&str> {
+        p.steps.iter().map(|s| s.id.as_str()).collect()
+    }
+
+    #[test]
+    fn a_restore_only_spec_gets_a_restore_plan() {
+        let s = spec::parse("r.md", "- RTO 2 h\n- RPO 10 min\n").unwrap();
+        let p = plan("r", "r.md", &s);
+        assert_eq!(kinds(&p), ["restore-drill", "go-no-go"]);
+        assert_eq!(validate::validate(&p), vec![]);
+    }
+
+    #[test]
+    fn a_latency_only_spec_tests_its_endpoint() {
+        let s = spec::parse("l.md", "---\nendpoint: http://10.1.1.1/\n---\n- average response under 100 ms\n").unwrap();
+        let p = plan("l", "l.md", &s);
+        assert_eq!(kinds(&p), ["load-test", "go-no-go"]);
+        assert_eq!(p.steps[0].params["url"], "http://10.1.1.1/");
+        assert_eq!(validate::validate(&p), vec![]);
+    }
+
+    #[test]
+    fn az_only_spec_builds_multi_az_without_a_baseline() {
+        let s = spec::parse("a.md", "- The app must survive the loss of one AZ.\n").unwrap();
+        let p = plan("a", "a.md", &s);
+        assert!(!kinds(&p).contains(&"baseline-load"));
+        assert!(kinds(&p).contains(&"az-failover-drill"));
+        assert_eq!(validate::validate(&p), vec![]);
+    }
+}

@@ -1,0 +1,4 @@
+//! Planners turn a spec's requirements into a plan. Every plan, whoever made it, goes through
+//! [`crate::domain::validate`] before it is written or recorded.
+
+pub mod builtin;

@@ -1,0 +1,62 @@
+//! Workflow files: `workflows/<runbook>.toml`, the plan as people review and edit it.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::domain::plan::Plan;
+use crate::error::{Error, Result};
+
+fn strip_nulls(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, v| !v.is_null());
+            m.values_mut().for_each(strip_nulls);
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_nulls),
+        _ => {}
+    }
+}
+
+/// The file's text: a short header, then the plan.
+pub fn render(plan: &Plan, version: u32) -> Result<String> {
+    let mut plan = plan.clone();
+    for s in plan.steps.iter_mut() {
+        let mut v = Value::Object(std::mem::take(&mut s.params));
+        strip_nulls(&mut v);
+        s.params = match v {
+            Value::Object(m) => m,
+            _ => Default::default(),
+        };
+    }
+    let body = toml::to_string_pretty(&plan).map_err(|e| Error::Io(format!("rendering the workflow: {e}")))?;
+    Ok(format!(
+        "# flow workflow for runbook `{}`: plan version {version}, planner {}.\n\
+         # Review it, edit it if you need to: `flow run` validates this file again and records an\n\
+         # edited version (changed steps lose their approvals). `flow plan` rewrites it.\n\n{body}",
+        plan.runbook, plan.planner
+    ))
+}
+
+pub fn write(path: &Path, plan: &Plan, version: u32) -> Result<()> {
+    let text = render(plan, version)?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Io(format!("creating {}: {e}", dir.display())))?;
+    }
+    // Write then rename, so a crash never leaves half a file.
+    let tmp = path.with_extension("toml.tmp");
+    std::fs::write(&tmp, text).map_err(|e| Error::Io(format!("writing {}: {e}", tmp.display())))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::Io(format!("writing {}: {e}", path.display())))
+}
+
+pub fn read(path: &Path) -> Result<Plan> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Workflow {
+        path: shown.clone(),
+        message: match e.kind() {
+            std::io::ErrorKind::NotFound => "no such file (run `flow plan SPEC` first)".into(),
+            _ => e.to_string(),
+        },
+    })?;
+    toml::from_str(&text).map_err(|e| Error::Workflow { path: shown, message: e.to_string().trim_end().to_string() })
+}

@@ -1,0 +1,8 @@
+//! One integration test binary: the real `flow` binary, run as processes against a real sled
+//! store in a temp dir and real HTTP servers on loopback.
+
+mod support;
+
+mod plan;
+mod run;
+mod spec;

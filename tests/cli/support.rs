@@ -1,0 +1,208 @@
+//! Test support: a temp project per test (specs, workflows, state), the real `flow` binary run
+//! as a process, and a real HTTP server on loopback.
+
+use std::convert::Infallible;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+
+pub struct Project {
+    pub dir: tempfile::TempDir,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+    }
+    #[track_caller]
+    pub fn expect(&self, code: i32) -> &Self {
+        assert_eq!(self.code, code, "exit code\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Self {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Project {
+    pub fn new() -> Self {
+        Project { dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn write(&self, rel: &str, text: impl AsRef<[u8]>) -> &Self {
+        let p = self.path(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+        self
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path(rel)).unwrap_or_default()
+    }
+
+    /// The shipped launch spec, copied in.
+    pub fn with_launch_spec(&self) -> &Self {
+        let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/launch.md");
+        self.write("specs/launch.md", std::fs::read(spec).unwrap())
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_flow"));
+        c.args(args)
+            .current_dir(self.dir.path())
+            .env("FLOW_STATE", self.path("state"))
+            .env("USER", "tester")
+            .env("FLOW_WAIT_TICK_MS", "100")
+            .env_remove("FLOW_RUNBOOK")
+            .env_remove("FLOW_NOW")
+            .stdin(Stdio::null());
+        c
+    }
+
+    pub fn flow(&self, args: &[&str]) -> Run {
+        self.cmd(args).output().expect("flow runs").into()
+    }
+
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.cmd(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("flow starts")
+    }
+
+    pub fn status(&self) -> Value {
+        let r = self.flow(&["status", "--json"]);
+        r.expect(0);
+        r.json()
+    }
+
+    pub fn state_of(&self, step: &str) -> String {
+        step_field(&self.status(), step, "state")
+    }
+
+    /// Poll `flow status` until `pred` holds (or fail after 30 s).
+    #[track_caller]
+    pub fn wait_until(&self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let start = Instant::now();
+        loop {
+            let r = self.flow(&["status", "--json"]);
+            if r.code == 0 {
+                let v = r.json();
+                if pred(&v) {
+                    return v;
+                }
+            }
+            assert!(start.elapsed() < Duration::from_secs(30), "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+
+    /// Replace the steps of the runbook's workflow file (as a person editing it would).
+    pub fn edit_steps(&self, runbook: &str, steps_toml: &str) {
+        let rel = format!("workflows/{runbook}.toml");
+        let mut doc: toml::Table = toml::from_str(&self.read(&rel)).unwrap();
+        let steps: toml::Table = toml::from_str(steps_toml).unwrap();
+        doc.insert("steps".into(), steps["steps"].clone());
+        self.write(&rel, toml::to_string(&doc).unwrap());
+    }
+}
+
+pub fn step_field(status: &Value, step: &str, field: &str) -> String {
+    let s = status["steps"].as_array().unwrap().iter().find(|s| s["id"] == step).unwrap_or_else(|| panic!("no step {step}"));
+    match &s[field] {
+        Value::String(v) => v.clone(),
+        other => other.to_string(),
+    }
+}
+
+pub fn verdict(status: &Value, req: &str) -> String {
+    let r = status["requirements"].as_array().unwrap().iter().find(|r| r["id"] == req).unwrap();
+    r["verdict"].as_str().unwrap().to_string()
+}
+
+/// A real HTTP/1.1 server on 127.0.0.1: `/ok`, `/slow?ms=N`, `/health` (503 until healthy).
+pub struct Server {
+    pub port: u16,
+    healthy: Arc<AtomicBool>,
+    pub hits: Arc<AtomicU64>,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let healthy = Arc::new(AtomicBool::new(false));
+        let hits = Arc::new(AtomicU64::new(0));
+        let (h, n) = (healthy.clone(), hits.clone());
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else { continue };
+                    let (h, n) = (h.clone(), n.clone());
+                    tokio::spawn(async move {
+                        let svc = service_fn(move |req| handle(req, h.clone(), n.clone()));
+                        let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                    });
+                }
+            });
+        });
+        Server { port, healthy, hits }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn set_healthy(&self, v: bool) {
+        self.healthy.store(v, Ordering::SeqCst);
+    }
+}
+
+async fn handle(req: Request<Incoming>, healthy: Arc<AtomicBool>, hits: Arc<AtomicU64>) -> Result<Response<Full<Bytes>>, Infallible> {
+    hits.fetch_add(1, Ordering::SeqCst);
+    let status = match req.uri().path() {
+        "/ok" => 200,
+        "/slow" => {
+            let ms = req.uri().query().and_then(|q| q.strip_prefix("ms=")).and_then(|v| v.parse().ok()).unwrap_or(1000);
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            200
+        }
+        "/health" if healthy.load(Ordering::SeqCst) => 200,
+        "/health" => 503,
+        _ => 404,
+    };
+    Ok(Response::builder().status(status).body(Full::new(Bytes::from_static(b"hello\n"))).unwrap())
+}
+
+/// A step's state, or "" while the step is not in the recorded plan yet (for polling).
+pub fn state(status: &Value, step: &str) -> String {
+    status["steps"].as_array().and_then(|a| a.iter().find(|s| s["id"] == step)).and_then(|s| s["state"].as_str()).unwrap_or("").to_string()
+}
