@@ -37,8 +37,10 @@ pub struct RunbookMeta {
 }
 
 pub struct Store {
+    // Field order matters: the database closes before the lock is released.
     db: sled::Db,
     path: PathBuf,
+    _lock: std::fs::File,
 }
 
 fn lock_wait() -> Duration {
@@ -54,20 +56,52 @@ fn is_lock_error(e: &sled::Error) -> bool {
 }
 
 impl Store {
-    /// Open (creating it if needed), waiting while another process holds the lock.
+    /// Open (creating it if needed), waiting while another process holds the store.
+    ///
+    /// flow's own lock (`flow.lock`) is taken first and held for the whole session, so that
+    /// only one flow process is ever inside sled. Under it, a snapshot file sled left half
+    /// written when a process was killed (`snap.*.generating`: sled writes, fsyncs, then
+    /// renames) is removed before opening; sled 0.34 would otherwise refuse to open
+    /// (spacejam/sled#1527). The log stays authoritative: sled replays it from the previous
+    /// complete snapshot.
     pub fn open(path: &Path) -> Result<Store, Error> {
         let start = Instant::now();
         let limit = lock_wait();
-        let mut pause = Duration::from_millis(5);
+        let mut pause = Duration::from_millis(2);
+        let busy = |start: Instant| Error::Busy { path: path.to_path_buf(), waited_ms: start.elapsed().as_millis() as u64 };
+        let io = |e: std::io::Error| Error::Sled { path: path.to_path_buf(), source: sled::Error::Io(e) };
+        std::fs::create_dir_all(path).map_err(io)?;
+        let lock = std::fs::File::options().create(true).truncate(false).write(true).open(path.join("flow.lock")).map_err(io)?;
+        loop {
+            match lock.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) if start.elapsed() < limit => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => return Err(busy(start)),
+                Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+            }
+        }
+        for entry in std::fs::read_dir(path).map_err(io)?.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with("snap.") && name.ends_with(".generating") {
+                tracing::warn!("removing {name}, a snapshot an interrupted flow process left half written");
+                std::fs::remove_file(entry.path()).map_err(io)?;
+            }
+        }
+        let mut pause = Duration::from_millis(2);
         loop {
             match sled::Config::new().path(path).flush_every_ms(None).open() {
-                Ok(db) => return Ok(Store { db, path: path.to_path_buf() }),
+                Ok(db) => return Ok(Store { db, path: path.to_path_buf(), _lock: lock }),
+                // A store this process just closed may hold sled's own lock a moment longer.
                 Err(e) if is_lock_error(&e) => {
                     if start.elapsed() >= limit {
-                        return Err(Error::Busy { path: path.to_path_buf(), waited_ms: start.elapsed().as_millis() as u64 });
+                        return Err(busy(start));
                     }
                     std::thread::sleep(pause);
-                    pause = (pause * 2).min(Duration::from_millis(100));
+                    pause = (pause * 2).min(Duration::from_millis(50));
                 }
                 Err(source) => return Err(Error::Sled { path: path.to_path_buf(), source }),
             }
