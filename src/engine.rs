@@ -155,13 +155,18 @@ impl<'a> Engine<'a> {
         let mut tasks: JoinSet<(String, Done)> = JoinSet::new();
         let mut task_ids: HashMap<tokio::task::Id, String> = HashMap::new();
         loop {
-            let (plan, view, unsupported) = {
+            let (plan, view, unsupported, progressed) = {
                 let store = self.env.open()?;
                 let l = ops::load(&store, meta.clone())?;
                 let unsupported = self.dispatch(&store, &meta, &l.plan, &l.view, &mut flights, &mut tasks, &mut task_ids)?;
-                let l = ops::load(&store, meta.clone())?;
-                (l.plan, l.view, unsupported)
+                let l2 = ops::load(&store, meta.clone())?;
+                let progressed = l2.view.last_seq != l.view.last_seq;
+                (l2.plan, l2.view, unsupported, progressed)
             };
+            if tasks.is_empty() && progressed {
+                // The journal moved without starting work (a failure, a block): look again.
+                continue;
+            }
             if tasks.is_empty() {
                 let (outcome, next_poll) = summarize(&plan, &view, unsupported);
                 let now = self.env.clock.now_ms();
@@ -250,6 +255,12 @@ impl<'a> Engine<'a> {
                 report: if kind == StepKind::Approval { report_text(plan, view) } else { String::new() },
             };
             let flight = Flight { exec: exec.clone(), ctx: ctx.clone(), params: params.clone(), params_digest: params_digest.clone() };
+            let mut action = action;
+            if action == Action::Verify && sv.approval.as_ref().map(|a| a.params_digest.as_str()) != Some(params_digest.as_str()) {
+                let reason = "its params changed since it was approved (an earlier step's output differs)".to_string();
+                self.append(store, &meta.name, Body::ApprovalVoided { step: id.into(), reason })?;
+                action = Action::Preview;
+            }
             let handle = match action {
                 Action::Preview => {
                     let attempt = if sv.phase == Phase::Previewing { sv.attempt.max(1) } else { sv.attempt + 1 };
@@ -258,12 +269,6 @@ impl<'a> Engine<'a> {
                     tasks.spawn(async move { let r = exec.preview(&ctx, &p).await; (id, Done::Previewed(r)) })
                 }
                 Action::Verify => {
-                    let approved = sv.approval.as_ref().map(|a| a.params_digest.as_str());
-                    if approved != Some(params_digest.as_str()) {
-                        let reason = "its params changed since it was approved (an earlier step's output differs)".to_string();
-                        self.append(store, &meta.name, Body::ApprovalVoided { step: id.into(), reason })?;
-                        continue;
-                    }
                     let (id, p) = (id.to_string(), params.clone());
                     tasks.spawn(async move { let r = exec.preview(&ctx, &p).await; (id, Done::Verified(r)) })
                 }

@@ -149,6 +149,7 @@ pub fn resolve(
                     let r = OutputRef { step: c["step"].into(), output: c["output"].into() };
                     match lookup(outputs, &r) {
                         Some(Value::String(s)) => s.clone(),
+                        Some(Value::Number(n)) => n.as_f64().map(super::requirement::fmt_num).unwrap_or_else(|| n.to_string()),
                         Some(v) => v.to_string(),
                         None => {
                             missing.get_or_insert(r);

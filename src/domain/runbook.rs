@@ -365,7 +365,8 @@ pub fn next_action(step: &Step, kind: StepKind, s: &StepView, needs_done: bool, 
         Phase::Idle if needs_done => Some(if gated { Action::Preview } else { Action::Submit }),
         // A preview is read-only: one cut short by a crash is simply run again.
         Phase::Previewing => Some(Action::Preview),
-        Phase::Approved => Some(Action::Verify),
+        // An upstream step reset by a plan change must finish again first.
+        Phase::Approved if needs_done => Some(Action::Verify),
         Phase::Submitting if kind.side_effect() => Some(Action::Reconcile),
         Phase::Submitting => Some(Action::Submit),
         Phase::Waiting if s.next_poll_at.is_some_and(|t| t <= now_ms) => Some(Action::Poll),
@@ -450,6 +451,15 @@ mod tests {
             assert_eq!(next_action(&st, StepKind::Command, &v, true, 10), action, "{body:?}");
         }
         assert_eq!(v.approval.as_ref().unwrap().by, "ana");
+    }
+
+    #[test]
+    fn an_approved_step_waits_for_its_needs() {
+        let st = step(true);
+        let mut v = StepView::default();
+        apply(&mut v, &Body::Approved { step: "s".into(), by: "a".into(), comment: None, artifact_digest: "a".into(), params_digest: "p".into() }, "t");
+        assert_eq!(next_action(&st, StepKind::Command, &v, false, 0), None);
+        assert_eq!(next_action(&st, StepKind::Command, &v, true, 0), Some(Action::Verify));
     }
 
     #[test]

@@ -32,7 +32,8 @@ pub fn metrics(stdout: &str) -> Map<String, Value> {
         if let Some(rest) = line.trim().strip_prefix("::metric ") {
             if let Some((k, v)) = rest.split_once('=') {
                 if let Ok(n) = v.trim().parse::<f64>() {
-                    m.insert(k.trim().to_string(), json!(n));
+                    let n = if n.fract() == 0.0 && n.abs() < 9e15 { json!(n as i64) } else { json!(n) };
+                    m.insert(k.trim().to_string(), n);
                 }
             }
         }
@@ -119,6 +120,6 @@ mod tests {
     #[test]
     fn metric_lines() {
         let m = super::metrics("hello\n::metric rto_s=3600\n::metric bad=x\n  ::metric rpo_s = 120.5\n");
-        assert_eq!(serde_json::Value::Object(m), serde_json::json!({"rto_s": 3600.0, "rpo_s": 120.5}));
+        assert_eq!(serde_json::Value::Object(m), serde_json::json!({"rto_s": 3600, "rpo_s": 120.5}));
     }
 }
