@@ -1,15 +1,9 @@
 //! `flow plan`: the launch plan, its JSON contract, re-planning with a diff, and edited
 //! workflow files going through the same validator.
 
-use serde_json::Value;
-
 use crate::support::{step_field, Project};
 
 const BAD_PLAN: i32 = 4;
-
-fn ids(v: &Value, key: &str) -> Vec<String> {
-    v[key].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_string()).collect()
-}
 
 #[test]
 fn launch_plan_covers_all_seven_and_status_lists_them_unverified() {

@@ -196,3 +196,302 @@ fn approve_while_another_process_runs_wait() {
     // 9000 s misses the 2 h RTO: the verdict says so, from the evidence.
     assert_eq!((verdict(&s, "recovery-1"), verdict(&s, "recovery-2")), ("fail".into(), "pass".into()));
 }
+
+#[test]
+fn editing_a_step_voids_its_approval_and_keeps_the_rest() {
+    let p = recovery_project(
+        r#"
+        [[steps]]
+        id = "a"
+        kind = "command"
+        gate = true
+        params = { run = "echo a >> a.txt" }
+        [[steps]]
+        id = "b"
+        kind = "command"
+        gate = true
+        needs = ["a"]
+        covers = ["recovery-1", "recovery-2"]
+        params = { run = "echo '::metric rto_s=1'; echo '::metric rpo_s=1'" }
+        "#,
+    );
+    p.flow(&["run"]).expect(WAITING_APPROVAL);
+    p.flow(&["approve", "a"]).expect(OK);
+    p.flow(&["run"]).expect(WAITING_APPROVAL);
+    p.flow(&["approve", "b"]).expect(OK);
+    let evidence_before = step_field(&p.status(), "a", "evidence");
+
+    // A person edits b in the workflow file before the next run.
+    let wf = p.read("workflows/drill.toml").replace("rto_s=1'", "rto_s=2'");
+    p.write("workflows/drill.toml", wf);
+    let s = p.status();
+    assert!(step_field(&s, "b", "approval_void").contains("the workflow file edits this step"), "{s}");
+    assert_eq!(s["workflow_edited"]["changed"], serde_json::json!(["b"]));
+
+    let r = p.flow(&["run"]);
+    r.expect(WAITING_APPROVAL);
+    assert!(r.stderr.contains("from workflow edit): ~b"), "{}", r.stderr);
+    let s = p.status();
+    assert_eq!(step_field(&s, "b", "state"), "waiting_approval");
+    assert_eq!(step_field(&s, "b", "approval_void"), "step definition changed in plan version 3");
+    assert_eq!(step_field(&s, "a", "state"), "succeeded");
+    assert_eq!(step_field(&s, "a", "evidence"), evidence_before);
+    assert_eq!(p.read("a.txt"), "a\n");
+}
+
+#[test]
+fn an_approval_binds_to_the_evidence_it_showed() {
+    let p = recovery_project(
+        r#"
+        [[steps]]
+        id = "measure"
+        kind = "command"
+        gate = true
+        covers = ["recovery-1", "recovery-2"]
+        params = { run = "echo '::metric rto_s=60'; echo '::metric rpo_s=60'" }
+        [[steps]]
+        id = "go"
+        kind = "approval"
+        gate = true
+        params = { summary = "ship it?" }
+        "#,
+    );
+    p.flow(&["run"]).expect(WAITING_APPROVAL);
+    assert!(step_field(&p.status(), "go", "will").contains("unverified"));
+    p.flow(&["approve", "measure"]).expect(OK);
+    p.flow(&["run"]).expect(WAITING_APPROVAL);
+    // The go/no-go preview still shows the old verdicts; approving that is approving stale evidence.
+    p.flow(&["approve", "go"]).expect(OK);
+    p.flow(&["run"]).expect(WAITING_APPROVAL);
+    let s = p.status();
+    assert_eq!(step_field(&s, "go", "state"), "waiting_approval");
+    assert_eq!(step_field(&s, "go", "approval_void"), "what the step would do changed since it was approved");
+    assert!(step_field(&s, "go", "will").contains("pass"));
+    p.flow(&["approve", "go"]).expect(OK);
+    p.flow(&["run"]).expect(OK);
+}
+
+#[test]
+fn operator_verbs_refuse_what_does_not_apply() {
+    let p = recovery_project(
+        r#"
+        [[steps]]
+        id = "a"
+        kind = "command"
+        gate = true
+        params = { run = "echo a >> a.txt" }
+        [[steps]]
+        id = "b"
+        kind = "command"
+        gate = true
+        needs = ["a"]
+        covers = ["recovery-1", "recovery-2"]
+        params = { run = "true" }
+        "#,
+    );
+    p.flow(&["run"]).expect(WAITING_APPROVAL);
+    let r = p.flow(&["approve", "nope"]);
+    r.expect(REFUSED);
+    assert!(r.stderr.contains("error: no step `nope` in runbook `drill`; waiting for approval: a"), "{}", r.stderr);
+    let r = p.flow(&["approve", "b"]);
+    r.expect(REFUSED);
+    assert!(r.stderr.contains("step `b` is not waiting for approval (it is pending); waiting for approval: a"), "{}", r.stderr);
+    let r = p.flow(&["retry", "a"]);
+    r.expect(REFUSED);
+    assert!(r.stderr.contains("step `a` has not failed (it is waiting_approval)"), "{}", r.stderr);
+    let r = p.flow(&["reject", "a"]);
+    r.expect(2);
+    assert!(r.stderr.contains("--reason"), "{}", r.stderr);
+
+    p.flow(&["reject", "a", "--reason", "wrong target"]).expect(OK);
+    let r = p.flow(&["run"]);
+    r.expect(FAILED);
+    assert!(r.stdout.contains("a: rejected by tester: wrong target"), "{}", r.stdout);
+    assert!(!p.path("a.txt").exists());
+    p.flow(&["retry", "a"]).expect(OK);
+    p.flow(&["run"]).expect(WAITING_APPROVAL);
+    assert_eq!(p.state_of("a"), "waiting_approval");
+
+    p.flow(&["skip", "a", "--reason", "done by hand"]).expect(OK);
+    let r = p.flow(&["skip", "a", "--reason", "again"]);
+    r.expect(REFUSED);
+    assert!(r.stderr.contains("step `a` is already skipped"), "{}", r.stderr);
+    p.flow(&["run"]).expect(WAITING_APPROVAL);
+    assert_eq!(p.state_of("b"), "waiting_approval");
+    assert!(!p.path("a.txt").exists());
+    let log = p.flow(&["log"]).stdout;
+    for expected in ["a: rejected by tester: wrong target", "a: retry requested by tester", "a: skipped by tester: done by hand"] {
+        assert!(log.contains(expected), "{expected} in\n{log}");
+    }
+}
+
+#[test]
+fn a_busy_store_and_a_second_run_are_clear_errors() {
+    let server = Server::start();
+    let p = recovery_project(&format!(
+        r#"
+        [[steps]]
+        id = "health"
+        kind = "probe"
+        params = {{ url = "{}", attempts = 100, interval_s = 1 }}
+        [[steps]]
+        id = "drill"
+        kind = "command"
+        gate = true
+        needs = ["health"]
+        covers = ["recovery-1", "recovery-2"]
+        params = {{ run = "true" }}
+        "#,
+        server.url("/health")
+    ));
+    let mut child = p.spawn(&["run", "--wait"]);
+    p.wait_until("health polling", |s| state(s, "health") == "waiting");
+    let r = p.flow(&["run"]);
+    r.expect(REFUSED);
+    assert!(r.stderr.contains("another `flow run` is working on runbook `drill`"), "{}", r.stderr);
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // Another process holding the store: a clear error after the configured wait.
+    let db = sled::open(p.path("state")).unwrap();
+    let r = p.cmd(&["status"]).env("FLOW_LOCK_TIMEOUT_MS", "200").output().unwrap();
+    assert_eq!(r.status.code(), Some(6));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("is busy (another flow process holds it)"));
+    drop(db);
+}
+
+#[test]
+fn steps_without_an_executor_block_and_never_pretend() {
+    let p = Project::new();
+    p.with_launch_spec();
+    p.flow(&["plan", "specs/launch.md"]).expect(OK);
+    let r = p.flow(&["run"]);
+    r.expect(UNSUPPORTED);
+    assert!(r.stdout.contains("baseline-load: the `loadtest` executor is not built into this version of flow"), "{}", r.stdout);
+    let s = p.status();
+    assert_eq!(step_field(&s, "baseline-load", "state"), "ready");
+    assert_eq!(step_field(&s, "capacity-model", "state"), "pending");
+    assert!(s["requirements"].as_array().unwrap().iter().all(|r| r["verdict"] == "unverified"));
+    // A second run does not repeat the journal entry.
+    p.flow(&["run"]).expect(UNSUPPORTED);
+    let blocked = p.flow(&["log", "--json"]).json()["events"].as_array().unwrap().iter().filter(|e| e["event"] == "blocked").count();
+    assert_eq!(blocked, 2, "one per blocked step");
+}
+
+/// kill -9 at arbitrary moments, many times: no approval is lost, no finished side effect is
+/// repeated, and the runbook still finishes.
+#[test]
+fn kill_at_random_moments() {
+    let steps: String = (1..=6)
+        .map(|i| {
+            format!(
+                r#"
+                [[steps]]
+                id = "s{i}"
+                kind = "command"
+                gate = true
+                needs = [{needs}]
+                {covers}
+                params = {{ run = "sleep 0.02; echo s{i} >> effects.txt; sleep 0.02; echo '::metric rto_s=5'; echo '::metric rpo_s=5'" }}
+                "#,
+                needs = if i == 1 { String::new() } else { format!("\"s{}\"", i - 1) },
+                covers = if i == 6 { "covers = [\"recovery-1\", \"recovery-2\"]" } else { "" },
+            )
+        })
+        .collect();
+    let p = recovery_project(&steps);
+    let mut seed: u64 = 0x5eed;
+    let mut approvals = 0usize;
+    let mut retries = std::collections::BTreeMap::<String, usize>::new();
+    // Approve what waits and retry what a kill interrupted (a person's decision, counted).
+    let tend = |p: &Project, approvals: &mut usize, retries: &mut std::collections::BTreeMap<String, usize>| {
+        for st in p.status()["steps"].as_array().unwrap() {
+            let id = st["id"].as_str().unwrap().to_string();
+            match st["state"].as_str().unwrap() {
+                "waiting_approval" => {
+                    p.flow(&["approve", &id]).expect(OK);
+                    *approvals += 1;
+                }
+                "failed" => {
+                    assert_eq!(st["interrupted"], true, "{st}");
+                    p.flow(&["retry", &id]).expect(OK);
+                    *retries.entry(id).or_default() += 1;
+                }
+                _ => {}
+            }
+        }
+    };
+    for _ in 0..60 {
+        let mut child = p.spawn(&["run"]);
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        std::thread::sleep(Duration::from_millis((seed >> 33) % 70));
+        let _ = child.kill();
+        let code = child.wait().unwrap().code();
+        tend(&p, &mut approvals, &mut retries);
+        if code == Some(OK) {
+            break;
+        }
+    }
+    // Finish without interruption.
+    for _ in 0..20 {
+        let r = p.flow(&["run"]);
+        if r.code == OK {
+            break;
+        }
+        assert!([WAITING_APPROVAL, FAILED].contains(&r.code), "{}", r.stderr);
+        tend(&p, &mut approvals, &mut retries);
+    }
+    assert_eq!(p.flow(&["run"]).code, OK, "the runbook finished");
+    let log = p.flow(&["log", "--json"]).json();
+    let recorded = log["events"].as_array().unwrap().iter().filter(|e| e["event"] == "approved").count();
+    assert_eq!(recorded, approvals, "every approval given is in the journal");
+    let effects = p.read("effects.txt");
+    eprintln!("kill test: {approvals} approvals, retries after interruption: {retries:?}");
+    for i in 1..=6 {
+        let id = format!("s{i}");
+        let n = effects.lines().filter(|l| *l == id).count();
+        let allowed = 1 + retries.get(&id).copied().unwrap_or(0);
+        assert!(n >= 1 && n <= allowed, "{id} ran {n} times with {allowed} allowed\n{effects}");
+    }
+}
+
+#[test]
+fn an_approval_binds_to_resolved_params() {
+    let p = recovery_project(
+        r#"
+        [[steps]]
+        id = "m"
+        kind = "command"
+        gate = true
+        params = { run = "echo '::metric n=1'" }
+        [[steps]]
+        id = "x"
+        kind = "command"
+        gate = true
+        needs = ["m"]
+        covers = ["recovery-1", "recovery-2"]
+        params = { run = "echo 'n was ${m.n}' >> x.txt; echo '::metric rto_s=1'; echo '::metric rpo_s=1'" }
+        "#,
+    );
+    p.flow(&["run"]).expect(WAITING_APPROVAL);
+    p.flow(&["approve", "m"]).expect(OK);
+    p.flow(&["run"]).expect(WAITING_APPROVAL);
+    assert!(step_field(&p.status(), "x", "will").contains("echo 'n was 1'"));
+    p.flow(&["approve", "x"]).expect(OK);
+    // m is edited before x runs: m must run again, and x's input changes with it.
+    let wf = p.read("workflows/drill.toml").replace("metric n=1", "metric n=2");
+    p.write("workflows/drill.toml", wf);
+    p.flow(&["run"]).expect(WAITING_APPROVAL);
+    assert_eq!(p.state_of("m"), "waiting_approval");
+    assert_eq!(p.state_of("x"), "ready", "approved, waiting for m");
+    p.flow(&["approve", "m"]).expect(OK);
+    p.flow(&["run"]).expect(WAITING_APPROVAL);
+    let s = p.status();
+    assert_eq!(step_field(&s, "x", "state"), "waiting_approval");
+    assert_eq!(step_field(&s, "x", "approval_void"), "its params changed since it was approved (an earlier step's output differs)");
+    assert!(step_field(&s, "x", "will").contains("echo 'n was 2'"));
+    assert!(!p.path("x.txt").exists(), "x never ran on the approval of other params");
+    p.flow(&["approve", "x"]).expect(OK);
+    p.flow(&["run"]).expect(OK);
+    assert_eq!(p.read("x.txt"), "n was 2\n");
+}

@@ -4,7 +4,7 @@
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -149,7 +149,6 @@ pub fn verdict(status: &Value, req: &str) -> String {
 pub struct Server {
     pub port: u16,
     healthy: Arc<AtomicBool>,
-    pub hits: Arc<AtomicU64>,
 }
 
 impl Server {
@@ -158,23 +157,22 @@ impl Server {
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
         let healthy = Arc::new(AtomicBool::new(false));
-        let hits = Arc::new(AtomicU64::new(0));
-        let (h, n) = (healthy.clone(), hits.clone());
+        let h = healthy.clone();
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
                 loop {
                     let Ok((stream, _)) = listener.accept().await else { continue };
-                    let (h, n) = (h.clone(), n.clone());
+                    let h = h.clone();
                     tokio::spawn(async move {
-                        let svc = service_fn(move |req| handle(req, h.clone(), n.clone()));
+                        let svc = service_fn(move |req| handle(req, h.clone()));
                         let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
                     });
                 }
             });
         });
-        Server { port, healthy, hits }
+        Server { port, healthy }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -186,8 +184,7 @@ impl Server {
     }
 }
 
-async fn handle(req: Request<Incoming>, healthy: Arc<AtomicBool>, hits: Arc<AtomicU64>) -> Result<Response<Full<Bytes>>, Infallible> {
-    hits.fetch_add(1, Ordering::SeqCst);
+async fn handle(req: Request<Incoming>, healthy: Arc<AtomicBool>) -> Result<Response<Full<Bytes>>, Infallible> {
     let status = match req.uri().path() {
         "/ok" => 200,
         "/slow" => {
