@@ -235,6 +235,13 @@ static THROUGHPUT_SHORT: LazyLock<Regex> = LazyLock::new(|| {
 static THROUGHPUT_LONG: LazyLock<Regex> = LazyLock::new(|| {
     re(format!(r"{NUM}\s*(?P<k>k\b|thousand\b)?\s*(?:new\s+|concurrent\s+|http\s+|successful\s+|incoming\s+|tcp\s+)?(?:connections?|requests?|calls|transactions|hits)\s*(?:per|a|an|each|every|/)\s*(?P<per>second|sec|s|minute|min|hour)\b"))
 });
+/// "150,000 per minute": a bare rate, taken only in a sentence about load.
+static THROUGHPUT_BARE: LazyLock<Regex> = LazyLock::new(|| {
+    re(format!(r"{NUM}\s*(?P<k>k\b|thousand\b)?\s*(?:per|a|each|every|/)\s*(?P<per>second|sec|minute|min|hour)\b"))
+});
+static LOAD_WORDS: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"\b(?:requests?|connections?|traffic|load|throughput|handle|serve|calls|hits|transactions)\b".into())
+});
 static LATENCY_AVG: LazyLock<Regex> = LazyLock::new(|| {
     re(format!(r"\b(?:average|mean|avg)\b[^.;]{{0,60}}?{CMP}?\s*{NUM}\s*(?P<unit>{TIME_UNIT})\b"))
 });
@@ -336,7 +343,8 @@ pub fn extract(text: &str) -> Result<Vec<Found>, Impossible> {
         }
     };
 
-    for rx in [&*THROUGHPUT_SHORT, &*THROUGHPUT_LONG] {
+    let bare: &[&Regex] = if LOAD_WORDS.is_match(text) { &[&THROUGHPUT_BARE] } else { &[] };
+    for rx in [&*THROUGHPUT_SHORT, &*THROUGHPUT_LONG].into_iter().chain(bare.iter().copied()) {
         if let Some(c) = rx.captures(text) {
             let mut v = parse_num(&c["num"]);
             if c.name("k").is_some() {
@@ -456,6 +464,7 @@ mod tests {
             ("at 3000 rps", "throughput", Op::Ge, 3000.0),
             ("2.5k requests per second", "throughput", Op::Ge, 2500.0),
             ("150,000 requests per minute", "throughput", Op::Ge, 2500.0),
+            ("peak load of 150,000 per minute", "throughput", Op::Ge, 2500.0),
             ("the average response time is under 250 ms", "latency_avg", Op::Lt, 250.0),
             ("mean latency at most 0.25 seconds", "latency_avg", Op::Le, 250.0),
             ("responses within 200 milliseconds on average", "latency_avg", Op::Le, 200.0),
@@ -499,6 +508,7 @@ mod tests {
     #[test]
     fn prose_without_figures() {
         assert!(extract("The team shall write a runbook.").unwrap().is_empty());
+        assert!(extract("Backups shall run 4 per hour.").unwrap().is_empty(), "a bare rate outside a load sentence");
         assert!(is_promise("The team shall write a runbook."));
         assert!(!is_promise("This document describes the launch."));
     }

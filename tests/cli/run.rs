@@ -495,3 +495,64 @@ fn an_approval_binds_to_resolved_params() {
     p.flow(&["run"]).expect(OK);
     assert_eq!(p.read("x.txt"), "n was 2\n");
 }
+
+#[test]
+fn capacity_model_feeds_the_address_check() {
+    let p = recovery_project(
+        r#"
+        [[steps]]
+        id = "capacity-model"
+        kind = "capacity_model"
+        params = { target_rps = 2500, per_instance_rps = 400, azs = 3, headroom_pct = 25, vcpus_per_instance = 2 }
+        [[steps]]
+        id = "ip-wide"
+        kind = "ip_capacity"
+        needs = ["capacity-model"]
+        params = { vpc_cidr = "10.0.0.0/16", subnet_prefix = 24, azs = 3, instances = "${capacity-model.max_instances}" }
+        [[steps]]
+        id = "ip-narrow"
+        kind = "ip_capacity"
+        needs = ["capacity-model"]
+        params = { vpc_cidr = "10.0.0.0/24", subnet_prefix = 28, azs = 3, instances = "${capacity-model.max_instances}" }
+        [[steps]]
+        id = "drill"
+        kind = "command"
+        gate = true
+        covers = ["recovery-1", "recovery-2"]
+        params = { run = "true" }
+        "#,
+    );
+    p.flow(&["run"]).expect(FAILED);
+    let s = p.status();
+    let outputs: serde_json::Value = serde_json::from_str(&step_field(&s, "capacity-model", "outputs")).unwrap();
+    // 2,500 req/s + 25 % over the 2 AZs left after a loss, 400 req/s each: 4 per AZ, 12, at most 24.
+    assert_eq!((outputs["instances_per_az"].as_u64(), outputs["instances_total"].as_u64(), outputs["vcpus"].as_u64()), (Some(4), Some(12), Some(48)));
+    assert_eq!(step_field(&s, "ip-wide", "state"), "succeeded");
+    assert_eq!(step_field(&s, "ip-narrow", "state"), "failed");
+    assert!(step_field(&s, "ip-narrow", "error").contains("a /28 subnet has 16 addresses but 26 are needed per AZ"), "{s}");
+    assert_eq!(step_field(&s, "drill", "state"), "waiting_approval");
+}
+
+#[test]
+fn a_probe_that_cannot_connect_fails_with_the_reason() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let p = recovery_project(&format!(
+        r#"
+        [[steps]]
+        id = "probe"
+        kind = "probe"
+        params = {{ url = "http://127.0.0.1:{port}/", attempts = 1 }}
+        [[steps]]
+        id = "drill"
+        kind = "command"
+        gate = true
+        needs = ["probe"]
+        covers = ["recovery-1", "recovery-2"]
+        params = {{ run = "true" }}
+        "#
+    ));
+    let r = p.flow(&["run"]);
+    r.expect(FAILED);
+    assert!(r.stdout.contains(&format!("probe: GET http://127.0.0.1:{port}/: cannot connect to http://127.0.0.1:{port}/ (attempt 1/1)")), "{}", r.stdout);
+    assert_eq!(p.state_of("drill"), "pending");
+}
