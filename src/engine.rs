@@ -27,7 +27,7 @@ use crate::domain::plan::{resolve, Plan};
 use crate::domain::runbook::{next_action, token, Action, Body, Event, Phase, RunbookView};
 use crate::domain::{digest, validate, verdict};
 use crate::error::{Error, Result};
-use crate::executor::{self, Ctx, Executor, Outcome};
+use crate::executor::{self, Ctx, Executor, Outcome, Preview};
 use crate::ops::{self, Env, Recorded};
 use crate::store::{RunbookMeta, Store};
 use crate::exit;
@@ -84,8 +84,8 @@ struct Flight {
 }
 
 enum Done {
-    Previewed(Result<String, String>),
-    Verified(Result<String, String>),
+    Previewed(Result<Preview, String>),
+    Verified(Result<Preview, String>),
     Finished(Outcome),
     Reconciled(Option<Outcome>),
 }
@@ -311,12 +311,14 @@ impl<'a> Engine<'a> {
         let rb = meta.name.as_str();
         let step = id.to_string();
         let outcome = match done {
-            Done::Previewed(Ok(artifact)) => {
+            // Nothing to do: the step ends here, no gate needed.
+            Done::Previewed(Ok(Preview::Nothing(o))) | Done::Verified(Ok(Preview::Nothing(o))) => o,
+            Done::Previewed(Ok(Preview::Approve(artifact))) => {
                 let artifact_digest = digest::of_bytes(artifact.as_bytes());
                 return self.append(store, rb, Body::PreviewRecorded { step, artifact, artifact_digest, params_digest: flight.params_digest });
             }
             Done::Previewed(Err(e)) | Done::Verified(Err(e)) => Outcome::Fail(format!("preview failed: {e}")),
-            Done::Verified(Ok(artifact)) => {
+            Done::Verified(Ok(Preview::Approve(artifact))) => {
                 let view = RunbookView::from_events(&store.events(rb)?);
                 let sv = view.step(id);
                 let artifact_digest = digest::of_bytes(artifact.as_bytes());

@@ -4,14 +4,14 @@
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 
-use super::{obj, typed, Ctx, Executor, Outcome};
+use super::{obj, typed, Ctx, Executor, Outcome, Preview};
 use crate::domain::catalogue::ApprovalParams;
 
 pub struct Approval;
 
 #[async_trait]
 impl Executor for Approval {
-    async fn preview(&self, ctx: &Ctx, params: &Map<String, Value>) -> Result<String, String> {
+    async fn preview(&self, ctx: &Ctx, params: &Map<String, Value>) -> Result<Preview, String> {
         let p: ApprovalParams = typed(params)?;
         let mut a = format!("decide: {}\n", p.summary);
         for c in &p.checklist {
@@ -21,7 +21,7 @@ impl Executor for Approval {
             a.push_str("requirements:\n");
             a.push_str(&ctx.report);
         }
-        Ok(a)
+        Ok(Preview::Approve(a))
     }
 
     async fn submit(&self, _ctx: &Ctx, _params: &Map<String, Value>, _token: &str) -> Outcome {

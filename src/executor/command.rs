@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 use tokio::io::AsyncReadExt;
 
-use super::{typed, Ctx, Executor, Outcome};
+use super::{typed, Ctx, Executor, Outcome, Preview};
 use crate::domain::catalogue::CommandParams;
 
 pub struct Command;
@@ -43,7 +43,7 @@ pub fn metrics(stdout: &str) -> Map<String, Value> {
 
 #[async_trait]
 impl Executor for Command {
-    async fn preview(&self, _ctx: &Ctx, params: &Map<String, Value>) -> Result<String, String> {
+    async fn preview(&self, _ctx: &Ctx, params: &Map<String, Value>) -> Result<Preview, String> {
         let p: CommandParams = typed(params)?;
         let mut a = format!("run in {}:\n  $ {}\n", p.cwd.as_deref().unwrap_or("."), p.run);
         for (k, v) in &p.env {
@@ -52,7 +52,7 @@ impl Executor for Command {
         if let Some(t) = p.timeout_s {
             a.push_str(&format!("  timeout {t} s\n"));
         }
-        Ok(a)
+        Ok(Preview::Approve(a))
     }
 
     async fn submit(&self, ctx: &Ctx, params: &Map<String, Value>, token: &str) -> Outcome {

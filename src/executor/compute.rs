@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 
-use super::{obj, typed, Ctx, Executor, Outcome};
+use super::{obj, typed, Ctx, Executor, Outcome, Preview};
 use crate::domain::capacity;
 use crate::domain::catalogue::{CapacityModelParams, IpCapacityParams};
 
@@ -19,13 +19,13 @@ fn model(params: &Map<String, Value>) -> Result<(CapacityModelParams, capacity::
 
 #[async_trait]
 impl Executor for CapacityModel {
-    async fn preview(&self, _ctx: &Ctx, params: &Map<String, Value>) -> Result<String, String> {
+    async fn preview(&self, _ctx: &Ctx, params: &Map<String, Value>) -> Result<Preview, String> {
         let (p, m) = model(params)?;
-        Ok(format!(
+        Ok(Preview::Approve(format!(
             "{} instances per AZ x {} AZs = {} instances ({} at most, {} vCPUs) for {} req/s + {}% headroom at {} req/s each",
             m.instances_per_az, m.azs, m.instances_total, m.max_instances, m.vcpus,
             p.target_rps.get()?, p.headroom_pct, p.per_instance_rps.get()?
-        ))
+        )))
     }
 
     async fn submit(&self, _ctx: &Ctx, params: &Map<String, Value>, _token: &str) -> Outcome {
@@ -51,9 +51,9 @@ fn ip(params: &Map<String, Value>) -> Result<(IpCapacityParams, capacity::IpChec
 
 #[async_trait]
 impl Executor for IpCapacity {
-    async fn preview(&self, _ctx: &Ctx, params: &Map<String, Value>) -> Result<String, String> {
+    async fn preview(&self, _ctx: &Ctx, params: &Map<String, Value>) -> Result<Preview, String> {
         let (p, c) = ip(params)?;
-        Ok(format!("{} /{} subnets in {}: {} addresses each, {} needed", p.azs, p.subnet_prefix, p.vpc_cidr, c.ips_per_subnet, c.ips_needed_per_subnet))
+        Ok(Preview::Approve(format!("{} /{} subnets in {}: {} addresses each, {} needed", p.azs, p.subnet_prefix, p.vpc_cidr, c.ips_per_subnet, c.ips_needed_per_subnet)))
     }
 
     async fn submit(&self, _ctx: &Ctx, params: &Map<String, Value>, _token: &str) -> Outcome {

@@ -9,9 +9,11 @@
 //! Executors never touch the state store: they return [`Outcome`]s and the engine records them.
 
 mod approval;
+mod changeset;
 mod command;
 mod compute;
 mod probe;
+mod quota;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -44,9 +46,19 @@ pub enum Outcome {
     Fail(String),
 }
 
+/// What a preview found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Preview {
+    /// The artifact a person approves before the effect.
+    Approve(String),
+    /// Nothing to do (the quota is already enough, the change set has no changes): the step
+    /// ends with this outcome, no gate.
+    Nothing(Outcome),
+}
+
 #[async_trait]
 pub trait Executor: Send + Sync {
-    async fn preview(&self, ctx: &Ctx, params: &Map<String, Value>) -> Result<String, String>;
+    async fn preview(&self, ctx: &Ctx, params: &Map<String, Value>) -> Result<Preview, String>;
     async fn submit(&self, ctx: &Ctx, params: &Map<String, Value>, token: &str) -> Outcome;
     async fn poll(&self, _ctx: &Ctx, _params: &Map<String, Value>, _handle: &Value) -> Outcome {
         Outcome::Fail("this kind has nothing to poll".into())
@@ -65,7 +77,9 @@ pub fn for_kind(kind: StepKind) -> Option<Arc<dyn Executor>> {
         StepKind::Command => Arc::new(command::Command),
         StepKind::CapacityModel => Arc::new(compute::CapacityModel),
         StepKind::IpCapacity => Arc::new(compute::IpCapacity),
-        StepKind::Quota | StepKind::Changeset | StepKind::Loadtest | StepKind::FailoverDrill | StepKind::RestoreDrill => {
+        StepKind::Quota => Arc::new(quota::Quota),
+        StepKind::Changeset => Arc::new(changeset::Changeset),
+        StepKind::Loadtest | StepKind::FailoverDrill | StepKind::RestoreDrill => {
             return None
         }
     })

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 
-use super::{obj, typed, Ctx, Executor, Outcome};
+use super::{obj, typed, Ctx, Executor, Outcome, Preview};
 use crate::domain::catalogue::ProbeParams;
 
 pub struct Probe;
@@ -58,10 +58,10 @@ impl Probe {
 
 #[async_trait]
 impl Executor for Probe {
-    async fn preview(&self, _ctx: &Ctx, params: &Map<String, Value>) -> Result<String, String> {
+    async fn preview(&self, _ctx: &Ctx, params: &Map<String, Value>) -> Result<Preview, String> {
         let p: ProbeParams = typed(params)?;
         let bound = p.max_latency_ms.map(|m| format!(" within {m} ms")).unwrap_or_default();
-        Ok(format!("GET {} expecting {}{bound}, up to {} attempts {} s apart", p.url.get()?, p.expect_status, p.attempts, p.interval_s))
+        Ok(Preview::Approve(format!("GET {} expecting {}{bound}, up to {} attempts {} s apart", p.url.get()?, p.expect_status, p.attempts, p.interval_s)))
     }
 
     async fn submit(&self, ctx: &Ctx, params: &Map<String, Value>, _token: &str) -> Outcome {
