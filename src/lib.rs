@@ -16,6 +16,7 @@
 //! - [`workflow`]: the reviewable TOML workflow files.
 //! - [`cli`], [`exit`], [`error`], [`clock`]: the command line, its exit codes and errors, time.
 
+pub mod aws;
 pub mod cli;
 pub mod clock;
 pub mod domain;

@@ -139,7 +139,7 @@ pub fn plan(runbook: &str, spec_path: &str, spec: &Spec) -> Plan {
             json!({
                 "template": "templates/network.yaml",
                 "stack": format!("{stack}-network"),
-                "parameters": {"VpcCidr": VPC_CIDR, "AzCount": AZS},
+                "parameters": {"VpcCidr": VPC_CIDR},
             }),
         ));
         let mut compute_needs = vec!["changeset-network", "quota-ec2-vcpus", "quota-alb"];
