@@ -1,8 +1,10 @@
 //! One integration test binary: the real `flow` binary, run as processes against a real sled
 //! store in a temp dir and real HTTP servers on loopback.
 
+mod fake_aws;
 mod support;
 
+mod aws;
 mod plan;
 mod run;
 mod spec;

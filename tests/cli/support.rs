@@ -19,6 +19,7 @@ use serde_json::Value;
 
 pub struct Project {
     pub dir: tempfile::TempDir,
+    env: std::cell::RefCell<Vec<(String, String)>>,
 }
 
 pub struct Run {
@@ -50,7 +51,7 @@ impl From<Output> for Run {
 
 impl Project {
     pub fn new() -> Self {
-        Project { dir: tempfile::tempdir().expect("temp dir") }
+        Project { dir: tempfile::tempdir().expect("temp dir"), env: Default::default() }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -84,7 +85,33 @@ impl Project {
             .env_remove("FLOW_RUNBOOK")
             .env_remove("FLOW_NOW")
             .stdin(Stdio::null());
+        for (k, v) in self.env.borrow().iter() {
+            c.env(k, v);
+        }
         c
+    }
+
+    /// Set an environment variable for every flow process this project starts.
+    pub fn env(&self, key: &str, value: &str) -> &Self {
+        self.env.borrow_mut().push((key.into(), value.into()));
+        self
+    }
+
+    /// Point AWS calls at `endpoint` with dummy credentials, no profile files, no IMDS.
+    pub fn aws(&self, endpoint: &str) -> &Self {
+        for (k, v) in [
+            ("AWS_ENDPOINT_URL", endpoint),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("AWS_CONFIG_FILE", "/nonexistent/flow-test-config"),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/flow-test-credentials"),
+            ("AWS_MAX_ATTEMPTS", "2"),
+        ] {
+            self.env(k, v);
+        }
+        self
     }
 
     pub fn flow(&self, args: &[&str]) -> Run {
@@ -202,4 +229,16 @@ async fn handle(req: Request<Incoming>, healthy: Arc<AtomicBool>) -> Result<Resp
 /// A step's state, or "" while the step is not in the recorded plan yet (for polling).
 pub fn state(status: &Value, step: &str) -> String {
     status["steps"].as_array().and_then(|a| a.iter().find(|s| s["id"] == step)).and_then(|s| s["state"].as_str()).unwrap_or("").to_string()
+}
+
+/// The moto server scripts/test started for this run.
+pub fn moto_url() -> String {
+    std::env::var("FLOW_TEST_MOTO_URL").unwrap_or_else(|_| {
+        panic!("FLOW_TEST_MOTO_URL is not set: run the tests with scripts/test, which installs and starts the moto AWS emulator")
+    })
+}
+
+/// RFC 3339 time `secs` from now, for FLOW_NOW.
+pub fn later(secs: u64) -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now() + Duration::from_secs(secs)).to_string()
 }
