@@ -63,6 +63,21 @@ pub fn parse_cidr(s: &str) -> Result<(u32, u8), String> {
     Ok((u32::from(ip), len))
 }
 
+/// The first `count` subnets of size `/prefix` in a VPC, in order: `10.0.0.0/24`, `10.0.1.0/24`...
+pub fn subnets(vpc_cidr: &str, prefix: u8, count: u32) -> Result<Vec<String>, String> {
+    let (base, len) = parse_cidr(vpc_cidr)?;
+    if prefix < len || prefix > 28 {
+        return Err(format!("a /{prefix} subnet does not fit in the /{len} VPC {vpc_cidr}"));
+    }
+    let fit = 1u64 << (prefix - len);
+    if (count as u64) > fit {
+        return Err(format!("{vpc_cidr} holds {fit} /{prefix} subnets, fewer than {count}"));
+    }
+    let size = 1u32 << (32 - prefix);
+    let start = base & (u32::MAX << (32 - len));
+    Ok((0..count).map(|i| format!("{}/{prefix}", std::net::Ipv4Addr::from(start + i * size))).collect())
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct IpCheck {
     pub ips_per_subnet: u64,
@@ -101,6 +116,13 @@ mod tests {
         assert!((m.instances_total - m.instances_per_az) as f64 * 400.0 >= 3125.0);
         assert!(model(2500.0, 0.0, 3, 25.0, 2).is_err());
         assert!(model(2500.0, 400.0, 1, 25.0, 2).is_err());
+    }
+
+    #[test]
+    fn subnet_layout() {
+        assert_eq!(subnets("10.0.0.0/16", 24, 3).unwrap(), ["10.0.0.0/24", "10.0.1.0/24", "10.0.2.0/24"]);
+        assert_eq!(subnets("172.16.0.0/20", 22, 4).unwrap()[3], "172.16.12.0/22");
+        assert!(subnets("10.0.0.0/24", 26, 5).is_err());
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub const HEADROOM_PCT: f64 = 25.0;
 pub const INSTANCE_TYPE: &str = "c6i.large";
 pub const VCPUS_PER_INSTANCE: u32 = 2;
 pub const VPC_CIDR: &str = "10.0.0.0/16";
+pub const SUBNET_PREFIX: u8 = 24;
 
 fn step(id: &str, kind: &str, description: &str, needs: &[&str], covers: Vec<String>, gate: bool, params: Value) -> Step {
     Step {
@@ -127,8 +128,11 @@ pub fn plan(runbook: &str, spec_path: &str, spec: &Spec) -> Plan {
             sized,
             vec![],
             false,
-            json!({"vpc_cidr": VPC_CIDR, "subnet_prefix": 24, "azs": AZS, "instances": max.clone()}),
+            json!({"vpc_cidr": VPC_CIDR, "subnet_prefix": SUBNET_PREFIX, "azs": AZS, "instances": max.clone()}),
         ));
+        // Public subnets first, then private ones: the layout ip-capacity checks.
+        let layout = crate::domain::capacity::subnets(VPC_CIDR, SUBNET_PREFIX, 2 * AZS).unwrap_or_default();
+        let (public, private) = layout.split_at(layout.len().min(AZS as usize));
         steps.push(step(
             "changeset-network",
             "changeset",
@@ -139,7 +143,7 @@ pub fn plan(runbook: &str, spec_path: &str, spec: &Spec) -> Plan {
             json!({
                 "template": "templates/network.yaml",
                 "stack": format!("{stack}-network"),
-                "parameters": {"VpcCidr": VPC_CIDR},
+                "parameters": {"VpcCidr": VPC_CIDR, "PublicSubnetCidrs": public, "PrivateSubnetCidrs": private},
             }),
         ));
         let mut compute_needs = vec!["changeset-network", "quota-ec2-vcpus", "quota-alb"];

@@ -298,3 +298,66 @@ fn the_shipped_templates_pass_cfn_lint() {
     let out = std::process::Command::new(lint).args(&files).output().expect("cfn-lint runs");
     assert!(out.status.success(), "cfn-lint:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
 }
+
+/// The shipped templates through flow against moto: the network and alarms stacks are created,
+/// the compute change set is previewed (moto cannot create its instances without real subnets).
+#[test]
+fn the_shipped_templates_work_against_moto() {
+    let p = Project::new();
+    p.write("specs/aws.md", "---\nregion: eu-west-1\n---\n# Recovery\n\n- RTO 2 hours\n");
+    p.flow(&["plan", "specs/aws.md"]).expect(OK);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for t in ["network.yaml", "compute.yaml", "alarms.yaml"] {
+        p.write(&format!("workflows/templates/{t}"), std::fs::read(root.join("workflows/templates").join(t)).unwrap());
+    }
+    let id = std::process::id();
+    p.edit_steps(
+        "aws",
+        &format!(
+            r#"
+            [[steps]]
+            id = "network"
+            kind = "changeset"
+            gate = true
+            params = {{ template = "templates/network.yaml", stack = "ship-net-{id}", parameters = {{ VpcCidr = "10.0.0.0/16", PublicSubnetCidrs = ["10.0.0.0/24", "10.0.1.0/24", "10.0.2.0/24"], PrivateSubnetCidrs = ["10.0.3.0/24", "10.0.4.0/24", "10.0.5.0/24"] }} }}
+            [[steps]]
+            id = "alarms"
+            kind = "changeset"
+            gate = true
+            params = {{ template = "templates/alarms.yaml", stack = "ship-alarms-{id}", parameters = {{ LoadBalancerFullName = "app/shop/1", TargetGroupFullName = "targetgroup/shop/1", LatencyThresholdSeconds = 0.25, ErrorRateThresholdPct = 0.5, NotificationEmail = "ops@example.com" }} }}
+            [[steps]]
+            id = "compute"
+            kind = "changeset"
+            gate = true
+            params = {{ template = "templates/compute.yaml", stack = "ship-compute-{id}", parameters = {{ VpcId = "vpc-1", PublicSubnetIds = ["subnet-1", "subnet-2", "subnet-3"], PrivateSubnetIds = ["subnet-4", "subnet-5", "subnet-6"], MinSize = 3, MaxSize = 6, DesiredCapacity = 3 }} }}
+            [[steps]]
+            id = "drill"
+            kind = "command"
+            gate = true
+            needs = ["network", "alarms", "compute"]
+            covers = ["recovery-1"]
+            params = {{ run = "true" }}
+            "#
+        )
+    );
+    p.aws(&moto_url());
+    p.flow(&["run"]).expect(WAITING_APPROVAL);
+    let s = p.status();
+    let network = step_field(&s, "network", "will");
+    for expected in ["NatGatewayA", "NatGatewayB", "NatGatewayC", "AWS::EC2::NatGateway", "PrivateDefaultRouteC"] {
+        assert!(network.contains(expected), "`{expected}` in\n{network}");
+    }
+    let compute = step_field(&s, "compute", "will");
+    for expected in ["AutoScalingGroup", "AWS::AutoScaling::AutoScalingGroup", "AWS::ElasticLoadBalancingV2::LoadBalancer", "LaunchTemplate", "PrivateSubnetIds = subnet-4,subnet-5,subnet-6"] {
+        assert!(compute.contains(expected), "`{expected}` in\n{compute}");
+    }
+    assert!(step_field(&s, "alarms", "will").contains("RequestCountAnomalyAlarm"));
+    p.flow(&["approve", "network"]).expect(OK);
+    p.flow(&["approve", "alarms"]).expect(OK);
+    p.flow(&["run"]).expect(WAITING_APPROVAL);
+    let s = p.status();
+    for step in ["network", "alarms"] {
+        let ev: serde_json::Value = serde_json::from_str(&step_field(&s, step, "evidence")).unwrap();
+        assert_eq!(ev["stack_status"], "CREATE_COMPLETE", "{step}: {s}");
+    }
+}

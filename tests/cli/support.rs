@@ -99,14 +99,16 @@ impl Project {
 
     /// Point AWS calls at `endpoint` with dummy credentials, no profile files, no IMDS.
     pub fn aws(&self, endpoint: &str) -> &Self {
+        self.write("aws/config", "").write("aws/credentials", "");
+        let (config, credentials) = (self.path("aws/config").display().to_string(), self.path("aws/credentials").display().to_string());
         for (k, v) in [
             ("AWS_ENDPOINT_URL", endpoint),
             ("AWS_ACCESS_KEY_ID", "testing"),
             ("AWS_SECRET_ACCESS_KEY", "testing"),
             ("AWS_REGION", "eu-west-1"),
             ("AWS_EC2_METADATA_DISABLED", "true"),
-            ("AWS_CONFIG_FILE", "/nonexistent/flow-test-config"),
-            ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/flow-test-credentials"),
+            ("AWS_CONFIG_FILE", config.as_str()),
+            ("AWS_SHARED_CREDENTIALS_FILE", credentials.as_str()),
             ("AWS_MAX_ATTEMPTS", "2"),
         ] {
             self.env(k, v);
