@@ -18,6 +18,7 @@ use crate::domain::{validate, verdict};
 use crate::engine::{Engine, Options, Report};
 use crate::error::{Error, Result};
 use crate::ops::{self, Env};
+use crate::planner::llm::Provider;
 use crate::{exit, planner, workflow};
 
 #[derive(Parser, Debug)]
@@ -44,8 +45,18 @@ enum Command {
     /// Plan a spec: validate the DAG, write workflows/<name>.toml, record the version.
     Plan {
         spec: PathBuf,
-        #[arg(long, default_value = "builtin", value_parser = ["builtin"])]
+        /// builtin (offline), openai (any OpenAI-compatible endpoint) or bedrock.
+        #[arg(long, default_value = "builtin", value_parser = ["builtin", "openai", "bedrock"])]
         planner: String,
+        /// Model (openai) or model id / inference profile (bedrock).
+        #[arg(long)]
+        model: Option<String>,
+        /// Ask the model even when the same question has a cached plan.
+        #[arg(long)]
+        no_cache: bool,
+        /// Times an invalid answer is sent back for repair (default 2).
+        #[arg(long)]
+        repair_rounds: Option<u32>,
         /// Where workflow files go.
         #[arg(long, env = "FLOW_WORKFLOWS", default_value = "workflows")]
         workflows: PathBuf,
@@ -99,8 +110,10 @@ enum Command {
         #[arg(long = "as")]
         by: Option<String>,
     },
-    /// The runbook's journal.
+    /// The runbook's journal (`--llm`: the planner's requests and answers).
     Log {
+        #[arg(long)]
+        llm: bool,
         #[arg(long)]
         json: bool,
     },
@@ -163,7 +176,10 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
             }
             Ok(exit::OK)
         }
-        Command::Plan { spec: path, planner: _, workflows, json } => cmd_plan(env, &path, &workflows, json),
+        Command::Plan { spec: path, planner, model, no_cache, repair_rounds, workflows, json } => {
+            let how = PlanHow { planner, model, no_cache, repair_rounds };
+            cmd_plan(env, &path, &workflows, &how, json).await
+        }
         Command::Run { wait, jobs, json } => cmd_run(env, rb, wait, jobs, json).await,
         Command::Status { json } => cmd_status(env, rb, json),
         Command::Approve { step, by: who, comment } => {
@@ -186,7 +202,8 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
             println!("skipped `{step}` (event #{})", e.seq);
             Ok(exit::OK)
         }
-        Command::Log { json } => cmd_log(env, rb, json),
+        Command::Log { llm: true, json } => cmd_log_llm(env, rb, json),
+        Command::Log { llm: false, json } => cmd_log(env, rb, json),
     }
 }
 
@@ -199,14 +216,85 @@ fn runbook_name(spec_path: &std::path::Path) -> Result<String> {
     Ok(name)
 }
 
-fn cmd_plan(env: &Env, path: &std::path::Path, workflows: &std::path::Path, json: bool) -> Result<i32> {
+struct PlanHow {
+    planner: String,
+    model: Option<String>,
+    no_cache: bool,
+    repair_rounds: Option<u32>,
+}
+
+async fn provider(how: &PlanHow, conf: &crate::config::Config) -> Result<Box<dyn Provider>> {
+    use crate::config::env;
+    Ok(match how.planner.as_str() {
+        "openai" => {
+            let base = env("OPENAI_BASE_URL").or(conf.openai.base_url.clone()).unwrap_or_else(|| "https://api.openai.com/v1".into());
+            let model = how.model.clone().or(env("OPENAI_MODEL")).or(conf.openai.model.clone()).unwrap_or_else(|| "gpt-4o-mini".into());
+            let key_var = conf.openai.api_key_env.clone().unwrap_or_else(|| "OPENAI_API_KEY".into());
+            // Local servers (Ollama, vLLM, llama.cpp) take any key.
+            let key = env(&key_var).unwrap_or_else(|| "none".into());
+            Box::new(planner::openai::OpenAi::new(&base, &key, &model))
+        }
+        "bedrock" => {
+            let model = how.model.clone().or(env("FLOW_BEDROCK_MODEL")).or(conf.bedrock.model.clone()).ok_or_else(|| {
+                Error::Config("no Bedrock model: give --model, FLOW_BEDROCK_MODEL or [bedrock] model in flow.toml".into())
+            })?;
+            let region = env("FLOW_BEDROCK_REGION").or(conf.bedrock.region.clone());
+            Box::new(planner::bedrock::Bedrock::new(region.as_deref(), &model).await.map_err(|e| Error::Planner(e.0))?)
+        }
+        other => return Err(Error::Config(format!("unknown planner `{other}`"))),
+    })
+}
+
+/// Plan with a model: from the cache when the same question was answered, else ask (and
+/// repair); every exchange is kept in the state store, whatever the outcome.
+async fn llm_plan(env: &Env, how: &PlanHow, name: &str, shown: &str, path: &std::path::Path, s: &Spec) -> Result<Plan> {
+    let conf = crate::config::load()?;
+    let provider = provider(how, &conf).await?;
+    let key = planner::llm::cache_key(s, provider.as_ref());
+    if !how.no_cache {
+        let store = env.open()?;
+        if let Some(plan) = store.cached_plan(&key)? {
+            if validate::validate(&plan).is_empty() && plan.runbook == name {
+                eprintln!("planner: {} {} answered this question before (cache key {}); not asking again (--no-cache to ask)", provider.name(), provider.model(), crate::domain::digest::short(&key));
+                return Ok(plan);
+            }
+        }
+    }
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let rounds = how.repair_rounds.or(conf.planner.repair_rounds).unwrap_or(2);
+    let mut exchanges = Vec::new();
+    let now = || env.now();
+    let result = planner::llm::plan(provider.as_ref(), name, shown, s, &text, rounds, &now, &mut |e| exchanges.push(e)).await;
+    let store = env.open()?;
+    for e in &exchanges {
+        store.append_exchange(name, e)?;
+    }
+    match result {
+        Ok(plan) => {
+            store.cache_plan(&key, &plan)?;
+            Ok(plan)
+        }
+        Err(planner::llm::Error::Provider(e)) => Err(Error::Planner(e)),
+        Err(planner::llm::Error::Invalid { rounds, violations }) => Err(validate::Invalid {
+            source: format!("from {} {} after {rounds} repair round{} (nothing was recorded; `flow log --llm -r {name}` shows the exchanges)", provider.name(), provider.model(), if rounds == 1 { "" } else { "s" }),
+            violations: violations.into_iter().map(|message| validate::Violation { step: None, message }).collect(),
+        }
+        .into()),
+    }
+}
+
+async fn cmd_plan(env: &Env, path: &std::path::Path, workflows: &std::path::Path, how: &PlanHow, json: bool) -> Result<i32> {
     let s = spec::load(path)?;
     let name = runbook_name(path)?;
     let shown = path.display().to_string();
-    let plan = planner::builtin::plan(&name, &shown, &s);
+    let plan = if how.planner == "builtin" {
+        planner::builtin::plan(&name, &shown, &s)
+    } else {
+        llm_plan(env, how, &name, &shown, path, &s).await?
+    };
     let violations = validate::validate(&plan);
     if !violations.is_empty() {
-        return Err(validate::Invalid { source: format!("from the builtin planner for {shown}"), violations }.into());
+        return Err(validate::Invalid { source: format!("from the {} planner for {shown}", plan.planner), violations }.into());
     }
     let wf_path = workflows.join(format!("{name}.toml"));
     let store = env.open()?;
@@ -228,6 +316,40 @@ fn cmd_plan(env: &Env, path: &std::path::Path, workflows: &std::path::Path, json
     Ok(exit::OK)
 }
 
+fn cmd_log_llm(env: &Env, rb: Option<&str>, json: bool) -> Result<i32> {
+    let store = env.open()?;
+    // The exchanges of a plan that failed are kept though no runbook was recorded.
+    let name = match rb {
+        Some(n) => n.to_string(),
+        None => ops::pick_runbook(&store, None)?.name,
+    };
+    let exchanges = store.exchanges(&name)?;
+    drop(store);
+    if json {
+        print_json(&json!({"runbook": name, "exchanges": exchanges}));
+        return Ok(exit::OK);
+    }
+    for e in &exchanges {
+        println!("{} {}:{} round {}", e.at, e.provider, e.model, e.round);
+        if let Some(err) = &e.error {
+            println!("  error: {err}");
+        }
+        for v in &e.violations {
+            println!("  violation: {v}");
+        }
+        if let Some(a) = &e.answer {
+            let a: String = a.chars().take(400).collect();
+            println!("  answer: {a}");
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// A `command` step an LLM proposed: gated like every command, and flagged for a careful read.
+pub fn llm_flag(plan: &Plan, step: &crate::domain::plan::Step) -> Option<&'static str> {
+    (plan.by_llm() && step.kind == "command").then_some("command proposed by an LLM planner: read it before approving")
+}
+
 pub fn plan_json(plan: &Plan, version: u32) -> Value {
     json!({
         "runbook": plan.runbook,
@@ -236,9 +358,10 @@ pub fn plan_json(plan: &Plan, version: u32) -> Value {
         "context": plan.context,
         "steps": plan.steps.iter().map(|s| json!({
             "id": s.id, "kind": s.kind, "description": s.description, "needs": s.needs,
-            "covers": s.covers, "gate": ops::gated(s), "params": s.params,
+            "covers": s.covers, "gate": ops::gated(s), "params": s.params, "flag": llm_flag(plan, s),
         })).collect::<Vec<_>>(),
         "requirements": plan.requirements,
+        "planned_by": plan.planned_by,
     })
 }
 
@@ -340,6 +463,7 @@ fn cmd_status(env: &Env, rb: Option<&str>, json: bool) -> Result<i32> {
                 "outputs": v.outputs,
                 "evidence": v.evidence,
                 "updated_at": v.updated_at,
+                "flag": llm_flag(&l.plan, s),
             })
         })
         .collect();
@@ -380,6 +504,9 @@ fn cmd_status(env: &Env, rb: Option<&str>, json: bool) -> Result<i32> {
         }
         if let Some(a) = &v.approval {
             detail.push(format!("approved by {} at {}", a.by, a.at));
+        }
+        if let Some(flag) = j["flag"].as_str() {
+            detail.push(format!("! {flag}"));
         }
         if let Some(void) = j["approval_void"].as_str() {
             detail.push(format!("approval void: {void}"));
@@ -522,6 +649,10 @@ fn render_plan(plan: &Plan, version: u32, wf: &str, rec: &ops::Recorded) -> Stri
         ));
         if !s.description.is_empty() {
             out.push_str(&format!("      {}\n", s.description));
+        }
+        if let Some(flag) = llm_flag(plan, s) {
+            let run = s.params.get("run").and_then(Value::as_str).unwrap_or_default();
+            out.push_str(&format!("      ! {flag}: $ {run}\n"));
         }
     }
     out.push_str("\nnext: `flow run` runs the ready steps and stops at the first gates\n");

@@ -18,6 +18,11 @@ pub enum Error {
     Refused(String),
     #[error("{0}")]
     Io(String),
+    #[error("config {0}")]
+    Config(String),
+    /// The LLM provider could not be used (unreachable, refused, retries exhausted).
+    #[error("planner: {0}")]
+    Planner(String),
 }
 
 impl Error {
@@ -28,6 +33,8 @@ impl Error {
             Error::Store(_) => exit::STATE,
             Error::Refused(_) => exit::REFUSED,
             Error::Io(_) => exit::INTERNAL,
+            Error::Config(_) => exit::USAGE,
+            Error::Planner(_) => exit::PLANNER,
         }
     }
 }

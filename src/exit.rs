@@ -15,6 +15,8 @@ pub const BAD_PLAN: i32 = 4;
 pub const REFUSED: i32 = 5;
 /// The state store is busy, unreadable or corrupt.
 pub const STATE: i32 = 6;
+/// The LLM planner could not be used: unreachable, refused, or retries exhausted.
+pub const PLANNER: i32 = 7;
 /// Blocked on a human: a step waits for approval.
 pub const WAITING_APPROVAL: i32 = 10;
 /// Waiting on something external; run again after the next poll time.

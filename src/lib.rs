@@ -19,6 +19,7 @@
 pub mod aws;
 pub mod cli;
 pub mod clock;
+pub mod config;
 pub mod domain;
 pub mod engine;
 pub mod error;

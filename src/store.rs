@@ -183,6 +183,43 @@ impl Store {
             .collect()
     }
 
+    /// A plan an LLM planner produced for this cache key, if any.
+    pub fn cached_plan(&self, key: &str) -> Result<Option<Plan>, Error> {
+        let t = self.tree("plan-cache")?;
+        match t.get(key).map_err(|e| self.err(e))? {
+            Some(v) => Ok(Some(serde_json::from_slice(&v).map_err(|e| self.corrupt("plan-cache", e))?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn cache_plan(&self, key: &str, plan: &Plan) -> Result<(), Error> {
+        let t = self.tree("plan-cache")?;
+        t.insert(key, serde_json::to_vec(plan).expect("plan serializes")).map_err(|e| self.err(e))?;
+        self.flush()
+    }
+
+    /// Keep one LLM exchange (request, answer, violations) for audit.
+    pub fn append_exchange(&self, runbook: &str, exchange: &crate::planner::llm::Exchange) -> Result<(), Error> {
+        let t = self.tree(&format!("llm/{runbook}"))?;
+        let seq = match t.last().map_err(|e| self.err(e))? {
+            Some((k, _)) => u64::from_be_bytes(k.as_ref().try_into().map_err(|_| self.corrupt("llm", "bad key"))?) + 1,
+            None => 1,
+        };
+        t.insert(seq.to_be_bytes(), serde_json::to_vec(exchange).expect("exchange serializes")).map_err(|e| self.err(e))?;
+        self.flush()
+    }
+
+    pub fn exchanges(&self, runbook: &str) -> Result<Vec<crate::planner::llm::Exchange>, Error> {
+        let name = format!("llm/{runbook}");
+        let t = self.tree(&name)?;
+        t.iter()
+            .map(|kv| {
+                let (_, v) = kv.map_err(|e| self.err(e))?;
+                serde_json::from_slice(&v).map_err(|e| self.corrupt(&name, e))
+            })
+            .collect()
+    }
+
     pub fn flush(&self) -> Result<(), Error> {
         self.db.flush().map(|_| ()).map_err(|e| self.err(e))
     }

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -144,6 +145,31 @@ impl StepKind {
         }
     }
 
+    /// The JSON schema of this kind's params, generated from the typed struct (all inline).
+    pub fn params_schema(self) -> Value {
+        fn of<T: JsonSchema>() -> Value {
+            let gen = schemars::generate::SchemaSettings::draft07().with(|s| s.inline_subschemas = true).into_generator();
+            let mut v = serde_json::to_value(gen.into_root_schema_for::<T>()).unwrap_or_default();
+            if let Value::Object(m) = &mut v {
+                m.remove("$schema");
+                m.remove("title");
+            }
+            v
+        }
+        match self {
+            StepKind::Approval => of::<ApprovalParams>(),
+            StepKind::Probe => of::<ProbeParams>(),
+            StepKind::Command => of::<CommandParams>(),
+            StepKind::CapacityModel => of::<CapacityModelParams>(),
+            StepKind::IpCapacity => of::<IpCapacityParams>(),
+            StepKind::Quota => of::<QuotaParams>(),
+            StepKind::Changeset => of::<ChangesetParams>(),
+            StepKind::Loadtest => of::<LoadtestParams>(),
+            StepKind::FailoverDrill => of::<FailoverDrillParams>(),
+            StepKind::RestoreDrill => of::<RestoreDrillParams>(),
+        }
+    }
+
     /// Check raw params against this kind's typed params.
     pub fn check_params(self, params: &Map<String, Value>) -> Result<(), String> {
         let v = Value::Object(params.clone());
@@ -179,7 +205,7 @@ fn positive(name: &str, v: &Input<f64>) -> Result<(), String> {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApprovalParams {
     /// What the person decides.
@@ -202,7 +228,7 @@ fn d_interval() -> u64 {
     10
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProbeParams {
     pub url: Input<String>,
@@ -232,7 +258,7 @@ impl Check for ProbeParams {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommandParams {
     /// Run by `sh -c`.
@@ -255,7 +281,7 @@ impl Check for CommandParams {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CapacityModelParams {
     pub target_rps: Input<f64>,
@@ -284,7 +310,7 @@ impl Check for CapacityModelParams {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IpCapacityParams {
     pub vpc_cidr: String,
@@ -313,7 +339,7 @@ impl Check for IpCapacityParams {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuotaParams {
     pub service_code: String,
@@ -334,7 +360,7 @@ impl Check for QuotaParams {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangesetParams {
     /// Template path, relative to the workflow file's folder.
@@ -352,7 +378,7 @@ fn d_true() -> bool {
     true
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoadtestParams {
     pub url: Input<String>,
@@ -381,7 +407,7 @@ impl Check for LoadtestParams {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FailoverDrillParams {
     pub endpoint: Input<String>,
@@ -396,7 +422,7 @@ pub struct FailoverDrillParams {
 }
 impl Check for FailoverDrillParams {}
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RestoreDrillParams {
     /// What to restore from (a database or volume identifier).

@@ -25,6 +25,9 @@ pub struct Plan {
     pub spec: String,
     #[serde(default = "builtin")]
     pub planner: String,
+    /// Set by LLM planners: who answered, and the cache key of the question.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned_by: Option<PlannedBy>,
     #[serde(default)]
     pub context: Context,
     #[serde(default)]
@@ -35,6 +38,17 @@ pub struct Plan {
 
 fn builtin() -> String {
     "builtin".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlannedBy {
+    pub provider: String,
+    pub model: String,
+    pub cache_key: String,
+    pub prompt_version: String,
+    /// Answers it took (1 = no repair).
+    pub rounds: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,6 +69,11 @@ pub struct Step {
 }
 
 impl Plan {
+    /// Was this plan drafted by a model (whose `command` steps deserve a second look)?
+    pub fn by_llm(&self) -> bool {
+        self.planned_by.is_some()
+    }
+
     pub fn step(&self, id: &str) -> Option<&Step> {
         self.steps.iter().find(|s| s.id == id)
     }
@@ -199,6 +218,21 @@ impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Input<T> {
             }
         }
         T::deserialize(v).map(Input::Value).map_err(serde::de::Error::custom)
+    }
+}
+
+impl<T: schemars::JsonSchema> schemars::JsonSchema for Input<T> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        format!("Input_{}", T::schema_name()).into()
+    }
+
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "anyOf": [
+                g.subschema_for::<T>(),
+                {"type": "string", "pattern": "\\$\\{[^.}]+\\.[^}]+\\}", "description": "an earlier step's output: ${step-id.output}"}
+            ]
+        })
     }
 }
 

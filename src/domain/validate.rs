@@ -216,6 +216,7 @@ mod tests {
             runbook: "t".into(),
             spec: String::new(),
             planner: "test".into(),
+            planned_by: None,
             context: Default::default(),
             steps,
             requirements: vec![Requirement {

@@ -260,6 +260,7 @@ pub fn plan(runbook: &str, spec_path: &str, spec: &Spec) -> Plan {
         runbook: runbook.into(),
         spec: spec_path.into(),
         planner: "builtin".into(),
+        planned_by: None,
         context: spec.context.clone(),
         steps,
         requirements: spec.requirements.clone(),

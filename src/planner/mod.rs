@@ -2,3 +2,6 @@
 //! [`crate::domain::validate`] before it is written or recorded.
 
 pub mod builtin;
+pub mod llm;
+pub mod openai;
+pub mod bedrock;

@@ -2,9 +2,11 @@
 //! store in a temp dir and real HTTP servers on loopback.
 
 mod fake_aws;
+mod fake_llm;
 mod support;
 
 mod aws;
+mod llm;
 mod plan;
 mod run;
 mod spec;

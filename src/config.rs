@@ -1,0 +1,69 @@
+//! `flow.toml` (or the file `FLOW_CONFIG` names): planner settings. Flags beat environment
+//! variables, which beat this file, which beats the defaults.
+//!
+//! ```toml
+//! [planner]
+//! repair_rounds = 2
+//!
+//! [openai]
+//! base_url = "http://127.0.0.1:11434/v1"   # Ollama; default https://api.openai.com/v1
+//! model = "llama3.1"
+//! api_key_env = "OPENAI_API_KEY"            # the variable holding the key
+//!
+//! [bedrock]
+//! region = "us-east-1"
+//! model = "anthropic.claude-3-5-sonnet-20240620-v1:0"   # or an inference profile id
+//! ```
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub planner: Planner,
+    #[serde(default)]
+    pub openai: OpenAi,
+    #[serde(default)]
+    pub bedrock: Bedrock,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Planner {
+    pub repair_rounds: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenAi {
+    pub base_url: Option<String>,
+    pub model: Option<String>,
+    pub api_key_env: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bedrock {
+    pub region: Option<String>,
+    pub model: Option<String>,
+}
+
+pub fn load() -> Result<Config> {
+    let (path, explicit) = match std::env::var("FLOW_CONFIG") {
+        Ok(p) if !p.is_empty() => (std::path::PathBuf::from(p), true),
+        _ => (std::path::PathBuf::from("flow.toml"), false),
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(Config::default()),
+        Err(e) => return Err(Error::Config(format!("{}: {e}", path.display()))),
+    };
+    toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {}", path.display(), e.to_string().trim_end())))
+}
+
+pub fn env(key: &str) -> Option<String> {
+    std::env::var(key).ok().filter(|v| !v.is_empty())
+}

@@ -1,0 +1,135 @@
+//! The OpenAI-compatible provider (OpenAI, Ollama, vLLM, llama.cpp server, LM Studio) through
+//! async-openai. It asks for structured output with `response_format: json_schema` (strict);
+//! a server that refuses it gets a forced tool call whose parameters are the plan schema, and one
+//! that refuses tools gets a plain request for JSON. 429, 5xx and connection failures are retried
+//! with backoff; then the error says what the server answered.
+
+use std::sync::Mutex;
+
+use async_openai::config::OpenAIConfig;
+use async_openai::error::OpenAIError;
+use async_openai::types::chat::{ChatCompletionMessageToolCalls, CreateChatCompletionRequest};
+use async_openai::Client;
+use async_trait::async_trait;
+use serde_json::{json, Value};
+
+use super::llm::{plan_schema, Provider, ProviderError, Role, Turn, SEED, TEMPERATURE, TOOL_NAME};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Mode {
+    Schema,
+    Tool,
+    Plain,
+}
+
+pub struct OpenAi {
+    client: Client<OpenAIConfig>,
+    base_url: String,
+    model: String,
+    mode: Mutex<Mode>,
+}
+
+/// Requests async-openai makes before giving up on a retryable error (1 + its 3 retries).
+const ATTEMPTS: u32 = 4;
+
+impl OpenAi {
+    pub fn new(base_url: &str, api_key: &str, model: &str) -> OpenAi {
+        let config = OpenAIConfig::new().with_api_base(base_url).with_api_key(api_key);
+        OpenAi { client: Client::with_config(config), base_url: base_url.into(), model: model.into(), mode: Mutex::new(Mode::Schema) }
+    }
+
+    fn request(&self, mode: Mode, system: &str, turns: &[Turn]) -> Result<CreateChatCompletionRequest, ProviderError> {
+        let mut messages = vec![json!({"role": "system", "content": system})];
+        for t in turns {
+            let role = match t.role {
+                Role::User => "user",
+                Role::Assistant => "assistant",
+            };
+            messages.push(json!({"role": role, "content": t.text}));
+        }
+        let mut req = json!({"model": self.model, "messages": messages, "temperature": TEMPERATURE, "seed": SEED});
+        match mode {
+            Mode::Schema => {
+                req["response_format"] = json!({"type": "json_schema", "json_schema": {"name": "flow_plan", "strict": true, "schema": plan_schema()}});
+            }
+            Mode::Tool => {
+                req["tools"] = json!([{"type": "function", "function": {"name": TOOL_NAME, "description": "Submit the plan", "parameters": plan_schema(), "strict": true}}]);
+                req["tool_choice"] = json!({"type": "function", "function": {"name": TOOL_NAME}});
+            }
+            Mode::Plain => {}
+        }
+        serde_json::from_value(req).map_err(|e| ProviderError(format!("building the request: {e}")))
+    }
+}
+
+/// A 400 that says the server does not take this request shape: try a simpler one.
+fn unsupported(e: &OpenAIError) -> bool {
+    match e {
+        OpenAIError::ApiError(r) if r.status_code.as_u16() == 400 || r.status_code.as_u16() == 422 => {
+            let m = r.api_error.message.to_ascii_lowercase();
+            ["response_format", "json_schema", "tool", "not supported", "unsupported", "unknown field", "unrecognized"].iter().any(|w| m.contains(w))
+        }
+        _ => false,
+    }
+}
+
+fn retryable(e: &OpenAIError) -> bool {
+    match e {
+        OpenAIError::ApiError(r) => r.status_code.as_u16() == 429 || r.status_code.is_server_error(),
+        OpenAIError::Reqwest(r) => r.is_connect() || r.is_timeout() || r.is_request(),
+        _ => false,
+    }
+}
+
+fn describe(e: &OpenAIError) -> String {
+    match e {
+        OpenAIError::ApiError(r) => {
+            let msg: String = r.api_error.message.chars().take(300).collect();
+            format!("HTTP {}: {}", r.status_code.as_u16(), msg.trim())
+        }
+        other => other.to_string(),
+    }
+}
+
+#[async_trait]
+impl Provider for OpenAi {
+    fn name(&self) -> &'static str {
+        "openai"
+    }
+
+    fn model(&self) -> &str {
+        &self.model
+    }
+
+    fn settings(&self) -> Value {
+        json!({"temperature": TEMPERATURE, "seed": SEED, "base_url": self.base_url})
+    }
+
+    async fn complete(&self, system: &str, turns: &[Turn]) -> Result<String, ProviderError> {
+        loop {
+            let mode = *self.mode.lock().unwrap();
+            let req = self.request(mode, system, turns)?;
+            match self.client.chat().create(req).await {
+                Ok(resp) => {
+                    let Some(choice) = resp.choices.into_iter().next() else {
+                        return Err(ProviderError("the model answered with no choice".into()));
+                    };
+                    let call = choice.message.tool_calls.unwrap_or_default().into_iter().find_map(|c| match c {
+                        ChatCompletionMessageToolCalls::Function(f) => Some(f.function.arguments),
+                        _ => None,
+                    });
+                    return call.or(choice.message.content).ok_or_else(|| ProviderError("the model's answer was empty".into()));
+                }
+                Err(e) if unsupported(&e) && mode != Mode::Plain => {
+                    let next = if mode == Mode::Schema { Mode::Tool } else { Mode::Plain };
+                    tracing::warn!("{} refused {mode:?} ({}); asking with {next:?}", self.base_url, describe(&e));
+                    *self.mode.lock().unwrap() = next;
+                }
+                Err(e) => {
+                    let tries = if retryable(&e) { format!(" (after {ATTEMPTS} attempts)") } else { String::new() };
+                    return Err(ProviderError(format!("{} model {}: {}{tries}", self.base_url, self.model, describe(&e))));
+                }
+            }
+        }
+    }
+}

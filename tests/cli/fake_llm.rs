@@ -1,0 +1,114 @@
+//! A local LLM endpoint on loopback that answers from fixture files, in order: an
+//! OpenAI-compatible `POST .../chat/completions` (content, tool call, or an HTTP error) and
+//! Bedrock's `POST /model/{id}/converse` (a toolUse block, or an error with its
+//! `x-amzn-ErrorType`). Every request is kept so tests can read what flow sent.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+
+/// One canned answer.
+#[derive(Clone)]
+pub enum Answer {
+    /// A chat completion whose message content is the text.
+    Content(String),
+    /// A chat completion whose message calls the plan tool with these arguments.
+    ToolCall(String),
+    /// A Converse answer with a toolUse block holding this JSON.
+    Converse(Value),
+    /// An HTTP error: status, body, and for Bedrock the error type header.
+    Error(u16, String, Option<&'static str>),
+}
+
+pub fn fixture(name: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/llm").join(name)).unwrap()
+}
+
+#[derive(Clone)]
+pub struct FakeLlm {
+    pub url: String,
+    answers: Arc<Mutex<VecDeque<Answer>>>,
+    pub requests: Arc<Mutex<Vec<(String, Value)>>>,
+}
+
+impl FakeLlm {
+    pub fn start(answers: Vec<Answer>) -> FakeLlm {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let fake = FakeLlm { url, answers: Arc::new(Mutex::new(answers.into())), requests: Default::default() };
+        let f = fake.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else { continue };
+                    let f = f.clone();
+                    tokio::spawn(async move {
+                        let svc = service_fn(move |req| f.clone().handle(req));
+                        let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                    });
+                }
+            });
+        });
+        fake
+    }
+
+    pub fn count(&self) -> usize {
+        self.requests.lock().unwrap().len()
+    }
+
+    pub fn request(&self, i: usize) -> (String, Value) {
+        self.requests.lock().unwrap()[i].clone()
+    }
+
+    async fn handle(self, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+        let path = req.uri().path().to_string();
+        let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        self.requests.lock().unwrap().push((path, json));
+        let answer = self.answers.lock().unwrap().pop_front();
+        let reply = |status: u16, body: Value| {
+            Response::builder().status(status).header("content-type", "application/json").body(Full::new(Bytes::from(body.to_string()))).unwrap()
+        };
+        let completion = |message: Value| {
+            json!({"id": "chatcmpl-1", "object": "chat.completion", "created": 1764000000, "model": "test-model",
+                   "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                   "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+        };
+        Ok(match answer {
+            None => reply(500, json!({"error": {"message": "the fake has no more answers"}})),
+            Some(Answer::Content(c)) => reply(200, completion(json!({"role": "assistant", "content": c}))),
+            Some(Answer::ToolCall(args)) => reply(
+                200,
+                completion(json!({"role": "assistant", "content": null, "tool_calls": [
+                    {"id": "call_1", "type": "function", "function": {"name": "submit_plan", "arguments": args}}]})),
+            ),
+            Some(Answer::Converse(input)) => reply(
+                200,
+                json!({"output": {"message": {"role": "assistant", "content": [
+                    {"toolUse": {"toolUseId": "tooluse_1", "name": "submit_plan", "input": input}}]}},
+                    "stopReason": "tool_use", "usage": {"inputTokens": 1, "outputTokens": 1, "totalTokens": 2},
+                    "metrics": {"latencyMs": 1}}),
+            ),
+            Some(Answer::Error(status, body, kind)) => {
+                let mut r = Response::builder().status(status).header("content-type", "application/json");
+                if let Some(k) = kind {
+                    r = r.header("x-amzn-errortype", k);
+                }
+                r.body(Full::new(Bytes::from(body))).unwrap()
+            }
+        })
+    }
+}
