@@ -51,6 +51,9 @@ enum Command {
         /// Model (openai) or model id / inference profile (bedrock).
         #[arg(long)]
         model: Option<String>,
+        /// AWS region for bedrock (else FLOW_BEDROCK_REGION, [bedrock] region, AWS_REGION).
+        #[arg(long)]
+        region: Option<String>,
         /// Ask the model even when the same question has a cached plan.
         #[arg(long)]
         no_cache: bool,
@@ -176,8 +179,8 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
             }
             Ok(exit::OK)
         }
-        Command::Plan { spec: path, planner, model, no_cache, repair_rounds, workflows, json } => {
-            let how = PlanHow { planner, model, no_cache, repair_rounds };
+        Command::Plan { spec: path, planner, model, region, no_cache, repair_rounds, workflows, json } => {
+            let how = PlanHow { planner, model, region, no_cache, repair_rounds };
             cmd_plan(env, &path, &workflows, &how, json).await
         }
         Command::Run { wait, jobs, json } => cmd_run(env, rb, wait, jobs, json).await,
@@ -219,6 +222,7 @@ fn runbook_name(spec_path: &std::path::Path) -> Result<String> {
 struct PlanHow {
     planner: String,
     model: Option<String>,
+    region: Option<String>,
     no_cache: bool,
     repair_rounds: Option<u32>,
 }
@@ -238,7 +242,7 @@ async fn provider(how: &PlanHow, conf: &crate::config::Config) -> Result<Box<dyn
             let model = how.model.clone().or(env("FLOW_BEDROCK_MODEL")).or(conf.bedrock.model.clone()).ok_or_else(|| {
                 Error::Config("no Bedrock model: give --model, FLOW_BEDROCK_MODEL or [bedrock] model in flow.toml".into())
             })?;
-            let region = env("FLOW_BEDROCK_REGION").or(conf.bedrock.region.clone());
+            let region = how.region.clone().or(env("FLOW_BEDROCK_REGION")).or(conf.bedrock.region.clone());
             Box::new(planner::bedrock::Bedrock::new(region.as_deref(), &model).await.map_err(|e| Error::Planner(e.0))?)
         }
         other => return Err(Error::Config(format!("unknown planner `{other}`"))),

@@ -199,8 +199,8 @@ fn bedrock_converse_with_a_forced_tool() {
     assert_eq!(req["inferenceConfig"]["temperature"].as_f64(), Some(0.0));
     assert!(req["messages"][0]["content"][0]["text"].as_str().unwrap().contains("<spec>"));
 
-    let r = p.flow(&["plan", "specs/svc.md", "--planner", "bedrock", "--model", "anthropic.claude-other"]);
+    let r = p.flow(&["plan", "specs/svc.md", "--planner", "bedrock", "--model", "anthropic.claude-other", "--region", "us-west-2"]);
     r.expect(PLANNER);
-    assert!(r.stderr.contains("access denied: the credentials lack bedrock:InvokeModel on anthropic.claude-other, or the model is not enabled"), "{}", r.stderr);
+    assert!(r.stderr.contains("access denied: the credentials lack bedrock:InvokeModel on anthropic.claude-other, or the model is not enabled for this account in us-west-2"), "{}", r.stderr);
     assert!(r.stderr.contains("AccessDeniedException: You don't have access to the model"), "{}", r.stderr);
 }
