@@ -77,6 +77,47 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Load-test a URL: open model at a fixed rate, or closed model as fast as connections allow.
+    Loadtest {
+        url: String,
+        /// Requests per second, scheduled whatever the server does (open model).
+        #[arg(long)]
+        rate: Option<f64>,
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        duration: std::time::Duration,
+        /// Connections (closed model), or the initial pool (open model).
+        #[arg(long)]
+        connections: Option<usize>,
+        /// A new TCP (and TLS) connection per request.
+        #[arg(long)]
+        no_keepalive: bool,
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+        /// Not counted in the figures.
+        #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+        warmup: std::time::Duration,
+        #[arg(long, default_value = "GET")]
+        method: String,
+        /// `Name: value`, repeatable.
+        #[arg(long = "header")]
+        headers: Vec<String>,
+        #[arg(long)]
+        body: Option<String>,
+        /// Statuses that count as success.
+        #[arg(long, default_value = "200-399")]
+        success: String,
+        /// Requests in flight at most (default: rate x timeout).
+        #[arg(long)]
+        max_in_flight: Option<usize>,
+        /// `rate>=2500`, `avg<250ms`, `p99<1s`, `success>=99.5%`, repeatable.
+        #[arg(long = "threshold")]
+        thresholds: Vec<String>,
+        /// Stop as soon as a success or error threshold fails (checked every second after warm-up).
+        #[arg(long)]
+        abort_on_fail: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Steps, gates waiting and requirement verdicts.
     Status {
         #[arg(long)]
@@ -184,6 +225,35 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
             cmd_plan(env, &path, &workflows, &how, json).await
         }
         Command::Run { wait, jobs, json } => cmd_run(env, rb, wait, jobs, json).await,
+        Command::Loadtest {
+            url, rate, duration, connections, no_keepalive, timeout, warmup, method, headers, body, success, max_in_flight, thresholds, abort_on_fail, json,
+        } => {
+            let bad = |m: String| Error::Config(m);
+            let url: url::Url = url.parse().map_err(|e| bad(format!("url `{url}`: {e}")))?;
+            let mut s = crate::load::Settings::new(url, duration);
+            s.rate = rate;
+            if rate.is_some_and(|r| !(r > 0.0)) {
+                return Err(bad("--rate must be greater than 0".into()));
+            }
+            s.connections = connections;
+            s.keepalive = !no_keepalive;
+            s.timeout = timeout;
+            s.warmup = warmup;
+            if warmup >= duration {
+                return Err(bad("--warmup must be shorter than --duration".into()));
+            }
+            s.method = method;
+            s.headers = headers
+                .iter()
+                .map(|h| h.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).ok_or_else(|| bad(format!("header `{h}`: expected `Name: value`"))))
+                .collect::<Result<_>>()?;
+            s.body = body.unwrap_or_default().into_bytes();
+            s.success = crate::load::parse_statuses(&success).map_err(|e| bad(format!("--success: {e}")))?;
+            s.max_in_flight = max_in_flight;
+            s.thresholds = thresholds.iter().map(|t| crate::load::threshold::parse(t)).collect::<Result<_, _>>().map_err(bad)?;
+            s.abort_on_fail = abort_on_fail;
+            cmd_loadtest(s, json).await
+        }
         Command::Status { json } => cmd_status(env, rb, json),
         Command::Approve { step, by: who, comment } => {
             let e = ops::approve(env, rb, &step, &by(who), comment)?;
@@ -385,6 +455,93 @@ async fn cmd_run(env: &Env, rb: Option<&str>, wait: bool, jobs: usize, json: boo
         print!("{}", render_run(env, &report)?);
     }
     Ok(report.outcome.exit_code())
+}
+
+async fn cmd_loadtest(s: crate::load::Settings, json: bool) -> Result<i32> {
+    let live = !json && std::io::stderr().is_terminal();
+    let tick: Arc<dyn Fn(Duration, &crate::load::Live) + Send + Sync> = Arc::new(move |t, l| {
+        use std::sync::atomic::Ordering::Relaxed;
+        if live {
+            eprint!(
+                "\r[{:>4}s] sent {:>9}  completed {:>9}  ok {:>9}  errors {:>7}   ",
+                t.as_secs(),
+                l.sent.load(Relaxed),
+                l.completed.load(Relaxed),
+                l.ok.load(Relaxed),
+                l.errors.load(Relaxed)
+            );
+        }
+    });
+    let report = crate::load::run(s, tick).await.map_err(Error::Config)?;
+    if live {
+        eprintln!();
+    }
+    if json {
+        print_json(&serde_json::to_value(&report).unwrap_or_default());
+    } else {
+        print!("{}", render_load(&report));
+    }
+    Ok(if !report.valid {
+        exit::INVALID
+    } else if !report.passed() {
+        exit::FAILED
+    } else {
+        exit::OK
+    })
+}
+
+fn render_load(r: &crate::load::Report) -> String {
+    let lat = |l: &crate::load::Latency| {
+        format!("mean {:.2}  p50 {:.2}  p90 {:.2}  p95 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2} ms", l.mean_ms, l.p50_ms, l.p90_ms, l.p95_ms, l.p99_ms, l.p999_ms, l.max_ms)
+    };
+    let c = &r.counts;
+    let mut out = format!(
+        "rate       target {}  achieved {:.1} req/s  throughput {:.1} req/s\n\
+         requests   scheduled {}  sent {}  completed {}  ok {}  in flight {}  unsent {}\n\
+         success    {:.3} %\n\
+         latency    {}   (from the intended send time)\n\
+         service    {}   (from the actual send)\n",
+        r.target_rate.map(|t| format!("{t} req/s")).unwrap_or_else(|| "none (closed model)".into()),
+        r.achieved_rate,
+        r.throughput_rps,
+        c.scheduled,
+        c.sent,
+        c.completed,
+        c.ok,
+        c.in_flight,
+        c.unsent,
+        r.success_rate_pct,
+        lat(&r.latency),
+        lat(&r.uncorrected_latency)
+    );
+    if let Some(cm) = &r.connect_ms {
+        out.push_str(&format!("connect    {} connections  mean {:.2}  p99 {:.2} ms
+", r.connections_opened, cm.mean_ms, cm.p99_ms));
+    }
+    let errors: Vec<String> = r.errors.iter().filter(|(_, v)| **v > 0).map(|(k, v)| format!("{k} {v}")).collect();
+    out.push_str(&format!("errors     {}
+", if errors.is_empty() { "none".into() } else { errors.join("  ") }));
+    out.push_str(&format!(
+        "generator  {:.3} cores  RSS {:.1} MiB (peak {:.1})  send lag p99 {:.2} ms  scheduler lag p99 {:.2} ms
+",
+        r.generator.cpu_cores, r.generator.rss_mib, r.generator.peak_rss_mib, r.generator.send_lag_ms.p99_ms, r.generator.scheduler_lag_p99_ms
+    ));
+    for w in &r.warnings {
+        out.push_str(&format!("warning    {w}
+"));
+    }
+    if let Some(why) = &r.invalid_reason {
+        out.push_str(&format!("INVALID    {why}
+"));
+    }
+    if r.aborted {
+        out.push_str("aborted    a threshold failed during the run
+");
+    }
+    for v in &r.verdicts {
+        out.push_str(&format!("threshold  {}\n", v.describe()));
+    }
+    out
 }
 
 fn render_run(env: &Env, r: &Report) -> Result<String> {

@@ -253,6 +253,7 @@ impl<'a> Engine<'a> {
                 workflow_dir: meta.workflow.parent().map(|p| p.to_path_buf()).unwrap_or_default(),
                 clock: self.env.clock.clone(),
                 report: if kind == StepKind::Approval { report_text(plan, view) } else { String::new() },
+                covers: plan.requirements.iter().filter(|r| step.covers.contains(&r.id)).cloned().collect(),
             };
             let flight = Flight { exec: exec.clone(), ctx: ctx.clone(), params: params.clone(), params_digest: params_digest.clone() };
             let mut action = action;

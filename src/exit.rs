@@ -17,6 +17,8 @@ pub const REFUSED: i32 = 5;
 pub const STATE: i32 = 6;
 /// The LLM planner could not be used: unreachable, refused, or retries exhausted.
 pub const PLANNER: i32 = 7;
+/// A load test could not send on schedule: its figures are not to be trusted.
+pub const INVALID: i32 = 8;
 /// Blocked on a human: a step waits for approval.
 pub const WAITING_APPROVAL: i32 = 10;
 /// Waiting on something external; run again after the next poll time.

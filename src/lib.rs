@@ -24,6 +24,7 @@ pub mod domain;
 pub mod engine;
 pub mod error;
 pub mod executor;
+pub mod load;
 pub mod exit;
 pub mod ops;
 pub mod planner;

@@ -12,6 +12,7 @@ mod approval;
 mod changeset;
 mod command;
 mod compute;
+mod loadtest;
 mod probe;
 mod quota;
 
@@ -36,6 +37,8 @@ pub struct Ctx {
     pub clock: Arc<dyn Clock>,
     /// The requirements' verdicts as text, for the approvals that decide on them.
     pub report: String,
+    /// The requirements this step covers (a load test's thresholds come from them).
+    pub covers: Vec<crate::domain::requirement::Requirement>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -79,7 +82,8 @@ pub fn for_kind(kind: StepKind) -> Option<Arc<dyn Executor>> {
         StepKind::IpCapacity => Arc::new(compute::IpCapacity),
         StepKind::Quota => Arc::new(quota::Quota),
         StepKind::Changeset => Arc::new(changeset::Changeset),
-        StepKind::Loadtest | StepKind::FailoverDrill | StepKind::RestoreDrill => {
+        StepKind::Loadtest => Arc::new(loadtest::Loadtest),
+        StepKind::FailoverDrill | StepKind::RestoreDrill => {
             return None
         }
     })

@@ -7,6 +7,7 @@ mod support;
 
 mod aws;
 mod llm;
+mod load;
 mod plan;
 mod run;
 mod spec;

@@ -367,15 +367,16 @@ fn steps_without_an_executor_block_and_never_pretend() {
     p.flow(&["plan", "specs/launch.md"]).expect(OK);
     let r = p.flow(&["run"]);
     r.expect(UNSUPPORTED);
-    assert!(r.stdout.contains("baseline-load: the `loadtest` executor is not built into this version of flow"), "{}", r.stdout);
+    assert!(r.stdout.contains("restore-drill: the `restore_drill` executor is not built into this version of flow"), "{}", r.stdout);
     let s = p.status();
-    assert_eq!(step_field(&s, "baseline-load", "state"), "ready");
+    assert_eq!(step_field(&s, "restore-drill", "state"), "ready");
+    assert_eq!(step_field(&s, "baseline-load", "state"), "waiting_approval");
     assert_eq!(step_field(&s, "capacity-model", "state"), "pending");
     assert!(s["requirements"].as_array().unwrap().iter().all(|r| r["verdict"] == "unverified"));
     // A second run does not repeat the journal entry.
     p.flow(&["run"]).expect(UNSUPPORTED);
     let blocked = p.flow(&["log", "--json"]).json()["events"].as_array().unwrap().iter().filter(|e| e["event"] == "blocked").count();
-    assert_eq!(blocked, 2, "one per blocked step");
+    assert_eq!(blocked, 1, "one per blocked step");
 }
 
 /// kill -9 at arbitrary moments, many times: no approval is lost, no finished side effect is

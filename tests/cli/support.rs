@@ -20,6 +20,44 @@ use serde_json::Value;
 pub struct Project {
     pub dir: tempfile::TempDir,
     env: std::cell::RefCell<Vec<(String, String)>>,
+    _turn: Turn,
+}
+
+/// Tests share the machine; load tests measure time, so they run alone: every project holds
+/// the suite lock shared, an exclusive project holds it alone.
+static SUITE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+thread_local! {
+    /// Projects this thread holds: a second one must not queue behind a waiting writer.
+    static HELD: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+#[allow(dead_code)]
+enum Guard {
+    Shared(std::sync::RwLockReadGuard<'static, ()>),
+    Alone(std::sync::RwLockWriteGuard<'static, ()>),
+    Nested,
+}
+
+struct Turn(#[allow(dead_code)] Guard);
+
+impl Turn {
+    fn shared() -> Turn {
+        let held = HELD.with(|h| h.replace(h.get() + 1));
+        Turn(if held > 0 { Guard::Nested } else { Guard::Shared(SUITE.read().unwrap_or_else(|e| e.into_inner())) })
+    }
+
+    fn alone() -> Turn {
+        let held = HELD.with(|h| h.replace(h.get() + 1));
+        assert_eq!(held, 0, "an exclusive project must be the thread's first");
+        Turn(Guard::Alone(SUITE.write().unwrap_or_else(|e| e.into_inner())))
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        HELD.with(|h| h.set(h.get() - 1));
+    }
 }
 
 pub struct Run {
@@ -51,7 +89,14 @@ impl From<Output> for Run {
 
 impl Project {
     pub fn new() -> Self {
-        Project { dir: tempfile::tempdir().expect("temp dir"), env: Default::default() }
+        let turn = Turn::shared();
+        Project { dir: tempfile::tempdir().expect("temp dir"), env: Default::default(), _turn: turn }
+    }
+
+    /// A project for a test that measures time: no other test runs meanwhile.
+    pub fn alone() -> Self {
+        let turn = Turn::alone();
+        Project { dir: tempfile::tempdir().expect("temp dir"), env: Default::default(), _turn: turn }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -174,10 +219,15 @@ pub fn verdict(status: &Value, req: &str) -> String {
     r["verdict"].as_str().unwrap().to_string()
 }
 
-/// A real HTTP/1.1 server on 127.0.0.1: `/ok`, `/slow?ms=N`, `/health` (503 until healthy).
+/// A real HTTP/1.1 server on 127.0.0.1: `/ok`, `/slow?ms=N`, `/health` (503 until healthy),
+/// `/flaky` (every 10th request answers 500), `/hang` (never answers); [`Server::stall`] holds
+/// every answer back for a while.
 pub struct Server {
     pub port: u16,
     healthy: Arc<AtomicBool>,
+    stall_until: Arc<std::sync::Mutex<Option<tokio::time::Instant>>>,
+    /// How long each `/slow` answer was really held back (ms), as the server saw it.
+    pub delays: Arc<std::sync::Mutex<Vec<f64>>>,
 }
 
 impl Server {
@@ -187,21 +237,27 @@ impl Server {
         let port = listener.local_addr().unwrap().port();
         let healthy = Arc::new(AtomicBool::new(false));
         let h = healthy.clone();
+        let stall_until: Arc<std::sync::Mutex<Option<tokio::time::Instant>>> = Default::default();
+        let stall = stall_until.clone();
+        let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let delays: Arc<std::sync::Mutex<Vec<f64>>> = Default::default();
+        let ds = delays.clone();
         std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
                 loop {
                     let Ok((stream, _)) = listener.accept().await else { continue };
-                    let h = h.clone();
+                    let _ = stream.set_nodelay(true);
+                    let (h, stall, count, ds) = (h.clone(), stall.clone(), count.clone(), ds.clone());
                     tokio::spawn(async move {
-                        let svc = service_fn(move |req| handle(req, h.clone()));
+                        let svc = service_fn(move |req| handle(req, h.clone(), stall.clone(), count.clone(), ds.clone()));
                         let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
                     });
                 }
             });
         });
-        Server { port, healthy }
+        Server { port, healthy, stall_until, delays }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -211,18 +267,42 @@ impl Server {
     pub fn set_healthy(&self, v: bool) {
         self.healthy.store(v, Ordering::SeqCst);
     }
+
+    /// Hold every answer back for `d` from now.
+    pub fn stall(&self, d: Duration) {
+        *self.stall_until.lock().unwrap() = Some(tokio::time::Instant::now() + d);
+    }
 }
 
-async fn handle(req: Request<Incoming>, healthy: Arc<AtomicBool>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(
+    req: Request<Incoming>,
+    healthy: Arc<AtomicBool>,
+    stall: Arc<std::sync::Mutex<Option<tokio::time::Instant>>>,
+    count: Arc<std::sync::atomic::AtomicU64>,
+    delays: Arc<std::sync::Mutex<Vec<f64>>>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let until = *stall.lock().unwrap();
+    if let Some(until) = until {
+        tokio::time::sleep_until(until).await;
+    }
     let status = match req.uri().path() {
         "/ok" => 200,
         "/slow" => {
             let ms = req.uri().query().and_then(|q| q.strip_prefix("ms=")).and_then(|v| v.parse().ok()).unwrap_or(1000);
-            tokio::time::sleep(Duration::from_millis(ms)).await;
+            // A precise delay: the async timer would round it up to the next millisecond tick.
+            let t = std::time::Instant::now();
+            let _ = tokio::task::spawn_blocking(move || std::thread::sleep(Duration::from_millis(ms))).await;
+            delays.lock().unwrap().push(t.elapsed().as_secs_f64() * 1000.0);
             200
         }
         "/health" if healthy.load(Ordering::SeqCst) => 200,
         "/health" => 503,
+        "/flaky" if count.fetch_add(1, Ordering::SeqCst) % 10 == 9 => 500,
+        "/flaky" => 200,
+        "/hang" => {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            200
+        }
         _ => 404,
     };
     Ok(Response::builder().status(status).body(Full::new(Bytes::from_static(b"hello\n"))).unwrap())
