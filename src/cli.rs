@@ -115,6 +115,12 @@ enum Command {
         /// Stop as soon as a success or error threshold fails (checked every second after warm-up).
         #[arg(long)]
         abort_on_fail: bool,
+        /// Reach --rate linearly over this long first.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        ramp: Option<std::time::Duration>,
+        /// `DURATION:RATE`, repeatable: reach RATE linearly over DURATION, then the next stage; --rate after the last.
+        #[arg(long = "stage")]
+        stages: Vec<String>,
         #[arg(long)]
         json: bool,
     },
@@ -226,7 +232,7 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
         }
         Command::Run { wait, jobs, json } => cmd_run(env, rb, wait, jobs, json).await,
         Command::Loadtest {
-            url, rate, duration, connections, no_keepalive, timeout, warmup, method, headers, body, success, max_in_flight, thresholds, abort_on_fail, json,
+            url, rate, duration, connections, no_keepalive, timeout, warmup, method, headers, body, success, max_in_flight, thresholds, abort_on_fail, ramp, stages, json,
         } => {
             let bad = |m: String| Error::Config(m);
             let url: url::Url = url.parse().map_err(|e| bad(format!("url `{url}`: {e}")))?;
@@ -252,6 +258,15 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
             s.max_in_flight = max_in_flight;
             s.thresholds = thresholds.iter().map(|t| crate::load::threshold::parse(t)).collect::<Result<_, _>>().map_err(bad)?;
             s.abort_on_fail = abort_on_fail;
+            if let (Some(r), Some(d)) = (rate, ramp) {
+                s.stages.push((d, r));
+            }
+            for st in &stages {
+                s.stages.push(crate::load::parse_stage(st).map_err(bad)?);
+            }
+            if !s.stages.is_empty() && rate.is_none() {
+                return Err(bad("--ramp and --stage shape an open model: give --rate too".into()));
+            }
             cmd_loadtest(s, json).await
         }
         Command::Status { json } => cmd_status(env, rb, json),

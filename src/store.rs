@@ -120,14 +120,27 @@ impl Store {
         self.db.open_tree(name).map_err(|e| self.err(e))
     }
 
-    pub fn runbooks(&self) -> Result<Vec<RunbookMeta>, Error> {
-        let t = self.tree("runbooks")?;
+    /// The key after a sequence tree's last one (1 for an empty tree).
+    fn next_seq(&self, t: &sled::Tree, name: &str) -> Result<u64, Error> {
+        match t.last().map_err(|e| self.err(e))? {
+            Some((k, _)) => Ok(u64::from_be_bytes(k.as_ref().try_into().map_err(|_| self.corrupt(name, "bad key"))?) + 1),
+            None => Ok(1),
+        }
+    }
+
+    /// Every value of a tree, in key order.
+    fn all<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<Vec<T>, Error> {
+        let t = self.tree(name)?;
         t.iter()
             .map(|kv| {
                 let (_, v) = kv.map_err(|e| self.err(e))?;
-                serde_json::from_slice(&v).map_err(|e| self.corrupt("runbooks", e))
+                serde_json::from_slice(&v).map_err(|e| self.corrupt(name, e))
             })
             .collect()
+    }
+
+    pub fn runbooks(&self) -> Result<Vec<RunbookMeta>, Error> {
+        self.all("runbooks")
     }
 
     pub fn meta(&self, name: &str) -> Result<Option<RunbookMeta>, Error> {
@@ -161,11 +174,9 @@ impl Store {
 
     /// Append one event and make it durable before returning.
     pub fn append(&self, runbook: &str, actor: &str, at: String, body: Body) -> Result<Event, Error> {
-        let t = self.tree(&format!("journal/{runbook}"))?;
-        let seq = match t.last().map_err(|e| self.err(e))? {
-            Some((k, _)) => u64::from_be_bytes(k.as_ref().try_into().map_err(|_| self.corrupt("journal", "bad key"))?) + 1,
-            None => 1,
-        };
+        let name = format!("journal/{runbook}");
+        let t = self.tree(&name)?;
+        let seq = self.next_seq(&t, &name)?;
         let event = Event { seq, at, actor: actor.into(), body };
         t.insert(seq.to_be_bytes(), serde_json::to_vec(&event).expect("event serializes")).map_err(|e| self.err(e))?;
         self.flush()?;
@@ -173,14 +184,7 @@ impl Store {
     }
 
     pub fn events(&self, runbook: &str) -> Result<Vec<Event>, Error> {
-        let name = format!("journal/{runbook}");
-        let t = self.tree(&name)?;
-        t.iter()
-            .map(|kv| {
-                let (_, v) = kv.map_err(|e| self.err(e))?;
-                serde_json::from_slice(&v).map_err(|e| self.corrupt(&name, e))
-            })
-            .collect()
+        self.all(&format!("journal/{runbook}"))
     }
 
     /// A plan an LLM planner produced for this cache key, if any.
@@ -200,24 +204,15 @@ impl Store {
 
     /// Keep one LLM exchange (request, answer, violations) for audit.
     pub fn append_exchange(&self, runbook: &str, exchange: &crate::planner::llm::Exchange) -> Result<(), Error> {
-        let t = self.tree(&format!("llm/{runbook}"))?;
-        let seq = match t.last().map_err(|e| self.err(e))? {
-            Some((k, _)) => u64::from_be_bytes(k.as_ref().try_into().map_err(|_| self.corrupt("llm", "bad key"))?) + 1,
-            None => 1,
-        };
+        let name = format!("llm/{runbook}");
+        let t = self.tree(&name)?;
+        let seq = self.next_seq(&t, &name)?;
         t.insert(seq.to_be_bytes(), serde_json::to_vec(exchange).expect("exchange serializes")).map_err(|e| self.err(e))?;
         self.flush()
     }
 
     pub fn exchanges(&self, runbook: &str) -> Result<Vec<crate::planner::llm::Exchange>, Error> {
-        let name = format!("llm/{runbook}");
-        let t = self.tree(&name)?;
-        t.iter()
-            .map(|kv| {
-                let (_, v) = kv.map_err(|e| self.err(e))?;
-                serde_json::from_slice(&v).map_err(|e| self.corrupt(&name, e))
-            })
-            .collect()
+        self.all(&format!("llm/{runbook}"))
     }
 
     pub fn flush(&self) -> Result<(), Error> {

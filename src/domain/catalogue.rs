@@ -394,6 +394,9 @@ pub struct LoadtestParams {
     pub warmup_s: Option<u64>,
     #[serde(default)]
     pub timeout_ms: Option<u64>,
+    /// Reach `rate` linearly over this many seconds first.
+    #[serde(default)]
+    pub ramp_s: Option<u64>,
 }
 impl Check for LoadtestParams {
     fn check(&self) -> Result<(), String> {

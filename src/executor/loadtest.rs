@@ -43,6 +43,9 @@ fn settings(ctx: &Ctx, params: &Map<String, Value>) -> Result<load::Settings, St
     if let Some(t) = p.timeout_ms {
         s.timeout = Duration::from_millis(t);
     }
+    if let (Some(r), Some(ramp)) = (s.rate, p.ramp_s) {
+        s.stages.push((Duration::from_secs(ramp), r));
+    }
     s.thresholds = ctx.covers.iter().filter_map(threshold_for).collect();
     Ok(s)
 }

@@ -7,6 +7,7 @@
 //!   keep-alive connections) are added while tickets wait, up to the in-flight limit (rate x
 //!   timeout unless given); a ticket that finds the queue full is never sent and counts as a
 //!   failure, and the run is marked invalid, never quietly under-sent.
+//!   An optional ramp and stages shape the rate (linear from one stage's rate to the next's).
 //! - **Closed model** (no rate): `connections` workers send as fast as answers come back.
 //! - A new TCP (and TLS) connection per request, or keep-alive; connect time apart.
 //! - Figures from HDR histograms sharded by thread (memory does not grow with the run), a
@@ -46,6 +47,40 @@ pub struct Settings {
     pub max_in_flight: Option<usize>,
     pub thresholds: Vec<Threshold>,
     pub abort_on_fail: bool,
+    /// Open model only: reach each stage's rate linearly over its duration, starting from
+    /// `ramp_from`; after the last stage, `rate` holds.
+    pub stages: Vec<(Duration, f64)>,
+}
+
+/// The arrival rate at `t` into the run.
+pub fn rate_at(base: f64, stages: &[(Duration, f64)], t: Duration) -> f64 {
+    let (mut from, mut t0) = (1.0_f64, Duration::ZERO);
+    for (d, to) in stages {
+        let end = t0 + *d;
+        if t < end {
+            let x = (t - t0).as_secs_f64() / d.as_secs_f64().max(1e-9);
+            return (from + (to - from) * x).max(1.0);
+        }
+        from = *to;
+        t0 = end;
+    }
+    base
+}
+
+/// Time from `t` to the next request: where the rate's integral from `t` reaches one request
+/// (in steps of at most 1 ms, so a ramp that starts slow is not skipped over).
+pub fn next_gap(base: f64, stages: &[(Duration, f64)], t: Duration) -> Duration {
+    let mut owed = 1.0_f64;
+    let mut gap = 0.0_f64;
+    loop {
+        let r = rate_at(base, stages, t + Duration::from_secs_f64(gap));
+        let dt = (1.0 / r).min(0.001);
+        if r * dt >= owed {
+            return Duration::from_secs_f64(gap + owed / r);
+        }
+        owed -= r * dt;
+        gap += dt;
+    }
 }
 
 impl Settings {
@@ -65,6 +100,7 @@ impl Settings {
             max_in_flight: None,
             thresholds: vec![],
             abort_on_fail: false,
+            stages: vec![],
         }
     }
 
@@ -78,6 +114,17 @@ impl Settings {
             None => self.connections.unwrap_or(64),
         })
     }
+}
+
+/// Parse a stage: `30s:1000` (reach 1,000 req/s over 30 s).
+pub fn parse_stage(s: &str) -> Result<(Duration, f64), String> {
+    let (d, r) = s.split_once(':').ok_or_else(|| format!("stage `{s}`: expected DURATION:RATE, such as 30s:1000"))?;
+    let d = humantime::parse_duration(d.trim()).map_err(|e| format!("stage `{s}`: {e}"))?;
+    let r: f64 = r.trim().parse().map_err(|_| format!("stage `{s}`: `{r}` is not a rate"))?;
+    if !(r > 0.0) || d.is_zero() {
+        return Err(format!("stage `{s}`: duration and rate must be positive"));
+    }
+    Ok((d, r))
 }
 
 /// Parse `200-299,304` into inclusive ranges.
@@ -494,13 +541,14 @@ pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, &Live) + Send
             // the async timer rounds up to whole milliseconds (a bias in every latency).
             let (rec2, stop2, settings2) = (rec.clone(), stop.clone(), settings.clone());
             let sched = tokio::task::spawn_blocking(move || {
-                let interval = Duration::from_secs_f64(1.0 / rate);
-                let mut i: u64 = 0;
+                let stages = settings2.stages.clone();
+                // The next intended send time: the schedule integrates the (staged) rate.
+                let step = |at: Instant| next_gap(rate, &stages, at.saturating_duration_since(start));
+                let mut next = start;
                 let mut grown = Vec::new();
                 let mut spawned = initial;
                 let (mut scheduled, mut unsent, mut lag, mut aborted) = (0u64, 0u64, hist(), false);
                 loop {
-                    let mut next = start + interval.mul_f64(i as f64);
                     if next >= end {
                         break;
                     }
@@ -527,8 +575,7 @@ pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, &Live) + Send
                             grown.push(spawn_worker(&handle));
                             spawned += 1;
                         }
-                        i += 1;
-                        next = start + interval.mul_f64(i as f64);
+                        next += step(next);
                     }
                 }
                 drop(tx);
@@ -597,8 +644,8 @@ pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, &Live) + Send
             "{unsent_measured} of {scheduled} scheduled requests were never sent: the in-flight limit of {limit} was reached"
         )),
         Some(_) if sched_p99 > 10.0 => Some(format!("the generator released requests late (scheduler lag p99 {sched_p99:.1} ms): it could not keep the schedule")),
-        Some(rate) if scheduled > 0 && achieved < rate * 0.995 && !aborted => {
-            Some(format!("sent {achieved:.1} req/s of the {rate} req/s target"))
+        Some(_) if scheduled > 0 && (all.sent as f64) < scheduled as f64 * 0.995 && !aborted => {
+            Some(format!("sent {} of the {scheduled} requests the schedule called for ({achieved:.1} req/s)", all.sent))
         }
         _ => None,
     };
@@ -628,6 +675,7 @@ pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, &Live) + Send
             "connections": settings.connections, "keepalive": settings.keepalive, "timeout_ms": settings.timeout.as_millis() as u64,
             "method": settings.method, "warmup_s": settings.warmup.as_secs_f64(), "in_flight_limit": limit,
             "success_statuses": settings.success, "thresholds": settings.thresholds.iter().map(|t| t.text.clone()).collect::<Vec<_>>(),
+            "stages": settings.stages.iter().map(|(d, r)| serde_json::json!({"duration_s": d.as_secs_f64(), "rate": r})).collect::<Vec<_>>(),
         }),
         valid: invalid_reason.is_none(),
         invalid_reason,
@@ -656,4 +704,25 @@ pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, &Live) + Send
     };
     report.verdicts = settings.thresholds.iter().map(|t| threshold::judge(t, &report)).collect();
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staged_rates() {
+        let stages = [(Duration::from_secs(10), 100.0), (Duration::from_secs(10), 300.0)];
+        assert_eq!(rate_at(500.0, &stages, Duration::ZERO), 1.0);
+        assert!((rate_at(500.0, &stages, Duration::from_secs(5)) - 50.5).abs() < 1e-9);
+        assert!((rate_at(500.0, &stages, Duration::from_secs(15)) - 200.0).abs() < 1e-9);
+        assert_eq!(rate_at(500.0, &stages, Duration::from_secs(25)), 500.0);
+        assert_eq!(rate_at(500.0, &[], Duration::from_secs(1)), 500.0);
+        assert_eq!(parse_stage("30s:1000").unwrap(), (Duration::from_secs(30), 1000.0));
+        assert!(parse_stage("fast").is_err());
+        // A steady rate: exact gaps; a slow start: the first request comes when one is owed.
+        assert!((next_gap(500.0, &[], Duration::ZERO).as_secs_f64() - 0.002).abs() < 1e-9);
+        let first = next_gap(500.0, &stages, Duration::ZERO).as_secs_f64();
+        assert!((0.3..0.5).contains(&first), "{first}");
+    }
 }

@@ -22,10 +22,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 
 #[derive(Default)]
@@ -80,26 +77,10 @@ pub struct FakeAws {
 
 impl FakeAws {
     pub fn start() -> FakeAws {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
         let state = Arc::new(Mutex::new(State::default()));
         let st = state.clone();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                loop {
-                    let Ok((stream, _)) = listener.accept().await else { continue };
-                    let st = st.clone();
-                    tokio::spawn(async move {
-                        let svc = service_fn(move |req| handle(req, st.clone()));
-                        let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
-                    });
-                }
-            });
-        });
-        FakeAws { url, state }
+        let port = crate::support::serve(move |req| handle(req, st.clone()));
+        FakeAws { url: format!("http://127.0.0.1:{port}"), state }
     }
 
     pub fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {

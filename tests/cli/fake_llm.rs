@@ -11,10 +11,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 
 /// One canned answer.
@@ -43,25 +40,10 @@ pub struct FakeLlm {
 
 impl FakeLlm {
     pub fn start(answers: Vec<Answer>) -> FakeLlm {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let fake = FakeLlm { url, answers: Arc::new(Mutex::new(answers.into())), requests: Default::default() };
+        let mut fake = FakeLlm { url: String::new(), answers: Arc::new(Mutex::new(answers.into())), requests: Default::default() };
         let f = fake.clone();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                loop {
-                    let Ok((stream, _)) = listener.accept().await else { continue };
-                    let f = f.clone();
-                    tokio::spawn(async move {
-                        let svc = service_fn(move |req| f.clone().handle(req));
-                        let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
-                    });
-                }
-            });
-        });
+        let port = crate::support::serve(move |req| f.clone().handle(req));
+        fake.url = format!("http://127.0.0.1:{port}");
         fake
     }
 

@@ -76,7 +76,7 @@ fn a_known_failure_fraction_is_the_success_rate() {
 fn a_stall_shows_in_the_corrected_latency() {
     let server = Server::start();
     let p = Project::alone();
-    let mut child = p.cmd(&["loadtest", &server.url("/ok"), "--json", "--rate", "200", "--duration", "3s"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let child = p.cmd(&["loadtest", &server.url("/ok"), "--json", "--rate", "200", "--duration", "3s"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
     std::thread::sleep(Duration::from_millis(1000));
     server.stall(Duration::from_secs(1));
     let out = child.wait_with_output().unwrap();
@@ -133,4 +133,21 @@ fn a_loadtest_step_sets_the_requirement_verdicts() {
     let ev: Value = serde_json::from_str(&step_field(&s, "load-test", "evidence")).unwrap();
     assert!((5.0..8.0).contains(&ev["latency_avg_ms"].as_f64().unwrap()), "{ev}");
     assert_eq!(ev["thresholds"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn stages_shape_the_open_model() {
+    let server = Server::start();
+    let p = Project::alone();
+    // Ramp from 1 to 100 req/s over 1 s (about 50 requests), then 200 req/s for 1 s.
+    let (code, r) = load(&p, &server.url("/ok"), &["--rate", "200", "--stage", "1s:100", "--duration", "2s"]);
+    assert_eq!(code, OK, "{r}");
+    let n = f(&r, &["counts", "scheduled"]);
+    assert!((240.0..=260.0).contains(&n), "scheduled {n}");
+    let series = r["series"].as_array().unwrap();
+    let first = series[0]["sent"].as_f64().unwrap();
+    assert!((45.0..=56.0).contains(&first), "first second {first}");
+    let bad = p.flow(&["loadtest", &server.url("/ok"), "--stage", "1s:100"]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("give --rate too"), "{}", bad.stderr);
 }

@@ -219,6 +219,33 @@ pub fn verdict(status: &Value, req: &str) -> String {
     r["verdict"].as_str().unwrap().to_string()
 }
 
+/// Serve `handler` over HTTP/1.1 on a free 127.0.0.1 port, from a thread of its own (a
+/// two-thread runtime); returns the port. Used by every test server here.
+pub fn serve<F, Fut>(handler: F) -> u16
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send + 'static,
+{
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { continue };
+                let _ = stream.set_nodelay(true);
+                let h = handler.clone();
+                tokio::spawn(async move {
+                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service_fn(h)).await;
+                });
+            }
+        });
+    });
+    port
+}
+
 /// A real HTTP/1.1 server on 127.0.0.1: `/ok`, `/slow?ms=N`, `/health` (503 until healthy),
 /// `/flaky` (every 10th request answers 500), `/hang` (never answers); [`Server::stall`] holds
 /// every answer back for a while.
@@ -232,31 +259,12 @@ pub struct Server {
 
 impl Server {
     pub fn start() -> Server {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
         let healthy = Arc::new(AtomicBool::new(false));
-        let h = healthy.clone();
         let stall_until: Arc<std::sync::Mutex<Option<tokio::time::Instant>>> = Default::default();
-        let stall = stall_until.clone();
         let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let delays: Arc<std::sync::Mutex<Vec<f64>>> = Default::default();
-        let ds = delays.clone();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                loop {
-                    let Ok((stream, _)) = listener.accept().await else { continue };
-                    let _ = stream.set_nodelay(true);
-                    let (h, stall, count, ds) = (h.clone(), stall.clone(), count.clone(), ds.clone());
-                    tokio::spawn(async move {
-                        let svc = service_fn(move |req| handle(req, h.clone(), stall.clone(), count.clone(), ds.clone()));
-                        let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
-                    });
-                }
-            });
-        });
+        let (h, stall, n, ds) = (healthy.clone(), stall_until.clone(), count.clone(), delays.clone());
+        let port = serve(move |req| handle(req, h.clone(), stall.clone(), n.clone(), ds.clone()));
         Server { port, healthy, stall_until, delays }
     }
 
