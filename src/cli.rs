@@ -474,16 +474,15 @@ async fn cmd_run(env: &Env, rb: Option<&str>, wait: bool, jobs: usize, json: boo
 
 async fn cmd_loadtest(s: crate::load::Settings, json: bool) -> Result<i32> {
     let live = !json && std::io::stderr().is_terminal();
-    let tick: Arc<dyn Fn(Duration, &crate::load::Live) + Send + Sync> = Arc::new(move |t, l| {
-        use std::sync::atomic::Ordering::Relaxed;
+    let tick: Arc<dyn Fn(Duration, crate::load::Live) + Send + Sync> = Arc::new(move |t, l| {
         if live {
             eprint!(
                 "\r[{:>4}s] sent {:>9}  completed {:>9}  ok {:>9}  errors {:>7}   ",
                 t.as_secs(),
-                l.sent.load(Relaxed),
-                l.completed.load(Relaxed),
-                l.ok.load(Relaxed),
-                l.errors.load(Relaxed)
+                l.sent,
+                l.completed,
+                l.ok,
+                l.errors
             );
         }
     });

@@ -175,6 +175,8 @@ struct Shard {
     sent: u64,
     errors: BTreeMap<ErrorClass, u64>,
     series: Vec<Second>,
+    /// All-time counts (warm-up included) for the live view.
+    live: Live,
 }
 
 impl Shard {
@@ -191,6 +193,7 @@ impl Shard {
             sent: 0,
             errors: BTreeMap::new(),
             series: Vec::new(),
+            live: Live::default(),
         }
     }
 
@@ -226,14 +229,15 @@ impl Shard {
     }
 }
 
-/// Counters the live view reads every second.
-#[derive(Default)]
+/// What the live view shows once a second (summed from the shards then: no shared counter
+/// on the hot path).
+#[derive(Debug, Default, Clone, Copy)]
 pub struct Live {
-    pub scheduled: AtomicU64,
-    pub sent: AtomicU64,
-    pub completed: AtomicU64,
-    pub ok: AtomicU64,
-    pub errors: AtomicU64,
+    pub scheduled: u64,
+    pub sent: u64,
+    pub completed: u64,
+    pub ok: u64,
+    pub errors: u64,
 }
 
 const SHARDS: usize = 8;
@@ -247,7 +251,10 @@ struct Recorder {
     start: Instant,
     warm_end: Instant,
     shards: Vec<Mutex<Shard>>,
-    live: Arc<Live>,
+    scheduled: AtomicU64,
+    /// Closed model: the intended time is the send time, so service time and send lag are
+    /// the corrected figures themselves and are not recorded twice.
+    closed: bool,
 }
 
 enum Result_ {
@@ -265,18 +272,34 @@ impl Recorder {
         let _ = self.shard().connect.record((d.as_micros() as u64).max(1));
     }
 
+    fn live(&self) -> Live {
+        let mut l = Live { scheduled: self.scheduled.load(Ordering::Relaxed), ..Live::default() };
+        for s in &self.shards {
+            let s = s.lock().unwrap_or_else(|e| e.into_inner());
+            l.sent += s.live.sent;
+            l.completed += s.live.completed;
+            l.ok += s.live.ok;
+            l.errors += s.live.errors;
+        }
+        if self.closed {
+            l.scheduled = l.sent;
+        }
+        l
+    }
+
     fn record(&self, settings: &Settings, intended: Instant, sent: Option<Instant>, done: Instant, r: Result_) {
         let ok = matches!(r, Result_::Status(s) if settings.ok(s));
         let corrected = done.saturating_duration_since(intended).as_micros() as u64;
         let t = intended.saturating_duration_since(self.start).as_secs();
         let measured = intended >= self.warm_end;
-        self.live.completed.fetch_add(1, Ordering::Relaxed);
-        if ok {
-            self.live.ok.fetch_add(1, Ordering::Relaxed);
-        } else {
-            self.live.errors.fetch_add(1, Ordering::Relaxed);
-        }
         let mut s = self.shard();
+        s.live.completed += 1;
+        s.live.sent += sent.is_some() as u64;
+        if ok {
+            s.live.ok += 1;
+        } else {
+            s.live.errors += 1;
+        }
         {
             let sec = s.second(t);
             sec.completed += 1;
@@ -295,11 +318,13 @@ impl Recorder {
         }
         if let Some(sent) = sent {
             s.sent += 1;
-            let lag = sent.saturating_duration_since(intended).as_micros() as u64;
-            let _ = s.send_lag.record(lag.max(1));
-            let service = done.saturating_duration_since(sent).as_micros() as u64;
-            let _ = s.service.record(service.max(1));
-            s.service_sum_us += service;
+            if !self.closed {
+                let lag = sent.saturating_duration_since(intended).as_micros() as u64;
+                let _ = s.send_lag.record(lag.max(1));
+                let service = done.saturating_duration_since(sent).as_micros() as u64;
+                let _ = s.service.record(service.max(1));
+                s.service_sum_us += service;
+            }
         }
         let _ = s.corrected.record(corrected.max(1));
         s.corrected_sum_us += corrected;
@@ -320,7 +345,6 @@ struct Ticket {
 /// One request, on the worker's connection (opened, or replaced, as needed).
 async fn one(settings: &Settings, target: &Target, rec: &Recorder, conn: &mut Option<Conn>, buf: &mut BytesMut, intended: Instant) {
     let sent = Instant::now();
-    rec.live.sent.fetch_add(1, Ordering::Relaxed);
     let attempt = async {
         if conn.is_none() {
             let (c, took) = timed_connect(target).await;
@@ -470,7 +494,7 @@ fn port_warning(s: &Settings) -> Option<String> {
 }
 
 /// Run a load test. `live` is called about once a second with the counters.
-pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, &Live) + Send + Sync>) -> Result<Report, String> {
+pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, Live) + Send + Sync>) -> Result<Report, String> {
     let target = Arc::new(
         Target::resolve(&RequestSpec { url: &settings.url, method: &settings.method, headers: &settings.headers, body: &settings.body }).await?,
     );
@@ -482,7 +506,8 @@ pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, &Live) + Send
         start,
         warm_end: start + settings.warmup,
         shards: (0..SHARDS).map(|_| Mutex::new(Shard::new())).collect(),
-        live: Arc::new(Live::default()),
+        scheduled: AtomicU64::new(0),
+        closed: settings.rate.is_none(),
     });
     let stop = Arc::new(AtomicBool::new(false));
     let limit = settings.in_flight_limit();
@@ -501,9 +526,10 @@ pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, &Live) + Send
             let mut every = tokio::time::interval_at(tokio::time::Instant::from_std(start + Duration::from_secs(1)), Duration::from_secs(1));
             loop {
                 every.tick().await;
-                on_tick(start.elapsed(), &rec.live);
+                let live = rec.live();
+                on_tick(start.elapsed(), live);
                 if settings.abort_on_fail && Instant::now() > rec.warm_end {
-                    let (ok, done) = (rec.live.ok.load(Ordering::Relaxed), rec.live.completed.load(Ordering::Relaxed));
+                    let (ok, done) = (live.ok, live.completed);
                     let pct = if done == 0 { 100.0 } else { ok as f64 * 100.0 / done as f64 };
                     let failing = settings.thresholds.iter().any(|t| match t.metric {
                         threshold::Metric::Success => !t.op.holds(pct, t.value),
@@ -563,7 +589,7 @@ pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, &Live) + Send
                     let now = Instant::now();
                     while next <= now && next < end {
                         let _ = lag.record((now.saturating_duration_since(next).as_micros() as u64).max(1));
-                        rec2.live.scheduled.fetch_add(1, Ordering::Relaxed);
+                        rec2.scheduled.fetch_add(1, Ordering::Relaxed);
                         let measured = next >= rec2.warm_end;
                         scheduled += measured as u64;
                         if tx.try_send(Ticket { intended: next }).is_err() {
@@ -686,7 +712,7 @@ pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, &Live) + Send
         success_rate_pct: (success * 1000.0).round() / 1000.0,
         counts: Counts { scheduled, sent: all.sent, completed: all.completed - unsent_measured, ok: all.ok, in_flight, unsent: unsent_measured },
         latency: latency(&all.corrected, all.corrected_sum_us),
-        uncorrected_latency: latency(&all.service, all.service_sum_us),
+        uncorrected_latency: if rec.closed { latency(&all.corrected, all.corrected_sum_us) } else { latency(&all.service, all.service_sum_us) },
         connect_ms: (!all.connect.is_empty()).then(|| latency(&all.connect, all.connect.mean() as u64 * all.connect.len())),
         connections_opened: all.connect.len(),
         errors,
