@@ -89,7 +89,9 @@ done
 # 4. memory over a longer run
 soak=$("$FLOW" loadtest "$URL" --rate 2500 --duration "${SOAK}s" --json)
 # 5. a 1 s stall in a 10 s run at 2,500 req/s
-stall() { sleep 4; kill -STOP "$(pgrep -f 'nginx: worker' | head -1)"; sleep 1; kill -CONT "$(pgrep -f 'nginx: worker' | head -1)"; }
+# Our nginx's worker (a system nginx may run too).
+worker() { pgrep -P "$(cat "$work/nginx.pid")" | head -1; }
+stall() { sleep 4; w=$(worker); kill -STOP "$w"; sleep 1; kill -CONT "$w"; }
 stall & s1=$("$FLOW" loadtest "$URL" --rate 2500 --duration 10s --json); wait
 stall & s2=$(wrk -t2 -c64 -d10s --latency "$URL"); wait
 

@@ -547,14 +547,20 @@ pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, Live) + Send 
     match settings.rate {
         Some(rate) => {
             let (tx, rx) = async_channel::bounded::<Ticket>(limit);
+            // Workers waiting for a ticket: a new one (and connection) is added only when none is.
+            let idle = Arc::new(AtomicUsize::new(0));
             let spawn_worker = {
-                let (rx, settings, target, rec) = (rx.clone(), settings.clone(), target.clone(), rec.clone());
+                let (rx, settings, target, rec, idle) = (rx.clone(), settings.clone(), target.clone(), rec.clone(), idle.clone());
                 move |handle: &tokio::runtime::Handle| {
-                    let (rx, settings, target, rec) = (rx.clone(), settings.clone(), target.clone(), rec.clone());
+                    let (rx, settings, target, rec, idle) = (rx.clone(), settings.clone(), target.clone(), rec.clone(), idle.clone());
                     handle.spawn(async move {
                         let mut conn = None;
-                        let mut buf = BytesMut::with_capacity(16 * 1024);
-                        while let Ok(t) = rx.recv().await {
+                        let mut buf = BytesMut::with_capacity(4 * 1024);
+                        loop {
+                            idle.fetch_add(1, Ordering::Relaxed);
+                            let t = rx.recv().await;
+                            idle.fetch_sub(1, Ordering::Relaxed);
+                            let Ok(t) = t else { break };
                             one(&settings, &target, &rec, &mut conn, &mut buf, t.intended).await;
                         }
                     })
@@ -597,7 +603,7 @@ pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, Live) + Send 
                             unsent += measured as u64;
                             rec2.record(&settings2, next, None, next, Result_::Failed(ErrorClass::Unsent));
                         }
-                        if !tx.is_empty() && spawned < limit {
+                        if idle.load(Ordering::Relaxed) == 0 && spawned < limit {
                             grown.push(spawn_worker(&handle));
                             spawned += 1;
                         }
@@ -626,7 +632,7 @@ pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, Live) + Send 
                 let (settings, target, rec, stop) = (settings.clone(), target.clone(), rec.clone(), stop.clone());
                 workers.spawn(async move {
                     let mut conn = None;
-                    let mut buf = BytesMut::with_capacity(16 * 1024);
+                    let mut buf = BytesMut::with_capacity(4 * 1024);
                     tokio::time::sleep_until(tokio::time::Instant::from_std(start)).await;
                     while Instant::now() < end && !stop.load(Ordering::Relaxed) {
                         one(&settings, &target, &rec, &mut conn, &mut buf, Instant::now()).await;
