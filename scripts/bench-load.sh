@@ -58,7 +58,7 @@ print(out)
 PY
 }
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
-median() { python3 -c "import statistics,sys; v=[float(x) for x in sys.argv[1:]]; print('%.1f' % statistics.median(v))" "$@"; }
+median() { python3 -c "import statistics,sys; v=[float(x) for x in sys.argv[1:]]; print('%.3f' % statistics.median(v))" "$@"; }
 
 declare -A R
 add() { R[$1]="${R[$1]:-} $2"; }
