@@ -34,6 +34,10 @@ pub struct State {
     pub filed: usize,
     pub file_delay_ms: u64,
     pub stacks: BTreeMap<String, Stack>,
+    /// Stack output values to give instead of made-up ones (the demo's endpoint URL).
+    pub outputs: BTreeMap<String, String>,
+    /// Requests answer APPROVED when next asked (the demo's days-later support ticket).
+    pub auto_approve: bool,
     /// (stack, change set name)
     pub change_sets: BTreeMap<(String, String), ChangeSet>,
     pub create_change_set_calls: usize,
@@ -79,7 +83,7 @@ impl FakeAws {
     pub fn start() -> FakeAws {
         let state = Arc::new(Mutex::new(State::default()));
         let st = state.clone();
-        let port = crate::support::serve(move |req| handle(req, st.clone()));
+        let port = crate::serve::serve(move |req| handle(req, st.clone()));
         FakeAws { url: format!("http://127.0.0.1:{port}"), state }
     }
 
@@ -171,6 +175,7 @@ async fn quotas(target: &str, body: &[u8], st: &Arc<Mutex<State>>) -> Response<F
             ok(json!({"RequestedQuotas": r}))
         }
         "GetRequestedServiceQuotaChange" => match s.requests.iter().find(|r| r.id == input["RequestId"].as_str().unwrap_or_default()) {
+            Some(r) if s.auto_approve => ok(json!({"RequestedQuota": request_json(&QuotaRequest { status: "APPROVED".into(), ..r.clone() })})),
             Some(r) => ok(json!({"RequestedQuota": request_json(r)})),
             None => json_error("NoSuchResourceException", "no such request"),
         },
@@ -390,9 +395,14 @@ fn cloudformation(body: &[u8], st: &Arc<Mutex<State>>) -> Response<Full<Bytes>> 
                 None => {
                     stk.pending = Some(format!("{verb}_COMPLETE"));
                     stk.template = cs.template.clone();
+                    let overrides = s.outputs.clone();
+                    let stk = s.stacks.entry(stack.clone()).or_default();
                     stk.outputs = section(&cs.template, "Outputs")
                         .into_iter()
                         .map(|(k, b)| {
+                            if let Some(v) = overrides.get(&k) {
+                                return (k, v.clone());
+                            }
                             let literal = b.lines().find_map(|l| l.strip_prefix("Value:")).map(|v| v.trim().trim_matches('"').to_string());
                             let v = match literal {
                                 Some(v) if !v.starts_with('!') => v,

@@ -42,7 +42,7 @@ impl FakeLlm {
     pub fn start(answers: Vec<Answer>) -> FakeLlm {
         let mut fake = FakeLlm { url: String::new(), answers: Arc::new(Mutex::new(answers.into())), requests: Default::default() };
         let f = fake.clone();
-        let port = crate::support::serve(move |req| f.clone().handle(req));
+        let port = crate::serve::serve(move |req| f.clone().handle(req));
         fake.url = format!("http://127.0.0.1:{port}");
         fake
     }

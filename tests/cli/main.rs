@@ -3,6 +3,7 @@
 
 mod fake_aws;
 mod fake_llm;
+mod serve;
 mod support;
 
 mod aws;
