@@ -5,11 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::fake_aws::FakeAws;
 use crate::support::{later, moto_url, state, step_field, Project};
-
-const OK: i32 = 0;
-const FAILED: i32 = 1;
-const WAITING_APPROVAL: i32 = 10;
-const WAITING: i32 = 11;
+use flow::exit::{OK, FAILED, WAITING_APPROVAL, WAITING};
 
 /// A planned RTO spec whose steps the test writes; `drill`, the gated command covering the RTO,
 /// comes after the first of them.

@@ -5,12 +5,7 @@ use serde_json::Value;
 
 use crate::fake_llm::{fixture, Answer, FakeLlm};
 use crate::support::Project;
-
-const OK: i32 = 0;
-const BAD_PLAN: i32 = 4;
-const REFUSED: i32 = 5;
-const PLANNER: i32 = 7;
-const WAITING_APPROVAL: i32 = 10;
+use flow::exit::{OK, BAD_PLAN, REFUSED, PLANNER, WAITING_APPROVAL};
 
 fn project(llm: &FakeLlm) -> Project {
     let p = Project::new();

@@ -6,10 +6,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::support::{step_field, verdict, Project, Server};
-
-const OK: i32 = 0;
-const FAILED: i32 = 1;
-const WAITING_APPROVAL: i32 = 10;
+use flow::exit::{OK, FAILED, WAITING_APPROVAL};
 
 fn load(p: &Project, url: &str, args: &[&str]) -> (i32, Value) {
     let mut a = vec!["loadtest", url, "--json"];

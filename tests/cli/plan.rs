@@ -2,8 +2,7 @@
 //! workflow files going through the same validator.
 
 use crate::support::{step_field, Project};
-
-const BAD_PLAN: i32 = 4;
+use flow::exit::{BAD_PLAN};
 
 #[test]
 fn launch_plan_covers_all_seven_and_status_lists_them_unverified() {

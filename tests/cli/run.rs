@@ -4,12 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::support::{state, step_field, verdict, Project, Server};
-
-const OK: i32 = 0;
-const FAILED: i32 = 1;
-const REFUSED: i32 = 5;
-const WAITING_APPROVAL: i32 = 10;
-const UNSUPPORTED: i32 = 12;
+use flow::exit::{OK, FAILED, REFUSED, WAITING_APPROVAL, UNSUPPORTED};
 
 /// A project with a planned two-requirement spec (RTO, RPO) whose steps the test then writes.
 fn recovery_project(steps: &str) -> Project {

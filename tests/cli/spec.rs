@@ -2,9 +2,7 @@
 //! nothing to the state store.
 
 use crate::support::Project;
-
-const BAD_SPEC: i32 = 3;
-const REFUSED: i32 = 5;
+use flow::exit::{BAD_SPEC, REFUSED};
 
 #[test]
 fn launch_spec_has_seven_measurable_requirements() {
