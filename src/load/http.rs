@@ -129,9 +129,13 @@ impl Target {
         Ok(Target { addr, tls, keep: build(false), close: build(true), head: r.method.eq_ignore_ascii_case("HEAD") })
     }
 
-    pub async fn connect(&self) -> io::Result<Conn> {
+    /// `nodelay` only matters for a connection that carries several requests: on a fresh one
+    /// the single request goes out in one write, and the system call is saved.
+    pub async fn connect(&self, nodelay: bool) -> io::Result<Conn> {
         let tcp = TcpStream::connect(self.addr).await?;
-        tcp.set_nodelay(true)?;
+        if nodelay {
+            tcp.set_nodelay(true)?;
+        }
         match &self.tls {
             None => Ok(Conn::Plain(tcp)),
             Some((c, name)) => Ok(Conn::Tls(Box::new(c.connect(name.clone(), tcp).await?))),
@@ -245,8 +249,8 @@ async fn exchange_on<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S, req: &[u8], h
 }
 
 /// Connect, timing it.
-pub async fn timed_connect(target: &Target) -> (io::Result<Conn>, Duration) {
+pub async fn timed_connect(target: &Target, keepalive: bool) -> (io::Result<Conn>, Duration) {
     let t = Instant::now();
-    let c = target.connect().await;
+    let c = target.connect(keepalive).await;
     (c, t.elapsed())
 }

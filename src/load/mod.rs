@@ -347,7 +347,7 @@ async fn one(settings: &Settings, target: &Target, rec: &Recorder, conn: &mut Op
     let sent = Instant::now();
     let attempt = async {
         if conn.is_none() {
-            let (c, took) = timed_connect(target).await;
+            let (c, took) = timed_connect(target, settings.keepalive).await;
             rec.connect(took);
             *conn = Some(c?);
         }
