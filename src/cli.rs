@@ -447,7 +447,7 @@ pub fn plan_json(plan: &Plan, version: u32) -> Value {
         "context": plan.context,
         "steps": plan.steps.iter().map(|s| json!({
             "id": s.id, "kind": s.kind, "description": s.description, "needs": s.needs,
-            "covers": s.covers, "gate": ops::gated(s), "params": s.params, "flag": llm_flag(plan, s),
+            "covers": s.covers, "gate": s.gated(), "params": s.params, "flag": llm_flag(plan, s),
         })).collect::<Vec<_>>(),
         "requirements": plan.requirements,
         "planned_by": plan.planned_by,
@@ -621,7 +621,7 @@ fn cmd_status(env: &Env, rb: Option<&str>, json: bool) -> Result<i32> {
                 "id": s.id,
                 "kind": s.kind,
                 "state": l.view.state_name(s),
-                "gate": ops::gated(s),
+                "gate": s.gated(),
                 "needs": s.needs,
                 "covers": s.covers,
                 "attempt": v.attempt,
@@ -820,7 +820,7 @@ fn render_plan(plan: &Plan, version: u32, wf: &str, rec: &ops::Recorded) -> Stri
             i + 1,
             s.id,
             s.kind,
-            if ops::gated(s) { "gate" } else { "" }
+            if s.gated() { "gate" } else { "" }
         ));
         if !s.description.is_empty() {
             out.push_str(&format!("      {}\n", s.description));

@@ -158,10 +158,10 @@ impl<'a> Engine<'a> {
             let (plan, view, unsupported, progressed) = {
                 let store = self.env.open()?;
                 let l = ops::load(&store, meta.clone())?;
+                let appended = self.events.len();
                 let unsupported = self.dispatch(&store, &meta, &l.plan, &l.view, &mut flights, &mut tasks, &mut task_ids)?;
-                let l2 = ops::load(&store, meta.clone())?;
-                let progressed = l2.view.last_seq != l.view.last_seq;
-                (l2.plan, l2.view, unsupported, progressed)
+                // Unchanged journal: the projection read above is still the current one.
+                (l.plan, l.view, unsupported, self.events.len() != appended)
             };
             if tasks.is_empty() && progressed {
                 // The journal moved without starting work (a failure, a block): look again.

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::clock::{rfc3339, Clock};
-use crate::domain::catalogue::StepKind;
 use crate::domain::plan::{resolve, Plan};
 use crate::domain::runbook::{diff, Body, Event, Phase, PlanDiff, RunbookView};
 use crate::domain::{digest, validate};
@@ -243,9 +242,4 @@ pub fn skip(env: &Env, runbook: Option<&str>, step: &str, by: &str, reason: &str
         )));
     }
     Ok(store.append(&l.meta.name, by, env.now(), Body::Skipped { step: step.into(), by: by.into(), reason: reason.into() })?)
-}
-
-/// Does this kind get a gate whatever the plan says?
-pub fn gated(step: &crate::domain::plan::Step) -> bool {
-    step.gate || StepKind::parse(&step.kind).is_some_and(StepKind::requires_gate)
 }

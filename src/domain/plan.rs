@@ -104,6 +104,12 @@ impl Plan {
 }
 
 impl Step {
+    /// Does a person approve this step before its effect? When the plan says so, and always
+    /// for a kind that requires it, whatever the plan says.
+    pub fn gated(&self) -> bool {
+        self.gate || super::catalogue::StepKind::parse(&self.kind).is_some_and(super::catalogue::StepKind::requires_gate)
+    }
+
     /// Digest of what the step does (not its description): a change voids its approval.
     pub fn definition_digest(&self) -> String {
         let v = serde_json::json!({

@@ -360,7 +360,7 @@ pub enum Action {
 }
 
 pub fn next_action(step: &Step, kind: StepKind, s: &StepView, needs_done: bool, now_ms: u64) -> Option<Action> {
-    let gated = step.gate || kind.requires_gate();
+    let gated = step.gated();
     match s.phase {
         Phase::Idle if needs_done => Some(if gated { Action::Preview } else { Action::Submit }),
         // A preview is read-only: one cut short by a crash is simply run again.
