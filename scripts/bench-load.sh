@@ -6,7 +6,10 @@
 #   3. fixed 2,500 req/s, keep-alive and new connection: achieved rate, generator CPU, RSS;
 #   4. RSS after a longer run at 2,500 req/s (SOAK seconds) against a short one;
 #   5. a 1 s server stall (nginx's worker paused with SIGSTOP) in a 10 s run at 2,500 req/s:
-#      corrected latency (flow) against uncorrected (wrk).
+#      corrected latency (flow) against uncorrected (wrk);
+#   6. the floor under the CPU figures: what a program that does nothing but sleep and wake
+#      2,500 and 5,000 times a second costs this machine (an open-model request at a modest
+#      rate wakes the generator twice: at its send time, and for its answer).
 # Installs what is missing: wrk and nginx (Debian), oha (crates.io, into target/bench-tools).
 # Settings: REPS (default 3), DUR seconds (default 10), SOAK seconds (default 60; 600 for the
 # issue's ten minutes).
@@ -95,6 +98,30 @@ stall() { sleep 4; w=$(worker); kill -STOP "$w"; sleep 1; kill -CONT "$w"; }
 stall & s1=$("$FLOW" loadtest "$URL" --rate 2500 --duration 10s --json); wait
 stall & s2=$(wrk -t2 -c64 -d10s --latency "$URL"); wait
 
+# 6. the cost of waking alone
+cat > "$work/wake.c" <<'C'
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <sys/resource.h>
+int main(int argc, char **argv) {
+  long hz = atol(argv[1]), secs = 5, gap = 1000000000L / hz;
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  for (long i = 0; i < hz * secs; i++) {
+    t.tv_nsec += gap;
+    while (t.tv_nsec >= 1000000000L) { t.tv_nsec -= 1000000000L; t.tv_sec++; }
+    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, NULL);
+  }
+  struct rusage r;
+  getrusage(RUSAGE_SELF, &r);
+  printf("%.3f\n", (r.ru_utime.tv_sec + r.ru_stime.tv_sec + (r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e6) / secs);
+  return 0;
+}
+C
+cc -O2 -o "$work/wake" "$work/wake.c"
+for rep in $(seq 1 "$REPS"); do add wake2500 "$("$work/wake" 2500)"; add wake5000 "$("$work/wake" 5000)"; done
+
 m() { median ${R[$1]}; }
 ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
 echo
@@ -107,4 +134,5 @@ for mode in keep close; do
   echo "fixed 2500 req/s ($mode): flow achieved $(m flow_fixed_${mode}_rate) req/s ($(python3 -c "print('%+.2f' % (($(m flow_fixed_${mode}_rate) - 2500) / 25))") %), valid runs ${R[flow_fixed_${mode}_valid]}, CPU $(median ${R[flow_fixed_${mode}_cpu]}) cores, peak RSS $(m flow_fixed_${mode}_rss) MiB; oha achieved $(m oha_fixed_${mode}_rate) req/s at $(median ${R[oha_fixed_${mode}_cpu]}) cores"
 done
 echo "soak ${SOAK}s at 2500 req/s: peak RSS $(echo "$soak" | json 'd["generator"]["peak_rss_mib"]') MiB (against $(m flow_fixed_keep_rss) MiB after ${DUR}s), achieved $(echo "$soak" | json 'd["achieved_rate"]') req/s"
+echo "sleeping and waking alone (no work): 2500/s $(m wake2500) cores, 5000/s $(m wake5000) cores"
 echo "1 s stall in 10 s at 2500 req/s: flow corrected p99 $(echo "$s1" | json 'd["latency"]["p99_ms"]') ms, mean $(echo "$s1" | json 'd["latency"]["mean_ms"]') ms (service time p99 $(echo "$s1" | json 'd["uncorrected_latency"]["p99_ms"]') ms); wrk (uncorrected, as fast as it can) p99 $(echo "$s2" | awk '/ 99%/ {print $2}'), mean $(echo "$s2" | awk '/Latency/ {print $2; exit}')"

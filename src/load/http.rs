@@ -11,9 +11,14 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, BytesMut};
 use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use rustix::io::Errno;
+use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
+
+const EINPROGRESS: i32 = Errno::INPROGRESS.raw_os_error();
+const ENOTCONN: i32 = Errno::NOTCONN.raw_os_error();
 
 /// Why a request did not get an expected answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
@@ -129,16 +134,42 @@ impl Target {
         Ok(Target { addr, tls, keep: build(false), close: build(true), head: r.method.eq_ignore_ascii_case("HEAD") })
     }
 
+    /// Open a connection and, on plain TCP, send as much of the request as the socket takes at
+    /// once: returns the connection and how many bytes of `request(keepalive)` went out.
+    /// On loopback the handshake is done by the time `connect` returns, so the request leaves
+    /// in the same turn, without waiting for the event loop to report the socket writable.
     /// `nodelay` only matters for a connection that carries several requests: on a fresh one
     /// the single request goes out in one write, and the system call is saved.
-    pub async fn connect(&self, nodelay: bool) -> io::Result<Conn> {
-        let tcp = TcpStream::connect(self.addr).await?;
-        if nodelay {
-            tcp.set_nodelay(true)?;
+    pub async fn connect(&self, keepalive: bool) -> io::Result<(Conn, usize)> {
+        let sock = Socket::new(Domain::for_address(self.addr), Type::STREAM.nonblocking().cloexec(), Some(Protocol::TCP))?;
+        if keepalive {
+            sock.set_tcp_nodelay(true)?;
+        }
+        match sock.connect(&self.addr.into()) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(EINPROGRESS) => {}
+            Err(e) => return Err(e),
+        }
+        let early = if self.tls.is_none() {
+            match sock.send(self.request(keepalive)) {
+                Ok(n) => n,
+                // Not connected yet: wait for it below.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.raw_os_error() == Some(ENOTCONN) => 0,
+                Err(e) => return Err(e),
+            }
+        } else {
+            0
+        };
+        let tcp = TcpStream::from_std(std::net::TcpStream::from(sock))?;
+        if early == 0 {
+            tcp.writable().await?;
+            if let Some(e) = tcp.take_error()? {
+                return Err(e);
+            }
         }
         match &self.tls {
-            None => Ok(Conn::Plain(tcp)),
-            Some((c, name)) => Ok(Conn::Tls(Box::new(c.connect(name.clone(), tcp).await?))),
+            None => Ok((Conn::Plain(tcp), early)),
+            Some((c, name)) => Ok((Conn::Tls(Box::new(c.connect(name.clone(), tcp).await?)), 0)),
         }
     }
 
@@ -163,11 +194,13 @@ pub struct Answer {
     pub reusable: bool,
 }
 
-/// One request on an open connection: write, read the whole response.
-pub async fn exchange(conn: &mut Conn, target: &Target, keepalive: bool, buf: &mut BytesMut) -> io::Result<Answer> {
+/// One request on an open connection: write what `sent` (bytes already written) leaves of
+/// it, read the whole response.
+pub async fn exchange(conn: &mut Conn, target: &Target, keepalive: bool, buf: &mut BytesMut, sent: usize) -> io::Result<Answer> {
+    let req = &target.request(keepalive)[sent..];
     match conn {
-        Conn::Plain(s) => exchange_on(s, target.request(keepalive), target.head, buf).await,
-        Conn::Tls(s) => exchange_on(s.as_mut(), target.request(keepalive), target.head, buf).await,
+        Conn::Plain(s) => exchange_on(s, req, target.head, buf).await,
+        Conn::Tls(s) => exchange_on(s.as_mut(), req, target.head, buf).await,
     }
 }
 
@@ -248,8 +281,8 @@ async fn exchange_on<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S, req: &[u8], h
     Ok(Answer { status, reusable: !close })
 }
 
-/// Connect, timing it.
-pub async fn timed_connect(target: &Target, keepalive: bool) -> (io::Result<Conn>, Duration) {
+/// Connect (and send what the socket takes at once), timing it.
+pub async fn timed_connect(target: &Target, keepalive: bool) -> (io::Result<(Conn, usize)>, Duration) {
     let t = Instant::now();
     let c = target.connect(keepalive).await;
     (c, t.elapsed())

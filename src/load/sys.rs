@@ -34,3 +34,16 @@ pub fn ephemeral_ports() -> Option<u64> {
     let (lo, hi) = (it.next()?, it.next()?);
     Some(hi.saturating_sub(lo) + 1)
 }
+
+/// Raise this process's soft limit on open files to its hard limit (each connection is a file)
+/// and return the limit now in force.
+pub fn raise_open_files_limit() -> Option<u64> {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut l = getrlimit(Resource::Nofile);
+    if l.current != l.maximum {
+        l.current = l.maximum;
+        // Refused (an unlimited hard limit, say): the soft limit stays as it was.
+        let _ = setrlimit(Resource::Nofile, l);
+    }
+    getrlimit(Resource::Nofile).current
+}
