@@ -169,7 +169,7 @@ pub struct Second {
     latency_sum_us: u64,
 }
 
-/// What workers record; sharded by thread.
+/// What workers record: one per lane.
 struct Shard {
     corrected: Histogram<u64>,
     service: Histogram<u64>,
