@@ -288,6 +288,18 @@ impl Recorder {
         l
     }
 
+    /// A request is going out now (counted here, not when it ends, so one still in flight when
+    /// the run stops is counted as sent).
+    fn sending(&self, lane: usize, intended: Instant) {
+        let t = intended.saturating_duration_since(self.start).as_secs();
+        let mut s = self.shard(lane);
+        s.live.sent += 1;
+        s.second(t).sent += 1;
+        if intended >= self.warm_end {
+            s.sent += 1;
+        }
+    }
+
     fn record(&self, lane: usize, settings: &Settings, intended: Instant, sent: Option<Instant>, done: Instant, r: Result_) {
         let ok = matches!(r, Result_::Status(s) if settings.ok(s));
         let corrected = done.saturating_duration_since(intended).as_micros() as u64;
@@ -295,7 +307,6 @@ impl Recorder {
         let measured = intended >= self.warm_end;
         let mut s = self.shard(lane);
         s.live.completed += 1;
-        s.live.sent += sent.is_some() as u64;
         if ok {
             s.live.ok += 1;
         } else {
@@ -305,9 +316,6 @@ impl Recorder {
             let sec = s.second(t);
             sec.completed += 1;
             sec.latency_sum_us += corrected;
-            if sent.is_some() {
-                sec.sent += 1;
-            }
             if ok {
                 sec.ok += 1;
             } else {
@@ -318,7 +326,6 @@ impl Recorder {
             return;
         }
         if let Some(sent) = sent {
-            s.sent += 1;
             if !self.closed {
                 let lag = sent.saturating_duration_since(intended).as_micros() as u64;
                 let _ = s.send_lag.record(lag.max(1));
@@ -375,6 +382,10 @@ impl Worker {
 struct Schedule {
     scheduled: u64,
     unsent: u64,
+    /// Tickets released but still queued when the schedule ended.
+    queue: Option<async_channel::Receiver<Instant>>,
+    /// Of those, the ones no worker was free to take before the run stopped (never sent).
+    stranded: u64,
     lag: Histogram<u64>,
     aborted: bool,
 }
@@ -384,6 +395,7 @@ impl Lane {
     async fn one(&self, w: &mut Worker, intended: Instant) {
         let (settings, rec) = (&*self.settings, &*self.rec);
         let sent = Instant::now();
+        rec.sending(self.id, intended);
         let conn = &mut w.conn;
         let attempt = async {
             let mut sent = 0;
@@ -442,6 +454,14 @@ impl Lane {
         // Let what was sent finish, up to one timeout.
         let grace = self.settings.timeout + Duration::from_millis(100);
         let _ = tokio::time::timeout(grace, async { while workers.join_next().await.is_some() {} }).await;
+        // Tickets no worker took by then were never sent.
+        let mut schedule = schedule;
+        if let Some(queue) = schedule.queue.take() {
+            while let Ok(intended) = queue.try_recv() {
+                schedule.stranded += u64::from(intended >= self.rec.warm_end);
+                self.rec.record(self.id, &self.settings, intended, None, intended, Result_::Failed(ErrorClass::Unsent));
+            }
+        }
         schedule
     }
 
@@ -459,7 +479,7 @@ impl Lane {
             });
         }
         tokio::time::sleep_until(self.end.into()).await;
-        Schedule { scheduled: 0, unsent: 0, lag: hist(), aborted: self.stop.load(Ordering::Relaxed) }
+        Schedule { scheduled: 0, unsent: 0, queue: None, stranded: 0, lag: hist(), aborted: self.stop.load(Ordering::Relaxed) }
     }
 
     /// The open model: release this lane's tickets (every `of`-th of the schedule) at their
@@ -493,7 +513,7 @@ impl Lane {
         // this lane takes ticket k when k % of == id.
         let step = |at: Instant| next_gap(rate, stages, at.saturating_duration_since(self.start));
         let (mut next, mut k) = (self.start, 0usize);
-        let mut out = Schedule { scheduled: 0, unsent: 0, lag: hist(), aborted: false };
+        let mut out = Schedule { scheduled: 0, unsent: 0, queue: Some(rx.clone()), stranded: 0, lag: hist(), aborted: false };
         let skip = |next: &mut Instant, k: &mut usize| {
             while *k % self.of != self.id && *next < self.end {
                 *next += step(*next);
@@ -652,7 +672,8 @@ pub struct Counts {
     pub ok: u64,
     /// Sent but with no answer when the run ended.
     pub in_flight: u64,
-    /// Scheduled but never sent (in-flight limit reached).
+    /// Scheduled but never sent (the in-flight limit reached, or no connection free before the
+    /// run ended).
     pub unsent: u64,
 }
 
@@ -792,7 +813,7 @@ pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, Live) + Send 
             std::thread::Builder::new().name(format!("load-{id}")).spawn(move || lane.run())
         })
         .collect();
-    let (mut scheduled_measured, mut unsent_measured, mut sched_lag, mut aborted) = (0u64, 0u64, hist(), false);
+    let (mut scheduled_measured, mut unsent_measured, mut stranded, mut sched_lag, mut aborted) = (0u64, 0u64, 0u64, hist(), false);
     let mut failure = None;
     for t in threads {
         let outcome = match t {
@@ -808,6 +829,7 @@ pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, Live) + Send 
             Ok(s) => {
                 scheduled_measured += s.scheduled;
                 unsent_measured += s.unsent;
+                stranded += s.stranded;
                 let _ = sched_lag.add(&s.lag);
                 aborted |= s.aborted;
             }
@@ -828,15 +850,21 @@ pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, Live) + Send 
     }
     let measured_secs = settings.duration.saturating_sub(settings.warmup).as_secs_f64().max(0.001);
     let scheduled = if settings.rate.is_some() { scheduled_measured } else { all.completed };
-    let in_flight = all.sent.saturating_sub(all.completed.saturating_sub(unsent_measured));
+    // Results recorded for requests never sent are not completions.
+    let never_sent = unsent_measured + stranded;
+    let completed = all.completed.saturating_sub(never_sent);
+    let in_flight = all.sent.saturating_sub(completed);
     let achieved = all.sent as f64 / measured_secs;
-    let throughput = (all.completed - unsent_measured) as f64 / measured_secs;
+    let throughput = completed as f64 / measured_secs;
     let success = if scheduled == 0 { 0.0 } else { all.ok as f64 * 100.0 / scheduled as f64 };
     let sched_p99 = sched_lag.value_at_quantile(0.99) as f64 / 1000.0;
     let invalid_reason = match settings.rate {
         Some(_) if unsent_measured > 0 => {
             Some(format!("{unsent_measured} of {scheduled} scheduled requests were never sent: the in-flight limit of {limit} was reached"))
         }
+        Some(_) if stranded > 0 => Some(format!(
+            "{stranded} of {scheduled} scheduled requests were never sent: every connection was still waiting on the server when the run ended"
+        )),
         Some(_) if sched_p99 > 10.0 => {
             Some(format!("the generator released requests late (scheduler lag p99 {sched_p99:.1} ms): it could not keep the schedule"))
         }
@@ -891,7 +919,7 @@ pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, Live) + Send 
         achieved_rate: (achieved * 100.0).round() / 100.0,
         throughput_rps: (throughput * 100.0).round() / 100.0,
         success_rate_pct: (success * 1000.0).round() / 1000.0,
-        counts: Counts { scheduled, sent: all.sent, completed: all.completed - unsent_measured, ok: all.ok, in_flight, unsent: unsent_measured },
+        counts: Counts { scheduled, sent: all.sent, completed, ok: all.ok, in_flight, unsent: never_sent },
         latency: latency(&all.corrected, all.corrected_sum_us),
         uncorrected_latency: if rec.closed { latency(&all.corrected, all.corrected_sum_us) } else { latency(&all.service, all.service_sum_us) },
         connect_ms: (!all.connect.is_empty()).then(|| latency(&all.connect, all.connect.mean() as u64 * all.connect.len())),

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::support::{step_field, verdict, Project, Server};
-use flow::exit::{OK, FAILED, WAITING_APPROVAL};
+use flow::exit::{FAILED, INVALID, OK, WAITING_APPROVAL};
 
 fn load(p: &Project, url: &str, args: &[&str]) -> (i32, Value) {
     let mut a = vec!["loadtest", url, "--json"];
@@ -145,4 +145,35 @@ fn stages_shape_the_open_model() {
     let bad = p.flow(&["loadtest", &server.url("/ok"), "--stage", "1s:100"]);
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("give --rate too"), "{}", bad.stderr);
+}
+
+#[test]
+fn the_open_files_limit_caps_requests_in_flight() {
+    use std::os::unix::process::CommandExt;
+    let server = Server::start();
+    let p = Project::alone();
+    // 200 req/s with a 2 s timeout wants 400 requests in flight; 128 open files allow 64.
+    let mut c = p.cmd(&["loadtest", &server.url("/hang"), "--json", "--rate", "200", "--duration", "1s", "--timeout", "2s"]);
+    // SAFETY: only setrlimit, which is async-signal-safe, runs between fork and exec.
+    unsafe {
+        c.pre_exec(|| {
+            let l = rustix::process::Rlimit { current: Some(128), maximum: Some(128) };
+            rustix::process::setrlimit(rustix::process::Resource::Nofile, l).map_err(std::io::Error::from)
+        });
+    }
+    let out = c.output().expect("flow runs");
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(out.status.code(), Some(INVALID), "{r}");
+    assert_eq!(r["config"]["in_flight_limit"], 64, "{r}");
+    let warning = r["warnings"][0].as_str().unwrap_or_default();
+    assert!(warning.contains("open-files limit (128)") && warning.contains("more than 0.3 s"), "{warning}");
+    // The server never answers. 64 requests go out and hang, 64 more wait in the queue, the
+    // other 72 find no room: never sent. At 2 s the first 64 time out and their workers send the
+    // queued 64, which are still waiting when the run stops (one timeout after its end): in flight.
+    let counts = &r["counts"];
+    assert_eq!((counts["scheduled"].as_u64(), counts["unsent"].as_u64()), (Some(200), Some(72)), "{r}");
+    assert_eq!((counts["sent"].as_u64(), counts["completed"].as_u64(), counts["in_flight"].as_u64()), (Some(128), Some(64), Some(64)), "{r}");
+    assert_eq!((r["errors"]["timeout"].as_u64(), r["errors"]["unsent"].as_u64()), (Some(64), Some(72)), "{r}");
+    assert_eq!(r["success_rate_pct"], 0.0);
+    assert!(r["invalid_reason"].as_str().unwrap().contains("72 of 200 scheduled requests were never sent: the in-flight limit of 64"), "{r}");
 }
