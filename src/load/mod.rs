@@ -610,8 +610,8 @@ impl Timer {
 /// How many lanes a run uses: the closed model, one per core (fewer for fewer connections);
 /// the open model, as many as the rate needs, no more than the cores. A lane carries tens of
 /// thousands of keep-alive requests a second, fewer new connections; at a modest rate one lane
-/// costs less CPU than two (measured on 2 cores at 2,500 req/s: about 0.085 core against 0.095
-/// with keep-alive), since every thread that sleeps and wakes pays for it.
+/// costs less CPU than two (in a one-off comparison by hand on 2 cores at 2,500 req/s with
+/// keep-alive: about 0.085 core against 0.095), since every thread that sleeps and wakes pays.
 fn lanes(s: &Settings) -> usize {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let want = match s.rate {
@@ -645,13 +645,7 @@ pub struct Latency {
 
 fn latency(h: &Histogram<u64>, sum_us: u64) -> Latency {
     let ms = |v: u64| (v as f64 / 1000.0 * 1000.0).round() / 1000.0;
-    let q = |p: f64| {
-        if h.is_empty() {
-            0.0
-        } else {
-            ms(h.value_at_quantile(p))
-        }
-    };
+    let q = |p: f64| if h.is_empty() { 0.0 } else { ms(h.value_at_quantile(p)) };
     Latency {
         mean_ms: if h.is_empty() { 0.0 } else { ((sum_us as f64 / h.len() as f64) / 1000.0 * 1000.0).round() / 1000.0 },
         p50_ms: q(0.50),
@@ -758,8 +752,9 @@ fn port_warning(s: &Settings) -> Option<String> {
 
 /// Run a load test. `live` is called about once a second with the counters.
 pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, Live) + Send + Sync>) -> Result<Report, String> {
-    let target =
-        Arc::new(Target::resolve(&RequestSpec { url: &settings.url, method: &settings.method, headers: &settings.headers, body: &settings.body }).await?);
+    let target = Arc::new(
+        Target::resolve(&RequestSpec { url: &settings.url, method: &settings.method, headers: &settings.headers, body: &settings.body }).await?,
+    );
     let settings = Arc::new(settings);
     let cpu0 = sys::cpu_time();
     let n = lanes(&settings);
