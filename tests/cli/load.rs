@@ -177,3 +177,29 @@ fn the_open_files_limit_caps_requests_in_flight() {
     assert_eq!(r["success_rate_pct"], 0.0);
     assert!(r["invalid_reason"].as_str().unwrap().contains("72 of 200 scheduled requests were never sent: the in-flight limit of 64"), "{r}");
 }
+
+#[test]
+fn a_fresh_connection_is_timed_by_the_arrival_of_its_answer() {
+    let server = Server::start();
+    let p = Project::alone();
+    // 1,000 req/s, a new connection each: the scheduler wakes every millisecond, and a prompt
+    // answer is read at its next wake-up, but timed by when it arrived.
+    let (code, r) = load(&p, &server.url("/ok"), &["--rate", "1000", "--duration", "1s", "--no-keepalive"]);
+    assert_eq!(code, OK, "{r}");
+    assert_eq!(r["valid"], true, "{r}");
+    let c = &r["counts"];
+    assert_eq!((c["scheduled"].as_u64(), c["sent"].as_u64(), c["ok"].as_u64(), c["in_flight"].as_u64()), (Some(1000), Some(1000), Some(1000), Some(0)), "{r}");
+    assert_eq!(f(&r, &["connections_opened"]), 1000.0);
+    let service = f(&r, &["uncorrected_latency", "p50_ms"]);
+    assert!(service < 0.5, "median service time {service} ms: read time, not arrival\n{}", r["uncorrected_latency"]);
+
+    // Answers that take longer than that are waited for on the event loop, and measured as well.
+    server.delays.lock().unwrap().clear();
+    let (code, r) = load(&p, &server.url("/slow?ms=5"), &["--rate", "1000", "--duration", "1s", "--no-keepalive"]);
+    assert_eq!(code, OK, "{r}");
+    assert_eq!(f(&r, &["counts", "ok"]), 1000.0, "{r}");
+    let d = server.delays.lock().unwrap().clone();
+    let injected = d.iter().sum::<f64>() / d.len() as f64;
+    let mean = f(&r, &["latency", "mean_ms"]);
+    assert!((mean - injected).abs() <= 2.0, "mean {mean} ms, injected {injected:.3} ms\n{}", r["latency"]);
+}
