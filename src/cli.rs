@@ -529,28 +529,22 @@ fn render_load(r: &crate::load::Report) -> String {
         lat(&r.uncorrected_latency)
     );
     if let Some(cm) = &r.connect_ms {
-        out.push_str(&format!("connect    {} connections  mean {:.2}  p99 {:.2} ms
-", r.connections_opened, cm.mean_ms, cm.p99_ms));
+        out.push_str(&format!("connect    {} connections  mean {:.2}  p99 {:.2} ms\n", r.connections_opened, cm.mean_ms, cm.p99_ms));
     }
     let errors: Vec<String> = r.errors.iter().filter(|(_, v)| **v > 0).map(|(k, v)| format!("{k} {v}")).collect();
-    out.push_str(&format!("errors     {}
-", if errors.is_empty() { "none".into() } else { errors.join("  ") }));
+    out.push_str(&format!("errors     {}\n", if errors.is_empty() { "none".into() } else { errors.join("  ") }));
     out.push_str(&format!(
-        "generator  {:.3} cores  RSS {:.1} MiB (peak {:.1})  send lag p99 {:.2} ms  scheduler lag p99 {:.2} ms
-",
+        "generator  {:.3} cores  RSS {:.1} MiB (peak {:.1})  send lag p99 {:.2} ms  scheduler lag p99 {:.2} ms\n",
         r.generator.cpu_cores, r.generator.rss_mib, r.generator.peak_rss_mib, r.generator.send_lag_ms.p99_ms, r.generator.scheduler_lag_p99_ms
     ));
     for w in &r.warnings {
-        out.push_str(&format!("warning    {w}
-"));
+        out.push_str(&format!("warning    {w}\n"));
     }
     if let Some(why) = &r.invalid_reason {
-        out.push_str(&format!("INVALID    {why}
-"));
+        out.push_str(&format!("INVALID    {why}\n"));
     }
     if r.aborted {
-        out.push_str("aborted    a threshold failed during the run
-");
+        out.push_str("aborted    a threshold failed during the run\n");
     }
     for v in &r.verdicts {
         out.push_str(&format!("threshold  {}\n", v.describe()));

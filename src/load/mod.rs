@@ -34,7 +34,7 @@ use bytes::BytesMut;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use self::http::{exchange, ErrorClass, RequestSpec, Stamped, Target};
+use self::http::{exchange, Conn, ErrorClass, RequestSpec, Stamped, Target};
 use self::threshold::{Figures, Threshold, Verdict};
 
 /// Everything a run needs, resolved from flags or step params.
@@ -367,6 +367,8 @@ struct Lane {
 
 /// The open-model scheduler's wake-ups, at which fresh connections' answers are read.
 struct Ticks {
+    /// The lane's start, which `next` counts from.
+    start: Instant,
     notify: tokio::sync::Notify,
     /// When the scheduler wakes next, in nanoseconds from the lane's start (`u64::MAX`: it
     /// will not, as in the closed model or once the schedule is over).
@@ -374,13 +376,13 @@ struct Ticks {
 }
 
 impl Ticks {
-    fn new() -> Ticks {
-        Ticks { notify: tokio::sync::Notify::new(), next: AtomicU64::new(u64::MAX) }
+    fn new(start: Instant) -> Ticks {
+        Ticks { start, notify: tokio::sync::Notify::new(), next: AtomicU64::new(u64::MAX) }
     }
 
-    /// Will the scheduler wake within `HARVEST_HORIZON` of `now` (`start`: the lane's start)?
-    fn soon(&self, start: Instant, now: Instant) -> bool {
-        let horizon = now.saturating_duration_since(start) + HARVEST_HORIZON;
+    /// Will the scheduler wake within `HARVEST_HORIZON` of `now`?
+    fn soon(&self, now: Instant) -> bool {
+        let horizon = now.saturating_duration_since(self.start) + HARVEST_HORIZON;
         self.next.load(Ordering::Relaxed) <= horizon.as_nanos() as u64
     }
 
@@ -394,8 +396,8 @@ impl Ticks {
 
     /// The scheduler is awake: those waiting read their answers. It wakes next at `next`
     /// (`None`: never).
-    fn tick(&self, start: Instant, next: Option<Instant>) {
-        let at = next.map_or(u64::MAX, |t| t.saturating_duration_since(start).as_nanos() as u64);
+    fn tick(&self, next: Option<Instant>) {
+        let at = next.map_or(u64::MAX, |t| t.saturating_duration_since(self.start).as_nanos() as u64);
         self.next.store(at, Ordering::Relaxed);
         self.notify.notify_waiters();
     }
@@ -404,7 +406,7 @@ impl Ticks {
 /// A worker's connection, read buffer and request deadline, kept from one request to the
 /// next.
 struct Worker {
-    conn: Option<http::Conn>,
+    conn: Option<Conn>,
     buf: BytesMut,
     stamped: Stamped,
     /// Reset for each request, never dropped: the runtime's timer wheel then always holds a
@@ -446,7 +448,7 @@ impl Lane {
         let attempt = async {
             let mut written = 0;
             if conn.is_none() {
-                let harvest = !settings.keepalive && !self.target.is_tls() && self.ticks.soon(self.start, sent);
+                let harvest = !settings.keepalive && !self.target.is_tls() && self.ticks.soon(sent);
                 let (sock, early) = self.target.open(settings.keepalive, harvest).inspect_err(|_| rec.connect(self.id, sent.elapsed()))?;
                 written = early;
                 if harvest && early == self.target.request(false).len() {
@@ -622,7 +624,7 @@ impl Lane {
             }
             // Fresh connections' answers that came in since the last wake-up are read now
             // (their workers run after this turn, before the next wait).
-            self.ticks.tick(self.start, (next < self.end).then_some(next));
+            self.ticks.tick((next < self.end).then_some(next));
             // The workers send what was released while the scheduler waits for the timer; when
             // the next ticket is already due it does not wait, so it lets them run first (a
             // yield costs the event loop a look at the system, a system call).
@@ -630,7 +632,7 @@ impl Lane {
                 tokio::task::yield_now().await;
             }
         }
-        self.ticks.tick(self.start, None);
+        self.ticks.tick(None);
         drop(tx);
         out
     }
@@ -718,7 +720,7 @@ pub struct Latency {
 }
 
 fn latency(h: &Histogram<u64>, sum_us: u64) -> Latency {
-    let ms = |v: u64| (v as f64 / 1000.0 * 1000.0).round() / 1000.0;
+    let ms = |v: u64| v as f64 / 1000.0;
     let q = |p: f64| if h.is_empty() { 0.0 } else { ms(h.value_at_quantile(p)) };
     Latency {
         mean_ms: if h.is_empty() { 0.0 } else { ((sum_us as f64 / h.len() as f64) / 1000.0 * 1000.0).round() / 1000.0 },
@@ -881,7 +883,7 @@ pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, Live) + Send 
     let threads: Vec<_> = (0..n)
         .map(|id| {
             let share = limit / n + usize::from(id < limit % n);
-            let lane = Lane { id, of: n, settings: settings.clone(), target: target.clone(), rec: rec.clone(), stop: stop.clone(), start, end, limit: share.max(1), ticks: Arc::new(Ticks::new()) };
+            let lane = Lane { id, of: n, settings: settings.clone(), target: target.clone(), rec: rec.clone(), stop: stop.clone(), start, end, limit: share.max(1), ticks: Arc::new(Ticks::new(start)) };
             std::thread::Builder::new().name(format!("load-{id}")).spawn(move || lane.run())
         })
         .collect();
@@ -908,12 +910,11 @@ pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, Live) + Send 
             Err(e) => failure = Some(e),
         }
     }
+    ticker.abort();
     if let Some(e) = failure {
-        ticker.abort();
         return Err(e);
     }
-    ticker.abort();
-    let wall = Instant::now().saturating_duration_since(start.min(Instant::now()));
+    let wall = Instant::now().saturating_duration_since(start);
     let cpu = sys::cpu_time().saturating_sub(cpu0);
 
     let mut all = Shard::new();

@@ -11,11 +11,7 @@ pub fn cpu_time() -> Duration {
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     // utime and stime are fields 14 and 15 of stat; here 11 and 12 (0-based after the name).
-    Duration::from_millis((ticks(11) + ticks(12)) * 1000 / clock_ticks())
-}
-
-fn clock_ticks() -> u64 {
-    100
+    Duration::from_millis((ticks(11) + ticks(12)) * 1000 / rustix::param::clock_ticks_per_second().max(1))
 }
 
 /// Resident set size now and at its peak, in KiB.
