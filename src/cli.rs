@@ -22,7 +22,11 @@ use crate::planner::llm::Provider;
 use crate::{exit, planner, workflow};
 
 #[derive(Parser, Debug)]
-#[command(name = "flow", version, about = "Launch-readiness runbooks: spec -> plan -> gated, resumable run -> evidence")]
+#[command(
+    name = "flow",
+    version,
+    about = "Launch-readiness runbooks: spec -> plan -> gated, resumable run -> evidence"
+)]
 pub struct Cli {
     /// State directory (sled store).
     #[arg(long, global = true, env = "FLOW_STATE", default_value = "state")]
@@ -232,7 +236,23 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
         }
         Command::Run { wait, jobs, json } => cmd_run(env, rb, wait, jobs, json).await,
         Command::Loadtest {
-            url, rate, duration, connections, no_keepalive, timeout, warmup, method, headers, body, success, max_in_flight, thresholds, abort_on_fail, ramp, stages, json,
+            url,
+            rate,
+            duration,
+            connections,
+            no_keepalive,
+            timeout,
+            warmup,
+            method,
+            headers,
+            body,
+            success,
+            max_in_flight,
+            thresholds,
+            abort_on_fail,
+            ramp,
+            stages,
+            json,
         } => {
             let bad = |m: String| Error::Config(m);
             let url: url::Url = url.parse().map_err(|e| bad(format!("url `{url}`: {e}")))?;
@@ -251,12 +271,17 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
             s.method = method;
             s.headers = headers
                 .iter()
-                .map(|h| h.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).ok_or_else(|| bad(format!("header `{h}`: expected `Name: value`"))))
+                .map(|h| {
+                    h.split_once(':')
+                        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                        .ok_or_else(|| bad(format!("header `{h}`: expected `Name: value`")))
+                })
                 .collect::<Result<_>>()?;
             s.body = body.unwrap_or_default().into_bytes();
             s.success = crate::load::parse_statuses(&success).map_err(|e| bad(format!("--success: {e}")))?;
             s.max_in_flight = max_in_flight;
-            s.thresholds = thresholds.iter().map(|t| crate::load::threshold::parse(t)).collect::<Result<_, _>>().map_err(bad)?;
+            s.thresholds =
+                thresholds.iter().map(|t| crate::load::threshold::parse(t)).collect::<Result<_, _>>().map_err(bad)?;
             s.abort_on_fail = abort_on_fail;
             if let (Some(r), Some(d)) = (rate, ramp) {
                 s.stages.push((d, r));
@@ -316,17 +341,27 @@ async fn provider(how: &PlanHow, conf: &crate::config::Config) -> Result<Box<dyn
     use crate::config::env;
     Ok(match how.planner.as_str() {
         "openai" => {
-            let base = env("OPENAI_BASE_URL").or(conf.openai.base_url.clone()).unwrap_or_else(|| "https://api.openai.com/v1".into());
-            let model = how.model.clone().or(env("OPENAI_MODEL")).or(conf.openai.model.clone()).unwrap_or_else(|| "gpt-4o-mini".into());
+            let base = env("OPENAI_BASE_URL")
+                .or(conf.openai.base_url.clone())
+                .unwrap_or_else(|| "https://api.openai.com/v1".into());
+            let model = how
+                .model
+                .clone()
+                .or(env("OPENAI_MODEL"))
+                .or(conf.openai.model.clone())
+                .unwrap_or_else(|| "gpt-4o-mini".into());
             let key_var = conf.openai.api_key_env.clone().unwrap_or_else(|| "OPENAI_API_KEY".into());
             // Local servers (Ollama, vLLM, llama.cpp) take any key.
             let key = env(&key_var).unwrap_or_else(|| "none".into());
             Box::new(planner::openai::OpenAi::new(&base, &key, &model))
         }
         "bedrock" => {
-            let model = how.model.clone().or(env("FLOW_BEDROCK_MODEL")).or(conf.bedrock.model.clone()).ok_or_else(|| {
-                Error::Config("no Bedrock model: give --model, FLOW_BEDROCK_MODEL or [bedrock] model in flow.toml".into())
-            })?;
+            let model =
+                how.model.clone().or(env("FLOW_BEDROCK_MODEL")).or(conf.bedrock.model.clone()).ok_or_else(|| {
+                    Error::Config(
+                        "no Bedrock model: give --model, FLOW_BEDROCK_MODEL or [bedrock] model in flow.toml".into(),
+                    )
+                })?;
             let region = how.region.clone().or(env("FLOW_BEDROCK_REGION")).or(conf.bedrock.region.clone());
             Box::new(planner::bedrock::Bedrock::new(region.as_deref(), &model).await.map_err(|e| Error::Planner(e.0))?)
         }
@@ -344,7 +379,12 @@ async fn llm_plan(env: &Env, how: &PlanHow, name: &str, shown: &str, path: &std:
         let store = env.open()?;
         if let Some(plan) = store.cached_plan(&key)? {
             if validate::validate(&plan).is_empty() && plan.runbook == name {
-                eprintln!("planner: {} {} answered this question before (cache key {}); not asking again (--no-cache to ask)", provider.name(), provider.model(), crate::domain::digest::short(&key));
+                eprintln!(
+                    "planner: {} {} answered this question before (cache key {}); not asking again (--no-cache to ask)",
+                    provider.name(),
+                    provider.model(),
+                    crate::domain::digest::short(&key)
+                );
                 return Ok(plan);
             }
         }
@@ -353,7 +393,8 @@ async fn llm_plan(env: &Env, how: &PlanHow, name: &str, shown: &str, path: &std:
     let rounds = how.repair_rounds.or(conf.planner.repair_rounds).unwrap_or(2);
     let mut exchanges = Vec::new();
     let now = || env.now();
-    let result = planner::llm::plan(provider.as_ref(), name, shown, s, &text, rounds, &now, &mut |e| exchanges.push(e)).await;
+    let result =
+        planner::llm::plan(provider.as_ref(), name, shown, s, &text, rounds, &now, &mut |e| exchanges.push(e)).await;
     let store = env.open()?;
     for e in &exchanges {
         store.append_exchange(name, e)?;
@@ -372,7 +413,13 @@ async fn llm_plan(env: &Env, how: &PlanHow, name: &str, shown: &str, path: &std:
     }
 }
 
-async fn cmd_plan(env: &Env, path: &std::path::Path, workflows: &std::path::Path, how: &PlanHow, json: bool) -> Result<i32> {
+async fn cmd_plan(
+    env: &Env,
+    path: &std::path::Path,
+    workflows: &std::path::Path,
+    how: &PlanHow,
+    json: bool,
+) -> Result<i32> {
     let s = spec::load(path)?;
     let name = runbook_name(path)?;
     let shown = path.display().to_string();
@@ -383,7 +430,9 @@ async fn cmd_plan(env: &Env, path: &std::path::Path, workflows: &std::path::Path
     };
     let violations = validate::validate(&plan);
     if !violations.is_empty() {
-        return Err(validate::Invalid { source: format!("from the {} planner for {shown}", plan.planner), violations }.into());
+        return Err(
+            validate::Invalid { source: format!("from the {} planner for {shown}", plan.planner), violations }.into()
+        );
     }
     let wf_path = workflows.join(format!("{name}.toml"));
     let store = env.open()?;
@@ -506,7 +555,10 @@ async fn cmd_loadtest(s: crate::load::Settings, json: bool) -> Result<i32> {
 
 fn render_load(r: &crate::load::Report) -> String {
     let lat = |l: &crate::load::Latency| {
-        format!("mean {:.2}  p50 {:.2}  p90 {:.2}  p95 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2} ms", l.mean_ms, l.p50_ms, l.p90_ms, l.p95_ms, l.p99_ms, l.p999_ms, l.max_ms)
+        format!(
+            "mean {:.2}  p50 {:.2}  p90 {:.2}  p95 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2} ms",
+            l.mean_ms, l.p50_ms, l.p90_ms, l.p95_ms, l.p99_ms, l.p999_ms, l.max_ms
+        )
     };
     let c = &r.counts;
     let mut out = format!(
@@ -529,13 +581,20 @@ fn render_load(r: &crate::load::Report) -> String {
         lat(&r.uncorrected_latency)
     );
     if let Some(cm) = &r.connect_ms {
-        out.push_str(&format!("connect    {} connections  mean {:.2}  p99 {:.2} ms\n", r.connections_opened, cm.mean_ms, cm.p99_ms));
+        out.push_str(&format!(
+            "connect    {} connections  mean {:.2}  p99 {:.2} ms\n",
+            r.connections_opened, cm.mean_ms, cm.p99_ms
+        ));
     }
     let errors: Vec<String> = r.errors.iter().filter(|(_, v)| **v > 0).map(|(k, v)| format!("{k} {v}")).collect();
     out.push_str(&format!("errors     {}\n", if errors.is_empty() { "none".into() } else { errors.join("  ") }));
     out.push_str(&format!(
         "generator  {:.3} cores  RSS {:.1} MiB (peak {:.1})  send lag p99 {:.2} ms  scheduler lag p99 {:.2} ms\n",
-        r.generator.cpu_cores, r.generator.rss_mib, r.generator.peak_rss_mib, r.generator.send_lag_ms.p99_ms, r.generator.scheduler_lag_p99_ms
+        r.generator.cpu_cores,
+        r.generator.rss_mib,
+        r.generator.peak_rss_mib,
+        r.generator.send_lag_ms.p99_ms,
+        r.generator.scheduler_lag_p99_ms
     ));
     for w in &r.warnings {
         out.push_str(&format!("warning    {w}\n"));
@@ -557,7 +616,9 @@ fn render_run(env: &Env, r: &Report) -> Result<String> {
     let l = ops::load(&store, ops::pick_runbook(&store, Some(&r.runbook))?)?;
     drop(store);
     let mut out = String::new();
-    let ids = |phase: Phase| -> Vec<String> { l.plan.steps.iter().filter(|s| l.view.step(&s.id).phase == phase).map(|s| s.id.clone()).collect() };
+    let ids = |phase: Phase| -> Vec<String> {
+        l.plan.steps.iter().filter(|s| l.view.step(&s.id).phase == phase).map(|s| s.id.clone()).collect()
+    };
     match r.outcome {
         crate::engine::RunOutcome::Done => out.push_str("done: every step succeeded or was skipped\n"),
         crate::engine::RunOutcome::Failed => {
@@ -570,11 +631,16 @@ fn render_run(env: &Env, r: &Report) -> Result<String> {
         crate::engine::RunOutcome::WaitingApproval => {
             out.push_str("waiting for approval:\n");
             for id in ids(Phase::AwaitingApproval) {
-                out.push_str(&format!("  {id}: review with `flow status`, then `flow approve {id}` or `flow reject {id} --reason ...`\n"));
+                out.push_str(&format!(
+                    "  {id}: review with `flow status`, then `flow approve {id}` or `flow reject {id} --reason ...`\n"
+                ));
             }
         }
         crate::engine::RunOutcome::Waiting => {
-            out.push_str(&format!("waiting on external progress; run `flow run` again after {}\n", r.next_poll_at.clone().unwrap_or_default()));
+            out.push_str(&format!(
+                "waiting on external progress; run `flow run` again after {}\n",
+                r.next_poll_at.clone().unwrap_or_default()
+            ));
         }
         crate::engine::RunOutcome::Unsupported => {
             out.push_str("blocked:\n");
@@ -605,11 +671,15 @@ fn cmd_status(env: &Env, rb: Option<&str>, json: bool) -> Result<i32> {
         .map(|s| {
             let v = l.view.step(&s.id);
             let mut void = v.void_reason.clone();
-            if v.phase == Phase::Approved && ops::params_digest_now(&l.plan, &l.view, &s.id) != v.approval.as_ref().map(|a| a.params_digest.clone()) {
+            if v.phase == Phase::Approved
+                && ops::params_digest_now(&l.plan, &l.view, &s.id)
+                    != v.approval.as_ref().map(|a| a.params_digest.clone())
+            {
                 void = Some("its params changed since it was approved (an earlier step's output differs)".into());
             }
             if edited.as_ref().is_some_and(|d| d.changed.contains(&s.id)) && v.approval.is_some() {
-                void = Some("the workflow file edits this step; its approval will be void at the next `flow run`".into());
+                void =
+                    Some("the workflow file edits this step; its approval will be void at the next `flow run`".into());
             }
             json!({
                 "id": s.id,
@@ -669,7 +739,11 @@ fn cmd_status(env: &Env, rb: Option<&str>, json: bool) -> Result<i32> {
             detail.push(r.clone());
         }
         if v.phase == Phase::Waiting {
-            detail.push(format!("{} (next poll {})", v.note.clone().unwrap_or_default(), v.next_poll_at.map(rfc3339).unwrap_or_default()));
+            detail.push(format!(
+                "{} (next poll {})",
+                v.note.clone().unwrap_or_default(),
+                v.next_poll_at.map(rfc3339).unwrap_or_default()
+            ));
         }
         if let Some(a) = &v.approval {
             detail.push(format!("approved by {} at {}", a.by, a.at));
@@ -691,7 +765,11 @@ fn cmd_status(env: &Env, rb: Option<&str>, json: bool) -> Result<i32> {
         out.push_str("\nwaiting for approval:\n");
         for s in waiting {
             let v = l.view.step(&s.id);
-            out.push_str(&format!("  {} ({}), will:\n", s.id, v.artifact_digest.as_deref().map(crate::domain::digest::short).unwrap_or("")));
+            out.push_str(&format!(
+                "  {} ({}), will:\n",
+                s.id,
+                v.artifact_digest.as_deref().map(crate::domain::digest::short).unwrap_or("")
+            ));
             for line in v.artifact.unwrap_or_default().lines() {
                 out.push_str(&format!("    {line}\n"));
             }
@@ -724,8 +802,15 @@ fn cmd_log(env: &Env, rb: Option<&str>, json: bool) -> Result<i32> {
 }
 
 fn describe_diff(d: &PlanDiff) -> String {
-    let part = |sign: &str, v: &[String]| if v.is_empty() { None } else { Some(format!("{sign}{}", v.join(&format!(" {sign}")))) };
-    let parts: Vec<String> = [part("+", &d.added), part("-", &d.removed), part("~", &d.changed)].into_iter().flatten().collect();
+    let part = |sign: &str, v: &[String]| {
+        if v.is_empty() {
+            None
+        } else {
+            Some(format!("{sign}{}", v.join(&format!(" {sign}"))))
+        }
+    };
+    let parts: Vec<String> =
+        [part("+", &d.added), part("-", &d.removed), part("~", &d.changed)].into_iter().flatten().collect();
     if parts.is_empty() {
         "no step changed".into()
     } else {
@@ -743,7 +828,9 @@ pub fn describe_event(e: &Event) -> String {
         Body::RunStarted { pid } => format!("run started (pid {pid})"),
         Body::RunFinished { outcome } => format!("run finished: {outcome}"),
         Body::PreviewStarted { attempt, .. } => format!("preview (attempt {attempt})"),
-        Body::PreviewRecorded { artifact_digest, .. } => format!("waiting for approval ({})", crate::domain::digest::short(artifact_digest)),
+        Body::PreviewRecorded { artifact_digest, .. } => {
+            format!("waiting for approval ({})", crate::domain::digest::short(artifact_digest))
+        }
         Body::Approved { by, comment, artifact_digest, .. } => format!(
             "approved by {by} ({}){}",
             crate::domain::digest::short(artifact_digest),
@@ -757,7 +844,9 @@ pub fn describe_event(e: &Event) -> String {
             let o: Vec<String> = outputs.iter().take(6).map(|(k, v)| format!("{k}={v}")).collect();
             format!("succeeded {}", o.join(" "))
         }
-        Body::Failed { error, interrupted, .. } => format!("{}: {error}", if *interrupted { "interrupted" } else { "failed" }),
+        Body::Failed { error, interrupted, .. } => {
+            format!("{}: {error}", if *interrupted { "interrupted" } else { "failed" })
+        }
         Body::Blocked { reason, .. } => format!("blocked: {reason}"),
         Body::Skipped { by, reason, .. } => format!("skipped by {by}: {reason}"),
         Body::RetryRequested { by, .. } => format!("retry requested by {by}"),

@@ -21,7 +21,8 @@ impl Shifted {
     pub fn from_env() -> Result<Self, String> {
         match std::env::var("FLOW_NOW") {
             Ok(v) if !v.is_empty() => {
-                let t = humantime::parse_rfc3339_weak(&v).map_err(|e| format!("FLOW_NOW=`{v}` is not an RFC 3339 time: {e}"))?;
+                let t = humantime::parse_rfc3339_weak(&v)
+                    .map_err(|e| format!("FLOW_NOW=`{v}` is not an RFC 3339 time: {e}"))?;
                 let ms = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
                 Ok(Shifted { base_ms: ms, started: Instant::now() })
             }

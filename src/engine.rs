@@ -28,9 +28,9 @@ use crate::domain::runbook::{next_action, token, Action, Body, Event, Phase, Run
 use crate::domain::{digest, validate, verdict};
 use crate::error::{Error, Result};
 use crate::executor::{self, Ctx, Executor, Outcome, Preview};
+use crate::exit;
 use crate::ops::{self, Env, Recorded};
 use crate::store::{RunbookMeta, Store};
-use crate::exit;
 
 pub struct Options {
     pub runbook: Option<String>,
@@ -159,7 +159,8 @@ impl<'a> Engine<'a> {
                 let store = self.env.open()?;
                 let l = ops::load(&store, meta.clone())?;
                 let appended = self.events.len();
-                let unsupported = self.dispatch(&store, &meta, &l.plan, &l.view, &mut flights, &mut tasks, &mut task_ids)?;
+                let unsupported =
+                    self.dispatch(&store, &meta, &l.plan, &l.view, &mut flights, &mut tasks, &mut task_ids)?;
                 // Unchanged journal: the projection read above is still the current one.
                 (l.plan, l.view, unsupported, self.events.len() != appended)
             };
@@ -240,7 +241,10 @@ impl<'a> Engine<'a> {
             let params = match resolve(&step.params, &outputs) {
                 Ok(p) => p,
                 Err(r) => {
-                    let error = format!("param references ${{{}.{}}}, but step `{}` recorded no output `{}`", r.step, r.output, r.step, r.output);
+                    let error = format!(
+                        "param references ${{{}.{}}}, but step `{}` recorded no output `{}`",
+                        r.step, r.output, r.step, r.output
+                    );
                     self.append(store, &meta.name, Body::Failed { step: id.into(), error, interrupted: false })?;
                     continue;
                 }
@@ -255,9 +259,16 @@ impl<'a> Engine<'a> {
                 report: if kind == StepKind::Approval { report_text(plan, view) } else { String::new() },
                 covers: plan.requirements.iter().filter(|r| step.covers.contains(&r.id)).cloned().collect(),
             };
-            let flight = Flight { exec: exec.clone(), ctx: ctx.clone(), params: params.clone(), params_digest: params_digest.clone() };
+            let flight = Flight {
+                exec: exec.clone(),
+                ctx: ctx.clone(),
+                params: params.clone(),
+                params_digest: params_digest.clone(),
+            };
             let mut action = action;
-            if action == Action::Verify && sv.approval.as_ref().map(|a| a.params_digest.as_str()) != Some(params_digest.as_str()) {
+            if action == Action::Verify
+                && sv.approval.as_ref().map(|a| a.params_digest.as_str()) != Some(params_digest.as_str())
+            {
                 let reason = "its params changed since it was approved (an earlier step's output differs)".to_string();
                 self.append(store, &meta.name, Body::ApprovalVoided { step: id.into(), reason })?;
                 action = Action::Preview;
@@ -267,28 +278,52 @@ impl<'a> Engine<'a> {
                     let attempt = if sv.phase == Phase::Previewing { sv.attempt.max(1) } else { sv.attempt + 1 };
                     self.append(store, &meta.name, Body::PreviewStarted { step: id.into(), attempt })?;
                     let (id, p) = (id.to_string(), params.clone());
-                    tasks.spawn(async move { let r = exec.preview(&ctx, &p).await; (id, Done::Previewed(r)) })
+                    tasks.spawn(async move {
+                        let r = exec.preview(&ctx, &p).await;
+                        (id, Done::Previewed(r))
+                    })
                 }
                 Action::Verify => {
                     let (id, p) = (id.to_string(), params.clone());
-                    tasks.spawn(async move { let r = exec.preview(&ctx, &p).await; (id, Done::Verified(r)) })
+                    tasks.spawn(async move {
+                        let r = exec.preview(&ctx, &p).await;
+                        (id, Done::Verified(r))
+                    })
                 }
                 Action::Submit => {
                     let attempt = if sv.phase == Phase::Submitting { sv.attempt.max(1) } else { sv.attempt + 1 };
                     let tok = token(&meta.name, id, &params_digest, attempt);
-                    self.append(store, &meta.name, Body::SubmitStarted { step: id.into(), attempt, token: tok.clone(), params_digest: params_digest.clone() })?;
+                    self.append(
+                        store,
+                        &meta.name,
+                        Body::SubmitStarted {
+                            step: id.into(),
+                            attempt,
+                            token: tok.clone(),
+                            params_digest: params_digest.clone(),
+                        },
+                    )?;
                     let (id, p) = (id.to_string(), params.clone());
-                    tasks.spawn(async move { let r = exec.submit(&ctx, &p, &tok).await; (id, Done::Finished(r)) })
+                    tasks.spawn(async move {
+                        let r = exec.submit(&ctx, &p, &tok).await;
+                        (id, Done::Finished(r))
+                    })
                 }
                 Action::Poll => {
                     let h = sv.handle.clone().unwrap_or(Value::Null);
                     let (id, p) = (id.to_string(), params.clone());
-                    tasks.spawn(async move { let r = exec.poll(&ctx, &p, &h).await; (id, Done::Finished(r)) })
+                    tasks.spawn(async move {
+                        let r = exec.poll(&ctx, &p, &h).await;
+                        (id, Done::Finished(r))
+                    })
                 }
                 Action::Reconcile => {
                     let tok = sv.token.clone().unwrap_or_default();
                     let (id, p) = (id.to_string(), params.clone());
-                    tasks.spawn(async move { let r = exec.reconcile(&ctx, &p, &tok).await; (id, Done::Reconciled(r)) })
+                    tasks.spawn(async move {
+                        let r = exec.reconcile(&ctx, &p, &tok).await;
+                        (id, Done::Reconciled(r))
+                    })
                 }
             };
             task_ids.insert(handle.id(), id.to_string());
@@ -316,7 +351,11 @@ impl<'a> Engine<'a> {
             Done::Previewed(Ok(Preview::Nothing(o))) | Done::Verified(Ok(Preview::Nothing(o))) => o,
             Done::Previewed(Ok(Preview::Approve(artifact))) => {
                 let artifact_digest = digest::of_bytes(artifact.as_bytes());
-                return self.append(store, rb, Body::PreviewRecorded { step, artifact, artifact_digest, params_digest: flight.params_digest });
+                return self.append(
+                    store,
+                    rb,
+                    Body::PreviewRecorded { step, artifact, artifact_digest, params_digest: flight.params_digest },
+                );
             }
             Done::Previewed(Err(e)) | Done::Verified(Err(e)) => Outcome::Fail(format!("preview failed: {e}")),
             Done::Verified(Ok(Preview::Approve(artifact))) => {
@@ -326,15 +365,31 @@ impl<'a> Engine<'a> {
                 if sv.approval.as_ref().map(|a| &a.artifact_digest) != Some(&artifact_digest) {
                     let reason = "what the step would do changed since it was approved".to_string();
                     self.append(store, rb, Body::ApprovalVoided { step: step.clone(), reason })?;
-                    return self.append(store, rb, Body::PreviewRecorded { step, artifact, artifact_digest, params_digest: flight.params_digest });
+                    return self.append(
+                        store,
+                        rb,
+                        Body::PreviewRecorded { step, artifact, artifact_digest, params_digest: flight.params_digest },
+                    );
                 }
                 // Verified: record the intent, then carry out the effect.
                 let attempt = if sv.submitted_attempt == Some(sv.attempt) { sv.attempt + 1 } else { sv.attempt.max(1) };
                 let tok = token(rb, id, &flight.params_digest, attempt);
-                self.append(store, rb, Body::SubmitStarted { step: step.clone(), attempt, token: tok.clone(), params_digest: flight.params_digest.clone() })?;
+                self.append(
+                    store,
+                    rb,
+                    Body::SubmitStarted {
+                        step: step.clone(),
+                        attempt,
+                        token: tok.clone(),
+                        params_digest: flight.params_digest.clone(),
+                    },
+                )?;
                 let (exec, ctx, p) = (flight.exec.clone(), flight.ctx.clone(), flight.params.clone());
                 let id2 = step.clone();
-                let h = tasks.spawn(async move { let r = exec.submit(&ctx, &p, &tok).await; (id2, Done::Finished(r)) });
+                let h = tasks.spawn(async move {
+                    let r = exec.submit(&ctx, &p, &tok).await;
+                    (id2, Done::Finished(r))
+                });
                 task_ids.insert(h.id(), step.clone());
                 flights.insert(step, flight);
                 return Ok(());
@@ -350,7 +405,9 @@ impl<'a> Engine<'a> {
         };
         match outcome {
             Outcome::Done { outputs, evidence } => self.append(store, rb, Body::Succeeded { step, outputs, evidence }),
-            Outcome::Wait { next_poll_at, note, handle } => self.append(store, rb, Body::WaitScheduled { step, next_poll_at, note, handle }),
+            Outcome::Wait { next_poll_at, note, handle } => {
+                self.append(store, rb, Body::WaitScheduled { step, next_poll_at, note, handle })
+            }
             Outcome::Fail(error) => self.append(store, rb, Body::Failed { step, error, interrupted: false }),
         }
     }
@@ -361,7 +418,14 @@ pub fn report_text(plan: &Plan, view: &RunbookView) -> String {
     let mut s = String::new();
     for v in verdict::verdicts(plan, view) {
         let ev: Vec<String> = v.evidence.iter().map(|m| m.describe()).collect();
-        s.push_str(&format!("  {:<10} {:<22} {:<18} {}{}\n", v.verdict, v.id, v.kind, v.target, if ev.is_empty() { String::new() } else { format!("  [{}]", ev.join("; ")) }));
+        s.push_str(&format!(
+            "  {:<10} {:<22} {:<18} {}{}\n",
+            v.verdict,
+            v.id,
+            v.kind,
+            v.target,
+            if ev.is_empty() { String::new() } else { format!("  [{}]", ev.join("; ")) }
+        ));
     }
     s
 }

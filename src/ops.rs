@@ -169,9 +169,7 @@ fn step_list(plan: &Plan, view: &RunbookView, phase: Phase) -> String {
 }
 
 fn find_step<'a>(l: &'a Loaded, step: &str, waiting: &str) -> Result<&'a crate::domain::plan::Step> {
-    l.plan.step(step).ok_or_else(|| {
-        Error::Refused(format!("no step `{step}` in runbook `{}`; {waiting}", l.meta.name))
-    })
+    l.plan.step(step).ok_or_else(|| Error::Refused(format!("no step `{step}` in runbook `{}`; {waiting}", l.meta.name)))
 }
 
 /// `flow approve`.
@@ -210,16 +208,28 @@ pub fn reject(env: &Env, runbook: Option<&str>, step: &str, by: &str, reason: &s
     let waiting = format!("waiting for approval: {}", step_list(&l.plan, &l.view, Phase::AwaitingApproval));
     let s = find_step(&l, step, &waiting)?;
     if !matches!(l.view.step(step).phase, Phase::AwaitingApproval | Phase::Approved) {
-        return Err(Error::Refused(format!("step `{step}` is not waiting for a decision (it is {}); {waiting}", l.view.state_name(s))));
+        return Err(Error::Refused(format!(
+            "step `{step}` is not waiting for a decision (it is {}); {waiting}",
+            l.view.state_name(s)
+        )));
     }
-    Ok(store.append(&l.meta.name, by, env.now(), Body::Rejected { step: step.into(), by: by.into(), reason: reason.into() })?)
+    Ok(store.append(
+        &l.meta.name,
+        by,
+        env.now(),
+        Body::Rejected { step: step.into(), by: by.into(), reason: reason.into() },
+    )?)
 }
 
 /// `flow retry`.
 pub fn retry(env: &Env, runbook: Option<&str>, step: &str, by: &str) -> Result<Event> {
     let store = env.open()?;
     let l = load(&store, pick_runbook(&store, runbook)?)?;
-    let failed = format!("failed or rejected: {}, {}", step_list(&l.plan, &l.view, Phase::Failed), step_list(&l.plan, &l.view, Phase::Rejected));
+    let failed = format!(
+        "failed or rejected: {}, {}",
+        step_list(&l.plan, &l.view, Phase::Failed),
+        step_list(&l.plan, &l.view, Phase::Rejected)
+    );
     let s = find_step(&l, step, &failed)?;
     if !matches!(l.view.step(step).phase, Phase::Failed | Phase::Rejected) {
         return Err(Error::Refused(format!("step `{step}` has not failed (it is {}); {failed}", l.view.state_name(s))));
@@ -241,5 +251,10 @@ pub fn skip(env: &Env, runbook: Option<&str>, step: &str, by: &str, reason: &str
             "step `{step}` is running; let `flow run` finish it (after a crash, `flow run` reconciles it first)"
         )));
     }
-    Ok(store.append(&l.meta.name, by, env.now(), Body::Skipped { step: step.into(), by: by.into(), reason: reason.into() })?)
+    Ok(store.append(
+        &l.meta.name,
+        by,
+        env.now(),
+        Body::Skipped { step: step.into(), by: by.into(), reason: reason.into() },
+    )?)
 }

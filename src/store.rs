@@ -68,10 +68,16 @@ impl Store {
         let start = Instant::now();
         let limit = lock_wait();
         let mut pause = Duration::from_millis(2);
-        let busy = |start: Instant| Error::Busy { path: path.to_path_buf(), waited_ms: start.elapsed().as_millis() as u64 };
+        let busy =
+            |start: Instant| Error::Busy { path: path.to_path_buf(), waited_ms: start.elapsed().as_millis() as u64 };
         let io = |e: std::io::Error| Error::Sled { path: path.to_path_buf(), source: sled::Error::Io(e) };
         std::fs::create_dir_all(path).map_err(io)?;
-        let lock = std::fs::File::options().create(true).truncate(false).write(true).open(path.join("flow.lock")).map_err(io)?;
+        let lock = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path.join("flow.lock"))
+            .map_err(io)?;
         loop {
             match lock.try_lock() {
                 Ok(()) => break,
@@ -123,7 +129,9 @@ impl Store {
     /// The key after a sequence tree's last one (1 for an empty tree).
     fn next_seq(&self, t: &sled::Tree, name: &str) -> Result<u64, Error> {
         match t.last().map_err(|e| self.err(e))? {
-            Some((k, _)) => Ok(u64::from_be_bytes(k.as_ref().try_into().map_err(|_| self.corrupt(name, "bad key"))?) + 1),
+            Some((k, _)) => {
+                Ok(u64::from_be_bytes(k.as_ref().try_into().map_err(|_| self.corrupt(name, "bad key"))?) + 1)
+            }
             None => Ok(1),
         }
     }
@@ -207,7 +215,8 @@ impl Store {
         let name = format!("llm/{runbook}");
         let t = self.tree(&name)?;
         let seq = self.next_seq(&t, &name)?;
-        t.insert(seq.to_be_bytes(), serde_json::to_vec(exchange).expect("exchange serializes")).map_err(|e| self.err(e))?;
+        t.insert(seq.to_be_bytes(), serde_json::to_vec(exchange).expect("exchange serializes"))
+            .map_err(|e| self.err(e))?;
         self.flush()
     }
 

@@ -16,7 +16,13 @@ pub struct Model {
     pub vcpus: u64,
 }
 
-pub fn model(target_rps: f64, per_instance_rps: f64, azs: u32, headroom_pct: f64, vcpus_per_instance: u32) -> Result<Model, String> {
+pub fn model(
+    target_rps: f64,
+    per_instance_rps: f64,
+    azs: u32,
+    headroom_pct: f64,
+    vcpus_per_instance: u32,
+) -> Result<Model, String> {
     if !(per_instance_rps > 0.0) {
         return Err(format!("one instance serves {per_instance_rps} req/s: no number of instances reaches the target"));
     }
@@ -28,7 +34,13 @@ pub fn model(target_rps: f64, per_instance_rps: f64, azs: u32, headroom_pct: f64
     let per_az = ((need / per_instance_rps / survivors).ceil() as u64).max(1);
     let total = per_az * azs as u64;
     let max = total * 2;
-    Ok(Model { azs: azs as u64, instances_per_az: per_az, instances_total: total, max_instances: max, vcpus: max * vcpus_per_instance as u64 })
+    Ok(Model {
+        azs: azs as u64,
+        instances_per_az: per_az,
+        instances_total: total,
+        max_instances: max,
+        vcpus: max * vcpus_per_instance as u64,
+    })
 }
 
 impl Model {
@@ -100,7 +112,11 @@ pub fn ip_check(vpc_cidr: &str, subnet_prefix: u8, azs: u32, instances: u64, res
     // After losing a zone, the survivors carry every instance.
     let survivors = (azs as u64).saturating_sub(1).max(1);
     let needed = instances.div_ceil(survivors) + reserved;
-    Ok(IpCheck { ips_per_subnet: per_subnet, ips_needed_per_subnet: needed, spare_per_subnet: per_subnet as i64 - needed as i64 })
+    Ok(IpCheck {
+        ips_per_subnet: per_subnet,
+        ips_needed_per_subnet: needed,
+        spare_per_subnet: per_subnet as i64 - needed as i64,
+    })
 }
 
 #[cfg(test)]

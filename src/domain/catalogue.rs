@@ -68,8 +68,12 @@ impl StepKind {
         match self {
             StepKind::Approval => "a human decision; nothing runs, the approval is the outcome",
             StepKind::Probe => "HTTP GET of a URL: expected status and latency bound, retried on a schedule",
-            StepKind::Command => "a shell command (always gated); exit code, output and `::metric name=value` lines are evidence",
-            StepKind::CapacityModel => "instances per AZ so that losing one AZ still serves the target with headroom; quota needs",
+            StepKind::Command => {
+                "a shell command (always gated); exit code, output and `::metric name=value` lines are evidence"
+            }
+            StepKind::CapacityModel => {
+                "instances per AZ so that losing one AZ still serves the target with headroom; quota needs"
+            }
             StepKind::IpCapacity => "checks that the VPC's subnets have the addresses the capacity model needs",
             StepKind::Quota => "checks an AWS service quota and requests an increase when short",
             StepKind::Changeset => "a CloudFormation change set: reviewed, approved, executed",
@@ -148,7 +152,8 @@ impl StepKind {
     /// The JSON schema of this kind's params, generated from the typed struct (all inline).
     pub fn params_schema(self) -> Value {
         fn of<T: JsonSchema>() -> Value {
-            let gen = schemars::generate::SchemaSettings::draft07().with(|s| s.inline_subschemas = true).into_generator();
+            let gen =
+                schemars::generate::SchemaSettings::draft07().with(|s| s.inline_subschemas = true).into_generator();
             let mut v = serde_json::to_value(gen.into_root_schema_for::<T>()).unwrap_or_default();
             if let Value::Object(m) = &mut v {
                 m.remove("$schema");

@@ -86,7 +86,8 @@ impl Plan {
     /// validator reports them); the walk stops at what it has seen.
     pub fn ancestors(&self, id: &str) -> BTreeSet<String> {
         let mut out = BTreeSet::new();
-        let mut todo: Vec<&str> = self.step(id).map(|s| s.needs.iter().map(String::as_str).collect()).unwrap_or_default();
+        let mut todo: Vec<&str> =
+            self.step(id).map(|s| s.needs.iter().map(String::as_str).collect()).unwrap_or_default();
         while let Some(n) = todo.pop() {
             if out.insert(n.to_string()) {
                 if let Some(s) = self.step(n) {
@@ -107,7 +108,8 @@ impl Step {
     /// Does a person approve this step before its effect? When the plan says so, and always
     /// for a kind that requires it, whatever the plan says.
     pub fn gated(&self) -> bool {
-        self.gate || super::catalogue::StepKind::parse(&self.kind).is_some_and(super::catalogue::StepKind::requires_gate)
+        self.gate
+            || super::catalogue::StepKind::parse(&self.kind).is_some_and(super::catalogue::StepKind::requires_gate)
     }
 
     /// Digest of what the step does (not its description): a change voids its approval.
@@ -174,7 +176,9 @@ pub fn resolve(
                     let r = OutputRef { step: c["step"].into(), output: c["output"].into() };
                     match lookup(outputs, &r) {
                         Some(Value::String(s)) => s.clone(),
-                        Some(Value::Number(n)) => n.as_f64().map(super::requirement::fmt_num).unwrap_or_else(|| n.to_string()),
+                        Some(Value::Number(n)) => {
+                            n.as_f64().map(super::requirement::fmt_num).unwrap_or_else(|| n.to_string())
+                        }
                         Some(v) => v.to_string(),
                         None => {
                             missing.get_or_insert(r);

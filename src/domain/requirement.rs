@@ -223,17 +223,22 @@ pub struct Impossible(pub String);
 
 const NUM: &str = r"(?P<num>-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?)";
 const CMP: &str = r"(?P<cmp>at\s+most|no\s+more\s+than|not\s+more\s+than|up\s+to|under|below|less\s+than|lower\s+than|within|at\s+least|no\s+less\s+than|not\s+less\s+than|more\s+than|over|above|greater\s+than|higher\s+than|minimum\s+of|maximum\s+of|of|<=|>=|=<|=>|<|>|=|≤|≥)";
-const TIME_UNIT: &str = r"(?:ms|msec|millis(?:econds?)?|milliseconds?|s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?)";
+const TIME_UNIT: &str =
+    r"(?:ms|msec|millis(?:econds?)?|milliseconds?|s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?)";
 
 fn re(pattern: String) -> Regex {
     Regex::new(&format!("(?i){pattern}")).expect("static requirement pattern")
 }
 
 static THROUGHPUT_SHORT: LazyLock<Regex> = LazyLock::new(|| {
-    re(format!(r"{NUM}\s*(?P<k>k|thousand)?\s*(?P<per>rps|req/s|reqs?/s|requests?/s(?:ec)?|conn(?:ection)?s?/s(?:ec)?|tps|rpm|req/min|requests?/min)\b"))
+    re(format!(
+        r"{NUM}\s*(?P<k>k|thousand)?\s*(?P<per>rps|req/s|reqs?/s|requests?/s(?:ec)?|conn(?:ection)?s?/s(?:ec)?|tps|rpm|req/min|requests?/min)\b"
+    ))
 });
 static THROUGHPUT_LONG: LazyLock<Regex> = LazyLock::new(|| {
-    re(format!(r"{NUM}\s*(?P<k>k\b|thousand\b)?\s*(?:new\s+|concurrent\s+|http\s+|successful\s+|incoming\s+|tcp\s+)?(?:connections?|requests?|calls|transactions|hits)\s*(?:per|a|an|each|every|/)\s*(?P<per>second|sec|s|minute|min|hour)\b"))
+    re(format!(
+        r"{NUM}\s*(?P<k>k\b|thousand\b)?\s*(?:new\s+|concurrent\s+|http\s+|successful\s+|incoming\s+|tcp\s+)?(?:connections?|requests?|calls|transactions|hits)\s*(?:per|a|an|each|every|/)\s*(?P<per>second|sec|s|minute|min|hour)\b"
+    ))
 });
 /// "150,000 per minute": a bare rate, taken only in a sentence about load.
 static THROUGHPUT_BARE: LazyLock<Regex> = LazyLock::new(|| {
@@ -242,23 +247,32 @@ static THROUGHPUT_BARE: LazyLock<Regex> = LazyLock::new(|| {
 static LOAD_WORDS: LazyLock<Regex> = LazyLock::new(|| {
     re(r"\b(?:requests?|connections?|traffic|load|throughput|handle|serve|calls|hits|transactions)\b".into())
 });
-static LATENCY_AVG: LazyLock<Regex> = LazyLock::new(|| {
-    re(format!(r"\b(?:average|mean|avg)\b[^.;]{{0,60}}?{CMP}?\s*{NUM}\s*(?P<unit>{TIME_UNIT})\b"))
-});
+static LATENCY_AVG: LazyLock<Regex> =
+    LazyLock::new(|| re(format!(r"\b(?:average|mean|avg)\b[^.;]{{0,60}}?{CMP}?\s*{NUM}\s*(?P<unit>{TIME_UNIT})\b")));
 static LATENCY_AVG_AFTER: LazyLock<Regex> = LazyLock::new(|| {
-    re(format!(r"\b(?:response|latency|respond)[^.;]{{0,30}}?{CMP}?\s*{NUM}\s*(?P<unit>{TIME_UNIT})\s+(?:on\s+average|in\s+average|average|mean)\b"))
+    re(format!(
+        r"\b(?:response|latency|respond)[^.;]{{0,30}}?{CMP}?\s*{NUM}\s*(?P<unit>{TIME_UNIT})\s+(?:on\s+average|in\s+average|average|mean)\b"
+    ))
 });
 static LATENCY_PCT: LazyLock<Regex> = LazyLock::new(|| {
-    re(format!(r"\b(?:p(?P<p>\d{{2}}(?:\.\d+)?)|(?P<p2>\d{{2}}(?:\.\d+)?)(?:st|nd|rd|th)?[\s-]*percentile)\b[^.;]{{0,60}}?{CMP}?\s*{NUM}\s*(?P<unit>{TIME_UNIT})\b"))
+    re(format!(
+        r"\b(?:p(?P<p>\d{{2}}(?:\.\d+)?)|(?P<p2>\d{{2}}(?:\.\d+)?)(?:st|nd|rd|th)?[\s-]*percentile)\b[^.;]{{0,60}}?{CMP}?\s*{NUM}\s*(?P<unit>{TIME_UNIT})\b"
+    ))
 });
 static SUCCESS_PCT_FIRST: LazyLock<Regex> = LazyLock::new(|| {
-    re(format!(r"{CMP}?\s*{NUM}\s*(?:%|percent)\s*(?:of\s+(?:all\s+)?(?:the\s+)?(?:requests|responses|calls|connections)\s+)?(?:\w+\s+){{0,2}}?(?:success|successful|succeed|succeeds|successfully)\b"))
+    re(format!(
+        r"{CMP}?\s*{NUM}\s*(?:%|percent)\s*(?:of\s+(?:all\s+)?(?:the\s+)?(?:requests|responses|calls|connections)\s+)?(?:\w+\s+){{0,2}}?(?:success|successful|succeed|succeeds|successfully)\b"
+    ))
 });
 static SUCCESS_RATE_FIRST: LazyLock<Regex> = LazyLock::new(|| {
-    re(format!(r"\bsuccess(?:ful)?\s*(?:rate|ratio)\s*(?:of|is|:|must\s+be|shall\s+be|should\s+be|will\s+be|stays?|remains?)?\s*{CMP}?\s*{NUM}\s*(?:%|percent)"))
+    re(format!(
+        r"\bsuccess(?:ful)?\s*(?:rate|ratio)\s*(?:of|is|:|must\s+be|shall\s+be|should\s+be|will\s+be|stays?|remains?)?\s*{CMP}?\s*{NUM}\s*(?:%|percent)"
+    ))
 });
 static ERROR_RATE: LazyLock<Regex> = LazyLock::new(|| {
-    re(format!(r"\b(?:error|failure)\s*(?:rate|ratio)\s*(?:of|is|:|must\s+be|shall\s+be|should\s+be|will\s+be|stays?|remains?)?\s*{CMP}?\s*{NUM}\s*(?:%|percent)"))
+    re(format!(
+        r"\b(?:error|failure)\s*(?:rate|ratio)\s*(?:of|is|:|must\s+be|shall\s+be|should\s+be|will\s+be|stays?|remains?)?\s*{CMP}?\s*{NUM}\s*(?:%|percent)"
+    ))
 });
 static AZ: LazyLock<Regex> = LazyLock::new(|| {
     re(r"(?:\b(?:loss|lose|losing|lost|failure|outage|fail|failing|down)\s+(?:of\s+)?(?:one|an|a|1|a\s+single|any\s+one|any\s+single|any)\s+(?:availability\s+zones?|azs?)\b|\b(?:az|availability[\s-]zone)\s+(?:failure|outage|loss)s?\b|\b(?:one|an|a|1|a\s+single|any)\s+(?:availability\s+zones?|azs?)\s+(?:fails|failed|goes\s+down|is\s+lost|is\s+down|becomes\s+unavailable|is\s+unavailable)\b)".into())
@@ -270,7 +284,10 @@ static DOWNTIME_FIRST: LazyLock<Regex> = LazyLock::new(|| {
     re(format!(r"{CMP}?\s*{}\s+(?:of\s+)?(?:downtime|interruption|unavailability|outage)\b", &*DURATION))
 });
 static DOWNTIME_AFTER: LazyLock<Regex> = LazyLock::new(|| {
-    re(format!(r"\b(?:downtime|interruption|unavailability|failover\s+time|fail\s+over)\b[^.;]{{0,40}}?{CMP}?\s*{}", &*DURATION))
+    re(format!(
+        r"\b(?:downtime|interruption|unavailability|failover\s+time|fail\s+over)\b[^.;]{{0,40}}?{CMP}?\s*{}",
+        &*DURATION
+    ))
 });
 static RTO: LazyLock<Regex> = LazyLock::new(|| {
     re(format!(r"\b(?:rto|recovery\s+time\s+objective|recovery\s+time)\b[^.;\d]{{0,40}}?{CMP}?\s*{}", &*DURATION))
@@ -324,8 +341,9 @@ fn op_of(c: &Captures, default: Op) -> Op {
     let w: String = w.split_whitespace().collect::<Vec<_>>().join(" ");
     match w.as_str() {
         "under" | "below" | "less than" | "lower than" | "<" => Op::Lt,
-        "at most" | "no more than" | "not more than" | "up to" | "within" | "maximum of" | "<="
-        | "=<" | "≤" => Op::Le,
+        "at most" | "no more than" | "not more than" | "up to" | "within" | "maximum of" | "<=" | "=<" | "≤" => {
+            Op::Le
+        }
         "more than" | "over" | "above" | "greater than" | "higher than" | ">" => Op::Gt,
         "at least" | "no less than" | "not less than" | "minimum of" | ">=" | "=>" | "≥" => Op::Ge,
         "=" => Op::Eq,
@@ -370,7 +388,11 @@ pub fn extract(text: &str) -> Result<Vec<Found>, Impossible> {
             if v < 0.0 {
                 return Err(Impossible(format!("a latency of {} ms is impossible", fmt_num(v))));
             }
-            push(c.get(0).unwrap().start(), Found { kind: Kind::LatencyAvg, op: op_of(&c, Op::Le), value: v }, &mut found);
+            push(
+                c.get(0).unwrap().start(),
+                Found { kind: Kind::LatencyAvg, op: op_of(&c, Op::Le), value: v },
+                &mut found,
+            );
         }
     }
     for c in LATENCY_PCT.captures_iter(text) {
@@ -495,7 +517,10 @@ mod tests {
         let kinds: Vec<String> = f.iter().map(|f| f.kind.to_string()).collect();
         assert_eq!(kinds, ["throughput", "latency_avg", "success_rate"]);
         let f = extract("RTO 2 h and RPO 10 min").unwrap();
-        assert_eq!((f[0].kind.clone(), f[0].value, f[1].kind.clone(), f[1].value), (Kind::Rto, 7200.0, Kind::Rpo, 600.0));
+        assert_eq!(
+            (f[0].kind.clone(), f[0].value, f[1].kind.clone(), f[1].value),
+            (Kind::Rto, 7200.0, Kind::Rpo, 600.0)
+        );
     }
 
     #[test]

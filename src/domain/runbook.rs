@@ -34,12 +34,24 @@ pub enum Body {
         removed: Vec<String>,
         changed: Vec<String>,
     },
-    RunStarted { pid: u32 },
-    RunFinished { outcome: String },
+    RunStarted {
+        pid: u32,
+    },
+    RunFinished {
+        outcome: String,
+    },
     /// Intent: the step's preview (read-only) is about to run.
-    PreviewStarted { step: String, attempt: u32 },
+    PreviewStarted {
+        step: String,
+        attempt: u32,
+    },
     /// What a gated step will do, shown to the approver.
-    PreviewRecorded { step: String, artifact: String, artifact_digest: String, params_digest: String },
+    PreviewRecorded {
+        step: String,
+        artifact: String,
+        artifact_digest: String,
+        params_digest: String,
+    },
     Approved {
         step: String,
         by: String,
@@ -48,13 +60,34 @@ pub enum Body {
         artifact_digest: String,
         params_digest: String,
     },
-    ApprovalVoided { step: String, reason: String },
-    Rejected { step: String, by: String, reason: String },
+    ApprovalVoided {
+        step: String,
+        reason: String,
+    },
+    Rejected {
+        step: String,
+        by: String,
+        reason: String,
+    },
     /// Intent: the step's effect is about to be carried out, idempotent by `token`.
-    SubmitStarted { step: String, attempt: u32, token: String, params_digest: String },
+    SubmitStarted {
+        step: String,
+        attempt: u32,
+        token: String,
+        params_digest: String,
+    },
     /// Something external that takes time: poll again at `next_poll_at` (Unix ms).
-    WaitScheduled { step: String, next_poll_at: u64, note: String, handle: Value },
-    Succeeded { step: String, outputs: Map<String, Value>, evidence: Map<String, Value> },
+    WaitScheduled {
+        step: String,
+        next_poll_at: u64,
+        note: String,
+        handle: Value,
+    },
+    Succeeded {
+        step: String,
+        outputs: Map<String, Value>,
+        evidence: Map<String, Value>,
+    },
     Failed {
         step: String,
         error: String,
@@ -63,9 +96,19 @@ pub enum Body {
         interrupted: bool,
     },
     /// The engine cannot run the step (for example: its executor is not built).
-    Blocked { step: String, reason: String },
-    Skipped { step: String, by: String, reason: String },
-    RetryRequested { step: String, by: String },
+    Blocked {
+        step: String,
+        reason: String,
+    },
+    Skipped {
+        step: String,
+        by: String,
+        reason: String,
+    },
+    RetryRequested {
+        step: String,
+        by: String,
+    },
 }
 
 impl Body {
@@ -416,7 +459,15 @@ mod tests {
     }
 
     fn step(gate: bool) -> Step {
-        Step { id: "s".into(), kind: "command".into(), description: String::new(), needs: vec![], covers: vec![], gate, params: Map::new() }
+        Step {
+            id: "s".into(),
+            kind: "command".into(),
+            description: String::new(),
+            needs: vec![],
+            covers: vec![],
+            gate,
+            params: Map::new(),
+        }
     }
 
     #[test]
@@ -428,12 +479,23 @@ mod tests {
         let script = [
             (Body::PreviewStarted { step: "s".into(), attempt: 1 }, Phase::Previewing, Some(Action::Preview)),
             (
-                Body::PreviewRecorded { step: "s".into(), artifact: "run x".into(), artifact_digest: "a".into(), params_digest: "p".into() },
+                Body::PreviewRecorded {
+                    step: "s".into(),
+                    artifact: "run x".into(),
+                    artifact_digest: "a".into(),
+                    params_digest: "p".into(),
+                },
                 Phase::AwaitingApproval,
                 None,
             ),
             (
-                Body::Approved { step: "s".into(), by: "ana".into(), comment: None, artifact_digest: "a".into(), params_digest: "p".into() },
+                Body::Approved {
+                    step: "s".into(),
+                    by: "ana".into(),
+                    comment: None,
+                    artifact_digest: "a".into(),
+                    params_digest: "p".into(),
+                },
                 Phase::Approved,
                 Some(Action::Verify),
             ),
@@ -442,7 +504,11 @@ mod tests {
                 Phase::Submitting,
                 Some(Action::Reconcile),
             ),
-            (Body::WaitScheduled { step: "s".into(), next_poll_at: 50, note: "n".into(), handle: json!({}) }, Phase::Waiting, None),
+            (
+                Body::WaitScheduled { step: "s".into(), next_poll_at: 50, note: "n".into(), handle: json!({}) },
+                Phase::Waiting,
+                None,
+            ),
             (Body::Succeeded { step: "s".into(), outputs: Map::new(), evidence: Map::new() }, Phase::Succeeded, None),
         ];
         for (body, phase, action) in script {
@@ -457,7 +523,17 @@ mod tests {
     fn an_approved_step_waits_for_its_needs() {
         let st = step(true);
         let mut v = StepView::default();
-        apply(&mut v, &Body::Approved { step: "s".into(), by: "a".into(), comment: None, artifact_digest: "a".into(), params_digest: "p".into() }, "t");
+        apply(
+            &mut v,
+            &Body::Approved {
+                step: "s".into(),
+                by: "a".into(),
+                comment: None,
+                artifact_digest: "a".into(),
+                params_digest: "p".into(),
+            },
+            "t",
+        );
         assert_eq!(next_action(&st, StepKind::Command, &v, false, 0), None);
         assert_eq!(next_action(&st, StepKind::Command, &v, true, 0), Some(Action::Verify));
     }
@@ -466,31 +542,83 @@ mod tests {
     fn waiting_polls_when_due_and_read_only_submit_restarts() {
         let st = step(false);
         let mut v = StepView::default();
-        apply(&mut v, &Body::WaitScheduled { step: "s".into(), next_poll_at: 50, note: String::new(), handle: json!(1) }, "t");
+        apply(
+            &mut v,
+            &Body::WaitScheduled { step: "s".into(), next_poll_at: 50, note: String::new(), handle: json!(1) },
+            "t",
+        );
         assert_eq!(next_action(&st, StepKind::Probe, &v, true, 49), None);
         assert_eq!(next_action(&st, StepKind::Probe, &v, true, 50), Some(Action::Poll));
-        apply(&mut v, &Body::SubmitStarted { step: "s".into(), attempt: 1, token: "t".into(), params_digest: "p".into() }, "t");
+        apply(
+            &mut v,
+            &Body::SubmitStarted { step: "s".into(), attempt: 1, token: "t".into(), params_digest: "p".into() },
+            "t",
+        );
         assert_eq!(next_action(&st, StepKind::Probe, &v, true, 0), Some(Action::Submit));
     }
 
     #[test]
     fn retry_keeps_approval_and_void_drops_it() {
         let mut v = StepView::default();
-        apply(&mut v, &Body::Approved { step: "s".into(), by: "a".into(), comment: None, artifact_digest: "a".into(), params_digest: "p".into() }, "t");
+        apply(
+            &mut v,
+            &Body::Approved {
+                step: "s".into(),
+                by: "a".into(),
+                comment: None,
+                artifact_digest: "a".into(),
+                params_digest: "p".into(),
+            },
+            "t",
+        );
         apply(&mut v, &Body::Failed { step: "s".into(), error: "boom".into(), interrupted: true }, "t");
         apply(&mut v, &Body::RetryRequested { step: "s".into(), by: "a".into() }, "t");
         assert_eq!((v.phase, v.interrupted, v.error.clone()), (Phase::Approved, false, None));
         apply(&mut v, &Body::ApprovalVoided { step: "s".into(), reason: "artifact changed".into() }, "t");
-        assert_eq!((v.phase, v.approval.is_none(), v.void_reason.as_deref()), (Phase::Idle, true, Some("artifact changed")));
+        assert_eq!(
+            (v.phase, v.approval.is_none(), v.void_reason.as_deref()),
+            (Phase::Idle, true, Some("artifact changed"))
+        );
     }
 
     #[test]
     fn a_changed_step_loses_its_state_and_approval() {
         let events = [
-            ev(1, Body::PlanRecorded { version: 1, digest: "d1".into(), planner: "b".into(), source: "plan".into(), added: vec!["s".into(), "t".into()], removed: vec![], changed: vec![] }),
-            ev(2, Body::Approved { step: "s".into(), by: "a".into(), comment: None, artifact_digest: "a".into(), params_digest: "p".into() }),
+            ev(
+                1,
+                Body::PlanRecorded {
+                    version: 1,
+                    digest: "d1".into(),
+                    planner: "b".into(),
+                    source: "plan".into(),
+                    added: vec!["s".into(), "t".into()],
+                    removed: vec![],
+                    changed: vec![],
+                },
+            ),
+            ev(
+                2,
+                Body::Approved {
+                    step: "s".into(),
+                    by: "a".into(),
+                    comment: None,
+                    artifact_digest: "a".into(),
+                    params_digest: "p".into(),
+                },
+            ),
             ev(3, Body::Succeeded { step: "t".into(), outputs: Map::new(), evidence: Map::new() }),
-            ev(4, Body::PlanRecorded { version: 2, digest: "d2".into(), planner: "b".into(), source: "plan".into(), added: vec![], removed: vec![], changed: vec!["s".into()] }),
+            ev(
+                4,
+                Body::PlanRecorded {
+                    version: 2,
+                    digest: "d2".into(),
+                    planner: "b".into(),
+                    source: "plan".into(),
+                    added: vec![],
+                    removed: vec![],
+                    changed: vec!["s".into()],
+                },
+            ),
         ];
         let v = RunbookView::from_events(&events);
         assert_eq!(v.version, 2);

@@ -110,12 +110,12 @@ pub fn parse_bytes(path: &str, bytes: &[u8]) -> Result<Spec, Error> {
 }
 
 static EXPLICIT_ID: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^\s*\[?(?P<id>[A-Za-z][A-Za-z0-9]*-\d+(?:\.\d+)*|\d+\.\d+(?:\.\d+)*)\]?\s*(?:[:.)\-–—]\s*|\s+)").unwrap()
+    Regex::new(r"^\s*\[?(?P<id>[A-Za-z][A-Za-z0-9]*-\d+(?:\.\d+)*|\d+\.\d+(?:\.\d+)*)\]?\s*(?:[:.)\-–—]\s*|\s+)")
+        .unwrap()
 });
 static EARS_RESPONSE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)^\s*(?:when|if|while|where)\b.*?\b(?:shall|must)\b").unwrap());
-static KIRO_HEADING: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?i)^\s*requirement\s+(?P<n>\d+)\b").unwrap());
+static KIRO_HEADING: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)^\s*requirement\s+(?P<n>\d+)\b").unwrap());
 static KEY_VALUE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\s*(?P<k>[A-Za-z][A-Za-z0-9 _-]{0,40}?)\s*[:=]\s*(?P<v>\S.*?)\s*$").unwrap());
 
@@ -155,8 +155,7 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
     if text.trim().is_empty() {
         return Err(Error { path: path.into(), line: None, kind: ErrorKind::Empty, source_line: None });
     }
-    let line_starts: Vec<usize> =
-        std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+    let line_starts: Vec<usize> = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
     let line_of = |off: usize| line_starts.partition_point(|&s| s <= off);
     let lines: Vec<&str> = text.lines().collect();
 
@@ -376,7 +375,15 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
         for (i, f) in found.into_iter().enumerate() {
             let id = if many && i > 0 { format!("{base}{}", (b'a' + i as u8) as char) } else { base.clone() };
             let unit = f.kind.unit();
-            reqs.push(Requirement { id, kind: f.kind, op: f.op, value: f.value, unit, line: u.line, text: u.text.clone() });
+            reqs.push(Requirement {
+                id,
+                kind: f.kind,
+                op: f.op,
+                value: f.value,
+                unit,
+                line: u.line,
+                text: u.text.clone(),
+            });
         }
     }
 
@@ -394,7 +401,10 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
     }
     for (i, b) in reqs.iter().enumerate() {
         if let Some(a) = reqs[..i].iter().find(|a| a.kind == b.kind && a.kind.is_measurable() && !a.same_target(b)) {
-            return Err(err(b.line, ErrorKind::Conflict { kind: b.kind.to_string(), first: a.clone(), second: b.clone() }));
+            return Err(err(
+                b.line,
+                ErrorKind::Conflict { kind: b.kind.to_string(), first: a.clone(), second: b.clone() },
+            ));
         }
     }
     Ok(Spec { requirements: reqs, context })
@@ -425,7 +435,10 @@ mod tests {
     fn bullets_with_explicit_ids_and_front_matter() {
         let text = "---\nregion: eu-west-1\nstack: shop\n---\n# Launch\n\n- REQ-1: handle 2,500 connections per second\n- **REQ-2** average response under 250 ms\n";
         let s = parse("t.md", text).unwrap();
-        assert_eq!(ids_kinds(&s), [("REQ-1".into(), "throughput".into(), 7), ("REQ-2".into(), "latency_avg".into(), 8)]);
+        assert_eq!(
+            ids_kinds(&s),
+            [("REQ-1".into(), "throughput".into(), 7), ("REQ-2".into(), "latency_avg".into(), 8)]
+        );
         assert_eq!(s.context["region"], "eu-west-1");
         assert_eq!(s.context["stack"], "shop");
     }
@@ -451,7 +464,11 @@ mod tests {
         let s = parse("t.md", text).unwrap();
         assert_eq!(
             ids_kinds(&s),
-            [("P-1".into(), "latency_p99".into(), 5), ("P-2".into(), "rto".into(), 6), ("recovery-1".into(), "rpo".into(), 10)]
+            [
+                ("P-1".into(), "latency_p99".into(), 5),
+                ("P-2".into(), "rto".into(), 6),
+                ("recovery-1".into(), "rpo".into(), 10)
+            ]
         );
         assert_eq!(s.context["endpoint"], "http://127.0.0.1:8080/health");
         assert_eq!(s.context["region"], "us-east-1");

@@ -37,7 +37,13 @@ pub struct Invalid {
 
 impl fmt::Display for Invalid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid plan {} ({} problem{}):", self.source, self.violations.len(), if self.violations.len() == 1 { "" } else { "s" })?;
+        write!(
+            f,
+            "invalid plan {} ({} problem{}):",
+            self.source,
+            self.violations.len(),
+            if self.violations.len() == 1 { "" } else { "s" }
+        )?;
         for v in &self.violations {
             write!(f, "\n  - {v}")?;
         }
@@ -92,10 +98,9 @@ pub fn validate(plan: &Plan) -> Vec<Violation> {
         for c in &s.covers {
             match plan.requirement(c) {
                 None => v(id, format!("covers unknown requirement `{c}`")),
-                Some(r) if !kind.verifies(&r.kind) => v(
-                    id,
-                    format!("covers `{c}` ({}), which a `{}` step cannot verify", r.kind, kind.name()),
-                ),
+                Some(r) if !kind.verifies(&r.kind) => {
+                    v(id, format!("covers `{c}` ({}), which a `{}` step cannot verify", r.kind, kind.name()))
+                }
                 _ => {}
             }
         }
@@ -106,7 +111,10 @@ pub fn validate(plan: &Plan) -> Vec<Violation> {
                 continue;
             }
             if !ancestors.contains(&r.step) {
-                v(id, format!("param `{path}` references `{}`, which is not among its needs (directly or not)", r.step));
+                v(
+                    id,
+                    format!("param `{path}` references `{}`, which is not among its needs (directly or not)", r.step),
+                );
             }
             let target = plan.step(&r.step).and_then(|t| StepKind::parse(&t.kind));
             if let Some(t) = target {
@@ -124,7 +132,10 @@ pub fn validate(plan: &Plan) -> Vec<Violation> {
     let covered: BTreeSet<&str> = plan.steps.iter().flat_map(|s| s.covers.iter().map(String::as_str)).collect();
     for r in &plan.requirements {
         if r.kind.is_measurable() && !covered.contains(r.id.as_str()) {
-            v(None, format!("requirement `{}` ({} {}, line {}) is verified by no step", r.id, r.kind, r.target(), r.line));
+            v(
+                None,
+                format!("requirement `{}` ({} {}, line {}) is verified by no step", r.id, r.kind, r.target(), r.line),
+            );
         }
     }
     let _ = req_ids;
@@ -140,7 +151,12 @@ pub fn find_cycle(plan: &Plan) -> Option<Vec<String>> {
         Done,
     }
     let mut mark: BTreeMap<&str, Mark> = plan.steps.iter().map(|s| (s.id.as_str(), Mark::New)).collect();
-    fn visit<'a>(plan: &'a Plan, id: &'a str, mark: &mut BTreeMap<&'a str, Mark>, path: &mut Vec<&'a str>) -> Option<Vec<String>> {
+    fn visit<'a>(
+        plan: &'a Plan,
+        id: &'a str,
+        mark: &mut BTreeMap<&'a str, Mark>,
+        path: &mut Vec<&'a str>,
+    ) -> Option<Vec<String>> {
         match mark.get(id) {
             Some(Mark::Done) | None => return None,
             Some(Mark::Open) => {
@@ -180,7 +196,9 @@ pub fn topo_order(plan: &Plan) -> Vec<&str> {
     while out.len() < plan.steps.len() {
         let before = out.len();
         for s in &plan.steps {
-            if !done.contains(s.id.as_str()) && s.needs.iter().all(|n| done.contains(n.as_str()) || plan.step(n).is_none()) {
+            if !done.contains(s.id.as_str())
+                && s.needs.iter().all(|n| done.contains(n.as_str()) || plan.step(n).is_none())
+            {
                 done.insert(&s.id);
                 out.push(s.id.as_str());
             }
@@ -252,12 +270,25 @@ mod tests {
             (vec![ok_cmd("a", &[]), ok_cmd("a", &[])], "step `a`: duplicate id"),
             (vec![ok_cmd("Bad_Id", &[])], "step `Bad_Id`: malformed id"),
             (vec![ok_cmd("a", &["ghost"])], "step `a`: needs unknown step `ghost`"),
-            (vec![ok_cmd("a", &["c"]), ok_cmd("b", &["a"]), ok_cmd("c", &["b"])], "the needs form a cycle: a -> c -> b -> a"),
-            (vec![ok_cmd("a", &[]), step("x", "teleport", &[], json!({}))], "step `x`: unknown kind `teleport`"),
-            (vec![ok_cmd("a", &[]), step("x", "probe", &[], json!({"url": 5}))], "step `x`: params invalid for kind `probe`"),
-            (vec![step("a", "command", &[], json!({"run": "true"}))], "requirement `R1` (rto <= 7200 s, line 3) is verified by no step"),
             (
-                vec![ok_cmd("a", &[]), { let mut s = step("x", "command", &[], json!({"run": "true"})); s.gate = false; s }],
+                vec![ok_cmd("a", &["c"]), ok_cmd("b", &["a"]), ok_cmd("c", &["b"])],
+                "the needs form a cycle: a -> c -> b -> a",
+            ),
+            (vec![ok_cmd("a", &[]), step("x", "teleport", &[], json!({}))], "step `x`: unknown kind `teleport`"),
+            (
+                vec![ok_cmd("a", &[]), step("x", "probe", &[], json!({"url": 5}))],
+                "step `x`: params invalid for kind `probe`",
+            ),
+            (
+                vec![step("a", "command", &[], json!({"run": "true"}))],
+                "requirement `R1` (rto <= 7200 s, line 3) is verified by no step",
+            ),
+            (
+                vec![ok_cmd("a", &[]), {
+                    let mut s = step("x", "command", &[], json!({"run": "true"}));
+                    s.gate = false;
+                    s
+                }],
                 "step `x`: kind `command` has a side effect and must be gated",
             ),
             (
@@ -265,11 +296,19 @@ mod tests {
                 "step `x`: param `url` references `a`, which is not among its needs",
             ),
             (
-                vec![ok_cmd("a", &[]), step("p", "probe", &[], json!({"url": "http://x"})), step("x", "probe", &["p"], json!({"url": "${p.nope}"}))],
+                vec![
+                    ok_cmd("a", &[]),
+                    step("p", "probe", &[], json!({"url": "http://x"})),
+                    step("x", "probe", &["p"], json!({"url": "${p.nope}"})),
+                ],
                 "output `nope` that a `probe` step does not produce",
             ),
             (
-                vec![ok_cmd("a", &[]), { let mut s = step("p", "probe", &[], json!({"url": "http://x"})); s.covers = vec!["R1".into()]; s }],
+                vec![ok_cmd("a", &[]), {
+                    let mut s = step("p", "probe", &[], json!({"url": "http://x"}));
+                    s.covers = vec!["R1".into()];
+                    s
+                }],
                 "step `p`: covers `R1` (rto), which a `probe` step cannot verify",
             ),
         ];

@@ -46,7 +46,12 @@ fn verdict(plan: &Plan, view: &RunbookView, r: &Requirement) -> Verdict {
                 _ => None,
             };
             if let Some(value) = value {
-                evidence.push(Measure { step: s.id.clone(), metric: metric.clone(), value, pass: r.op.holds(value, r.value) });
+                evidence.push(Measure {
+                    step: s.id.clone(),
+                    metric: metric.clone(),
+                    value,
+                    pass: r.op.holds(value, r.value),
+                });
             }
         }
     }

@@ -47,7 +47,11 @@ fn param_text(v: &Value) -> String {
 
 async fn spec(ctx: &Ctx, params: &Map<String, Value>) -> Result<Spec, String> {
     let p: ChangesetParams = typed(params)?;
-    let stack = p.stack.clone().or_else(|| ctx.context.get("stack").cloned()).ok_or("no stack name: set `stack` in the step's params or the spec's context")?;
+    let stack = p
+        .stack
+        .clone()
+        .or_else(|| ctx.context.get("stack").cloned())
+        .ok_or("no stack name: set `stack` in the step's params or the spec's context")?;
     let path = ctx.workflow_dir.join(&p.template);
     let template = std::fs::read_to_string(&path).map_err(|e| format!("template {}: {e}", path.display()))?;
     let mut parameters = Vec::new();
@@ -62,7 +66,9 @@ async fn spec(ctx: &Ctx, params: &Map<String, Value>) -> Result<Spec, String> {
 async fn describe_stack(c: &Client, stack: &str) -> Result<Option<Stack>, String> {
     match c.describe_stacks().stack_name(stack).send().await {
         Ok(out) => Ok(out.stacks.unwrap_or_default().into_iter().next()),
-        Err(e) if e.code() == Some("ValidationError") && e.message().is_some_and(|m| m.contains("does not exist")) => Ok(None),
+        Err(e) if e.code() == Some("ValidationError") && e.message().is_some_and(|m| m.contains("does not exist")) => {
+            Ok(None)
+        }
         Err(e) => Err(format!("DescribeStacks {stack}: {}", aws::describe(&e))),
     }
 }
@@ -77,14 +83,20 @@ struct Described {
 }
 
 async fn describe_change_set(c: &Client, stack: &str, name: &str) -> Result<Option<Described>, String> {
-    let mut d = Described { status: String::new(), reason: String::new(), execution: String::new(), changes: Vec::new() };
+    let mut d =
+        Described { status: String::new(), reason: String::new(), execution: String::new(), changes: Vec::new() };
     let mut token: Option<String> = None;
     loop {
-        let out = c.describe_change_set().stack_name(stack).change_set_name(name).set_next_token(token.clone()).send().await;
+        let out =
+            c.describe_change_set().stack_name(stack).change_set_name(name).set_next_token(token.clone()).send().await;
         let out = match out {
             Ok(o) => o,
             Err(e) if e.as_service_error().is_some_and(|s| s.is_change_set_not_found_exception()) => return Ok(None),
-            Err(e) if e.code() == Some("ValidationError") && e.message().is_some_and(|m| m.contains("does not exist")) => return Ok(None),
+            Err(e)
+                if e.code() == Some("ValidationError") && e.message().is_some_and(|m| m.contains("does not exist")) =>
+            {
+                return Ok(None)
+            }
             Err(e) => return Err(format!("DescribeChangeSet {name}: {}", aws::describe(&e))),
         };
         d.status = out.status().map(|s| s.as_str().to_string()).unwrap_or_default();
@@ -126,7 +138,10 @@ async fn first_failure(c: &Client, stack: &str) -> String {
             .stack_events()
             .iter()
             .rev()
-            .find(|e| e.resource_status().is_some_and(|s| s.as_str().ends_with("_FAILED")) && e.resource_status_reason().is_some())
+            .find(|e| {
+                e.resource_status().is_some_and(|s| s.as_str().ends_with("_FAILED"))
+                    && e.resource_status_reason().is_some()
+            })
             .map(|e| {
                 format!(
                     "{} ({}): {}",
@@ -162,8 +177,11 @@ impl Spec {
         let kind = self.kind(&stack);
         let name = self.name(step, &kind);
         if describe_change_set(&self.client, &self.stack, &name).await?.is_none() {
-            let params: Vec<Parameter> =
-                self.parameters.iter().map(|(k, v)| Parameter::builder().parameter_key(k).parameter_value(v).build()).collect();
+            let params: Vec<Parameter> = self
+                .parameters
+                .iter()
+                .map(|(k, v)| Parameter::builder().parameter_key(k).parameter_value(v).build())
+                .collect();
             let created = self
                 .client
                 .create_change_set()
@@ -179,7 +197,12 @@ impl Spec {
                 .await;
             if let Err(e) = created {
                 if e.message().is_some_and(no_changes) {
-                    let empty = Described { status: "FAILED".into(), reason: e.message().unwrap_or_default().into(), execution: String::new(), changes: vec![] };
+                    let empty = Described {
+                        status: "FAILED".into(),
+                        reason: e.message().unwrap_or_default().into(),
+                        execution: String::new(),
+                        changes: vec![],
+                    };
                     return Ok((name, kind, empty));
                 }
                 return Err(format!("CreateChangeSet {name} on {}: {}", self.stack, aws::describe(&e)));
@@ -187,8 +210,11 @@ impl Spec {
         }
         let mut pause = Duration::from_millis(250);
         for _ in 0..120 {
-            let d = describe_change_set(&self.client, &self.stack, &name).await?.ok_or_else(|| format!("change set {name} vanished"))?;
-            let settled = d.status == ChangeSetStatus::CreateComplete.as_str() || d.status == ChangeSetStatus::Failed.as_str();
+            let d = describe_change_set(&self.client, &self.stack, &name)
+                .await?
+                .ok_or_else(|| format!("change set {name} vanished"))?;
+            let settled =
+                d.status == ChangeSetStatus::CreateComplete.as_str() || d.status == ChangeSetStatus::Failed.as_str();
             if settled {
                 return Ok((name, kind, d));
             }
@@ -204,7 +230,9 @@ impl Spec {
         for kind in [ChangeSetType::Create, ChangeSetType::Update] {
             let name = self.name(step, &kind);
             if let Some(d) = describe_change_set(&self.client, &self.stack, &name).await? {
-                if d.execution == ExecutionStatus::ExecuteComplete.as_str() || d.execution == ExecutionStatus::ExecuteInProgress.as_str() {
+                if d.execution == ExecutionStatus::ExecuteComplete.as_str()
+                    || d.execution == ExecutionStatus::ExecuteInProgress.as_str()
+                {
                     return Ok(Some((name, d)));
                 }
             }
@@ -308,8 +336,13 @@ impl Executor for Changeset {
             if let Err(e) = s.client.execute_change_set().stack_name(&s.stack).change_set_name(&name).send().await {
                 return Outcome::Fail(format!("ExecuteChangeSet {name}: {}", aws::describe(&e)));
             }
-        } else if d.execution != ExecutionStatus::ExecuteComplete.as_str() && d.execution != ExecutionStatus::ExecuteInProgress.as_str() {
-            return Outcome::Fail(format!("change set {name} cannot be executed: it is {} ({})", d.execution, d.reason));
+        } else if d.execution != ExecutionStatus::ExecuteComplete.as_str()
+            && d.execution != ExecutionStatus::ExecuteInProgress.as_str()
+        {
+            return Outcome::Fail(format!(
+                "change set {name} cannot be executed: it is {} ({})",
+                d.execution, d.reason
+            ));
         }
         s.settle(ctx, &name, 0).await
     }

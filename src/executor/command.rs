@@ -107,7 +107,11 @@ impl Executor for Command {
         evidence.insert("stderr".into(), json!(stderr));
         if code != p.expect_exit {
             let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
-            return Outcome::Fail(format!("command exited with {code} (expected {}){}", p.expect_exit, if last.is_empty() { String::new() } else { format!(": {last}") }));
+            return Outcome::Fail(format!(
+                "command exited with {code} (expected {}){}",
+                p.expect_exit,
+                if last.is_empty() { String::new() } else { format!(": {last}") }
+            ));
         }
         let mut outputs = metrics;
         outputs.insert("exit_code".into(), json!(code));

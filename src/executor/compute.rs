@@ -13,7 +13,8 @@ pub struct IpCapacity;
 
 fn model(params: &Map<String, Value>) -> Result<(CapacityModelParams, capacity::Model), String> {
     let p: CapacityModelParams = typed(params)?;
-    let m = capacity::model(*p.target_rps.get()?, *p.per_instance_rps.get()?, p.azs, p.headroom_pct, p.vcpus_per_instance)?;
+    let m =
+        capacity::model(*p.target_rps.get()?, *p.per_instance_rps.get()?, p.azs, p.headroom_pct, p.vcpus_per_instance)?;
     Ok((p, m))
 }
 
@@ -53,7 +54,10 @@ fn ip(params: &Map<String, Value>) -> Result<(IpCapacityParams, capacity::IpChec
 impl Executor for IpCapacity {
     async fn preview(&self, _ctx: &Ctx, params: &Map<String, Value>) -> Result<Preview, String> {
         let (p, c) = ip(params)?;
-        Ok(Preview::Approve(format!("{} /{} subnets in {}: {} addresses each, {} needed", p.azs, p.subnet_prefix, p.vpc_cidr, c.ips_per_subnet, c.ips_needed_per_subnet)))
+        Ok(Preview::Approve(format!(
+            "{} /{} subnets in {}: {} addresses each, {} needed",
+            p.azs, p.subnet_prefix, p.vpc_cidr, c.ips_per_subnet, c.ips_needed_per_subnet
+        )))
     }
 
     async fn submit(&self, _ctx: &Ctx, params: &Map<String, Value>, _token: &str) -> Outcome {

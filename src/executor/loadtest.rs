@@ -26,12 +26,18 @@ pub fn threshold_for(r: &Requirement) -> Option<threshold::Threshold> {
         Kind::SuccessRate => threshold::Metric::Success,
         _ => return None,
     };
-    Some(threshold::Threshold { text: format!("{} {} ({})", r.kind, r.target(), r.id), metric, op: r.op, value: r.value })
+    Some(threshold::Threshold {
+        text: format!("{} {} ({})", r.kind, r.target(), r.id),
+        metric,
+        op: r.op,
+        value: r.value,
+    })
 }
 
 fn settings(ctx: &Ctx, params: &Map<String, Value>) -> Result<load::Settings, String> {
     let p: LoadtestParams = typed(params)?;
-    let url: url::Url = p.url.get()?.parse().map_err(|e| format!("url `{}`: {e}", p.url.get().unwrap_or(&String::new())))?;
+    let url: url::Url =
+        p.url.get()?.parse().map_err(|e| format!("url `{}`: {e}", p.url.get().unwrap_or(&String::new())))?;
     let mut s = load::Settings::new(url, Duration::from_secs(p.duration_s));
     s.rate = match &p.rate {
         Some(r) => Some(*r.get()?),

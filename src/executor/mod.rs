@@ -43,9 +43,16 @@ pub struct Ctx {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    Done { outputs: Map<String, Value>, evidence: Map<String, Value> },
+    Done {
+        outputs: Map<String, Value>,
+        evidence: Map<String, Value>,
+    },
     /// Come back at `next_poll_at` (Unix ms) with `handle`.
-    Wait { next_poll_at: u64, note: String, handle: Value },
+    Wait {
+        next_poll_at: u64,
+        note: String,
+        handle: Value,
+    },
     Fail(String),
 }
 
@@ -83,9 +90,7 @@ pub fn for_kind(kind: StepKind) -> Option<Arc<dyn Executor>> {
         StepKind::Quota => Arc::new(quota::Quota),
         StepKind::Changeset => Arc::new(changeset::Changeset),
         StepKind::Loadtest => Arc::new(loadtest::Loadtest),
-        StepKind::FailoverDrill | StepKind::RestoreDrill => {
-            return None
-        }
+        StepKind::FailoverDrill | StepKind::RestoreDrill => return None,
     })
 }
 

@@ -43,7 +43,9 @@ impl Probe {
         let status = result.as_ref().map(|r| r.status().as_u16()).ok();
         match problem {
             None => {
-                let m = obj(json!({"status": status, "latency_ms": (latency_ms * 1000.0).round() / 1000.0, "attempts": attempt}));
+                let m = obj(
+                    json!({"status": status, "latency_ms": (latency_ms * 1000.0).round() / 1000.0, "attempts": attempt}),
+                );
                 Outcome::Done { outputs: m.clone(), evidence: m }
             }
             Some(why) if attempt < p.attempts => Outcome::Wait {
@@ -61,7 +63,13 @@ impl Executor for Probe {
     async fn preview(&self, _ctx: &Ctx, params: &Map<String, Value>) -> Result<Preview, String> {
         let p: ProbeParams = typed(params)?;
         let bound = p.max_latency_ms.map(|m| format!(" within {m} ms")).unwrap_or_default();
-        Ok(Preview::Approve(format!("GET {} expecting {}{bound}, up to {} attempts {} s apart", p.url.get()?, p.expect_status, p.attempts, p.interval_s)))
+        Ok(Preview::Approve(format!(
+            "GET {} expecting {}{bound}, up to {} attempts {} s apart",
+            p.url.get()?,
+            p.expect_status,
+            p.attempts,
+            p.interval_s
+        )))
     }
 
     async fn submit(&self, ctx: &Ctx, params: &Map<String, Value>, _token: &str) -> Outcome {

@@ -62,9 +62,13 @@ async fn current(ctx: &Ctx, params: &Map<String, Value>) -> Result<(Client, Quot
     let (quota, source) = match applied {
         Ok(out) => (out.quota, "applied"),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_resource_exception()) => {
-            let d = c.get_aws_default_service_quota().service_code(&p.service_code).quota_code(&code).send().await.map_err(|e| {
-                format!("GetAWSDefaultServiceQuota {}/{code}: {}", p.service_code, aws::describe(&e))
-            })?;
+            let d = c
+                .get_aws_default_service_quota()
+                .service_code(&p.service_code)
+                .quota_code(&code)
+                .send()
+                .await
+                .map_err(|e| format!("GetAWSDefaultServiceQuota {}/{code}: {}", p.service_code, aws::describe(&e)))?;
             (d.quota, "default")
         }
         Err(e) => return Err(format!("GetServiceQuota {}/{code}: {}", p.service_code, aws::describe(&e))),
@@ -128,10 +132,17 @@ impl Quota {
         if cur.value >= cur.required {
             return Outcome::Done { outputs: outputs(&cur, None), evidence: cur.evidence() };
         }
-        let history = c.list_requested_service_quota_change_history_by_quota().service_code(&cur.service).quota_code(&cur.code).send().await;
+        let history = c
+            .list_requested_service_quota_change_history_by_quota()
+            .service_code(&cur.service)
+            .quota_code(&cur.code)
+            .send()
+            .await;
         let history = match history {
             Ok(h) => h.requested_quotas.unwrap_or_default(),
-            Err(e) => return Outcome::Fail(format!("ListRequestedServiceQuotaChangeHistoryByQuota: {}", aws::describe(&e))),
+            Err(e) => {
+                return Outcome::Fail(format!("ListRequestedServiceQuotaChangeHistoryByQuota: {}", aws::describe(&e)))
+            }
         };
         if let Some(r) = history.iter().find(|r| is_open(r) && r.desired_value().unwrap_or(0.0) >= cur.required) {
             return waiting(ctx, r, 0, "adopted open", &cur);
@@ -148,7 +159,13 @@ impl Quota {
                 Some(r) => waiting(ctx, &r, 0, "filed", &cur),
                 None => Outcome::Fail("RequestServiceQuotaIncrease returned no request".into()),
             },
-            Err(e) => Outcome::Fail(format!("RequestServiceQuotaIncrease {}/{} to {}: {}", cur.service, cur.code, fmt_num(cur.required), aws::describe(&e))),
+            Err(e) => Outcome::Fail(format!(
+                "RequestServiceQuotaIncrease {}/{} to {}: {}",
+                cur.service,
+                cur.code,
+                fmt_num(cur.required),
+                aws::describe(&e)
+            )),
         }
     }
 }
@@ -196,7 +213,9 @@ impl Executor for Quota {
         };
         let status = r.status().map(|s| s.as_str().to_string()).unwrap_or_default();
         match r.status() {
-            Some(RequestStatus::Pending) | Some(RequestStatus::CaseOpened) | None => waiting(ctx, &r, polls, "open", &cur),
+            Some(RequestStatus::Pending) | Some(RequestStatus::CaseOpened) | None => {
+                waiting(ctx, &r, polls, "open", &cur)
+            }
             Some(RequestStatus::Approved) => {
                 let granted = r.desired_value().unwrap_or(cur.required).max(cur.value);
                 let mut evidence = cur.evidence();

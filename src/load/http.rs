@@ -5,15 +5,15 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::os::fd::AsRawFd;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Buf, BytesMut};
-use serde::Serialize;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use rustix::io::Errno;
+use serde::Serialize;
 use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
@@ -36,8 +36,15 @@ pub enum ErrorClass {
 }
 
 impl ErrorClass {
-    pub const ALL: [ErrorClass; 7] =
-        [ErrorClass::Refused, ErrorClass::Timeout, ErrorClass::Reset, ErrorClass::Status, ErrorClass::OutOfPorts, ErrorClass::Unsent, ErrorClass::Other];
+    pub const ALL: [ErrorClass; 7] = [
+        ErrorClass::Refused,
+        ErrorClass::Timeout,
+        ErrorClass::Reset,
+        ErrorClass::Status,
+        ErrorClass::OutOfPorts,
+        ErrorClass::Unsent,
+        ErrorClass::Other,
+    ];
 
     pub fn of(e: &io::Error) -> ErrorClass {
         use io::ErrorKind::*;
@@ -122,11 +129,12 @@ impl Target {
         let tls = if tls {
             let mut roots = rustls::RootCertStore::empty();
             roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .map_err(|e| e.to_string())?
-                .with_root_certificates(roots)
-                .with_no_client_auth();
+            let config =
+                rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                    .with_safe_default_protocol_versions()
+                    .map_err(|e| e.to_string())?
+                    .with_root_certificates(roots)
+                    .with_no_client_auth();
             let name = rustls::pki_types::ServerName::try_from(host.clone()).map_err(|e| format!("{host}: {e}"))?;
             Some((TlsConnector::from(Arc::new(config)), name))
         } else {
@@ -143,7 +151,8 @@ impl Target {
     /// the single request goes out in one write, and the system call is saved. `stamped`: the
     /// kernel stamps what arrives (see [`Stamped`]).
     pub fn open(&self, keepalive: bool, stamped: bool) -> io::Result<(Socket, usize)> {
-        let sock = Socket::new(Domain::for_address(self.addr), Type::STREAM.nonblocking().cloexec(), Some(Protocol::TCP))?;
+        let sock =
+            Socket::new(Domain::for_address(self.addr), Type::STREAM.nonblocking().cloexec(), Some(Protocol::TCP))?;
         if keepalive {
             sock.set_tcp_nodelay(true)?;
         }
@@ -216,7 +225,13 @@ pub struct Answer {
 /// One request on an open connection: write what `sent` (bytes already written) leaves of
 /// it, read until `buf` (which may hold the start of the answer) holds the whole response,
 /// and consume it.
-pub async fn exchange(conn: &mut Conn, target: &Target, keepalive: bool, buf: &mut BytesMut, sent: usize) -> io::Result<Answer> {
+pub async fn exchange(
+    conn: &mut Conn,
+    target: &Target,
+    keepalive: bool,
+    buf: &mut BytesMut,
+    sent: usize,
+) -> io::Result<Answer> {
     let req = &target.request(keepalive)[sent..];
     match conn {
         Conn::Plain(s) => exchange_on(s, req, target.head, buf).await,
@@ -224,7 +239,12 @@ pub async fn exchange(conn: &mut Conn, target: &Target, keepalive: bool, buf: &m
     }
 }
 
-async fn exchange_on<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S, req: &[u8], head: bool, buf: &mut BytesMut) -> io::Result<Answer> {
+async fn exchange_on<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut S,
+    req: &[u8],
+    head: bool,
+    buf: &mut BytesMut,
+) -> io::Result<Answer> {
     if !req.is_empty() {
         s.write_all(req).await?;
     }
@@ -316,7 +336,8 @@ impl Default for Stamped {
 impl Stamped {
     /// Ask the kernel to stamp what arrives on `sock`.
     pub fn enable<S: std::os::fd::AsFd>(sock: &S) -> io::Result<()> {
-        nix::sys::socket::setsockopt(sock, nix::sys::socket::sockopt::ReceiveTimestampns, &true).map_err(io::Error::from)
+        nix::sys::socket::setsockopt(sock, nix::sys::socket::sockopt::ReceiveTimestampns, &true)
+            .map_err(io::Error::from)
     }
 
     /// A socket that keeps receive stamps switched on for as long as it is open. The kernel
@@ -332,7 +353,12 @@ impl Stamped {
     /// Read what has arrived on `sock`, without waiting, and take the response if it is all
     /// there, with the stamp of its last bytes. `None`: not all there yet (what was read stays
     /// in `buf`).
-    pub fn answer(&mut self, sock: &Socket, buf: &mut BytesMut, head: bool) -> io::Result<Option<(Answer, Option<SystemTime>)>> {
+    pub fn answer(
+        &mut self,
+        sock: &Socket,
+        buf: &mut BytesMut,
+        head: bool,
+    ) -> io::Result<Option<(Answer, Option<SystemTime>)>> {
         use nix::errno::Errno;
         use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
         let mut stamp = None;
@@ -345,7 +371,9 @@ impl Stamped {
                     Ok(m) => {
                         let t = m.cmsgs().ok().and_then(|mut c| {
                             c.find_map(|c| match c {
-                                ControlMessageOwned::ScmTimestampns(t) => Some(UNIX_EPOCH + Duration::new(t.tv_sec().max(0) as u64, t.tv_nsec().max(0) as u32)),
+                                ControlMessageOwned::ScmTimestampns(t) => Some(
+                                    UNIX_EPOCH + Duration::new(t.tv_sec().max(0) as u64, t.tv_nsec().max(0) as u32),
+                                ),
                                 _ => None,
                             })
                         });
@@ -414,7 +442,10 @@ mod tests {
         let chunk = taken("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", false, false).unwrap_err();
         assert_eq!(chunk.kind(), io::ErrorKind::InvalidData);
         // A chunk size near the top of the range does not overflow.
-        assert_eq!(taken("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\n", false, false).unwrap(), None);
+        assert_eq!(
+            taken("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\n", false, false).unwrap(),
+            None
+        );
     }
 
     /// The answer on a stamped socket is timed when it reached the machine, not when it is read.
@@ -444,6 +475,9 @@ mod tests {
         let stamp = stamp.expect("the kernel stamped it");
         let off = |a: SystemTime, b: SystemTime| a.duration_since(b).unwrap_or_else(|e| e.duration());
         assert!(off(stamp, written) < Duration::from_millis(10), "stamped {:?} from the write", off(stamp, written));
-        assert!(SystemTime::now().duration_since(stamp).unwrap() >= Duration::from_millis(30), "the stamp is the arrival, not the read");
+        assert!(
+            SystemTime::now().duration_since(stamp).unwrap() >= Duration::from_millis(30),
+            "the stamp is the arrival, not the read"
+        );
     }
 }

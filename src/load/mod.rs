@@ -303,7 +303,15 @@ impl Recorder {
         }
     }
 
-    fn record(&self, lane: usize, settings: &Settings, intended: Instant, sent: Option<Instant>, done: Instant, r: Result_) {
+    fn record(
+        &self,
+        lane: usize,
+        settings: &Settings,
+        intended: Instant,
+        sent: Option<Instant>,
+        done: Instant,
+        r: Result_,
+    ) {
         let ok = matches!(r, Result_::Status(s) if settings.ok(s));
         let corrected = done.saturating_duration_since(intended).as_micros() as u64;
         let t = intended.saturating_duration_since(self.start).as_secs();
@@ -417,7 +425,12 @@ struct Worker {
 
 impl Worker {
     fn new() -> Worker {
-        Worker { conn: None, buf: BytesMut::with_capacity(4 * 1024), stamped: Stamped::default(), deadline: Box::pin(tokio::time::sleep(Duration::ZERO)) }
+        Worker {
+            conn: None,
+            buf: BytesMut::with_capacity(4 * 1024),
+            stamped: Stamped::default(),
+            deadline: Box::pin(tokio::time::sleep(Duration::ZERO)),
+        }
     }
 }
 
@@ -449,7 +462,10 @@ impl Lane {
             let mut written = 0;
             if conn.is_none() {
                 let harvest = !settings.keepalive && !self.target.is_tls() && self.ticks.soon(sent);
-                let (sock, early) = self.target.open(settings.keepalive, harvest).inspect_err(|_| rec.connect(self.id, sent.elapsed()))?;
+                let (sock, early) = self
+                    .target
+                    .open(settings.keepalive, harvest)
+                    .inspect_err(|_| rec.connect(self.id, sent.elapsed()))?;
                 written = early;
                 if harvest && early == self.target.request(false).len() {
                     // Connected, and the request is out.
@@ -477,7 +493,9 @@ impl Lane {
         // A kernel stamp is wall-clock time: placed on the monotonic clock by how long ago it was.
         let now = Instant::now();
         let arrival = |stamp: Option<SystemTime>| match stamp {
-            Some(t) => now.checked_sub(SystemTime::now().duration_since(t).unwrap_or_default()).unwrap_or(now).clamp(sent, now),
+            Some(t) => {
+                now.checked_sub(SystemTime::now().duration_since(t).unwrap_or_default()).unwrap_or(now).clamp(sent, now)
+            }
             None => now,
         };
         let result = result.map(|r| r.map(|(a, stamp)| (a, arrival(stamp))));
@@ -506,7 +524,10 @@ impl Lane {
     /// Run the lane on the calling thread until its part is done and what it sent has been
     /// answered (or a timeout has passed); what is still open then is dropped with the runtime.
     fn run(self) -> Result<Schedule, String> {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| format!("cannot start a load lane: {e}"))?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start a load lane: {e}"))?;
         // The lane's work is a task, not the `block_on` future itself: waking that future goes
         // through the driver's eventfd (a system call per wake-up), waking a task does not.
         rt.block_on(async move { tokio::spawn(self.main()).await.map_err(|e| format!("a load lane stopped: {e}")) })
@@ -546,7 +567,14 @@ impl Lane {
             });
         }
         tokio::time::sleep_until(self.end.into()).await;
-        Schedule { scheduled: 0, unsent: 0, queue: None, stranded: 0, lag: hist(), aborted: self.stop.load(Ordering::Relaxed) }
+        Schedule {
+            scheduled: 0,
+            unsent: 0,
+            queue: None,
+            stranded: 0,
+            lag: hist(),
+            aborted: self.stop.load(Ordering::Relaxed),
+        }
     }
 
     /// The open model: release this lane's tickets (every `of`-th of the schedule) at their
@@ -580,7 +608,8 @@ impl Lane {
         // this lane takes ticket k when k % of == id.
         let step = |at: Instant| next_gap(rate, stages, at.saturating_duration_since(self.start));
         let (mut next, mut k) = (self.start, 0usize);
-        let mut out = Schedule { scheduled: 0, unsent: 0, queue: Some(rx.clone()), stranded: 0, lag: hist(), aborted: false };
+        let mut out =
+            Schedule { scheduled: 0, unsent: 0, queue: Some(rx.clone()), stranded: 0, lag: hist(), aborted: false };
         let skip = |next: &mut Instant, k: &mut usize| {
             while *k % self.of != self.id && *next < self.end {
                 *next += step(*next);
@@ -648,7 +677,9 @@ impl Timer {
         let fd = timerfd_create(TimerfdClockId::Monotonic, TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC).ok();
         // SAFETY: the timer owns its descriptor, which is neither replaced nor closed while the
         // runtime has it registered (it is closed when the `AsyncFd` drops, after deregistering).
-        Timer(fd.and_then(|fd| unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }.ok()))
+        Timer(fd.and_then(|fd| {
+            unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }.ok()
+        }))
     }
 
     async fn sleep_until(&self, at: Instant) {
@@ -796,7 +827,10 @@ impl Figures for Report {
         self.latency.max_ms
     }
     fn percentile_ms(&self, p: f64) -> f64 {
-        self.percentiles.as_ref().map(|h| if h.is_empty() { 0.0 } else { h.value_at_quantile(p / 100.0) as f64 / 1000.0 }).unwrap_or(0.0)
+        self.percentiles
+            .as_ref()
+            .map(|h| if h.is_empty() { 0.0 } else { h.value_at_quantile(p / 100.0) as f64 / 1000.0 })
+            .unwrap_or(0.0)
     }
     fn success_pct(&self) -> f64 {
         self.success_rate_pct
@@ -829,7 +863,13 @@ fn port_warning(s: &Settings) -> Option<String> {
 /// Run a load test. `live` is called about once a second with the counters.
 pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, Live) + Send + Sync>) -> Result<Report, String> {
     let target = Arc::new(
-        Target::resolve(&RequestSpec { url: &settings.url, method: &settings.method, headers: &settings.headers, body: &settings.body }).await?,
+        Target::resolve(&RequestSpec {
+            url: &settings.url,
+            method: &settings.method,
+            headers: &settings.headers,
+            body: &settings.body,
+        })
+        .await?,
     );
     let settings = Arc::new(settings);
     let cpu0 = sys::cpu_time();
@@ -859,7 +899,10 @@ pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, Live) + Send 
     let ticker = {
         let (rec, stop, settings) = (rec.clone(), stop.clone(), settings.clone());
         tokio::spawn(async move {
-            let mut every = tokio::time::interval_at(tokio::time::Instant::from_std(start + Duration::from_secs(1)), Duration::from_secs(1));
+            let mut every = tokio::time::interval_at(
+                tokio::time::Instant::from_std(start + Duration::from_secs(1)),
+                Duration::from_secs(1),
+            );
             loop {
                 every.tick().await;
                 let live = rec.live();
@@ -883,11 +926,23 @@ pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, Live) + Send 
     let threads: Vec<_> = (0..n)
         .map(|id| {
             let share = limit / n + usize::from(id < limit % n);
-            let lane = Lane { id, of: n, settings: settings.clone(), target: target.clone(), rec: rec.clone(), stop: stop.clone(), start, end, limit: share.max(1), ticks: Arc::new(Ticks::new(start)) };
+            let lane = Lane {
+                id,
+                of: n,
+                settings: settings.clone(),
+                target: target.clone(),
+                rec: rec.clone(),
+                stop: stop.clone(),
+                start,
+                end,
+                limit: share.max(1),
+                ticks: Arc::new(Ticks::new(start)),
+            };
             std::thread::Builder::new().name(format!("load-{id}")).spawn(move || lane.run())
         })
         .collect();
-    let (mut scheduled_measured, mut unsent_measured, mut stranded, mut sched_lag, mut aborted) = (0u64, 0u64, 0u64, hist(), false);
+    let (mut scheduled_measured, mut unsent_measured, mut stranded, mut sched_lag, mut aborted) =
+        (0u64, 0u64, 0u64, hist(), false);
     let mut failure = None;
     for t in threads {
         let outcome = match t {
@@ -968,7 +1023,11 @@ pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, Live) + Send 
         .enumerate()
         .map(|(t, s)| Second {
             t: t as u64,
-            mean_ms: if s.completed == 0 { 0.0 } else { (s.latency_sum_us as f64 / s.completed as f64 / 1000.0 * 1000.0).round() / 1000.0 },
+            mean_ms: if s.completed == 0 {
+                0.0
+            } else {
+                (s.latency_sum_us as f64 / s.completed as f64 / 1000.0 * 1000.0).round() / 1000.0
+            },
             ..s.clone()
         })
         .collect();
@@ -994,8 +1053,13 @@ pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, Live) + Send 
         success_rate_pct: (success * 1000.0).round() / 1000.0,
         counts: Counts { scheduled, sent: all.sent, completed, ok: all.ok, in_flight, unsent: never_sent },
         latency: latency(&all.corrected, all.corrected_sum_us),
-        uncorrected_latency: if rec.closed { latency(&all.corrected, all.corrected_sum_us) } else { latency(&all.service, all.service_sum_us) },
-        connect_ms: (!all.connect.is_empty()).then(|| latency(&all.connect, all.connect.mean() as u64 * all.connect.len())),
+        uncorrected_latency: if rec.closed {
+            latency(&all.corrected, all.corrected_sum_us)
+        } else {
+            latency(&all.service, all.service_sum_us)
+        },
+        connect_ms: (!all.connect.is_empty())
+            .then(|| latency(&all.connect, all.connect.mean() as u64 * all.connect.len())),
         connections_opened: all.connect.len(),
         errors,
         series,

@@ -18,7 +18,10 @@ pub fn cpu_time() -> Duration {
 pub fn rss_kib() -> (u64, u64) {
     let Ok(s) = std::fs::read_to_string("/proc/self/status") else { return (0, 0) };
     let field = |name: &str| {
-        s.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.split_whitespace().next()?.parse().ok()).unwrap_or(0)
+        s.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
     };
     (field("VmRSS:"), field("VmHWM:"))
 }

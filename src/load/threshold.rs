@@ -34,7 +34,9 @@ impl fmt::Display for Threshold {
 
 pub fn parse(text: &str) -> Result<Threshold, String> {
     let t: String = text.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
-    let bad = || format!("threshold `{text}`: expected METRIC OP VALUE, such as rate>=2500, avg<250ms, p99<1s, success>=99.5%");
+    let bad = || {
+        format!("threshold `{text}`: expected METRIC OP VALUE, such as rate>=2500, avg<250ms, p99<1s, success>=99.5%")
+    };
     let pos = t.find(['<', '>', '=']).ok_or_else(bad)?;
     let (name, rest) = t.split_at(pos);
     let (op, value) = [("<=", Op::Le), (">=", Op::Ge), ("==", Op::Eq), ("<", Op::Lt), (">", Op::Gt), ("=", Op::Eq)]
@@ -47,7 +49,9 @@ pub fn parse(text: &str) -> Result<Threshold, String> {
         "max" => Metric::Max,
         "success" | "success_rate" => Metric::Success,
         "errors" | "error_rate" => Metric::Errors,
-        p if p.starts_with('p') => Metric::P(p[1..].parse::<f64>().ok().filter(|p| *p > 0.0 && *p < 100.0).ok_or_else(bad)?),
+        p if p.starts_with('p') => {
+            Metric::P(p[1..].parse::<f64>().ok().filter(|p| *p > 0.0 && *p < 100.0).ok_or_else(bad)?)
+        }
         _ => return Err(format!("threshold `{text}`: unknown metric `{name}` (rate, avg, max, pNN, success, errors)")),
     };
     let num_end = value.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(value.len());

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use aws_sdk_bedrockruntime::error::SdkError;
 use aws_sdk_bedrockruntime::operation::converse::ConverseError;
 use aws_sdk_bedrockruntime::types::{
-    ContentBlock, ConversationRole, ConverseOutput, InferenceConfiguration, Message, SpecificToolChoice, SystemContentBlock, Tool,
-    ToolChoice, ToolConfiguration, ToolInputSchema, ToolSpecification,
+    ContentBlock, ConversationRole, ConverseOutput, InferenceConfiguration, Message, SpecificToolChoice,
+    SystemContentBlock, Tool, ToolChoice, ToolConfiguration, ToolInputSchema, ToolSpecification,
 };
 use aws_sdk_bedrockruntime::Client;
 use aws_smithy_types::{Document, Number};
@@ -44,7 +44,9 @@ pub fn to_document(v: &Value) -> Document {
         },
         Value::String(s) => Document::String(s.clone()),
         Value::Array(a) => Document::Array(a.iter().map(to_document).collect()),
-        Value::Object(m) => Document::Object(m.iter().map(|(k, v)| (k.clone(), to_document(v))).collect::<HashMap<_, _>>()),
+        Value::Object(m) => {
+            Document::Object(m.iter().map(|(k, v)| (k.clone(), to_document(v))).collect::<HashMap<_, _>>())
+        }
     }
 }
 
@@ -71,12 +73,16 @@ fn explain(e: &SdkError<ConverseError, aws_smithy_runtime_api::http::Response>, 
     } else if se.is_model_not_ready_exception() {
         format!("model {model} is not ready yet (it is still being deployed); try again in a few minutes")
     } else if se.is_throttling_exception() {
-        "throttled: the account's Bedrock quota for this model is exhausted for now; wait, or raise the quota".to_string()
+        "throttled: the account's Bedrock quota for this model is exhausted for now; wait, or raise the quota"
+            .to_string()
     } else if se.is_validation_exception() {
         format!("the request was refused as invalid for {model}: check that the id (or inference profile) exists in {region} and supports tool use")
     } else if se.is_resource_not_found_exception() {
         format!("no model {model} in {region}: use a model id or an inference profile id available there")
-    } else if se.is_service_unavailable_exception() || se.is_internal_server_exception() || se.is_model_timeout_exception() {
+    } else if se.is_service_unavailable_exception()
+        || se.is_internal_server_exception()
+        || se.is_model_timeout_exception()
+    {
         "Bedrock could not answer this time; try again".to_string()
     } else {
         "Bedrock refused the request".to_string()
@@ -105,7 +111,11 @@ impl Provider for Bedrock {
                 Role::User => ConversationRole::User,
                 Role::Assistant => ConversationRole::Assistant,
             };
-            let m = Message::builder().role(role).content(ContentBlock::Text(t.text.clone())).build().map_err(|e| ProviderError(e.to_string()))?;
+            let m = Message::builder()
+                .role(role)
+                .content(ContentBlock::Text(t.text.clone()))
+                .build()
+                .map_err(|e| ProviderError(e.to_string()))?;
             messages.push(m);
         }
         let spec = ToolSpecification::builder()
@@ -116,7 +126,9 @@ impl Provider for Bedrock {
             .map_err(|e| ProviderError(e.to_string()))?;
         let tools = ToolConfiguration::builder()
             .tools(Tool::ToolSpec(spec))
-            .tool_choice(ToolChoice::Tool(SpecificToolChoice::builder().name(TOOL_NAME).build().map_err(|e| ProviderError(e.to_string()))?))
+            .tool_choice(ToolChoice::Tool(
+                SpecificToolChoice::builder().name(TOOL_NAME).build().map_err(|e| ProviderError(e.to_string()))?,
+            ))
             .build()
             .map_err(|e| ProviderError(e.to_string()))?;
         let out = self
@@ -129,7 +141,9 @@ impl Provider for Bedrock {
             .inference_config(InferenceConfiguration::builder().temperature(TEMPERATURE).build())
             .send()
             .await
-            .map_err(|e| ProviderError(format!("Bedrock model {}: {}", self.model, explain(&e, &self.model, &self.region))))?;
+            .map_err(|e| {
+                ProviderError(format!("Bedrock model {}: {}", self.model, explain(&e, &self.model, &self.region)))
+            })?;
         let Some(ConverseOutput::Message(m)) = out.output else {
             return Err(ProviderError("Bedrock answered without a message".into()));
         };

@@ -28,7 +28,15 @@ pub const VPC_CIDR: &str = "10.0.0.0/16";
 pub const LOAD_MARGIN_PCT: f64 = 5.0;
 pub const SUBNET_PREFIX: u8 = 24;
 
-fn step(id: &str, kind: &str, description: &str, needs: &[&str], covers: Vec<String>, gate: bool, params: Value) -> Step {
+fn step(
+    id: &str,
+    kind: &str,
+    description: &str,
+    needs: &[&str],
+    covers: Vec<String>,
+    gate: bool,
+    params: Value,
+) -> Step {
     Step {
         id: id.into(),
         kind: kind.into(),
@@ -70,7 +78,9 @@ pub fn plan(runbook: &str, spec_path: &str, spec: &Spec) -> Plan {
             steps.push(step(
                 "baseline-load",
                 "loadtest",
-                &format!("Measure what the current endpoint serves today, as fast as 64 connections allow{endpoint_note}"),
+                &format!(
+                    "Measure what the current endpoint serves today, as fast as 64 connections allow{endpoint_note}"
+                ),
                 &[],
                 vec![],
                 true,
@@ -104,13 +114,45 @@ pub fn plan(runbook: &str, spec_path: &str, spec: &Spec) -> Plan {
         };
         let sized: &[&str] = if throughput.is_some() { &["capacity-model"] } else { &[] };
         let model = |name: &str, fallback: Value| -> Value {
-            if throughput.is_some() { json!(format!("${{capacity-model.{name}}}")) } else { fallback }
+            if throughput.is_some() {
+                json!(format!("${{capacity-model.{name}}}"))
+            } else {
+                fallback
+            }
         };
         let quotas = [
-            ("quota-ec2-vcpus", "ec2", "L-1216C47A", "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances", vcpus.clone(), "vCPUs for the Auto Scaling group at its maximum size"),
-            ("quota-alb", "elasticloadbalancing", "L-53DA6B97", "Application Load Balancers per Region", model("albs", json!(1)), "one Application Load Balancer across the AZs"),
-            ("quota-nat-gateways", "vpc", "L-FE5A380F", "NAT gateways per Availability Zone", model("nat_gateways_per_az", json!(1)), "one NAT gateway in each AZ"),
-            ("quota-eips", "ec2", "L-0263D0A3", "EC2-VPC Elastic IPs", model("elastic_ips", json!(AZS)), "an Elastic IP for each NAT gateway"),
+            (
+                "quota-ec2-vcpus",
+                "ec2",
+                "L-1216C47A",
+                "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances",
+                vcpus.clone(),
+                "vCPUs for the Auto Scaling group at its maximum size",
+            ),
+            (
+                "quota-alb",
+                "elasticloadbalancing",
+                "L-53DA6B97",
+                "Application Load Balancers per Region",
+                model("albs", json!(1)),
+                "one Application Load Balancer across the AZs",
+            ),
+            (
+                "quota-nat-gateways",
+                "vpc",
+                "L-FE5A380F",
+                "NAT gateways per Availability Zone",
+                model("nat_gateways_per_az", json!(1)),
+                "one NAT gateway in each AZ",
+            ),
+            (
+                "quota-eips",
+                "ec2",
+                "L-0263D0A3",
+                "EC2-VPC Elastic IPs",
+                model("elastic_ips", json!(AZS)),
+                "an Elastic IP for each NAT gateway",
+            ),
         ];
         for (id, service, code, name, required, why) in quotas {
             steps.push(step(
@@ -126,7 +168,9 @@ pub fn plan(runbook: &str, spec_path: &str, spec: &Spec) -> Plan {
         steps.push(step(
             "ip-capacity",
             "ip_capacity",
-            &format!("Check the {VPC_CIDR} VPC's per-AZ /24 subnets hold the fleet at its maximum, even with one AZ lost"),
+            &format!(
+                "Check the {VPC_CIDR} VPC's per-AZ /24 subnets hold the fleet at its maximum, even with one AZ lost"
+            ),
             sized,
             vec![],
             false,
@@ -194,9 +238,19 @@ pub fn plan(runbook: &str, spec_path: &str, spec: &Spec) -> Plan {
 
     if !perf.is_empty() {
         let (id, url, needs, desc) = if infra {
-            ("peak-load", json!("${changeset-compute.EndpointURL}"), vec!["changeset-alarms"], "Peak load at the target rate, a new connection per request, against the new endpoint".to_string())
+            (
+                "peak-load",
+                json!("${changeset-compute.EndpointURL}"),
+                vec!["changeset-alarms"],
+                "Peak load at the target rate, a new connection per request, against the new endpoint".to_string(),
+            )
         } else {
-            ("load-test", json!(endpoint), vec![], format!("Load test at the target rate against the endpoint{endpoint_note}"))
+            (
+                "load-test",
+                json!(endpoint),
+                vec![],
+                format!("Load test at the target rate against the endpoint{endpoint_note}"),
+            )
         };
         // Test above the target: a run at exactly 2,500 req/s measures just under it.
         let rate = throughput.map(|t| (t * (1.0 + LOAD_MARGIN_PCT / 100.0)).ceil()).unwrap_or(50.0);

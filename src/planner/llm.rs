@@ -70,7 +70,10 @@ pub struct Exchange {
 pub enum Error {
     Provider(String),
     /// Still invalid after every repair round.
-    Invalid { rounds: u32, violations: Vec<String> },
+    Invalid {
+        rounds: u32,
+        violations: Vec<String>,
+    },
 }
 
 /// The answer's shape, for response_format json_schema (strict), a forced tool's input schema,
@@ -217,12 +220,16 @@ fn read_answer(text: &str) -> Result<(Vec<Step>, Vec<String>), Vec<String>> {
         let id = obj.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
         let name = if id.is_empty() { format!("steps[{i}]") } else { format!("step `{id}`") };
         for k in obj.keys() {
-            if !["id", "kind", "description", "needs", "covers", "gate", "params_json", "params"].contains(&k.as_str()) {
+            if !["id", "kind", "description", "needs", "covers", "gate", "params_json", "params"].contains(&k.as_str())
+            {
                 problems.push(format!("{name}: unknown field `{k}` (a plan holds only id, kind, description, needs, covers, gate, params_json; nothing in a plan can approve a step)"));
             }
         }
         let strings = |key: &str| -> Vec<String> {
-            obj.get(key).and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect()).unwrap_or_default()
+            obj.get(key)
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                .unwrap_or_default()
         };
         let params: Map<String, Value> = match (obj.get("params_json"), obj.get("params")) {
             (Some(Value::String(p)), _) => match serde_json::from_str::<Value>(p) {

@@ -35,7 +35,12 @@ const ATTEMPTS: u32 = 4;
 impl OpenAi {
     pub fn new(base_url: &str, api_key: &str, model: &str) -> OpenAi {
         let config = OpenAIConfig::new().with_api_base(base_url).with_api_key(api_key);
-        OpenAi { client: Client::with_config(config), base_url: base_url.into(), model: model.into(), mode: Mutex::new(Mode::Schema) }
+        OpenAi {
+            client: Client::with_config(config),
+            base_url: base_url.into(),
+            model: model.into(),
+            mode: Mutex::new(Mode::Schema),
+        }
     }
 
     fn request(&self, mode: Mode, system: &str, turns: &[Turn]) -> Result<CreateChatCompletionRequest, ProviderError> {
@@ -67,7 +72,9 @@ fn unsupported(e: &OpenAIError) -> bool {
     match e {
         OpenAIError::ApiError(r) if r.status_code.as_u16() == 400 || r.status_code.as_u16() == 422 => {
             let m = r.api_error.message.to_ascii_lowercase();
-            ["response_format", "json_schema", "tool", "not supported", "unsupported", "unknown field", "unrecognized"].iter().any(|w| m.contains(w))
+            ["response_format", "json_schema", "tool", "not supported", "unsupported", "unknown field", "unrecognized"]
+                .iter()
+                .any(|w| m.contains(w))
         }
         _ => false,
     }
@@ -118,7 +125,9 @@ impl Provider for OpenAi {
                         ChatCompletionMessageToolCalls::Function(f) => Some(f.function.arguments),
                         _ => None,
                     });
-                    return call.or(choice.message.content).ok_or_else(|| ProviderError("the model's answer was empty".into()));
+                    return call
+                        .or(choice.message.content)
+                        .ok_or_else(|| ProviderError("the model's answer was empty".into()));
                 }
                 Err(e) if unsupported(&e) && mode != Mode::Plain => {
                     let next = if mode == Mode::Schema { Mode::Tool } else { Mode::Plain };
@@ -127,7 +136,12 @@ impl Provider for OpenAi {
                 }
                 Err(e) => {
                     let tries = if retryable(&e) { format!(" (after {ATTEMPTS} attempts)") } else { String::new() };
-                    return Err(ProviderError(format!("{} model {}: {}{tries}", self.base_url, self.model, describe(&e))));
+                    return Err(ProviderError(format!(
+                        "{} model {}: {}{tries}",
+                        self.base_url,
+                        self.model,
+                        describe(&e)
+                    )));
                 }
             }
         }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::fake_aws::FakeAws;
 use crate::support::{later, moto_url, state, step_field, Project};
-use flow::exit::{OK, FAILED, WAITING_APPROVAL, WAITING};
+use flow::exit::{FAILED, OK, WAITING, WAITING_APPROVAL};
 
 /// A planned RTO spec whose steps the test writes; `drill`, the gated command covering the RTO,
 /// comes after the first of them.
@@ -51,7 +51,10 @@ fn a_sufficient_quota_is_evidence_without_a_gate() {
     let s = p.status();
     assert_eq!(step_field(&s, "quota", "state"), "succeeded", "{s}");
     let ev: serde_json::Value = serde_json::from_str(&step_field(&s, "quota", "evidence")).unwrap();
-    assert_eq!((ev["applied_value"].as_f64(), ev["required_value"].as_f64(), ev["value_source"].as_str()), (Some(5.0), Some(3.0), Some("applied")));
+    assert_eq!(
+        (ev["applied_value"].as_f64(), ev["required_value"].as_f64(), ev["value_source"].as_str()),
+        (Some(5.0), Some(3.0), Some("applied"))
+    );
     assert_eq!(step_field(&s, "drill", "state"), "waiting_approval");
 }
 
@@ -63,7 +66,12 @@ fn a_short_quota_is_requested_once_and_polled_to_approved() {
     p.aws(&aws.url);
     p.flow(&["run"]).expect(WAITING_APPROVAL);
     let will = step_field(&p.status(), "quota", "will");
-    for expected in ["request a service quota increase in eu-west-1", "quota:   L-1216C47A Running On-Demand", "current: 32 (default)", "desired: 48"] {
+    for expected in [
+        "request a service quota increase in eu-west-1",
+        "quota:   L-1216C47A Running On-Demand",
+        "current: 32 (default)",
+        "desired: 48",
+    ] {
         assert!(will.contains(expected), "`{expected}` in\n{will}");
     }
     assert_eq!(aws.with(|s| s.filed), 0, "nothing is filed before the approval");
@@ -89,7 +97,10 @@ fn a_short_quota_is_requested_once_and_polled_to_approved() {
     let s = p.status();
     assert_eq!(step_field(&s, "quota", "state"), "succeeded");
     let ev: serde_json::Value = serde_json::from_str(&step_field(&s, "quota", "evidence")).unwrap();
-    assert_eq!((ev["applied_value"].as_f64(), ev["request_id"].as_str(), ev["request_status"].as_str()), (Some(48.0), Some("req-1"), Some("APPROVED")));
+    assert_eq!(
+        (ev["applied_value"].as_f64(), ev["request_id"].as_str(), ev["request_status"].as_str()),
+        (Some(48.0), Some("req-1"), Some("APPROVED"))
+    );
     assert_eq!(aws.with(|s| s.filed), 1, "exactly one request");
 }
 
@@ -177,7 +188,16 @@ fn a_change_set_is_shown_approved_executed_and_its_outputs_used() {
     p.aws(&aws.url);
     p.flow(&["run"]).expect(WAITING_APPROVAL);
     let will = step_field(&p.status(), "net", "will");
-    for expected in ["CREATE change set flow-net-", "on stack shop-network (eu-west-1)", "template: templates/net.yaml (sha256:", "ACTION", "Add      Vpc", "AWS::EC2::VPC", "Add      Subnet", "Cidr = 10.0.0.0/16"] {
+    for expected in [
+        "CREATE change set flow-net-",
+        "on stack shop-network (eu-west-1)",
+        "template: templates/net.yaml (sha256:",
+        "ACTION",
+        "Add      Vpc",
+        "AWS::EC2::VPC",
+        "Add      Subnet",
+        "Cidr = 10.0.0.0/16",
+    ] {
         assert!(will.contains(expected), "`{expected}` in\n{will}");
     }
     p.flow(&["approve", "net"]).expect(OK);
@@ -232,12 +252,19 @@ fn a_change_set_against_moto() {
     p.write("workflows/aws.toml", wf);
     p.flow(&["run"]).expect(WAITING_APPROVAL);
     let will = step_field(&p.status(), "net", "will");
-    assert!(will.contains("CREATE change set") && will.contains("Add      Vpc") && will.contains("Add      Subnet"), "{will}");
+    assert!(
+        will.contains("CREATE change set") && will.contains("Add      Vpc") && will.contains("Add      Subnet"),
+        "{will}"
+    );
     p.flow(&["approve", "net"]).expect(OK);
     // moto gives a stack made by a change set no Outputs: the step that needs one says so.
     let r = p.flow(&["run"]);
     r.expect(FAILED);
-    assert!(r.stdout.contains("use-output: param references ${net.Endpoint}, but step `net` recorded no output `Endpoint`"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("use-output: param references ${net.Endpoint}, but step `net` recorded no output `Endpoint`"),
+        "{}",
+        r.stdout
+    );
     let s = p.status();
     assert_eq!(step_field(&s, "net", "state"), "succeeded", "{s}");
     let ev: serde_json::Value = serde_json::from_str(&step_field(&s, "net", "evidence")).unwrap();
@@ -254,7 +281,10 @@ fn editing_the_template_after_approval_voids_the_approval() {
     p.flow(&["approve", "net"]).expect(OK);
 
     // Someone edits the template after the approval: the approval no longer applies.
-    p.write("workflows/templates/net.yaml", NETWORK_V1.replace("Outputs:", "  Extra:\n    Type: AWS::EC2::InternetGateway\nOutputs:"));
+    p.write(
+        "workflows/templates/net.yaml",
+        NETWORK_V1.replace("Outputs:", "  Extra:\n    Type: AWS::EC2::InternetGateway\nOutputs:"),
+    );
     p.flow(&["run"]).expect(WAITING_APPROVAL);
     let s = p.status();
     assert_eq!(step_field(&s, "net", "state"), "waiting_approval");
@@ -288,11 +318,17 @@ fn a_failing_resource_fails_the_step_with_its_reason() {
 
 #[test]
 fn the_shipped_templates_pass_cfn_lint() {
-    let lint = std::env::var("FLOW_TEST_CFN_LINT").expect("FLOW_TEST_CFN_LINT is not set: run the tests with scripts/test");
+    let lint =
+        std::env::var("FLOW_TEST_CFN_LINT").expect("FLOW_TEST_CFN_LINT is not set: run the tests with scripts/test");
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows/templates");
     let files: Vec<_> = ["network.yaml", "compute.yaml", "alarms.yaml"].iter().map(|f| dir.join(f)).collect();
     let out = std::process::Command::new(lint).args(&files).output().expect("cfn-lint runs");
-    assert!(out.status.success(), "cfn-lint:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "cfn-lint:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The shipped templates through flow against moto: the network and alarms stacks are created,
@@ -344,7 +380,13 @@ fn the_shipped_templates_work_against_moto() {
         assert!(network.contains(expected), "`{expected}` in\n{network}");
     }
     let compute = step_field(&s, "compute", "will");
-    for expected in ["AutoScalingGroup", "AWS::AutoScaling::AutoScalingGroup", "AWS::ElasticLoadBalancingV2::LoadBalancer", "LaunchTemplate", "PrivateSubnetIds = subnet-4,subnet-5,subnet-6"] {
+    for expected in [
+        "AutoScalingGroup",
+        "AWS::AutoScaling::AutoScalingGroup",
+        "AWS::ElasticLoadBalancingV2::LoadBalancer",
+        "LaunchTemplate",
+        "PrivateSubnetIds = subnet-4,subnet-5,subnet-6",
+    ] {
         assert!(compute.contains(expected), "`{expected}` in\n{compute}");
     }
     assert!(step_field(&s, "alarms", "will").contains("RequestCountAnomalyAlarm"));

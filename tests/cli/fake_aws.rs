@@ -139,14 +139,23 @@ fn request_json(r: &QuotaRequest) -> Value {
 async fn quotas(target: &str, body: &[u8], st: &Arc<Mutex<State>>) -> Response<Full<Bytes>> {
     let op = target.rsplit('.').next().unwrap_or_default();
     let input: Value = serde_json::from_slice(body).unwrap_or(json!({}));
-    let key = (input["ServiceCode"].as_str().unwrap_or_default().to_string(), input["QuotaCode"].as_str().unwrap_or_default().to_string());
+    let key = (
+        input["ServiceCode"].as_str().unwrap_or_default().to_string(),
+        input["QuotaCode"].as_str().unwrap_or_default().to_string(),
+    );
     let ok = |v: Value| text(200, "application/x-amz-json-1.1", v.to_string());
     if op == "RequestServiceQuotaIncrease" {
         // File first, answer later: a kill in between leaves a filed request flow never saw.
         let (r, delay) = {
             let mut s = st.lock().unwrap();
             s.filed += 1;
-            let r = QuotaRequest { id: format!("req-{}", s.filed), service: key.0.clone(), code: key.1.clone(), desired: input["DesiredValue"].as_f64().unwrap_or(0.0), status: "PENDING".into() };
+            let r = QuotaRequest {
+                id: format!("req-{}", s.filed),
+                service: key.0.clone(),
+                code: key.1.clone(),
+                desired: input["DesiredValue"].as_f64().unwrap_or(0.0),
+                status: "PENDING".into(),
+            };
             s.requests.push(r.clone());
             (r, s.file_delay_ms)
         };
@@ -155,30 +164,49 @@ async fn quotas(target: &str, body: &[u8], st: &Arc<Mutex<State>>) -> Response<F
     }
     let s = st.lock().unwrap();
     if key.0 == "denied" {
-        return json_error("AccessDeniedException", "User: arn:aws:iam::123456789012:user/ci is not authorized to perform: servicequotas:GetServiceQuota");
+        return json_error(
+            "AccessDeniedException",
+            "User: arn:aws:iam::123456789012:user/ci is not authorized to perform: servicequotas:GetServiceQuota",
+        );
     }
     match op {
         "GetServiceQuota" => match s.applied.get(&key) {
             Some((name, v)) => ok(json!({"Quota": quota_json(&key.0, &key.1, name, *v)})),
-            None => json_error("NoSuchResourceException", "The request failed because the specified service quota does not have an applied value."),
+            None => json_error(
+                "NoSuchResourceException",
+                "The request failed because the specified service quota does not have an applied value.",
+            ),
         },
         "GetAWSDefaultServiceQuota" => match s.defaults.get(&key) {
             Some((name, v)) => ok(json!({"Quota": quota_json(&key.0, &key.1, name, *v)})),
-            None => json_error("NoSuchResourceException", "The request failed because the specified service does not exist."),
+            None => json_error(
+                "NoSuchResourceException",
+                "The request failed because the specified service does not exist.",
+            ),
         },
         "ListServiceQuotas" => {
-            let q: Vec<Value> = s.defaults.iter().filter(|((svc, _), _)| *svc == key.0).map(|((svc, code), (name, v))| quota_json(svc, code, name, *v)).collect();
+            let q: Vec<Value> = s
+                .defaults
+                .iter()
+                .filter(|((svc, _), _)| *svc == key.0)
+                .map(|((svc, code), (name, v))| quota_json(svc, code, name, *v))
+                .collect();
             ok(json!({"Quotas": q}))
         }
         "ListRequestedServiceQuotaChangeHistoryByQuota" => {
-            let r: Vec<Value> = s.requests.iter().filter(|r| r.service == key.0 && r.code == key.1).map(request_json).collect();
+            let r: Vec<Value> =
+                s.requests.iter().filter(|r| r.service == key.0 && r.code == key.1).map(request_json).collect();
             ok(json!({"RequestedQuotas": r}))
         }
-        "GetRequestedServiceQuotaChange" => match s.requests.iter().find(|r| r.id == input["RequestId"].as_str().unwrap_or_default()) {
-            Some(r) if s.auto_approve => ok(json!({"RequestedQuota": request_json(&QuotaRequest { status: "APPROVED".into(), ..r.clone() })})),
-            Some(r) => ok(json!({"RequestedQuota": request_json(r)})),
-            None => json_error("NoSuchResourceException", "no such request"),
-        },
+        "GetRequestedServiceQuotaChange" => {
+            match s.requests.iter().find(|r| r.id == input["RequestId"].as_str().unwrap_or_default()) {
+                Some(r) if s.auto_approve => ok(
+                    json!({"RequestedQuota": request_json(&QuotaRequest { status: "APPROVED".into(), ..r.clone() })}),
+                ),
+                Some(r) => ok(json!({"RequestedQuota": request_json(r)})),
+                None => json_error("NoSuchResourceException", "no such request"),
+            }
+        }
         _ => json_error("UnknownOperationException", op),
     }
 }
@@ -222,7 +250,12 @@ fn section(template: &str, name: &str) -> Vec<(String, String)> {
         if !inside {
             continue;
         }
-        if line.len() > 2 && line.starts_with("  ") && !line.starts_with("   ") && line.trim_end().ends_with(':') && !line.trim_start().starts_with('#') {
+        if line.len() > 2
+            && line.starts_with("  ")
+            && !line.starts_with("   ")
+            && line.trim_end().ends_with(':')
+            && !line.trim_start().starts_with('#')
+        {
             out.push((line.trim().trim_end_matches(':').to_string(), String::new()));
         } else if let Some(last) = out.last_mut() {
             last.1.push_str(line.trim());
@@ -256,7 +289,13 @@ fn cloudformation(body: &[u8], st: &Arc<Mutex<State>>) -> Response<Full<Bytes>> 
                 stk.status = next;
             }
             let outputs: String = if shown.status.ends_with("_COMPLETE") && !shown.status.contains("ROLLBACK") {
-                shown.outputs.iter().map(|(k, v)| format!("<member><OutputKey>{k}</OutputKey><OutputValue>{}</OutputValue></member>", esc(v))).collect()
+                shown
+                    .outputs
+                    .iter()
+                    .map(|(k, v)| {
+                        format!("<member><OutputKey>{k}</OutputKey><OutputValue>{}</OutputValue></member>", esc(v))
+                    })
+                    .collect()
             } else {
                 String::new()
             };
@@ -296,14 +335,19 @@ fn cloudformation(body: &[u8], st: &Arc<Mutex<State>>) -> Response<Full<Bytes>> 
             let mut parameters = Vec::new();
             for i in 1.. {
                 let Some(k) = form.get(&format!("Parameters.member.{i}.ParameterKey")) else { break };
-                parameters.push((k.clone(), form.get(&format!("Parameters.member.{i}.ParameterValue")).cloned().unwrap_or_default()));
+                parameters.push((
+                    k.clone(),
+                    form.get(&format!("Parameters.member.{i}.ParameterValue")).cloned().unwrap_or_default(),
+                ));
             }
             let new = section(&template, "Resources");
             let changes: Vec<(String, String, String, String)> = if kind == "CREATE" {
                 if s.stacks.get(&stack).is_some_and(|k| k.status != "REVIEW_IN_PROGRESS") {
                     return xml_error("ValidationError", &format!("Stack [{stack}] already exists and cannot be created again with the changeSet [{cs_name}]."));
                 }
-                s.stacks.entry(stack.clone()).or_insert_with(|| Stack { status: "REVIEW_IN_PROGRESS".into(), ..Default::default() });
+                s.stacks
+                    .entry(stack.clone())
+                    .or_insert_with(|| Stack { status: "REVIEW_IN_PROGRESS".into(), ..Default::default() });
                 new.iter().map(|(id, b)| ("Add".into(), id.clone(), resource_type(b), "-".into())).collect()
             } else {
                 let Some(old) = s.stacks.get(&stack) else {
@@ -316,8 +360,14 @@ fn cloudformation(body: &[u8], st: &Arc<Mutex<State>>) -> Response<Full<Bytes>> 
                         None => ch.push(("Add".into(), id.clone(), resource_type(b), "-".into())),
                         Some((_, ob)) if ob != b => {
                             let changed: Vec<&str> = b.lines().filter(|l| !ob.lines().any(|o| o == *l)).collect();
-                            let replace = changed.iter().any(|l| l.starts_with("CidrBlock") || l.starts_with("AvailabilityZone"));
-                            ch.push(("Modify".into(), id.clone(), resource_type(b), if replace { "True" } else { "False" }.into()));
+                            let replace =
+                                changed.iter().any(|l| l.starts_with("CidrBlock") || l.starts_with("AvailabilityZone"));
+                            ch.push((
+                                "Modify".into(),
+                                id.clone(),
+                                resource_type(b),
+                                if replace { "True" } else { "False" }.into(),
+                            ));
                         }
                         _ => {}
                     }
@@ -336,7 +386,15 @@ fn cloudformation(body: &[u8], st: &Arc<Mutex<State>>) -> Response<Full<Bytes>> 
             };
             s.change_sets.insert(
                 (stack.clone(), cs_name.clone()),
-                ChangeSet { kind, template, status: status.into(), reason: reason.into(), execution: if changes.is_empty() { "UNAVAILABLE" } else { "AVAILABLE" }.into(), changes, parameters },
+                ChangeSet {
+                    kind,
+                    template,
+                    status: status.into(),
+                    reason: reason.into(),
+                    execution: if changes.is_empty() { "UNAVAILABLE" } else { "AVAILABLE" }.into(),
+                    changes,
+                    parameters,
+                },
             );
             xml_ok("CreateChangeSet", &format!("<Id>arn:aws:cloudformation:eu-west-1:123456789012:changeSet/{cs_name}/fake</Id><StackId>{}</StackId>", cfn_arn(&stack)))
         }
@@ -352,7 +410,16 @@ fn cloudformation(body: &[u8], st: &Arc<Mutex<State>>) -> Response<Full<Bytes>> 
                     format!("<member><Type>Resource</Type><ResourceChange><Action>{a}</Action><LogicalResourceId>{id}</LogicalResourceId><ResourceType>{ty}</ResourceType>{repl}</ResourceChange></member>")
                 })
                 .collect();
-            let params: String = cs.parameters.iter().map(|(k, v)| format!("<member><ParameterKey>{k}</ParameterKey><ParameterValue>{}</ParameterValue></member>", esc(v))).collect();
+            let params: String = cs
+                .parameters
+                .iter()
+                .map(|(k, v)| {
+                    format!(
+                        "<member><ParameterKey>{k}</ParameterKey><ParameterValue>{}</ParameterValue></member>",
+                        esc(v)
+                    )
+                })
+                .collect();
             xml_ok(
                 "DescribeChangeSet",
                 &format!(
@@ -369,7 +436,10 @@ fn cloudformation(body: &[u8], st: &Arc<Mutex<State>>) -> Response<Full<Bytes>> 
                 return xml_error("ChangeSetNotFound", &format!("ChangeSet [{cs_name}] does not exist"));
             };
             if cs.execution != "AVAILABLE" {
-                return xml_error("InvalidChangeSetStatus", &format!("ChangeSet [{cs_name}] cannot be executed in its current status of [{}]", cs.execution));
+                return xml_error(
+                    "InvalidChangeSetStatus",
+                    &format!("ChangeSet [{cs_name}] cannot be executed in its current status of [{}]", cs.execution),
+                );
             }
             cs.execution = "EXECUTE_COMPLETE".into();
             let cs = cs.clone();
@@ -390,7 +460,12 @@ fn cloudformation(body: &[u8], st: &Arc<Mutex<State>>) -> Response<Full<Bytes>> 
                         format!("{verb}_FAILED"),
                         "Resource handler returned message: \"The subnet ID 'subnet-0broken' does not exist (Service: Ec2, Status Code: 400)\"".into(),
                     ));
-                    stk.events.push((stack.clone(), "AWS::CloudFormation::Stack".into(), "ROLLBACK_IN_PROGRESS".into(), "The following resource(s) failed to create: [Broken].".into()));
+                    stk.events.push((
+                        stack.clone(),
+                        "AWS::CloudFormation::Stack".into(),
+                        "ROLLBACK_IN_PROGRESS".into(),
+                        "The following resource(s) failed to create: [Broken].".into(),
+                    ));
                 }
                 None => {
                     stk.pending = Some(format!("{verb}_COMPLETE"));
@@ -403,7 +478,10 @@ fn cloudformation(body: &[u8], st: &Arc<Mutex<State>>) -> Response<Full<Bytes>> 
                             if let Some(v) = overrides.get(&k) {
                                 return (k, v.clone());
                             }
-                            let literal = b.lines().find_map(|l| l.strip_prefix("Value:")).map(|v| v.trim().trim_matches('"').to_string());
+                            let literal = b
+                                .lines()
+                                .find_map(|l| l.strip_prefix("Value:"))
+                                .map(|v| v.trim().trim_matches('"').to_string());
                             let v = match literal {
                                 Some(v) if !v.starts_with('!') => v,
                                 _ => format!("{}-value", k.to_lowercase()),

@@ -40,7 +40,8 @@ pub struct FakeLlm {
 
 impl FakeLlm {
     pub fn start(answers: Vec<Answer>) -> FakeLlm {
-        let mut fake = FakeLlm { url: String::new(), answers: Arc::new(Mutex::new(answers.into())), requests: Default::default() };
+        let mut fake =
+            FakeLlm { url: String::new(), answers: Arc::new(Mutex::new(answers.into())), requests: Default::default() };
         let f = fake.clone();
         let port = crate::serve::serve(move |req| f.clone().handle(req));
         fake.url = format!("http://127.0.0.1:{port}");
@@ -62,7 +63,11 @@ impl FakeLlm {
         self.requests.lock().unwrap().push((path, json));
         let answer = self.answers.lock().unwrap().pop_front();
         let reply = |status: u16, body: Value| {
-            Response::builder().status(status).header("content-type", "application/json").body(Full::new(Bytes::from(body.to_string()))).unwrap()
+            Response::builder()
+                .status(status)
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(body.to_string())))
+                .unwrap()
         };
         let completion = |message: Value| {
             json!({"id": "chatcmpl-1", "object": "chat.completion", "created": 1764000000, "model": "test-model",

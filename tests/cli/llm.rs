@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::fake_llm::{fixture, Answer, FakeLlm};
 use crate::support::Project;
-use flow::exit::{OK, BAD_PLAN, REFUSED, PLANNER, WAITING_APPROVAL};
+use flow::exit::{BAD_PLAN, OK, PLANNER, REFUSED, WAITING_APPROVAL};
 
 fn project(llm: &FakeLlm) -> Project {
     let p = Project::new();
@@ -21,7 +21,13 @@ fn plan(p: &Project, extra: &[&str]) -> crate::support::Run {
 }
 
 fn user_messages(req: &Value) -> Vec<String> {
-    req["messages"].as_array().unwrap().iter().filter(|m| m["role"] == "user").map(|m| m["content"].as_str().unwrap().to_string()).collect()
+    req["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "user")
+        .map(|m| m["content"].as_str().unwrap().to_string())
+        .collect()
 }
 
 #[test]
@@ -41,11 +47,20 @@ fn a_valid_answer_becomes_the_plan() {
 
     let (path, req) = llm.request(0);
     assert_eq!(path, "/v1/chat/completions");
-    assert_eq!((req["model"].as_str(), req["temperature"].as_f64(), req["seed"].as_i64()), (Some("test-model"), Some(0.0), Some(7)));
+    assert_eq!(
+        (req["model"].as_str(), req["temperature"].as_f64(), req["seed"].as_i64()),
+        (Some("test-model"), Some(0.0), Some(7))
+    );
     assert_eq!(req["response_format"]["type"], "json_schema");
     assert_eq!(req["response_format"]["json_schema"]["strict"], true);
     let prompt = &user_messages(&req)[0];
-    for expected in ["\"id\": \"recovery-1\"", "- changeset (gated)", "params schema: {", "<spec>\n# Recovery\n\n- RTO 2 hours", "Example answer"] {
+    for expected in [
+        "\"id\": \"recovery-1\"",
+        "- changeset (gated)",
+        "params schema: {",
+        "<spec>\n# Recovery\n\n- RTO 2 hours",
+        "Example answer",
+    ] {
         assert!(prompt.contains(expected), "`{expected}` in the prompt");
     }
     let system = req["messages"][0]["content"].as_str().unwrap();
@@ -86,7 +101,12 @@ fn invalid_answers_are_repaired() {
         let repair = user_messages(&llm.request(1).1).pop().unwrap();
         assert!(repair.starts_with("That plan is invalid:") && repair.contains(violation), "{bad}: {repair}");
         let log = p.flow(&["log", "--llm", "--json"]).json();
-        let rounds: Vec<(u64, usize)> = log["exchanges"].as_array().unwrap().iter().map(|e| (e["round"].as_u64().unwrap(), e["violations"].as_array().unwrap().len())).collect();
+        let rounds: Vec<(u64, usize)> = log["exchanges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["round"].as_u64().unwrap(), e["violations"].as_array().unwrap().len()))
+            .collect();
         assert_eq!(rounds.len(), 2, "{bad}");
         assert!(rounds[0].1 > 0 && rounds[1].1 == 0, "{bad}: {rounds:?}");
     }
@@ -103,7 +123,11 @@ fn repeated_failure_is_a_clear_error_and_records_no_plan() {
     let r = plan(&p, &[]);
     r.expect(BAD_PLAN);
     assert!(r.stderr.contains("invalid plan from openai test-model after 2 repair rounds"), "{}", r.stderr);
-    assert!(r.stderr.contains("- requirement `recovery-2` (rpo <= 600 s, line 4) is verified by no step"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("- requirement `recovery-2` (rpo <= 600 s, line 4) is verified by no step"),
+        "{}",
+        r.stderr
+    );
     assert!(!p.path("workflows/svc.toml").exists());
     let s = p.flow(&["status"]);
     s.expect(REFUSED);
@@ -128,14 +152,23 @@ fn rate_limits_and_server_errors_are_retried_then_reported() {
     let p = project(&llm);
     let r = plan(&p, &[]);
     r.expect(PLANNER);
-    assert!(r.stderr.contains("error: planner: ") && r.stderr.contains("model test-model: HTTP 500: boom (after 4 attempts)"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("error: planner: ")
+            && r.stderr.contains("model test-model: HTTP 500: boom (after 4 attempts)"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(llm.count(), 4);
 }
 
 #[test]
 fn a_server_without_json_schema_gets_a_forced_tool_call() {
     let llm = FakeLlm::start(vec![
-        Answer::Error(400, r#"{"error":{"message":"response_format json_schema is not supported by this server"}}"#.into(), None),
+        Answer::Error(
+            400,
+            r#"{"error":{"message":"response_format json_schema is not supported by this server"}}"#.into(),
+            None,
+        ),
         Answer::ToolCall(fixture("valid.json")),
     ]);
     let p = project(&llm);
@@ -148,7 +181,10 @@ fn a_server_without_json_schema_gets_a_forced_tool_call() {
 
 #[test]
 fn a_prompt_injection_never_yields_an_ungated_side_effect() {
-    let llm = FakeLlm::start(vec![Answer::Content(fixture("injection_ungated.json")), Answer::Content(fixture("injection_gated.json"))]);
+    let llm = FakeLlm::start(vec![
+        Answer::Content(fixture("injection_ungated.json")),
+        Answer::Content(fixture("injection_gated.json")),
+    ]);
     let p = project(&llm);
     p.write(
         "specs/svc.md",
@@ -165,12 +201,19 @@ fn a_prompt_injection_never_yields_an_ungated_side_effect() {
     assert!(repair.contains("step `maintenance`: unknown field `approved`"), "{repair}");
     assert!(repair.contains("step `maintenance`: kind `command` has a side effect and must be gated"), "{repair}");
     // The gated version is accepted, flagged, and waits for a person.
-    assert!(r.stdout.contains("! command proposed by an LLM planner: read it before approving: $ touch pwned"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("! command proposed by an LLM planner: read it before approving: $ touch pwned"),
+        "{}",
+        r.stdout
+    );
     let s = p.flow(&["run"]);
     s.expect(WAITING_APPROVAL);
     let status = p.status();
     let m = status["steps"].as_array().unwrap().iter().find(|s| s["id"] == "maintenance").unwrap().clone();
-    assert_eq!((m["state"].as_str(), m["flag"].as_str()), (Some("waiting_approval"), Some("command proposed by an LLM planner: read it before approving")));
+    assert_eq!(
+        (m["state"].as_str(), m["flag"].as_str()),
+        (Some("waiting_approval"), Some("command proposed by an LLM planner: read it before approving"))
+    );
     assert!(!p.path("pwned").exists(), "no side effect without an approval");
 }
 
@@ -179,7 +222,11 @@ fn bedrock_converse_with_a_forced_tool() {
     let valid: Value = serde_json::from_str(&fixture("valid.json")).unwrap();
     let llm = FakeLlm::start(vec![
         Answer::Converse(valid),
-        Answer::Error(403, r#"{"message":"You don't have access to the model with the specified model ID."}"#.into(), Some("AccessDeniedException")),
+        Answer::Error(
+            403,
+            r#"{"message":"You don't have access to the model with the specified model ID."}"#.into(),
+            Some("AccessDeniedException"),
+        ),
     ]);
     let p = Project::new();
     p.write("specs/svc.md", "# Recovery\n\n- RTO 2 hours\n- RPO 10 minutes\n");
@@ -194,7 +241,16 @@ fn bedrock_converse_with_a_forced_tool() {
     assert_eq!(req["inferenceConfig"]["temperature"].as_f64(), Some(0.0));
     assert!(req["messages"][0]["content"][0]["text"].as_str().unwrap().contains("<spec>"));
 
-    let r = p.flow(&["plan", "specs/svc.md", "--planner", "bedrock", "--model", "anthropic.claude-other", "--region", "us-west-2"]);
+    let r = p.flow(&[
+        "plan",
+        "specs/svc.md",
+        "--planner",
+        "bedrock",
+        "--model",
+        "anthropic.claude-other",
+        "--region",
+        "us-west-2",
+    ]);
     r.expect(PLANNER);
     assert!(r.stderr.contains("access denied: the credentials lack bedrock:InvokeModel on anthropic.claude-other, or the model is not enabled for this account in us-west-2"), "{}", r.stderr);
     assert!(r.stderr.contains("AccessDeniedException: You don't have access to the model"), "{}", r.stderr);

@@ -43,9 +43,16 @@ fn a_known_delay_is_measured_within_2_ms() {
     let pct = |q: f64| d[((d.len() as f64 * q).ceil() as usize).saturating_sub(1)];
     assert!(injected_mean >= 20.0);
     // Mean, median and p99 within 2 ms.
-    for (key, injected, tolerance) in [("mean_ms", injected_mean, 2.0), ("p50_ms", pct(0.5), 2.0), ("p99_ms", pct(0.99), 2.0)] {
+    for (key, injected, tolerance) in
+        [("mean_ms", injected_mean, 2.0), ("p50_ms", pct(0.5), 2.0), ("p99_ms", pct(0.99), 2.0)]
+    {
         let v = f(&r, &["latency", key]);
-        assert!((v - injected).abs() <= tolerance, "{key}: measured {v}, injected {injected:.3}\n{}\n{}", r["latency"], r["series"]);
+        assert!(
+            (v - injected).abs() <= tolerance,
+            "{key}: measured {v}, injected {injected:.3}\n{}\n{}",
+            r["latency"],
+            r["series"]
+        );
     }
     assert_eq!(f(&r, &["counts", "scheduled"]), 200.0, "100/s for the 2 s after warm-up");
     assert_eq!(f(&r, &["success_rate_pct"]), 100.0);
@@ -57,13 +64,18 @@ fn a_known_delay_is_measured_within_2_ms() {
 fn a_known_failure_fraction_is_the_success_rate() {
     let server = Server::start();
     let p = Project::alone();
-    let (code, r) = load(&p, &server.url("/flaky"), &["--rate", "100", "--duration", "2s", "--threshold", "success>=99.5%"]);
+    let (code, r) =
+        load(&p, &server.url("/flaky"), &["--rate", "100", "--duration", "2s", "--threshold", "success>=99.5%"]);
     assert_eq!(code, FAILED, "a failed threshold fails the command");
     assert_eq!(f(&r, &["success_rate_pct"]), 90.0, "{}", r["counts"]);
     assert_eq!(f(&r, &["errors", "status"]), 20.0);
     assert_eq!(r["verdicts"][0]["pass"], false);
     // The same with a threshold it meets.
-    let (code, _) = load(&p, &server.url("/flaky"), &["--rate", "100", "--duration", "1s", "--threshold", "success>=85%", "--threshold", "avg<500ms"]);
+    let (code, _) = load(
+        &p,
+        &server.url("/flaky"),
+        &["--rate", "100", "--duration", "1s", "--threshold", "success>=85%", "--threshold", "avg<500ms"],
+    );
     assert_eq!(code, OK);
 }
 
@@ -71,7 +83,11 @@ fn a_known_failure_fraction_is_the_success_rate() {
 fn a_stall_shows_in_the_corrected_latency() {
     let server = Server::start();
     let p = Project::alone();
-    let child = p.cmd(&["loadtest", &server.url("/ok"), "--json", "--rate", "200", "--duration", "3s"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let child = p
+        .cmd(&["loadtest", &server.url("/ok"), "--json", "--rate", "200", "--duration", "3s"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(1000));
     server.stall(Duration::from_secs(1));
     let out = child.wait_with_output().unwrap();
@@ -87,7 +103,11 @@ fn a_stall_shows_in_the_corrected_latency() {
 fn a_refused_port_and_a_timeout_land_in_their_classes() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let p = Project::alone();
-    let (code, r) = load(&p, &format!("http://127.0.0.1:{port}/"), &["--rate", "20", "--duration", "1s", "--threshold", "success>=99%"]);
+    let (code, r) = load(
+        &p,
+        &format!("http://127.0.0.1:{port}/"),
+        &["--rate", "20", "--duration", "1s", "--threshold", "success>=99%"],
+    );
     assert_eq!(code, FAILED);
     assert_eq!((f(&r, &["errors", "refused"]), f(&r, &["success_rate_pct"])), (20.0, 0.0), "{}", r["errors"]);
 
@@ -97,7 +117,11 @@ fn a_refused_port_and_a_timeout_land_in_their_classes() {
     assert!(f(&r, &["latency", "p50_ms"]) >= 200.0);
 
     // Closed model, a new connection per request.
-    let (code, r) = load(&p, &server.url("/ok"), &["--duration", "1s", "--connections", "2", "--no-keepalive", "--threshold", "rate>=10"]);
+    let (code, r) = load(
+        &p,
+        &server.url("/ok"),
+        &["--duration", "1s", "--connections", "2", "--no-keepalive", "--threshold", "rate>=10"],
+    );
     assert_eq!(code, OK, "{r}");
     assert_eq!(f(&r, &["connections_opened"]), f(&r, &["counts", "sent"]));
     let bad = p.flow(&["loadtest", &server.url("/ok"), "--threshold", "speed>9"]);
@@ -115,16 +139,25 @@ fn a_loadtest_step_sets_the_requirement_verdicts() {
     );
     p.flow(&["plan", "specs/web.md"]).expect(OK);
     // Ten minutes is the plan's; this test runs two seconds.
-    let wf = p.read("workflows/web.toml").replace("duration_s = 600", "duration_s = 2").replace("warmup_s = 60", "warmup_s = 1");
+    let wf = p
+        .read("workflows/web.toml")
+        .replace("duration_s = 600", "duration_s = 2")
+        .replace("warmup_s = 60", "warmup_s = 1");
     p.write("workflows/web.toml", wf);
     p.flow(&["run"]).expect(WAITING_APPROVAL);
     let will = step_field(&p.status(), "load-test", "will");
-    assert!(will.contains("threshold latency_avg < 100 ms (web-1)") && will.contains("open model at 50 req/s"), "{will}");
+    assert!(
+        will.contains("threshold latency_avg < 100 ms (web-1)") && will.contains("open model at 50 req/s"),
+        "{will}"
+    );
     p.flow(&["approve", "load-test"]).expect(OK);
     p.flow(&["run"]).expect(WAITING_APPROVAL);
     let s = p.status();
     assert_eq!(step_field(&s, "load-test", "state"), "succeeded", "{s}");
-    assert_eq!((verdict(&s, "web-1"), verdict(&s, "web-2"), verdict(&s, "web-3")), ("pass".into(), "fail".into(), "pass".into()));
+    assert_eq!(
+        (verdict(&s, "web-1"), verdict(&s, "web-2"), verdict(&s, "web-3")),
+        ("pass".into(), "fail".into(), "pass".into())
+    );
     let ev: Value = serde_json::from_str(&step_field(&s, "load-test", "evidence")).unwrap();
     assert!((5.0..8.0).contains(&ev["latency_avg_ms"].as_f64().unwrap()), "{ev}");
     assert_eq!(ev["thresholds"].as_array().unwrap().len(), 3);
@@ -153,7 +186,8 @@ fn the_open_files_limit_caps_requests_in_flight() {
     let server = Server::start();
     let p = Project::alone();
     // 200 req/s with a 2 s timeout wants 400 requests in flight; 128 open files allow 64.
-    let mut c = p.cmd(&["loadtest", &server.url("/hang"), "--json", "--rate", "200", "--duration", "1s", "--timeout", "2s"]);
+    let mut c =
+        p.cmd(&["loadtest", &server.url("/hang"), "--json", "--rate", "200", "--duration", "1s", "--timeout", "2s"]);
     // SAFETY: only setrlimit, which is async-signal-safe, runs between fork and exec.
     unsafe {
         c.pre_exec(|| {
@@ -162,7 +196,8 @@ fn the_open_files_limit_caps_requests_in_flight() {
         });
     }
     let out = c.output().expect("flow runs");
-    let r: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let r: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     assert_eq!(out.status.code(), Some(INVALID), "{r}");
     assert_eq!(r["config"]["in_flight_limit"], 64, "{r}");
     let warning = r["warnings"][0].as_str().unwrap_or_default();
@@ -172,10 +207,20 @@ fn the_open_files_limit_caps_requests_in_flight() {
     // queued 64, which are still waiting when the run stops (one timeout after its end): in flight.
     let counts = &r["counts"];
     assert_eq!((counts["scheduled"].as_u64(), counts["unsent"].as_u64()), (Some(200), Some(72)), "{r}");
-    assert_eq!((counts["sent"].as_u64(), counts["completed"].as_u64(), counts["in_flight"].as_u64()), (Some(128), Some(64), Some(64)), "{r}");
+    assert_eq!(
+        (counts["sent"].as_u64(), counts["completed"].as_u64(), counts["in_flight"].as_u64()),
+        (Some(128), Some(64), Some(64)),
+        "{r}"
+    );
     assert_eq!((r["errors"]["timeout"].as_u64(), r["errors"]["unsent"].as_u64()), (Some(64), Some(72)), "{r}");
     assert_eq!(r["success_rate_pct"], 0.0);
-    assert!(r["invalid_reason"].as_str().unwrap().contains("72 of 200 scheduled requests were never sent: the in-flight limit of 64"), "{r}");
+    assert!(
+        r["invalid_reason"]
+            .as_str()
+            .unwrap()
+            .contains("72 of 200 scheduled requests were never sent: the in-flight limit of 64"),
+        "{r}"
+    );
 }
 
 #[test]
@@ -188,7 +233,11 @@ fn a_fresh_connection_is_timed_by_the_arrival_of_its_answer() {
     assert_eq!(code, OK, "{r}");
     assert_eq!(r["valid"], true, "{r}");
     let c = &r["counts"];
-    assert_eq!((c["scheduled"].as_u64(), c["sent"].as_u64(), c["ok"].as_u64(), c["in_flight"].as_u64()), (Some(1000), Some(1000), Some(1000), Some(0)), "{r}");
+    assert_eq!(
+        (c["scheduled"].as_u64(), c["sent"].as_u64(), c["ok"].as_u64(), c["in_flight"].as_u64()),
+        (Some(1000), Some(1000), Some(1000), Some(0)),
+        "{r}"
+    );
     assert_eq!(f(&r, &["connections_opened"]), 1000.0);
     let service = f(&r, &["uncorrected_latency", "p50_ms"]);
     assert!(service < 0.5, "median service time {service} ms: read time, not arrival\n{}", r["uncorrected_latency"]);

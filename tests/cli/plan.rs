@@ -2,7 +2,7 @@
 //! workflow files going through the same validator.
 
 use crate::support::{step_field, Project};
-use flow::exit::{BAD_PLAN};
+use flow::exit::BAD_PLAN;
 
 #[test]
 fn launch_plan_covers_all_seven_and_status_lists_them_unverified() {
@@ -14,25 +14,48 @@ fn launch_plan_covers_all_seven_and_status_lists_them_unverified() {
     assert_eq!((v["runbook"].as_str(), v["version"].as_u64()), (Some("launch"), Some(1)));
     let steps = v["steps"].as_array().unwrap();
     let kinds: Vec<&str> = steps.iter().map(|s| s["kind"].as_str().unwrap()).collect();
-    for k in ["loadtest", "capacity_model", "quota", "ip_capacity", "changeset", "failover_drill", "restore_drill", "approval"] {
+    for k in [
+        "loadtest",
+        "capacity_model",
+        "quota",
+        "ip_capacity",
+        "changeset",
+        "failover_drill",
+        "restore_drill",
+        "approval",
+    ] {
         assert!(kinds.contains(&k), "no {k} step in {kinds:?}");
     }
     // Every measurable requirement is covered by a step that can verify it.
-    let covered: Vec<String> = steps.iter().flat_map(|s| s["covers"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string())).collect();
-    let measurable: Vec<String> = v["requirements"].as_array().unwrap().iter().filter(|r| r["kind"] != "other").map(|r| r["id"].as_str().unwrap().to_string()).collect();
+    let covered: Vec<String> = steps
+        .iter()
+        .flat_map(|s| s["covers"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()))
+        .collect();
+    let measurable: Vec<String> = v["requirements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] != "other")
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(measurable.len(), 7);
     for id in &measurable {
         assert!(covered.contains(id), "{id} not covered");
     }
     // Side-effecting steps are gated; the capacity model feeds the quota and compute steps.
     for s in steps {
-        if ["loadtest", "quota", "changeset", "failover_drill", "restore_drill", "approval"].contains(&s["kind"].as_str().unwrap()) {
+        if ["loadtest", "quota", "changeset", "failover_drill", "restore_drill", "approval"]
+            .contains(&s["kind"].as_str().unwrap())
+        {
             assert_eq!(s["gate"], true, "{s}");
         }
     }
     let by_id = |id: &str| steps.iter().find(|s| s["id"] == id).unwrap().clone();
     assert_eq!(by_id("quota-ec2-vcpus")["params"]["required"], "${capacity-model.vcpus}");
-    assert_eq!(by_id("changeset-compute")["params"]["parameters"]["DesiredCapacity"], "${capacity-model.instances_total}");
+    assert_eq!(
+        by_id("changeset-compute")["params"]["parameters"]["DesiredCapacity"],
+        "${capacity-model.instances_total}"
+    );
     assert_eq!(by_id("peak-load")["params"]["url"], "${changeset-compute.EndpointURL}");
     assert_eq!(by_id("capacity-model")["params"]["per_instance_rps"], "${baseline-load.throughput_rps}");
     assert!(p.path("workflows/launch.toml").exists());
@@ -59,7 +82,10 @@ fn replanning_a_changed_spec_prints_a_diff() {
     again.expect(0);
     assert!(again.stdout.contains("plan unchanged (version 1)"), "{}", again.stdout);
 
-    p.write("specs/svc.md", "# Recovery\n\n- RTO 2 hours\n- RPO 10 minutes\n\n## Speed\n\n- average response under 100 ms\n");
+    p.write(
+        "specs/svc.md",
+        "# Recovery\n\n- RTO 2 hours\n- RPO 10 minutes\n\n## Speed\n\n- average response under 100 ms\n",
+    );
     let r = p.flow(&["plan", "specs/svc.md", "--json"]);
     r.expect(0);
     let v = r.json();
@@ -68,7 +94,11 @@ fn replanning_a_changed_spec_prints_a_diff() {
     assert_eq!(v["diff"]["changed"], serde_json::json!(["restore-drill", "go-no-go"]));
     assert_eq!(v["diff"]["removed"], serde_json::json!([]));
     let human = p.flow(&["log"]);
-    assert!(human.stdout.contains("plan version 2 (builtin, from plan): +load-test ~restore-drill ~go-no-go"), "{}", human.stdout);
+    assert!(
+        human.stdout.contains("plan version 2 (builtin, from plan): +load-test ~restore-drill ~go-no-go"),
+        "{}",
+        human.stdout
+    );
 }
 
 #[test]
@@ -119,5 +149,9 @@ fn an_invalid_edit_is_refused_and_changes_nothing() {
     p.write("workflows/svc.toml", "runbook = \"svc\"\n[[steps]\nid = 1\n");
     let r = p.flow(&["run"]);
     r.expect(BAD_PLAN);
-    assert!(r.stderr.contains("workflow") && r.stderr.contains("svc.toml") && r.stderr.contains("line 2"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("workflow") && r.stderr.contains("svc.toml") && r.stderr.contains("line 2"),
+        "{}",
+        r.stderr
+    );
 }

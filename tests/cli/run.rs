@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::support::{state, step_field, verdict, Project, Server};
-use flow::exit::{OK, FAILED, REFUSED, WAITING_APPROVAL, UNSUPPORTED};
+use flow::exit::{FAILED, OK, REFUSED, UNSUPPORTED, WAITING_APPROVAL};
 
 /// A project with a planned two-requirement spec (RTO, RPO) whose steps the test then writes.
 fn recovery_project(steps: &str) -> Project {
@@ -93,7 +93,10 @@ fn gate_approve_kill_resume_side_effect_once() {
     let s = p.status();
     assert_eq!((verdict(&s, "recovery-1"), verdict(&s, "recovery-2")), ("pass".into(), "pass".into()));
     let will = step_field(&s, "go", "will");
-    assert!(will.contains("decide: launch?") && will.contains("pass") && will.contains("rto_s = 3600 (restore)"), "{will}");
+    assert!(
+        will.contains("decide: launch?") && will.contains("pass") && will.contains("rto_s = 3600 (restore)"),
+        "{will}"
+    );
 
     p.flow(&["approve", "go", "--as", "lead"]).expect(OK);
     let r = p.flow(&["run"]);
@@ -109,7 +112,10 @@ fn gate_approve_kill_resume_side_effect_once() {
         .filter(|e| e["event"] == "approved")
         .map(|e| (e["step"].as_str().unwrap().into(), e["by"].as_str().unwrap().into()))
         .collect();
-    assert_eq!(approvals, [("append".into(), "ana".into()), ("restore".into(), "tester".into()), ("go".into(), "lead".into())]);
+    assert_eq!(
+        approvals,
+        [("append".into(), "ana".into()), ("restore".into(), "tester".into()), ("go".into(), "lead".into())]
+    );
     let human = p.flow(&["log"]).stdout;
     assert!(human.contains("append: approved by ana") && human.contains(": looks right"), "{human}");
 }
@@ -290,7 +296,11 @@ fn operator_verbs_refuse_what_does_not_apply() {
     assert!(r.stderr.contains("error: no step `nope` in runbook `drill`; waiting for approval: a"), "{}", r.stderr);
     let r = p.flow(&["approve", "b"]);
     r.expect(REFUSED);
-    assert!(r.stderr.contains("step `b` is not waiting for approval (it is pending); waiting for approval: a"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("step `b` is not waiting for approval (it is pending); waiting for approval: a"),
+        "{}",
+        r.stderr
+    );
     let r = p.flow(&["retry", "a"]);
     r.expect(REFUSED);
     assert!(r.stderr.contains("step `a` has not failed (it is waiting_approval)"), "{}", r.stderr);
@@ -315,7 +325,9 @@ fn operator_verbs_refuse_what_does_not_apply() {
     assert_eq!(p.state_of("b"), "waiting_approval");
     assert!(!p.path("a.txt").exists());
     let log = p.flow(&["log"]).stdout;
-    for expected in ["a: rejected by tester: wrong target", "a: retry requested by tester", "a: skipped by tester: done by hand"] {
+    for expected in
+        ["a: rejected by tester: wrong target", "a: retry requested by tester", "a: skipped by tester: done by hand"]
+    {
         assert!(log.contains(expected), "{expected} in\n{log}");
     }
 }
@@ -362,7 +374,11 @@ fn steps_without_an_executor_block_and_never_pretend() {
     p.flow(&["plan", "specs/launch.md"]).expect(OK);
     let r = p.flow(&["run"]);
     r.expect(UNSUPPORTED);
-    assert!(r.stdout.contains("restore-drill: the `restore_drill` executor is not built into this version of flow"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("restore-drill: the `restore_drill` executor is not built into this version of flow"),
+        "{}",
+        r.stdout
+    );
     let s = p.status();
     assert_eq!(step_field(&s, "restore-drill", "state"), "ready");
     assert_eq!(step_field(&s, "baseline-load", "state"), "waiting_approval");
@@ -370,7 +386,12 @@ fn steps_without_an_executor_block_and_never_pretend() {
     assert!(s["requirements"].as_array().unwrap().iter().all(|r| r["verdict"] == "unverified"));
     // A second run does not repeat the journal entry.
     p.flow(&["run"]).expect(UNSUPPORTED);
-    let blocked = p.flow(&["log", "--json"]).json()["events"].as_array().unwrap().iter().filter(|e| e["event"] == "blocked").count();
+    let blocked = p.flow(&["log", "--json"]).json()["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "blocked")
+        .count();
     assert_eq!(blocked, 1, "one per blocked step");
 }
 
@@ -484,7 +505,10 @@ fn an_approval_binds_to_resolved_params() {
     p.flow(&["run"]).expect(WAITING_APPROVAL);
     let s = p.status();
     assert_eq!(step_field(&s, "x", "state"), "waiting_approval");
-    assert_eq!(step_field(&s, "x", "approval_void"), "its params changed since it was approved (an earlier step's output differs)");
+    assert_eq!(
+        step_field(&s, "x", "approval_void"),
+        "its params changed since it was approved (an earlier step's output differs)"
+    );
     assert!(step_field(&s, "x", "will").contains("echo 'n was 2'"));
     assert!(!p.path("x.txt").exists(), "x never ran on the approval of other params");
     p.flow(&["approve", "x"]).expect(OK);
@@ -522,10 +546,16 @@ fn capacity_model_feeds_the_address_check() {
     let s = p.status();
     let outputs: serde_json::Value = serde_json::from_str(&step_field(&s, "capacity-model", "outputs")).unwrap();
     // 2,500 req/s + 25 % over the 2 AZs left after a loss, 400 req/s each: 4 per AZ, 12, at most 24.
-    assert_eq!((outputs["instances_per_az"].as_u64(), outputs["instances_total"].as_u64(), outputs["vcpus"].as_u64()), (Some(4), Some(12), Some(48)));
+    assert_eq!(
+        (outputs["instances_per_az"].as_u64(), outputs["instances_total"].as_u64(), outputs["vcpus"].as_u64()),
+        (Some(4), Some(12), Some(48))
+    );
     assert_eq!(step_field(&s, "ip-wide", "state"), "succeeded");
     assert_eq!(step_field(&s, "ip-narrow", "state"), "failed");
-    assert!(step_field(&s, "ip-narrow", "error").contains("a /28 subnet has 16 addresses but 26 are needed per AZ"), "{s}");
+    assert!(
+        step_field(&s, "ip-narrow", "error").contains("a /28 subnet has 16 addresses but 26 are needed per AZ"),
+        "{s}"
+    );
     assert_eq!(step_field(&s, "drill", "state"), "waiting_approval");
 }
 
@@ -549,6 +579,12 @@ fn a_probe_that_cannot_connect_fails_with_the_reason() {
     ));
     let r = p.flow(&["run"]);
     r.expect(FAILED);
-    assert!(r.stdout.contains(&format!("probe: GET http://127.0.0.1:{port}/: cannot connect to http://127.0.0.1:{port}/ (attempt 1/1)")), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(&format!(
+            "probe: GET http://127.0.0.1:{port}/: cannot connect to http://127.0.0.1:{port}/ (attempt 1/1)"
+        )),
+        "{}",
+        r.stdout
+    );
     assert_eq!(p.state_of("drill"), "pending");
 }

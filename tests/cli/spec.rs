@@ -15,7 +15,16 @@ fn launch_spec_has_seven_measurable_requirements() {
     let kinds: Vec<&str> = reqs.iter().map(|r| r["kind"].as_str().unwrap()).collect();
     assert_eq!(
         kinds,
-        ["throughput", "latency_avg", "success_rate", "az_failure_tolerance", "failover_downtime", "rto", "rpo", "other"]
+        [
+            "throughput",
+            "latency_avg",
+            "success_rate",
+            "az_failure_tolerance",
+            "failover_downtime",
+            "rto",
+            "rpo",
+            "other"
+        ]
     );
     let targets: Vec<(String, f64, String)> = reqs
         .iter()
@@ -37,7 +46,13 @@ fn launch_spec_has_seven_measurable_requirements() {
     let lines: Vec<&str> = text.lines().collect();
     for r in reqs {
         let line = lines[r["line"].as_u64().unwrap() as usize - 1];
-        assert!(r["text"].as_str().unwrap().starts_with(line.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.' || c == ' ')), "{line} vs {r}");
+        assert!(
+            r["text"]
+                .as_str()
+                .unwrap()
+                .starts_with(line.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.' || c == ' ')),
+            "{line} vs {r}"
+        );
     }
     assert_eq!(v["context"]["region"], "eu-west-1");
     assert_eq!(v["context"]["stack"], "orders-app");
@@ -57,7 +72,14 @@ fn prose_bullets_tables_and_other() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["id"].as_str().unwrap().into(), r["kind"].as_str().unwrap().into(), r["value"].as_f64().unwrap(), r["line"].as_u64().unwrap()))
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap().into(),
+                r["kind"].as_str().unwrap().into(),
+                r["value"].as_f64().unwrap(),
+                r["line"].as_u64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         got,
@@ -117,7 +139,15 @@ fn no_requirement() {
 fn negative_latency() {
     let p = Project::new();
     p.write("specs/neg.md", "# Perf\n\n- average response under -20 ms\n");
-    assert_bad(&p, "specs/neg.md", &["impossible requirement: a latency of -20 ms is impossible", "--> specs/neg.md:3", "3 | - average response under -20 ms"]);
+    assert_bad(
+        &p,
+        "specs/neg.md",
+        &[
+            "impossible requirement: a latency of -20 ms is impossible",
+            "--> specs/neg.md:3",
+            "3 | - average response under -20 ms",
+        ],
+    );
 }
 
 #[test]
@@ -134,6 +164,9 @@ fn two_targets_for_one_kind() {
     assert_bad(
         &p,
         "specs/two.md",
-        &["two different targets for rto: <= 1800 s (recovery-3) here, but <= 7200 s (recovery-1) at line 3", "--> specs/two.md:5"],
+        &[
+            "two different targets for rto: <= 1800 s (recovery-3) here, but <= 7200 s (recovery-1) at line 3",
+            "--> specs/two.md:5",
+        ],
     );
 }

@@ -65,7 +65,8 @@ pub struct Run {
 
 impl Run {
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
     }
     #[track_caller]
     pub fn expect(&self, code: i32) -> &Self {
@@ -142,7 +143,8 @@ impl Project {
     /// Point AWS calls at `endpoint` with dummy credentials, no profile files, no IMDS.
     pub fn aws(&self, endpoint: &str) -> &Self {
         self.write("aws/config", "").write("aws/credentials", "");
-        let (config, credentials) = (self.path("aws/config").display().to_string(), self.path("aws/credentials").display().to_string());
+        let (config, credentials) =
+            (self.path("aws/config").display().to_string(), self.path("aws/credentials").display().to_string());
         for (k, v) in [
             ("AWS_ENDPOINT_URL", endpoint),
             ("AWS_ACCESS_KEY_ID", "testing"),
@@ -204,7 +206,12 @@ impl Project {
 }
 
 pub fn step_field(status: &Value, step: &str, field: &str) -> String {
-    let s = status["steps"].as_array().unwrap().iter().find(|s| s["id"] == step).unwrap_or_else(|| panic!("no step {step}"));
+    let s = status["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == step)
+        .unwrap_or_else(|| panic!("no step {step}"));
     match &s[field] {
         Value::String(v) => v.clone(),
         other => other.to_string(),
@@ -290,7 +297,12 @@ async fn handle(
 
 /// A step's state, or "" while the step is not in the recorded plan yet (for polling).
 pub fn state(status: &Value, step: &str) -> String {
-    status["steps"].as_array().and_then(|a| a.iter().find(|s| s["id"] == step)).and_then(|s| s["state"].as_str()).unwrap_or("").to_string()
+    status["steps"]
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["id"] == step))
+        .and_then(|s| s["state"].as_str())
+        .unwrap_or("")
+        .to_string()
 }
 
 /// The moto server scripts/test started for this run.
