@@ -1,37 +1,169 @@
-//! AWS clients: aws-config's standard chain (env, profiles, SSO, IMDS), the region from the
+//! AWS clients and AWS's errors in people's words.
+//!
+//! Clients use aws-config's standard chain (env, profiles, SSO, IMDS), the region from the
 //! step, the spec's context or the environment, and every endpoint override the SDK honours
-//! (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_CLOUDFORMATION`, `AWS_ENDPOINT_URL_SERVICE_QUOTAS`).
-//! Throttling and transient errors are retried by the SDK's standard retry policy.
+//! (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`). Throttling and transient errors are
+//! retried by the SDK's standard retry policy.
+//!
+//! A failed call becomes an [`Error`] that reads `Operation target: CODE: message` when AWS
+//! answered with an error document, `Operation target: HTTP 500 from ENDPOINT: <the first 200
+//! bytes of the body>` when the answer cannot be read as one, or says that nothing answered.
+//! Never the SDK's `Debug` dump.
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::domain::spec::Context;
 
+/// How many bytes of an unreadable answer an error quotes.
+pub const BODY_QUOTE: usize = 200;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("no AWS region: set `region` in the step's params or the spec's context, or AWS_REGION")]
+    NoRegion,
+    /// AWS answered with an error code.
+    #[error("{call}: {code}{}", message.as_ref().map(|m| format!(": {m}")).unwrap_or_default())]
+    Service { call: String, code: String, message: Option<String> },
+    /// An answer that is not an AWS error document.
+    #[error("{call}: HTTP {status} from {endpoint}: {body}")]
+    Unreadable { call: String, status: u16, endpoint: String, body: String },
+    /// No answer at all (connection refused, timeout).
+    #[error("{call}: no answer from {endpoint}: {why}")]
+    Unreachable { call: String, endpoint: String, why: String },
+    /// The request could not even be made (bad input for the SDK).
+    #[error("{call}: {why}")]
+    Request { call: String, why: String },
+}
+
+/// One AWS service, for naming its endpoint in messages.
+#[derive(Debug, Clone, Copy)]
+pub struct Service {
+    /// The suffix of its `AWS_ENDPOINT_URL_<SERVICE>` variable.
+    pub env: &'static str,
+    /// Its endpoint host prefix: `https://<prefix>.<region>.amazonaws.com`.
+    pub host: &'static str,
+}
+
+pub const SERVICE_QUOTAS: Service = Service { env: "SERVICE_QUOTAS", host: "servicequotas" };
+pub const CLOUDFORMATION: Service = Service { env: "CLOUDFORMATION", host: "cloudformation" };
+pub const BEDROCK_RUNTIME: Service = Service { env: "BEDROCK_RUNTIME", host: "bedrock-runtime" };
+
+/// The shared SDK config and the region it resolved.
+#[derive(Clone)]
+pub struct Aws {
+    pub conf: SdkConfig,
+    pub region: String,
+}
+
 /// Load the shared config; fails when no region is known at all.
-pub async fn config(region: Option<&str>, context: &Context) -> Result<SdkConfig, String> {
+pub async fn config(region: Option<&str>, context: &Context) -> Result<Aws, Error> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
     if let Some(r) = region.map(str::to_string).or_else(|| context.get("region").cloned()) {
         loader = loader.region(Region::new(r));
     }
     let conf = loader.load().await;
-    if conf.region().is_none() {
-        return Err("no AWS region: set `region` in the step's params or the spec's context, or AWS_REGION".into());
-    }
-    Ok(conf)
+    let region = conf.region().map(|r| r.to_string()).ok_or(Error::NoRegion)?;
+    Ok(Aws { conf, region })
 }
 
-/// AWS's own words for a failed call: `Code: message`, or the whole error chain.
-pub fn describe<E, R>(e: &SdkError<E, R>) -> String
+impl Aws {
+    /// Where calls to `service` go, as the SDK picks it: the service's own override, the
+    /// general one, else AWS's public endpoint.
+    pub fn endpoint(&self, service: Service) -> String {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        var(&format!("AWS_ENDPOINT_URL_{}", service.env))
+            .or_else(|| var("AWS_ENDPOINT_URL"))
+            .or_else(|| self.conf.endpoint_url().map(str::to_string))
+            .unwrap_or_else(|| format!("https://{}.{}.amazonaws.com", service.host, self.region))
+    }
+
+    /// A failed call, in AWS's words where it gave any.
+    pub fn error<E>(&self, service: Service, call: impl Into<String>, e: &SdkError<E, HttpResponse>) -> Error
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        describe(call.into(), || self.endpoint(service), e)
+    }
+}
+
+/// The first [`BODY_QUOTE`] bytes of an answer, on one line.
+fn quote(body: &[u8]) -> String {
+    let cut = &body[..body.len().min(BODY_QUOTE)];
+    let text = String::from_utf8_lossy(cut);
+    let one_line: Vec<&str> = text.split_whitespace().collect();
+    if one_line.is_empty() {
+        "(empty body)".into()
+    } else {
+        one_line.join(" ")
+    }
+}
+
+fn describe<E>(call: String, endpoint: impl Fn() -> String, e: &SdkError<E, HttpResponse>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
-    match (e.code(), e.message()) {
-        (Some(c), Some(m)) => format!("{c}: {m}"),
-        (Some(c), None) => c.to_string(),
-        _ => DisplayErrorContext(e).to_string(),
+    match e {
+        SdkError::ServiceError(_) if e.code().is_some() => Error::Service {
+            call,
+            code: e.code().unwrap_or_default().to_string(),
+            message: e.message().map(str::to_string),
+        },
+        SdkError::ServiceError(_) | SdkError::ResponseError(_) => {
+            let raw = e.raw_response();
+            Error::Unreadable {
+                call,
+                status: raw.map(|r| r.status().as_u16()).unwrap_or(0),
+                endpoint: endpoint(),
+                body: raw.and_then(|r| r.body().bytes()).map(quote).unwrap_or_else(|| "(body not kept)".into()),
+            }
+        }
+        SdkError::TimeoutError(_) => Error::Unreachable { call, endpoint: endpoint(), why: "timed out".into() },
+        SdkError::DispatchFailure(_) => {
+            let why = std::error::Error::source(e)
+                .map(|source| DisplayErrorContext(source).to_string())
+                .unwrap_or_else(|| "the connection failed".into());
+            Error::Unreachable { call, endpoint: endpoint(), why }
+        }
+        _ => Error::Request {
+            call,
+            why: std::error::Error::source(e)
+                .map(|s| DisplayErrorContext(s).to_string())
+                .unwrap_or_else(|| e.to_string()),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_quoted_short_and_on_one_line() {
+        let body = format!("<html>\n  <body>Internal   Server Error</body>\n{}</html>", "x".repeat(400));
+        let q = quote(body.as_bytes());
+        assert!(q.starts_with("<html> <body>Internal Server Error</body>"), "{q}");
+        assert!(q.len() <= BODY_QUOTE, "{}", q.len());
+        assert_eq!(quote(b"  \n"), "(empty body)");
+    }
+
+    #[test]
+    fn errors_read_as_sentences() {
+        let e = Error::Service {
+            call: "GetServiceQuota ec2/L-1".into(),
+            code: "AccessDeniedException".into(),
+            message: Some("no".into()),
+        };
+        assert_eq!(e.to_string(), "GetServiceQuota ec2/L-1: AccessDeniedException: no");
+        let e = Error::Unreadable {
+            call: "GetServiceQuota ec2/L-1".into(),
+            status: 500,
+            endpoint: "http://127.0.0.1:9".into(),
+            body: "oops".into(),
+        };
+        assert_eq!(e.to_string(), "GetServiceQuota ec2/L-1: HTTP 500 from http://127.0.0.1:9: oops");
     }
 }

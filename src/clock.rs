@@ -3,6 +3,11 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+/// A start time that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Error(String);
+
 pub trait Clock: Send + Sync {
     fn now_ms(&self) -> u64;
 }
@@ -18,11 +23,11 @@ impl Shifted {
         Shifted { base_ms: system_ms(), started: Instant::now() }
     }
 
-    pub fn from_env() -> Result<Self, String> {
+    pub fn from_env() -> Result<Self, Error> {
         match std::env::var("FLOW_NOW") {
             Ok(v) if !v.is_empty() => {
                 let t = humantime::parse_rfc3339_weak(&v)
-                    .map_err(|e| format!("FLOW_NOW=`{v}` is not an RFC 3339 time: {e}"))?;
+                    .map_err(|e| Error(format!("FLOW_NOW=`{v}` is not an RFC 3339 time: {e}")))?;
                 let ms = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
                 Ok(Shifted { base_ms: ms, started: Instant::now() })
             }

@@ -1,7 +1,9 @@
-//! The top-level error: every failure a command can end with, its message and its exit code.
+//! The top-level error: every failure a command can end with, its message and its exit code
+//! ([`crate::exit`]). Each module has its own error type; this one wraps them and knows which
+//! documented code each means.
 
-use crate::domain::{spec, validate};
-use crate::{exit, store};
+use crate::domain::{lifecycle, spec, validate};
+use crate::{clock, engine, exit, journal, load};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -12,30 +14,56 @@ pub enum Error {
     #[error("workflow {path}: {message}")]
     Workflow { path: String, message: String },
     #[error("{0}")]
-    Store(#[from] store::Error),
+    Journal(#[from] journal::Error),
+    #[error("{0}")]
+    Engine(#[from] engine::Error),
     /// The verb does not apply (unknown step, not waiting, no runbook).
     #[error("{0}")]
     Refused(String),
-    #[error("{0}")]
-    Io(String),
+    #[error("{what}: {source}")]
+    Io { what: String, source: std::io::Error },
     #[error("config {0}")]
     Config(String),
+    #[error("{0}")]
+    Clock(#[from] clock::Error),
     /// The LLM provider could not be used (unreachable, refused, retries exhausted).
     #[error("planner: {0}")]
     Planner(String),
+    #[error("{0}")]
+    Load(#[from] load::Error),
+}
+
+impl From<lifecycle::Refusal> for Error {
+    fn from(r: lifecycle::Refusal) -> Self {
+        Error::Refused(r.to_string())
+    }
 }
 
 impl Error {
+    pub fn io(what: impl Into<String>, source: std::io::Error) -> Error {
+        Error::Io { what: what.into(), source }
+    }
+
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Spec(_) => exit::BAD_SPEC,
             Error::Invalid(_) | Error::Workflow { .. } => exit::BAD_PLAN,
-            Error::Store(_) => exit::STATE,
+            Error::Journal(journal::Error::Locked { .. }) => exit::REFUSED,
+            Error::Engine(engine::Error::Journal(journal::Error::Locked { .. })) => exit::REFUSED,
+            Error::Journal(_) | Error::Engine(_) => exit::STATE,
             Error::Refused(_) => exit::REFUSED,
-            Error::Io(_) => exit::INTERNAL,
-            Error::Config(_) => exit::USAGE,
+            Error::Io { .. } => exit::INTERNAL,
+            Error::Config(_) | Error::Clock(_) => exit::USAGE,
             Error::Planner(_) => exit::PLANNER,
+            Error::Load(load::Error::Settings(_)) => exit::USAGE,
+            Error::Load(load::Error::Target(_)) => exit::FAILED,
+            Error::Load(load::Error::Generator(_)) => exit::INTERNAL,
         }
+    }
+
+    /// The exit code's name, for front ends that report it (`flow mcp`).
+    pub fn code_name(&self) -> &'static str {
+        exit::name(self.exit_code())
     }
 }
 

@@ -11,7 +11,8 @@ pub const USAGE: i32 = 2;
 pub const BAD_SPEC: i32 = 3;
 /// The plan or workflow file is invalid.
 pub const BAD_PLAN: i32 = 4;
-/// The verb does not apply: unknown step, step not waiting for that, no such runbook.
+/// The verb does not apply: unknown step, step not waiting for that, no such runbook, another
+/// `flow run` is working on the runbook.
 pub const REFUSED: i32 = 5;
 /// The state store is busy, unreadable or corrupt.
 pub const STATE: i32 = 6;
@@ -27,3 +28,22 @@ pub const WAITING: i32 = 11;
 pub const UNSUPPORTED: i32 = 12;
 /// A bug or an I/O failure flow did not expect.
 pub const INTERNAL: i32 = 70;
+
+/// The name of a code, as the README's table gives it (for front ends that report it).
+pub fn name(code: i32) -> &'static str {
+    match code {
+        OK => "ok",
+        FAILED => "failed",
+        USAGE => "usage",
+        BAD_SPEC => "bad_spec",
+        BAD_PLAN => "bad_plan",
+        REFUSED => "refused",
+        STATE => "state",
+        PLANNER => "planner",
+        INVALID => "invalid",
+        WAITING_APPROVAL => "waiting_approval",
+        WAITING => "waiting",
+        UNSUPPORTED => "unsupported",
+        _ => "internal",
+    }
+}

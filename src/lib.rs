@@ -1,21 +1,26 @@
 //! `flow`: launch-readiness runbooks.
 //!
 //! Markdown specs -> requirements with their source lines -> a planner -> a validated task DAG
-//! (written to `workflows/`, every version kept in the sled store) -> an engine that runs each
+//! (written to `workflows/`, every version kept in the state store) -> an engine that runs each
 //! step and stops at human approval gates -> evidence-backed verdicts.
 //!
 //! # Layout
 //!
-//! - [`domain`]: the pure core (spec parsing, plan model and validation, step state machine and
-//!   journal projection, capacity arithmetic, digests, verdicts). No I/O.
-//! - [`planner`]: planners; [`planner::builtin`] is the offline default.
+//! - [`domain`]: the pure core (spec reading, plan model and validation, the step lifecycle,
+//!   the journal's projection, capacity arithmetic, digests, verdicts). No I/O.
+//! - [`app`]: what every front end calls (plan, run, status, the operator verbs, log), returning
+//!   typed structs.
+//! - [`cli`]: the command line over [`app`]: flags, dispatch, text and JSON rendering.
 //! - [`engine`]: the run loop, the only layer that acts: intent, effect, outcome.
-//! - [`executor`]: one executor per step kind (preview / submit / poll / reconcile).
-//! - [`ops`]: runbook operations over the store (plan versions, operator verbs).
-//! - [`store`]: sled, opened briefly per command or transition.
-//! - [`workflow`]: the reviewable TOML workflow files.
-//! - [`cli`], [`exit`], [`error`], [`clock`]: the command line, its exit codes and errors, time.
+//! - [`journal`]: the state behind every command, as traits; [`store`]: sled implements them.
+//! - [`executor`]: one executor per step kind (preview / submit / poll / reconcile), found
+//!   through a registry.
+//! - [`planner`]: planners; [`planner::builtin`] is the offline default.
+//! - [`load`]: the load generator; [`aws`]: AWS clients and errors.
+//! - [`workflow`], [`config`]: the reviewable TOML workflow files, `flow.toml`.
+//! - [`exit`], [`error`], [`clock`]: exit codes, the top-level error, time.
 
+pub mod app;
 pub mod aws;
 pub mod cli;
 pub mod clock;
@@ -25,8 +30,8 @@ pub mod engine;
 pub mod error;
 pub mod executor;
 pub mod exit;
+pub mod journal;
 pub mod load;
-pub mod ops;
 pub mod planner;
 pub mod store;
 pub mod workflow;

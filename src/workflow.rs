@@ -4,6 +4,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use crate::domain::digest;
 use crate::domain::plan::Plan;
 use crate::error::{Error, Result};
 
@@ -29,7 +30,8 @@ pub fn render(plan: &Plan, version: u32) -> Result<String> {
             _ => Default::default(),
         };
     }
-    let body = toml::to_string_pretty(&plan).map_err(|e| Error::Io(format!("rendering the workflow: {e}")))?;
+    let body = toml::to_string_pretty(&plan)
+        .map_err(|e| Error::Workflow { path: "(rendering)".into(), message: e.to_string() })?;
     Ok(format!(
         "# flow workflow for runbook `{}`: plan version {version}, planner {}.\n\
          # Review it, edit it if you need to: `flow run` validates this file again and records an\n\
@@ -38,25 +40,38 @@ pub fn render(plan: &Plan, version: u32) -> Result<String> {
     ))
 }
 
-pub fn write(path: &Path, plan: &Plan, version: u32) -> Result<()> {
+/// Write the file atomically; returns the digest of its bytes.
+pub fn write(path: &Path, plan: &Plan, version: u32) -> Result<String> {
     let text = render(plan, version)?;
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| Error::Io(format!("creating {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
     }
     // Write then rename, so a crash never leaves half a file.
     let tmp = path.with_extension("toml.tmp");
-    std::fs::write(&tmp, text).map_err(|e| Error::Io(format!("writing {}: {e}", tmp.display())))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::Io(format!("writing {}: {e}", path.display())))
+    std::fs::write(&tmp, &text).map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+    Ok(digest::of_bytes(text.as_bytes()))
 }
 
-pub fn read(path: &Path) -> Result<Plan> {
-    let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| Error::Workflow {
-        path: shown.clone(),
+/// The file's bytes, or a workflow error naming it.
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::Workflow {
+        path: path.display().to_string(),
         message: match e.kind() {
             std::io::ErrorKind::NotFound => "no such file (run `flow plan SPEC` first)".into(),
             _ => e.to_string(),
         },
-    })?;
-    toml::from_str(&text).map_err(|e| Error::Workflow { path: shown, message: e.to_string().trim_end().to_string() })
+    })
+}
+
+/// Parse a workflow file's bytes.
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<Plan> {
+    let shown = path.display().to_string();
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| Error::Workflow { path: shown.clone(), message: format!("not UTF-8 text: {e}") })?;
+    toml::from_str(text).map_err(|e| Error::Workflow { path: shown, message: e.to_string().trim_end().to_string() })
+}
+
+pub fn read(path: &Path) -> Result<Plan> {
+    parse(path, &read_bytes(path)?)
 }

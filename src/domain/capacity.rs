@@ -7,6 +7,11 @@
 
 use serde_json::{json, Map, Value};
 
+/// Figures no fleet or network can be drawn from.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Error(String);
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Model {
     pub azs: u64,
@@ -22,12 +27,14 @@ pub fn model(
     azs: u32,
     headroom_pct: f64,
     vcpus_per_instance: u32,
-) -> Result<Model, String> {
-    if !(per_instance_rps > 0.0) {
-        return Err(format!("one instance serves {per_instance_rps} req/s: no number of instances reaches the target"));
+) -> Result<Model, Error> {
+    if per_instance_rps.is_nan() || per_instance_rps <= 0.0 {
+        return Err(Error(format!(
+            "one instance serves {per_instance_rps} req/s: no number of instances reaches the target"
+        )));
     }
     if azs < 2 {
-        return Err("at least 2 AZs are needed to survive the loss of one".into());
+        return Err(Error("at least 2 AZs are needed to survive the loss of one".into()));
     }
     let need = target_rps * (1.0 + headroom_pct / 100.0);
     let survivors = (azs - 1) as f64;
@@ -64,26 +71,26 @@ impl Model {
 }
 
 /// `10.0.0.0/16` -> (address, prefix length).
-pub fn parse_cidr(s: &str) -> Result<(u32, u8), String> {
-    let bad = || format!("`{s}` is not an IPv4 CIDR block such as 10.0.0.0/16");
+pub fn parse_cidr(s: &str) -> Result<(u32, u8), Error> {
+    let bad = || Error(format!("`{s}` is not an IPv4 CIDR block such as 10.0.0.0/16"));
     let (ip, len) = s.split_once('/').ok_or_else(bad)?;
     let ip: std::net::Ipv4Addr = ip.parse().map_err(|_| bad())?;
     let len: u8 = len.parse().map_err(|_| bad())?;
     if !(16..=28).contains(&len) {
-        return Err(format!("`{s}`: a VPC's prefix length must be between 16 and 28"));
+        return Err(Error(format!("`{s}`: a VPC's prefix length must be between 16 and 28")));
     }
     Ok((u32::from(ip), len))
 }
 
 /// The first `count` subnets of size `/prefix` in a VPC, in order: `10.0.0.0/24`, `10.0.1.0/24`...
-pub fn subnets(vpc_cidr: &str, prefix: u8, count: u32) -> Result<Vec<String>, String> {
+pub fn subnets(vpc_cidr: &str, prefix: u8, count: u32) -> Result<Vec<String>, Error> {
     let (base, len) = parse_cidr(vpc_cidr)?;
     if prefix < len || prefix > 28 {
-        return Err(format!("a /{prefix} subnet does not fit in the /{len} VPC {vpc_cidr}"));
+        return Err(Error(format!("a /{prefix} subnet does not fit in the /{len} VPC {vpc_cidr}")));
     }
     let fit = 1u64 << (prefix - len);
     if (count as u64) > fit {
-        return Err(format!("{vpc_cidr} holds {fit} /{prefix} subnets, fewer than {count}"));
+        return Err(Error(format!("{vpc_cidr} holds {fit} /{prefix} subnets, fewer than {count}")));
     }
     let size = 1u32 << (32 - prefix);
     let start = base & (u32::MAX << (32 - len));
@@ -99,14 +106,16 @@ pub struct IpCheck {
 
 /// Do `azs` subnets of `/subnet_prefix` fit in the VPC and hold `instances` spread over them
 /// (all of them in the surviving zones after an AZ loss), plus what AWS reserves?
-pub fn ip_check(vpc_cidr: &str, subnet_prefix: u8, azs: u32, instances: u64, reserved: u64) -> Result<IpCheck, String> {
+pub fn ip_check(vpc_cidr: &str, subnet_prefix: u8, azs: u32, instances: u64, reserved: u64) -> Result<IpCheck, Error> {
     let (_, vpc_len) = parse_cidr(vpc_cidr)?;
     if subnet_prefix < vpc_len {
-        return Err(format!("a /{subnet_prefix} subnet does not fit in the /{vpc_len} VPC {vpc_cidr}"));
+        return Err(Error(format!("a /{subnet_prefix} subnet does not fit in the /{vpc_len} VPC {vpc_cidr}")));
     }
     let subnets_fit = 1u64 << (subnet_prefix - vpc_len);
     if subnets_fit < azs as u64 {
-        return Err(format!("{vpc_cidr} holds {subnets_fit} /{subnet_prefix} subnets, fewer than the {azs} AZs"));
+        return Err(Error(format!(
+            "{vpc_cidr} holds {subnets_fit} /{subnet_prefix} subnets, fewer than the {azs} AZs"
+        )));
     }
     let per_subnet = 1u64 << (32 - subnet_prefix);
     // After losing a zone, the survivors carry every instance.
@@ -147,7 +156,7 @@ mod tests {
         assert_eq!((c.ips_per_subnet, c.ips_needed_per_subnet, c.spare_per_subnet), (256, 26, 230));
         let c = ip_check("10.0.0.0/24", 28, 3, 60, 14).unwrap();
         assert!(c.spare_per_subnet < 0);
-        assert!(ip_check("10.0.0.0/24", 26, 5, 1, 14).unwrap_err().contains("fewer than the 5 AZs"));
+        assert!(ip_check("10.0.0.0/24", 26, 5, 1, 14).unwrap_err().to_string().contains("fewer than the 5 AZs"));
         assert!(parse_cidr("10.0.0/16").is_err());
     }
 }

@@ -1,6 +1,9 @@
-//! The fixed catalogue of step kinds: what each means, its typed params, the outputs later steps
-//! may reference, which requirement kinds it can verify, and whether it has a side effect (and
-//! so must be gated). Planners, the validator and the engine all read this one table.
+//! The fixed catalogue of step kinds. Each kind is declared once, in [`KINDS`]: its name and
+//! meaning, whether it changes the world (and so must be gated) or is a human decision, which
+//! requirement kinds it can verify, the outputs later steps may reference, and its typed params
+//! (their JSON schema and their checks). Planners, the validator, the LLM prompt and the engine
+//! all read this one table; the executors that carry each kind out are registered beside it, in
+//! [`crate::executor`].
 
 use std::collections::BTreeMap;
 
@@ -8,7 +11,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::plan::Input;
+use super::metric as m;
+use super::reference::Input;
 use super::requirement::Kind as ReqKind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -31,181 +35,271 @@ pub enum Outputs {
     Any,
 }
 
+/// What params of a kind may not be.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ParamsError(pub String);
+
+impl From<String> for ParamsError {
+    fn from(s: String) -> Self {
+        ParamsError(s)
+    }
+}
+
+impl From<&str> for ParamsError {
+    fn from(s: &str) -> Self {
+        ParamsError(s.into())
+    }
+}
+
+/// One kind, declared once.
+pub struct KindDef {
+    pub kind: StepKind,
+    pub name: &'static str,
+    pub meaning: &'static str,
+    /// Does running it change the world? Such a step must be gated.
+    pub side_effect: bool,
+    /// Is it a person's decision? Such a step must be gated too.
+    pub decision: bool,
+    /// Can it produce the evidence for a requirement of this kind?
+    pub verifies: fn(&ReqKind) -> bool,
+    /// The same, in words, for the LLM prompt.
+    pub verifies_text: &'static str,
+    pub outputs: Outputs,
+    /// The JSON schema of its params (all inline).
+    pub schema: fn() -> Value,
+    /// Check raw params against its typed params.
+    pub check: fn(&Map<String, Value>) -> Result<(), ParamsError>,
+}
+
+fn schema<T: JsonSchema>() -> Value {
+    let gen = schemars::generate::SchemaSettings::draft07().with(|s| s.inline_subschemas = true).into_generator();
+    let mut v = serde_json::to_value(gen.into_root_schema_for::<T>()).unwrap_or_default();
+    if let Value::Object(m) = &mut v {
+        m.remove("$schema");
+        m.remove("title");
+    }
+    v
+}
+
+fn check<T: serde::de::DeserializeOwned + Check>(params: &Map<String, Value>) -> Result<(), ParamsError> {
+    serde_json::from_value::<T>(Value::Object(params.clone())).map_err(|e| ParamsError(e.to_string()))?.check()
+}
+
+fn nothing(_: &ReqKind) -> bool {
+    false
+}
+
+/// Every kind, in [`StepKind`] order.
+pub static KINDS: [KindDef; 10] = [
+    KindDef {
+        kind: StepKind::Approval,
+        name: "approval",
+        meaning: "a human decision; nothing runs, the approval is the outcome",
+        side_effect: false,
+        decision: true,
+        verifies: nothing,
+        verifies_text: "nothing",
+        outputs: Outputs::Fixed(&["approved_by"]),
+        schema: schema::<ApprovalParams>,
+        check: check::<ApprovalParams>,
+    },
+    KindDef {
+        kind: StepKind::Probe,
+        name: "probe",
+        meaning: "HTTP GET of a URL: expected status and latency bound, retried on a schedule",
+        side_effect: false,
+        decision: false,
+        verifies: nothing,
+        verifies_text: "nothing",
+        outputs: Outputs::Fixed(&["status", "latency_ms", "attempts"]),
+        schema: schema::<ProbeParams>,
+        check: check::<ProbeParams>,
+    },
+    KindDef {
+        kind: StepKind::Command,
+        name: "command",
+        meaning: "a shell command (always gated); exit code, output and `::metric name=value` lines are evidence",
+        side_effect: true,
+        decision: false,
+        verifies: ReqKind::is_measurable,
+        verifies_text: "any measurable kind (through `::metric name=value` lines)",
+        outputs: Outputs::Any,
+        schema: schema::<CommandParams>,
+        check: check::<CommandParams>,
+    },
+    KindDef {
+        kind: StepKind::CapacityModel,
+        name: "capacity_model",
+        meaning: "instances per AZ so that losing one AZ still serves the target with headroom; quota needs",
+        side_effect: false,
+        decision: false,
+        verifies: nothing,
+        verifies_text: "nothing",
+        outputs: Outputs::Fixed(&[
+            "azs",
+            "instances_per_az",
+            "instances_total",
+            "min_instances",
+            "max_instances",
+            "vcpus",
+            "albs",
+            "nat_gateways",
+            "nat_gateways_per_az",
+            "elastic_ips",
+        ]),
+        schema: schema::<CapacityModelParams>,
+        check: check::<CapacityModelParams>,
+    },
+    KindDef {
+        kind: StepKind::IpCapacity,
+        name: "ip_capacity",
+        meaning: "checks that the VPC's subnets have the addresses the capacity model needs",
+        side_effect: false,
+        decision: false,
+        verifies: nothing,
+        verifies_text: "nothing",
+        outputs: Outputs::Fixed(&["ips_per_subnet", "ips_needed_per_subnet", "spare_per_subnet"]),
+        schema: schema::<IpCapacityParams>,
+        check: check::<IpCapacityParams>,
+    },
+    KindDef {
+        kind: StepKind::Quota,
+        name: "quota",
+        meaning: "checks an AWS service quota and requests an increase when short",
+        side_effect: true,
+        decision: false,
+        verifies: nothing,
+        verifies_text: "nothing",
+        outputs: Outputs::Fixed(&["applied_value", "required_value", "request_id"]),
+        schema: schema::<QuotaParams>,
+        check: check::<QuotaParams>,
+    },
+    KindDef {
+        kind: StepKind::Changeset,
+        name: "changeset",
+        meaning: "a CloudFormation change set: reviewed, approved, executed",
+        side_effect: true,
+        decision: false,
+        verifies: nothing,
+        verifies_text: "nothing",
+        outputs: Outputs::Any,
+        schema: schema::<ChangesetParams>,
+        check: check::<ChangesetParams>,
+    },
+    KindDef {
+        kind: StepKind::Loadtest,
+        name: "loadtest",
+        meaning: "open-model HTTP load test: rate, latency, success rate",
+        side_effect: true,
+        decision: false,
+        verifies: |k| {
+            matches!(k, ReqKind::Throughput | ReqKind::LatencyAvg | ReqKind::LatencyP(_) | ReqKind::SuccessRate)
+        },
+        verifies_text: "throughput, latency_avg, latency_pNN, success_rate",
+        outputs: Outputs::Fixed(&[
+            m::THROUGHPUT_RPS,
+            m::SUCCESS_RATE_PCT,
+            m::LATENCY_AVG_MS,
+            m::LATENCY_P50_MS,
+            m::LATENCY_P90_MS,
+            m::LATENCY_P95_MS,
+            m::LATENCY_P99_MS,
+            m::LATENCY_P999_MS,
+            m::LATENCY_MAX_MS,
+        ]),
+        schema: schema::<LoadtestParams>,
+        check: check::<LoadtestParams>,
+    },
+    KindDef {
+        kind: StepKind::FailoverDrill,
+        name: "failover_drill",
+        meaning: "impairs one Availability Zone and measures downtime",
+        side_effect: true,
+        decision: false,
+        verifies: |k| matches!(k, ReqKind::AzFailureTolerance | ReqKind::FailoverDowntime),
+        verifies_text: "az_failure_tolerance, failover_downtime",
+        outputs: Outputs::Fixed(&[m::FAILOVER_DOWNTIME_S, m::AZ_FAILURE_TOLERATED]),
+        schema: schema::<FailoverDrillParams>,
+        check: check::<FailoverDrillParams>,
+    },
+    KindDef {
+        kind: StepKind::RestoreDrill,
+        name: "restore_drill",
+        meaning: "restores a backup and measures recovery time and data age",
+        side_effect: true,
+        decision: false,
+        verifies: |k| matches!(k, ReqKind::Rto | ReqKind::Rpo),
+        verifies_text: "rto, rpo",
+        outputs: Outputs::Fixed(&[m::RTO_S, m::RPO_S]),
+        schema: schema::<RestoreDrillParams>,
+        check: check::<RestoreDrillParams>,
+    },
+];
+
 impl StepKind {
-    pub const ALL: [StepKind; 10] = [
-        StepKind::Approval,
-        StepKind::Probe,
-        StepKind::Command,
-        StepKind::CapacityModel,
-        StepKind::IpCapacity,
-        StepKind::Quota,
-        StepKind::Changeset,
-        StepKind::Loadtest,
-        StepKind::FailoverDrill,
-        StepKind::RestoreDrill,
-    ];
+    pub fn all() -> impl Iterator<Item = StepKind> {
+        KINDS.iter().map(|d| d.kind)
+    }
+
+    pub fn def(self) -> &'static KindDef {
+        &KINDS[self as usize]
+    }
 
     pub fn name(self) -> &'static str {
-        match self {
-            StepKind::Approval => "approval",
-            StepKind::Probe => "probe",
-            StepKind::Command => "command",
-            StepKind::CapacityModel => "capacity_model",
-            StepKind::IpCapacity => "ip_capacity",
-            StepKind::Quota => "quota",
-            StepKind::Changeset => "changeset",
-            StepKind::Loadtest => "loadtest",
-            StepKind::FailoverDrill => "failover_drill",
-            StepKind::RestoreDrill => "restore_drill",
-        }
+        self.def().name
     }
 
     pub fn parse(s: &str) -> Option<StepKind> {
-        Self::ALL.into_iter().find(|k| k.name() == s)
+        KINDS.iter().find(|d| d.name == s).map(|d| d.kind)
     }
 
     pub fn meaning(self) -> &'static str {
-        match self {
-            StepKind::Approval => "a human decision; nothing runs, the approval is the outcome",
-            StepKind::Probe => "HTTP GET of a URL: expected status and latency bound, retried on a schedule",
-            StepKind::Command => {
-                "a shell command (always gated); exit code, output and `::metric name=value` lines are evidence"
-            }
-            StepKind::CapacityModel => {
-                "instances per AZ so that losing one AZ still serves the target with headroom; quota needs"
-            }
-            StepKind::IpCapacity => "checks that the VPC's subnets have the addresses the capacity model needs",
-            StepKind::Quota => "checks an AWS service quota and requests an increase when short",
-            StepKind::Changeset => "a CloudFormation change set: reviewed, approved, executed",
-            StepKind::Loadtest => "open-model HTTP load test: rate, latency, success rate",
-            StepKind::FailoverDrill => "impairs one Availability Zone and measures downtime",
-            StepKind::RestoreDrill => "restores a backup and measures recovery time and data age",
-        }
+        self.def().meaning
     }
 
     /// Does running it change the world? Such a step must be gated.
     pub fn side_effect(self) -> bool {
-        matches!(
-            self,
-            StepKind::Command
-                | StepKind::Quota
-                | StepKind::Changeset
-                | StepKind::Loadtest
-                | StepKind::FailoverDrill
-                | StepKind::RestoreDrill
-        )
+        self.def().side_effect
     }
 
     /// Must a step of this kind carry a gate?
     pub fn requires_gate(self) -> bool {
-        self.side_effect() || self == StepKind::Approval
+        self.def().side_effect || self.def().decision
     }
 
-    pub fn outputs(self) -> Outputs {
-        match self {
-            StepKind::Approval => Outputs::Fixed(&["approved_by"]),
-            StepKind::Probe => Outputs::Fixed(&["status", "latency_ms", "attempts"]),
-            StepKind::Command | StepKind::Changeset => Outputs::Any,
-            StepKind::CapacityModel => Outputs::Fixed(&[
-                "azs",
-                "instances_per_az",
-                "instances_total",
-                "min_instances",
-                "max_instances",
-                "vcpus",
-                "albs",
-                "nat_gateways",
-                "nat_gateways_per_az",
-                "elastic_ips",
-            ]),
-            StepKind::IpCapacity => Outputs::Fixed(&["ips_per_subnet", "ips_needed_per_subnet", "spare_per_subnet"]),
-            StepKind::Quota => Outputs::Fixed(&["applied_value", "required_value", "request_id"]),
-            StepKind::Loadtest => Outputs::Fixed(&[
-                "throughput_rps",
-                "success_rate_pct",
-                "latency_avg_ms",
-                "latency_p50_ms",
-                "latency_p90_ms",
-                "latency_p95_ms",
-                "latency_p99_ms",
-                "latency_p999_ms",
-                "latency_max_ms",
-            ]),
-            StepKind::FailoverDrill => Outputs::Fixed(&["failover_downtime_s", "az_failure_tolerated"]),
-            StepKind::RestoreDrill => Outputs::Fixed(&["rto_s", "rpo_s"]),
-        }
+    pub fn outputs(self) -> &'static Outputs {
+        &self.def().outputs
     }
 
     /// Can a step of this kind produce the evidence for a requirement of `kind`?
     pub fn verifies(self, kind: &ReqKind) -> bool {
-        match self {
-            StepKind::Loadtest => {
-                matches!(kind, ReqKind::Throughput | ReqKind::LatencyAvg | ReqKind::LatencyP(_) | ReqKind::SuccessRate)
-            }
-            StepKind::FailoverDrill => matches!(kind, ReqKind::AzFailureTolerance | ReqKind::FailoverDowntime),
-            StepKind::RestoreDrill => matches!(kind, ReqKind::Rto | ReqKind::Rpo),
-            StepKind::Command => kind.is_measurable(),
-            _ => false,
-        }
+        (self.def().verifies)(kind)
     }
 
     /// The JSON schema of this kind's params, generated from the typed struct (all inline).
     pub fn params_schema(self) -> Value {
-        fn of<T: JsonSchema>() -> Value {
-            let gen =
-                schemars::generate::SchemaSettings::draft07().with(|s| s.inline_subschemas = true).into_generator();
-            let mut v = serde_json::to_value(gen.into_root_schema_for::<T>()).unwrap_or_default();
-            if let Value::Object(m) = &mut v {
-                m.remove("$schema");
-                m.remove("title");
-            }
-            v
-        }
-        match self {
-            StepKind::Approval => of::<ApprovalParams>(),
-            StepKind::Probe => of::<ProbeParams>(),
-            StepKind::Command => of::<CommandParams>(),
-            StepKind::CapacityModel => of::<CapacityModelParams>(),
-            StepKind::IpCapacity => of::<IpCapacityParams>(),
-            StepKind::Quota => of::<QuotaParams>(),
-            StepKind::Changeset => of::<ChangesetParams>(),
-            StepKind::Loadtest => of::<LoadtestParams>(),
-            StepKind::FailoverDrill => of::<FailoverDrillParams>(),
-            StepKind::RestoreDrill => of::<RestoreDrillParams>(),
-        }
+        (self.def().schema)()
     }
 
     /// Check raw params against this kind's typed params.
-    pub fn check_params(self, params: &Map<String, Value>) -> Result<(), String> {
-        let v = Value::Object(params.clone());
-        fn typed<T: serde::de::DeserializeOwned + Check>(v: Value) -> Result<(), String> {
-            serde_json::from_value::<T>(v).map_err(|e| e.to_string())?.check()
-        }
-        match self {
-            StepKind::Approval => typed::<ApprovalParams>(v),
-            StepKind::Probe => typed::<ProbeParams>(v),
-            StepKind::Command => typed::<CommandParams>(v),
-            StepKind::CapacityModel => typed::<CapacityModelParams>(v),
-            StepKind::IpCapacity => typed::<IpCapacityParams>(v),
-            StepKind::Quota => typed::<QuotaParams>(v),
-            StepKind::Changeset => typed::<ChangesetParams>(v),
-            StepKind::Loadtest => typed::<LoadtestParams>(v),
-            StepKind::FailoverDrill => typed::<FailoverDrillParams>(v),
-            StepKind::RestoreDrill => typed::<RestoreDrillParams>(v),
-        }
+    pub fn check_params(self, params: &Map<String, Value>) -> Result<(), ParamsError> {
+        (self.def().check)(params)
     }
 }
 
 /// Checks beyond types (ranges, one-of).
 pub trait Check {
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), ParamsError> {
         Ok(())
     }
 }
 
-fn positive(name: &str, v: &Input<f64>) -> Result<(), String> {
+fn positive(name: &str, v: &Input<f64>) -> Result<(), ParamsError> {
     match v {
-        Input::Value(x) if !(*x > 0.0) => Err(format!("`{name}` must be greater than 0, got {x}")),
+        Input::Value(x) if x.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) => {
+            Err(format!("`{name}` must be greater than 0, got {x}").into())
+        }
         _ => Ok(()),
     }
 }
@@ -250,10 +344,10 @@ pub struct ProbeParams {
     pub interval_s: u64,
 }
 impl Check for ProbeParams {
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), ParamsError> {
         if let Input::Value(u) = &self.url {
             if !(u.starts_with("http://") || u.starts_with("https://")) {
-                return Err(format!("`url` must start with http:// or https://, got `{u}`"));
+                return Err(format!("`url` must start with http:// or https://, got `{u}`").into());
             }
         }
         if self.attempts == 0 {
@@ -278,7 +372,7 @@ pub struct CommandParams {
     pub expect_exit: i32,
 }
 impl Check for CommandParams {
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), ParamsError> {
         if self.run.trim().is_empty() {
             return Err("`run` is empty".into());
         }
@@ -299,14 +393,14 @@ pub struct CapacityModelParams {
     pub instance_type: Option<String>,
 }
 impl Check for CapacityModelParams {
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), ParamsError> {
         positive("target_rps", &self.target_rps)?;
         positive("per_instance_rps", &self.per_instance_rps)?;
         if self.azs < 2 {
-            return Err(format!("`azs` must be at least 2 to survive the loss of one, got {}", self.azs));
+            return Err(format!("`azs` must be at least 2 to survive the loss of one, got {}", self.azs).into());
         }
         if !(0.0..=1000.0).contains(&self.headroom_pct) {
-            return Err(format!("`headroom_pct` must be between 0 and 1000, got {}", self.headroom_pct));
+            return Err(format!("`headroom_pct` must be between 0 and 1000, got {}", self.headroom_pct).into());
         }
         if self.vcpus_per_instance == 0 {
             return Err("`vcpus_per_instance` must be at least 1".into());
@@ -332,10 +426,12 @@ fn d_reserved() -> u64 {
     14
 }
 impl Check for IpCapacityParams {
-    fn check(&self) -> Result<(), String> {
-        super::capacity::parse_cidr(&self.vpc_cidr)?;
+    fn check(&self) -> Result<(), ParamsError> {
+        super::capacity::parse_cidr(&self.vpc_cidr).map_err(|e| ParamsError(e.to_string()))?;
         if !(16..=28).contains(&self.subnet_prefix) {
-            return Err(format!("`subnet_prefix` must be between 16 and 28 (AWS limits), got {}", self.subnet_prefix));
+            return Err(
+                format!("`subnet_prefix` must be between 16 and 28 (AWS limits), got {}", self.subnet_prefix).into()
+            );
         }
         if self.azs == 0 {
             return Err("`azs` must be at least 1".into());
@@ -357,7 +453,7 @@ pub struct QuotaParams {
     pub region: Option<String>,
 }
 impl Check for QuotaParams {
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), ParamsError> {
         if self.quota_code.is_none() && self.quota_name.is_none() {
             return Err("give `quota_code` or `quota_name`".into());
         }
@@ -404,12 +500,15 @@ pub struct LoadtestParams {
     pub ramp_s: Option<u64>,
 }
 impl Check for LoadtestParams {
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), ParamsError> {
         if let Some(r) = &self.rate {
             positive("rate", r)?;
         }
         if self.duration_s == 0 {
             return Err("`duration_s` must be at least 1".into());
+        }
+        if let Some(w) = self.warmup_s.filter(|w| *w >= self.duration_s) {
+            return Err(format!("`warmup_s` ({w}) must be shorter than `duration_s` ({})", self.duration_s).into());
         }
         Ok(())
     }
@@ -441,3 +540,43 @@ pub struct RestoreDrillParams {
     pub stack: Option<String>,
 }
 impl Check for RestoreDrillParams {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_is_in_kind_order_and_names_are_unique() {
+        let mut names = std::collections::BTreeSet::new();
+        for (i, d) in KINDS.iter().enumerate() {
+            assert_eq!(d.kind as usize, i, "{} out of place", d.name);
+            assert!(names.insert(d.name), "{} twice", d.name);
+            assert_eq!(StepKind::parse(d.name), Some(d.kind));
+            assert!(d.kind.params_schema().is_object(), "{}", d.name);
+        }
+        assert!(StepKind::Changeset.requires_gate() && StepKind::Approval.requires_gate());
+        assert!(!StepKind::Probe.requires_gate());
+        assert!(StepKind::Loadtest.verifies(&ReqKind::LatencyP("99".into())));
+        assert!(!StepKind::Loadtest.verifies(&ReqKind::Rto));
+    }
+
+    #[test]
+    fn params_are_checked_beyond_their_types() {
+        let p = |v: serde_json::Value| v.as_object().unwrap().clone();
+        let load = StepKind::Loadtest;
+        assert!(load
+            .check_params(&p(serde_json::json!({"url": "http://x/", "duration_s": 10, "warmup_s": 2})))
+            .is_ok());
+        assert_eq!(
+            load.check_params(&p(serde_json::json!({"url": "http://x/", "duration_s": 10, "warmup_s": 10})))
+                .unwrap_err()
+                .to_string(),
+            "`warmup_s` (10) must be shorter than `duration_s` (10)"
+        );
+        assert!(StepKind::CapacityModel
+            .check_params(&p(serde_json::json!({"target_rps": 0, "per_instance_rps": 1, "azs": 3, "headroom_pct": 1, "vcpus_per_instance": 1})))
+            .unwrap_err()
+            .to_string()
+            .contains("`target_rps` must be greater than 0"));
+    }
+}

@@ -1,10 +1,17 @@
-//! The pure core: no I/O, no clock, no async. Spec parsing, the plan model and its validation,
-//! the step state machine and its journal projection, capacity arithmetic, digests, verdicts.
+//! The pure core: no I/O, no clock, no async. Spec reading, the plan model and its validation,
+//! the step lifecycle and the journal's projection, capacity arithmetic, digests, verdicts.
+//!
+//! Arrows point one way: `event` <- `lifecycle` <- `runbook`; `reference` <- `catalogue` <-
+//! `plan` <- `validate`; `requirement` <- `spec`; `metric` is read by all who name evidence.
 
 pub mod capacity;
 pub mod catalogue;
 pub mod digest;
+pub mod event;
+pub mod lifecycle;
+pub mod metric;
 pub mod plan;
+pub mod reference;
 pub mod requirement;
 pub mod runbook;
 pub mod spec;

@@ -1,18 +1,17 @@
-//! The plan: a DAG of steps, as written to `workflows/<name>.toml` and kept in the state store.
+//! The plan: a DAG of steps, as written to `workflows/<name>.toml` and kept in the state store,
+//! and the difference between two versions of it.
 //!
 //! Steps hold their params as raw JSON so that a plan from any planner (or a hand-edited file)
 //! reaches the one validator in [`super::validate`], which checks them against the typed params
 //! of their kind ([`super::catalogue`]). A string param may reference an earlier step's output
-//! as `${step-id.output}`: a whole-string reference keeps the output's type, an embedded one is
-//! spliced into the text.
+//! as `${step-id.output}` ([`super::reference`]).
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::LazyLock;
+use std::collections::{BTreeSet, HashMap};
 
-use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::catalogue::StepKind;
 use super::requirement::Requirement;
 use super::spec::Context;
 
@@ -69,6 +68,19 @@ pub struct Step {
 }
 
 impl Plan {
+    /// A plan of these steps for these requirements, by the `test` planner, with no context.
+    pub fn of(runbook: &str, steps: Vec<Step>, requirements: Vec<Requirement>) -> Plan {
+        Plan {
+            runbook: runbook.into(),
+            spec: String::new(),
+            planner: "test".into(),
+            planned_by: None,
+            context: Default::default(),
+            steps,
+            requirements,
+        }
+    }
+
     /// Was this plan drafted by a model (whose `command` steps deserve a second look)?
     pub fn by_llm(&self) -> bool {
         self.planned_by.is_some()
@@ -82,16 +94,26 @@ impl Plan {
         self.requirements.iter().find(|r| r.id == id)
     }
 
+    /// Each step's position by id (the first, for a duplicated id): lookups in O(1) for
+    /// callers that walk the whole plan.
+    pub fn index(&self) -> HashMap<&str, usize> {
+        let mut ix = HashMap::with_capacity(self.steps.len());
+        for (i, s) in self.steps.iter().enumerate() {
+            ix.entry(s.id.as_str()).or_insert(i);
+        }
+        ix
+    }
+
     /// Every step `id` depends on, directly or not. Unknown ids and cycles are tolerated (the
     /// validator reports them); the walk stops at what it has seen.
-    pub fn ancestors(&self, id: &str) -> BTreeSet<String> {
+    pub fn ancestors<'a>(&'a self, index: &HashMap<&str, usize>, id: &str) -> BTreeSet<&'a str> {
         let mut out = BTreeSet::new();
-        let mut todo: Vec<&str> =
-            self.step(id).map(|s| s.needs.iter().map(String::as_str).collect()).unwrap_or_default();
+        let needs = |id: &str| index.get(id).map(|&i| self.steps[i].needs.iter().map(String::as_str));
+        let mut todo: Vec<&'a str> = needs(id).map(Iterator::collect).unwrap_or_default();
         while let Some(n) = todo.pop() {
-            if out.insert(n.to_string()) {
-                if let Some(s) = self.step(n) {
-                    todo.extend(s.needs.iter().map(String::as_str));
+            if out.insert(n) {
+                if let Some(more) = needs(n) {
+                    todo.extend(more);
                 }
             }
         }
@@ -108,8 +130,7 @@ impl Step {
     /// Does a person approve this step before its effect? When the plan says so, and always
     /// for a kind that requires it, whatever the plan says.
     pub fn gated(&self) -> bool {
-        self.gate
-            || super::catalogue::StepKind::parse(&self.kind).is_some_and(super::catalogue::StepKind::requires_gate)
+        self.gate || StepKind::parse(&self.kind).is_some_and(StepKind::requires_gate)
     }
 
     /// Digest of what the step does (not its description): a change voids its approval.
@@ -122,137 +143,32 @@ impl Step {
     }
 }
 
-/// `${step.output}` in a string param.
-pub static REF: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\$\{(?P<step>[^.}\s]+)\.(?P<output>[^}\s]+)\}").unwrap());
-
-/// A reference to another step's output.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct OutputRef {
-    pub step: String,
-    pub output: String,
+/// Plan changes between two versions, by step id.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PlanDiff {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
 }
 
-/// Every `${step.output}` in a params tree, with the param path it sits at.
-pub fn references(params: &Map<String, Value>) -> Vec<(String, OutputRef)> {
-    fn walk(path: String, v: &Value, out: &mut Vec<(String, OutputRef)>) {
-        match v {
-            Value::String(s) => {
-                for c in REF.captures_iter(s) {
-                    out.push((path.clone(), OutputRef { step: c["step"].into(), output: c["output"].into() }));
-                }
-            }
-            Value::Array(a) => a.iter().enumerate().for_each(|(i, v)| walk(format!("{path}[{i}]"), v, out)),
-            Value::Object(m) => m.iter().for_each(|(k, v)| walk(format!("{path}.{k}"), v, out)),
+impl PlanDiff {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+    }
+}
+
+pub fn diff(old: &Plan, new: &Plan) -> PlanDiff {
+    let mut d = PlanDiff::default();
+    let (old_ix, new_ix) = (old.index(), new.index());
+    for s in &new.steps {
+        match old_ix.get(s.id.as_str()).map(|&i| &old.steps[i]) {
+            None => d.added.push(s.id.clone()),
+            Some(o) if o.definition_digest() != s.definition_digest() => d.changed.push(s.id.clone()),
             _ => {}
         }
     }
-    let mut out = Vec::new();
-    for (k, v) in params {
-        walk(k.clone(), v, &mut out);
-    }
-    out
-}
-
-/// Replace references with the outputs they name. A string that is exactly one reference
-/// takes the output's JSON value; embedded references are spliced as text. Returns the first
-/// reference that has no value yet.
-pub fn resolve(
-    params: &Map<String, Value>,
-    outputs: &BTreeMap<String, Map<String, Value>>,
-) -> Result<Map<String, Value>, OutputRef> {
-    fn lookup<'a>(outputs: &'a BTreeMap<String, Map<String, Value>>, r: &OutputRef) -> Option<&'a Value> {
-        outputs.get(&r.step)?.get(&r.output)
-    }
-    fn walk(v: &Value, outputs: &BTreeMap<String, Map<String, Value>>) -> Result<Value, OutputRef> {
-        Ok(match v {
-            Value::String(s) => {
-                if let Some(c) = REF.captures(s).filter(|c| c.get(0).unwrap().as_str() == s) {
-                    let r = OutputRef { step: c["step"].into(), output: c["output"].into() };
-                    return lookup(outputs, &r).cloned().ok_or(r);
-                }
-                let mut missing = None;
-                let text = REF.replace_all(s, |c: &regex::Captures| {
-                    let r = OutputRef { step: c["step"].into(), output: c["output"].into() };
-                    match lookup(outputs, &r) {
-                        Some(Value::String(s)) => s.clone(),
-                        Some(Value::Number(n)) => {
-                            n.as_f64().map(super::requirement::fmt_num).unwrap_or_else(|| n.to_string())
-                        }
-                        Some(v) => v.to_string(),
-                        None => {
-                            missing.get_or_insert(r);
-                            String::new()
-                        }
-                    }
-                });
-                if let Some(r) = missing {
-                    return Err(r);
-                }
-                Value::String(text.into_owned())
-            }
-            Value::Array(a) => Value::Array(a.iter().map(|v| walk(v, outputs)).collect::<Result<_, _>>()?),
-            Value::Object(m) => {
-                Value::Object(m.iter().map(|(k, v)| Ok((k.clone(), walk(v, outputs)?))).collect::<Result<_, _>>()?)
-            }
-            other => other.clone(),
-        })
-    }
-    params.iter().map(|(k, v)| Ok((k.clone(), walk(v, outputs)?))).collect()
-}
-
-/// A typed param that may instead hold a reference to an earlier step's output.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Input<T> {
-    Value(T),
-    Ref(String),
-}
-
-impl<T> Input<T> {
-    /// The literal value; a reference left unresolved is a bug in the caller (params are
-    /// resolved before an executor sees them), reported as an error, not a panic.
-    pub fn get(&self) -> Result<&T, String> {
-        match self {
-            Input::Value(v) => Ok(v),
-            Input::Ref(r) => Err(format!("reference {r} was not resolved")),
-        }
-    }
-}
-
-impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Input<T> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = Value::deserialize(d)?;
-        if let Value::String(s) = &v {
-            if REF.is_match(s) {
-                return Ok(Input::Ref(s.clone()));
-            }
-        }
-        T::deserialize(v).map(Input::Value).map_err(serde::de::Error::custom)
-    }
-}
-
-impl<T: schemars::JsonSchema> schemars::JsonSchema for Input<T> {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        format!("Input_{}", T::schema_name()).into()
-    }
-
-    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "anyOf": [
-                g.subschema_for::<T>(),
-                {"type": "string", "pattern": "\\$\\{[^.}]+\\.[^}]+\\}", "description": "an earlier step's output: ${step-id.output}"}
-            ]
-        })
-    }
-}
-
-impl<T: Serialize> Serialize for Input<T> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Input::Value(v) => v.serialize(s),
-            Input::Ref(r) => r.serialize(s),
-        }
-    }
+    d.removed = old.steps.iter().filter(|s| !new_ix.contains_key(s.id.as_str())).map(|s| s.id.clone()).collect();
+    d
 }
 
 #[cfg(test)]
@@ -260,25 +176,38 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    #[test]
-    fn resolve_keeps_types_and_splices_text() {
-        let params = json!({"count": "${model.instances}", "url": "http://${stack.Dns}/health", "n": 3});
-        let mut outputs = BTreeMap::new();
-        outputs.insert("model".to_string(), json!({"instances": 6}).as_object().unwrap().clone());
-        outputs.insert("stack".to_string(), json!({"Dns": "lb.example"}).as_object().unwrap().clone());
-        let r = resolve(params.as_object().unwrap(), &outputs).unwrap();
-        assert_eq!(Value::Object(r), json!({"count": 6, "url": "http://lb.example/health", "n": 3}));
-        outputs.remove("stack");
-        let missing = resolve(params.as_object().unwrap(), &outputs).unwrap_err();
-        assert_eq!(missing, OutputRef { step: "stack".into(), output: "Dns".into() });
+    fn step(id: &str, needs: &[&str], run: &str) -> Step {
+        Step {
+            id: id.into(),
+            kind: "command".into(),
+            description: format!("about {id}"),
+            needs: needs.iter().map(|s| s.to_string()).collect(),
+            covers: vec![],
+            gate: true,
+            params: json!({"run": run}).as_object().unwrap().clone(),
+        }
+    }
+
+    fn plan(steps: Vec<Step>) -> Plan {
+        Plan::of("t", steps, vec![])
     }
 
     #[test]
-    fn input_accepts_literal_or_reference() {
-        let v: Input<f64> = serde_json::from_value(json!(2.5)).unwrap();
-        assert_eq!(v, Input::Value(2.5));
-        let v: Input<f64> = serde_json::from_value(json!("${a.b}")).unwrap();
-        assert_eq!(v, Input::Ref("${a.b}".into()));
-        assert!(serde_json::from_value::<Input<f64>>(json!("fast")).is_err());
+    fn ancestors_are_transitive_and_survive_cycles() {
+        let p = plan(vec![step("a", &["c"], "x"), step("b", &["a"], "x"), step("c", &["b", "ghost"], "x")]);
+        let ix = p.index();
+        assert_eq!(p.ancestors(&ix, "b").into_iter().collect::<Vec<_>>(), ["a", "b", "c", "ghost"]);
+    }
+
+    #[test]
+    fn diff_by_definition_not_description() {
+        let old = plan(vec![step("a", &[], "x"), step("b", &[], "y"), step("c", &[], "z")]);
+        let mut new = plan(vec![step("a", &[], "x"), step("b", &[], "y2"), step("d", &[], "w")]);
+        new.steps[0].description = "reworded".into();
+        let d = diff(&old, &new);
+        assert_eq!(
+            (d.added, d.removed, d.changed),
+            (vec!["d".to_string()], vec!["c".to_string()], vec!["b".to_string()])
+        );
     }
 }

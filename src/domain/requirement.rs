@@ -34,15 +34,16 @@ impl Kind {
 
     /// The evidence metric that decides this kind's verdict.
     pub fn metric(&self) -> Option<String> {
+        use super::metric as m;
         Some(match self {
-            Kind::Throughput => "throughput_rps".into(),
-            Kind::LatencyAvg => "latency_avg_ms".into(),
-            Kind::LatencyP(p) => format!("latency_p{}_ms", p.replace('.', "")),
-            Kind::SuccessRate => "success_rate_pct".into(),
-            Kind::AzFailureTolerance => "az_failure_tolerated".into(),
-            Kind::FailoverDowntime => "failover_downtime_s".into(),
-            Kind::Rto => "rto_s".into(),
-            Kind::Rpo => "rpo_s".into(),
+            Kind::Throughput => m::THROUGHPUT_RPS.into(),
+            Kind::LatencyAvg => m::LATENCY_AVG_MS.into(),
+            Kind::LatencyP(p) => m::latency_p(p),
+            Kind::SuccessRate => m::SUCCESS_RATE_PCT.into(),
+            Kind::AzFailureTolerance => m::AZ_FAILURE_TOLERATED.into(),
+            Kind::FailoverDowntime => m::FAILOVER_DOWNTIME_S.into(),
+            Kind::Rto => m::RTO_S.into(),
+            Kind::Rpo => m::RPO_S.into(),
             Kind::Other => return None,
         })
     }

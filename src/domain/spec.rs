@@ -36,6 +36,14 @@ pub struct Error {
     pub source_line: Option<String>,
 }
 
+/// Two different targets for one kind, and where each was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conflict {
+    pub kind: String,
+    pub first: Requirement,
+    pub second: Requirement,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum ErrorKind {
     Missing(String),
@@ -43,7 +51,7 @@ pub enum ErrorKind {
     Empty,
     NoRequirements,
     Impossible(String),
-    Conflict { kind: String, first: Requirement, second: Requirement },
+    Conflict(Box<Conflict>),
 }
 
 impl fmt::Display for Error {
@@ -57,14 +65,15 @@ impl fmt::Display for Error {
                 "spec has no requirement: expected sentences such as \"handle 2,500 connections per second\" or \"THE SYSTEM SHALL ...\""
             )?,
             ErrorKind::Impossible(why) => write!(f, "impossible requirement: {why}")?,
-            ErrorKind::Conflict { kind, first, second } => write!(
+            ErrorKind::Conflict(c) => write!(
                 f,
-                "two different targets for {kind}: {} ({}) here, but {} ({}) at line {}",
-                second.target(),
-                second.id,
-                first.target(),
-                first.id,
-                first.line
+                "two different targets for {}: {} ({}) here, but {} ({}) at line {}",
+                c.kind,
+                c.second.target(),
+                c.second.id,
+                c.first.target(),
+                c.first.id,
+                c.first.line
             )?,
         }
         if let Some(line) = self.line {
@@ -81,21 +90,6 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
-
-/// Read and parse a spec file.
-pub fn load(path: &std::path::Path) -> Result<Spec, Error> {
-    let shown = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| Error {
-        path: shown.clone(),
-        line: None,
-        kind: ErrorKind::Missing(match e.kind() {
-            std::io::ErrorKind::NotFound => "no such file".to_string(),
-            _ => e.to_string(),
-        }),
-        source_line: None,
-    })?;
-    parse_bytes(&shown, &bytes)
-}
 
 /// Parse a spec from raw bytes; `path` is only used in messages.
 pub fn parse_bytes(path: &str, bytes: &[u8]) -> Result<Spec, Error> {
@@ -118,6 +112,10 @@ static EARS_RESPONSE: LazyLock<Regex> =
 static KIRO_HEADING: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)^\s*requirement\s+(?P<n>\d+)\b").unwrap());
 static KEY_VALUE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\s*(?P<k>[A-Za-z][A-Za-z0-9 _-]{0,40}?)\s*[:=]\s*(?P<v>\S.*?)\s*$").unwrap());
+
+/// A text unit being collected: its text, start line, and Kiro position (heading number,
+/// item number).
+type Open = (String, usize, Option<(String, u64)>);
 
 /// A piece of text that may hold a requirement.
 #[derive(Debug)]
@@ -172,7 +170,7 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
     // Stack of open lists: (ordered start, items seen so far).
     let mut lists: Vec<(Option<u64>, u64)> = Vec::new();
     // Open text unit being collected: (text, start line, kiro position).
-    let mut cur: Option<(String, usize, Option<(String, u64)>)> = None;
+    let mut cur: Option<Open> = None;
     let mut item_depth = 0usize;
     // Tables.
     let mut in_head = false;
@@ -181,10 +179,7 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
     let mut row_line = 0usize;
     let mut cell: Option<String> = None;
 
-    let flush = |cur: &mut Option<(String, usize, Option<(String, u64)>)>,
-                 units: &mut Vec<Unit>,
-                 heading: &str,
-                 in_context: bool| {
+    let flush = |cur: &mut Option<Open>, units: &mut Vec<Unit>, heading: &str, in_context: bool| {
         if let Some((t, line, kiro)) = cur.take() {
             let t = t.split_whitespace().collect::<Vec<_>>().join(" ");
             if !t.is_empty() {
@@ -244,11 +239,9 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
                 flush(&mut cur, &mut units, &heading, in_context);
                 item_depth = item_depth.saturating_sub(1);
             }
-            Event::Start(Tag::Paragraph) => {
-                if item_depth == 0 {
-                    flush(&mut cur, &mut units, &heading, in_context);
-                    cur = Some((String::new(), line_of(range.start), None));
-                }
+            Event::Start(Tag::Paragraph) if item_depth == 0 => {
+                flush(&mut cur, &mut units, &heading, in_context);
+                cur = Some((String::new(), line_of(range.start), None));
             }
             Event::End(TagEnd::Paragraph) => {
                 if item_depth == 0 {
@@ -403,7 +396,11 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
         if let Some(a) = reqs[..i].iter().find(|a| a.kind == b.kind && a.kind.is_measurable() && !a.same_target(b)) {
             return Err(err(
                 b.line,
-                ErrorKind::Conflict { kind: b.kind.to_string(), first: a.clone(), second: b.clone() },
+                ErrorKind::Conflict(Box::new(Conflict {
+                    kind: b.kind.to_string(),
+                    first: a.clone(),
+                    second: b.clone(),
+                })),
             ));
         }
     }

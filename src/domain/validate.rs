@@ -2,7 +2,7 @@
 //! the workflow file). It reports every violation it finds, each naming the step and what was
 //! expected, so a planner can be asked to repair all of them at once.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::sync::LazyLock;
 
@@ -10,7 +10,8 @@ use regex::Regex;
 use serde::Serialize;
 
 use super::catalogue::{Outputs, StepKind};
-use super::plan::{references, Plan};
+use super::plan::Plan;
+use super::reference::references;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Violation {
@@ -53,7 +54,7 @@ impl fmt::Display for Invalid {
 
 impl std::error::Error for Invalid {}
 
-static STEP_ID: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9-]{0,62}$").unwrap());
+static STEP_ID: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9-]{0,62}$").expect("static pattern"));
 
 pub fn validate(plan: &Plan) -> Vec<Violation> {
     let mut out = Vec::new();
@@ -71,20 +72,21 @@ pub fn validate(plan: &Plan) -> Vec<Violation> {
             v(Some(&s.id), "duplicate id".into());
         }
     }
-    let ids: BTreeSet<&str> = plan.steps.iter().map(|s| s.id.as_str()).collect();
-    let req_ids: BTreeSet<&str> = plan.requirements.iter().map(|r| r.id.as_str()).collect();
+    let index = plan.index();
+    let requirements: HashMap<&str, &super::requirement::Requirement> =
+        plan.requirements.iter().map(|r| (r.id.as_str(), r)).collect();
 
     for s in &plan.steps {
         let id = Some(s.id.as_str());
         for n in &s.needs {
             if n == &s.id {
                 v(id, "needs itself".into());
-            } else if !ids.contains(n.as_str()) {
+            } else if !index.contains_key(n.as_str()) {
                 v(id, format!("needs unknown step `{n}`"));
             }
         }
         let Some(kind) = StepKind::parse(&s.kind) else {
-            let known: Vec<&str> = StepKind::ALL.iter().map(|k| k.name()).collect();
+            let known: Vec<&str> = StepKind::all().map(|k| k.name()).collect();
             v(id, format!("unknown kind `{}`: expected one of {}", s.kind, known.join(", ")));
             continue;
         };
@@ -96,7 +98,7 @@ pub fn validate(plan: &Plan) -> Vec<Violation> {
             v(id, format!("kind `{}` {why} and must be gated (gate = true)", kind.name()));
         }
         for c in &s.covers {
-            match plan.requirement(c) {
+            match requirements.get(c.as_str()) {
                 None => v(id, format!("covers unknown requirement `{c}`")),
                 Some(r) if !kind.verifies(&r.kind) => {
                     v(id, format!("covers `{c}` ({}), which a `{}` step cannot verify", r.kind, kind.name()))
@@ -104,19 +106,23 @@ pub fn validate(plan: &Plan) -> Vec<Violation> {
                 _ => {}
             }
         }
-        let ancestors = plan.ancestors(&s.id);
-        for (path, r) in references(&s.params) {
-            if !ids.contains(r.step.as_str()) {
+        let refs = references(&s.params);
+        if refs.is_empty() {
+            continue;
+        }
+        let ancestors = plan.ancestors(&index, &s.id);
+        for (path, r) in refs {
+            if !index.contains_key(r.step.as_str()) {
                 v(id, format!("param `{path}` references unknown step `{}`", r.step));
                 continue;
             }
-            if !ancestors.contains(&r.step) {
+            if !ancestors.contains(r.step.as_str()) {
                 v(
                     id,
                     format!("param `{path}` references `{}`, which is not among its needs (directly or not)", r.step),
                 );
             }
-            let target = plan.step(&r.step).and_then(|t| StepKind::parse(&t.kind));
+            let target = index.get(r.step.as_str()).and_then(|&i| StepKind::parse(&plan.steps[i].kind));
             if let Some(t) = target {
                 if let Outputs::Fixed(names) = t.outputs() {
                     if !names.contains(&r.output.as_str()) {
@@ -138,11 +144,10 @@ pub fn validate(plan: &Plan) -> Vec<Violation> {
             );
         }
     }
-    let _ = req_ids;
     out
 }
 
-/// The first cycle in the needs graph, as `a -> b -> a`.
+/// The first cycle in the needs graph, as `a -> b -> a` (iterative depth-first search).
 pub fn find_cycle(plan: &Plan) -> Option<Vec<String>> {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
@@ -150,64 +155,77 @@ pub fn find_cycle(plan: &Plan) -> Option<Vec<String>> {
         Open,
         Done,
     }
-    let mut mark: BTreeMap<&str, Mark> = plan.steps.iter().map(|s| (s.id.as_str(), Mark::New)).collect();
-    fn visit<'a>(
-        plan: &'a Plan,
-        id: &'a str,
-        mark: &mut BTreeMap<&'a str, Mark>,
-        path: &mut Vec<&'a str>,
-    ) -> Option<Vec<String>> {
-        match mark.get(id) {
-            Some(Mark::Done) | None => return None,
-            Some(Mark::Open) => {
-                let start = path.iter().position(|p| *p == id).unwrap_or(0);
-                let mut c: Vec<String> = path[start..].iter().map(|s| s.to_string()).collect();
-                c.push(id.to_string());
-                return Some(c);
-            }
-            Some(Mark::New) => {}
+    let index = plan.index();
+    let mut mark = vec![Mark::New; plan.steps.len()];
+    for root in 0..plan.steps.len() {
+        if mark[root] != Mark::New {
+            continue;
         }
-        mark.insert(id, Mark::Open);
-        path.push(id);
-        if let Some(s) = plan.step(id) {
-            for n in &s.needs {
-                if let Some(c) = visit(plan, n, mark, path) {
+        // (step, next need to look at)
+        let mut path: Vec<(usize, usize)> = vec![(root, 0)];
+        mark[root] = Mark::Open;
+        while let Some(top) = path.last_mut() {
+            let (at, k) = *top;
+            top.1 += 1;
+            let Some(n) = plan.steps[at].needs.get(k) else {
+                mark[at] = Mark::Done;
+                path.pop();
+                continue;
+            };
+            let Some(&to) = index.get(n.as_str()) else { continue };
+            match mark[to] {
+                Mark::Done => {}
+                Mark::Open => {
+                    let start = path.iter().position(|(s, _)| *s == to).unwrap_or(0);
+                    let mut c: Vec<String> = path[start..].iter().map(|(s, _)| plan.steps[*s].id.clone()).collect();
+                    c.push(plan.steps[to].id.clone());
                     return Some(c);
                 }
+                Mark::New => {
+                    mark[to] = Mark::Open;
+                    path.push((to, 0));
+                }
             }
-        }
-        path.pop();
-        mark.insert(id, Mark::Done);
-        None
-    }
-    for s in &plan.steps {
-        let mut path = Vec::new();
-        if let Some(c) = visit(plan, &s.id, &mut mark, &mut path) {
-            return Some(c);
         }
     }
     None
 }
 
-/// Steps in dependency order (needs first), stable with the plan's own order. Assumes no cycle.
+/// Steps in dependency order (needs first), stable with the plan's own order: what repeated
+/// passes over the plan would give, taking each step whose needs are already taken. A step in
+/// (or behind) a cycle is left out; unknown needs are ignored (the validator reports both).
+///
+/// In pass terms: a step comes in the pass of its last-taken need when it stands after that
+/// need in the plan, else in the next pass; the order is by (pass, position). Computed in one
+/// topological sweep instead of passes, so it is near-linear in the size of the plan.
 pub fn topo_order(plan: &Plan) -> Vec<&str> {
-    let mut done: BTreeSet<&str> = BTreeSet::new();
-    let mut out = Vec::new();
-    while out.len() < plan.steps.len() {
-        let before = out.len();
-        for s in &plan.steps {
-            if !done.contains(s.id.as_str())
-                && s.needs.iter().all(|n| done.contains(n.as_str()) || plan.step(n).is_none())
-            {
-                done.insert(&s.id);
-                out.push(s.id.as_str());
+    let index = plan.index();
+    let n = plan.steps.len();
+    let mut missing = vec![0usize; n];
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, s) in plan.steps.iter().enumerate() {
+        for need in &s.needs {
+            if let Some(&j) = index.get(need.as_str()) {
+                missing[i] += 1;
+                dependents[j].push(i);
             }
         }
-        if out.len() == before {
-            break;
+    }
+    let mut pass = vec![0usize; n];
+    let mut ready: Vec<usize> = (0..n).filter(|&i| missing[i] == 0).collect();
+    let mut taken = Vec::with_capacity(n);
+    while let Some(j) = ready.pop() {
+        taken.push(j);
+        for &i in &dependents[j] {
+            pass[i] = pass[i].max(pass[j] + usize::from(j > i));
+            missing[i] -= 1;
+            if missing[i] == 0 {
+                ready.push(i);
+            }
         }
     }
-    out
+    taken.sort_by_key(|&i| (pass[i], i));
+    taken.into_iter().map(|i| plan.steps[i].id.as_str()).collect()
 }
 
 #[cfg(test)]
@@ -230,14 +248,10 @@ mod tests {
     }
 
     fn plan(steps: Vec<Step>) -> Plan {
-        Plan {
-            runbook: "t".into(),
-            spec: String::new(),
-            planner: "test".into(),
-            planned_by: None,
-            context: Default::default(),
+        Plan::of(
+            "t",
             steps,
-            requirements: vec![Requirement {
+            vec![Requirement {
                 id: "R1".into(),
                 kind: Kind::Rto,
                 op: Op::Le,
@@ -246,7 +260,7 @@ mod tests {
                 line: 3,
                 text: "RTO 2h".into(),
             }],
-        }
+        )
     }
 
     fn messages(p: &Plan) -> Vec<String> {
@@ -316,6 +330,61 @@ mod tests {
             let m = messages(&plan(steps));
             assert!(m.iter().any(|m| m.contains(expected)), "expected `{expected}` in {m:#?}");
         }
+    }
+
+    /// The repeated-pass order this sweep must reproduce.
+    fn passes(plan: &Plan) -> Vec<&str> {
+        let mut done: BTreeSet<&str> = BTreeSet::new();
+        let mut out = Vec::new();
+        loop {
+            let before = out.len();
+            for s in &plan.steps {
+                if !done.contains(s.id.as_str())
+                    && s.needs.iter().all(|n| done.contains(n.as_str()) || plan.step(n).is_none())
+                {
+                    done.insert(&s.id);
+                    out.push(s.id.as_str());
+                }
+            }
+            if out.len() == before {
+                return out;
+            }
+        }
+    }
+
+    #[test]
+    fn topo_order_is_the_pass_order() {
+        let cases: Vec<Vec<Step>> = vec![
+            vec![ok_cmd("a", &[]), ok_cmd("b", &["a"]), ok_cmd("c", &[])],
+            vec![ok_cmd("c", &["b"]), ok_cmd("b", &["a"]), ok_cmd("a", &[]), ok_cmd("d", &["a"])],
+            vec![ok_cmd("x", &["y", "z"]), ok_cmd("y", &[]), ok_cmd("z", &["y"]), ok_cmd("w", &["x", "ghost"])],
+            vec![ok_cmd("a", &["c"]), ok_cmd("b", &["a"]), ok_cmd("c", &["b"]), ok_cmd("d", &[]), ok_cmd("e", &["a"])],
+        ];
+        for steps in cases {
+            let p = plan(steps);
+            assert_eq!(topo_order(&p), passes(&p));
+        }
+        // A pseudo-random larger graph.
+        let mut seed = 17u64;
+        let mut steps = Vec::new();
+        for i in 0..200 {
+            let mut needs = Vec::new();
+            for _ in 0..3 {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let j = (seed >> 33) as usize % 200;
+                if j != i {
+                    needs.push(format!("s{j}"));
+                }
+            }
+            let mut s = ok_cmd(&format!("s{i}"), &[]);
+            // Keep it acyclic: only needs on lower numbers.
+            s.needs = needs.into_iter().filter(|n| n[1..].parse::<usize>().unwrap() < i).collect();
+            steps.push(s);
+        }
+        steps.reverse();
+        let p = plan(steps);
+        assert_eq!(topo_order(&p), passes(&p));
+        assert_eq!(find_cycle(&p), None);
     }
 
     #[test]

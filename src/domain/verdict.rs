@@ -3,24 +3,25 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use super::lifecycle::Phase;
 use super::plan::Plan;
 use super::requirement::{fmt_num, Requirement};
-use super::runbook::{Phase, RunbookView};
+use super::runbook::RunbookView;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Verdict {
     pub id: String,
     pub kind: String,
     pub target: String,
     pub line: usize,
     /// pass, fail or unverified.
-    pub verdict: &'static str,
+    pub verdict: String,
     pub measurable: bool,
     /// The evidence behind the verdict: which step measured what.
     pub evidence: Vec<Measure>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Measure {
     pub step: String,
     pub metric: String,
@@ -67,7 +68,7 @@ fn verdict(plan: &Plan, view: &RunbookView, r: &Requirement) -> Verdict {
         kind: r.kind.to_string(),
         target: r.target(),
         line: r.line,
-        verdict,
+        verdict: verdict.into(),
         measurable: r.kind.is_measurable(),
         evidence,
     }

@@ -4,14 +4,14 @@
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 
-use super::{obj, typed, Ctx, Executor, Outcome, Preview};
+use super::{obj, typed, Ctx, Executor, Outcome, Preview, Result};
 use crate::domain::catalogue::ApprovalParams;
 
 pub struct Approval;
 
 #[async_trait]
 impl Executor for Approval {
-    async fn preview(&self, ctx: &Ctx, params: &Map<String, Value>) -> Result<Preview, String> {
+    async fn preview(&self, ctx: &Ctx, params: &Map<String, Value>) -> Result<Preview> {
         let p: ApprovalParams = typed(params)?;
         let mut a = format!("decide: {}\n", p.summary);
         for c in &p.checklist {
@@ -24,12 +24,12 @@ impl Executor for Approval {
         Ok(Preview::Approve(a))
     }
 
-    async fn submit(&self, _ctx: &Ctx, _params: &Map<String, Value>, _token: &str) -> Outcome {
-        Outcome::Done { outputs: Map::new(), evidence: obj(json!({"decision": "approved"})) }
+    async fn submit(&self, _ctx: &Ctx, _params: &Map<String, Value>, _token: &str) -> Result<Outcome> {
+        Ok(Outcome::Done { outputs: Map::new(), evidence: obj(json!({"decision": "approved"})) })
     }
 
-    async fn reconcile(&self, ctx: &Ctx, params: &Map<String, Value>, token: &str) -> Option<Outcome> {
+    async fn reconcile(&self, ctx: &Ctx, params: &Map<String, Value>, token: &str) -> Result<Option<Outcome>> {
         // Nothing outside changes: finishing again is harmless.
-        Some(self.submit(ctx, params, token).await)
+        self.submit(ctx, params, token).await.map(Some)
     }
 }

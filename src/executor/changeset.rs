@@ -18,8 +18,8 @@ use aws_sdk_cloudformation::Client;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde_json::{json, Map, Value};
 
-use super::{typed, Ctx, Executor, Outcome, Preview};
-use crate::aws;
+use super::{typed, Ctx, Error, Executor, Outcome, Preview, Result};
+use crate::aws::{self, Aws, CLOUDFORMATION};
 use crate::domain::catalogue::ChangesetParams;
 use crate::domain::digest;
 use crate::domain::requirement::fmt_num;
@@ -29,7 +29,7 @@ pub struct Changeset;
 /// Everything a change set is made of, resolved.
 struct Spec {
     client: Client,
-    region: String,
+    aws: Aws,
     stack: String,
     template_path: String,
     template: String,
@@ -45,31 +45,29 @@ fn param_text(v: &Value) -> String {
     }
 }
 
-async fn spec(ctx: &Ctx, params: &Map<String, Value>) -> Result<Spec, String> {
+async fn spec(ctx: &Ctx, params: &Map<String, Value>) -> Result<Spec> {
     let p: ChangesetParams = typed(params)?;
-    let stack = p
-        .stack
-        .clone()
-        .or_else(|| ctx.context.get("stack").cloned())
-        .ok_or("no stack name: set `stack` in the step's params or the spec's context")?;
+    let stack =
+        p.stack.clone().or_else(|| ctx.context.get("stack").cloned()).ok_or_else(|| {
+            Error::Step("no stack name: set `stack` in the step's params or the spec's context".into())
+        })?;
     let path = ctx.workflow_dir.join(&p.template);
     let template = std::fs::read_to_string(&path).map_err(|e| format!("template {}: {e}", path.display()))?;
     let mut parameters = Vec::new();
     for (k, v) in &p.parameters {
         parameters.push((k.clone(), param_text(v.get()?)));
     }
-    let conf = aws::config(p.region.as_deref(), &ctx.context).await?;
-    let region = conf.region().map(|r| r.to_string()).unwrap_or_default();
-    Ok(Spec { client: Client::new(&conf), region, stack, template_path: p.template, template, parameters })
+    let aws = aws::config(p.region.as_deref(), &ctx.context).await?;
+    Ok(Spec { client: Client::new(&aws.conf), aws, stack, template_path: p.template, template, parameters })
 }
 
-async fn describe_stack(c: &Client, stack: &str) -> Result<Option<Stack>, String> {
+async fn describe_stack(c: &Client, aws: &Aws, stack: &str) -> Result<Option<Stack>> {
     match c.describe_stacks().stack_name(stack).send().await {
         Ok(out) => Ok(out.stacks.unwrap_or_default().into_iter().next()),
         Err(e) if e.code() == Some("ValidationError") && e.message().is_some_and(|m| m.contains("does not exist")) => {
             Ok(None)
         }
-        Err(e) => Err(format!("DescribeStacks {stack}: {}", aws::describe(&e))),
+        Err(e) => Err(aws.error(CLOUDFORMATION, format!("DescribeStacks {stack}"), &e).into()),
     }
 }
 
@@ -82,7 +80,7 @@ struct Described {
     changes: Vec<(String, String, String, String)>,
 }
 
-async fn describe_change_set(c: &Client, stack: &str, name: &str) -> Result<Option<Described>, String> {
+async fn describe_change_set(c: &Client, aws: &Aws, stack: &str, name: &str) -> Result<Option<Described>> {
     let mut d =
         Described { status: String::new(), reason: String::new(), execution: String::new(), changes: Vec::new() };
     let mut token: Option<String> = None;
@@ -97,7 +95,7 @@ async fn describe_change_set(c: &Client, stack: &str, name: &str) -> Result<Opti
             {
                 return Ok(None)
             }
-            Err(e) => return Err(format!("DescribeChangeSet {name}: {}", aws::describe(&e))),
+            Err(e) => return Err(aws.error(CLOUDFORMATION, format!("DescribeChangeSet {name}"), &e).into()),
         };
         d.status = out.status().map(|s| s.as_str().to_string()).unwrap_or_default();
         d.reason = out.status_reason().unwrap_or_default().to_string();
@@ -132,7 +130,7 @@ fn stack_outputs(stack: &Stack) -> Map<String, Value> {
 }
 
 /// The first failing stack event's reason (events come newest first).
-async fn first_failure(c: &Client, stack: &str) -> String {
+async fn first_failure(c: &Client, aws: &Aws, stack: &str) -> String {
     match c.describe_stack_events().stack_name(stack).send().await {
         Ok(out) => out
             .stack_events()
@@ -151,7 +149,7 @@ async fn first_failure(c: &Client, stack: &str) -> String {
                 )
             })
             .unwrap_or_else(|| "no stack event names a failed resource".into()),
-        Err(e) => format!("DescribeStackEvents: {}", aws::describe(&e)),
+        Err(e) => aws.error(CLOUDFORMATION, format!("DescribeStackEvents {stack}"), &e).to_string(),
     }
 }
 
@@ -172,11 +170,11 @@ impl Spec {
     }
 
     /// Find or create the change set and wait until CloudFormation has computed it.
-    async fn prepared(&self, step: &str) -> Result<(String, ChangeSetType, Described), String> {
-        let stack = describe_stack(&self.client, &self.stack).await?;
+    async fn prepared(&self, step: &str) -> Result<(String, ChangeSetType, Described)> {
+        let stack = describe_stack(&self.client, &self.aws, &self.stack).await?;
         let kind = self.kind(&stack);
         let name = self.name(step, &kind);
-        if describe_change_set(&self.client, &self.stack, &name).await?.is_none() {
+        if describe_change_set(&self.client, &self.aws, &self.stack, &name).await?.is_none() {
             let params: Vec<Parameter> = self
                 .parameters
                 .iter()
@@ -205,12 +203,15 @@ impl Spec {
                     };
                     return Ok((name, kind, empty));
                 }
-                return Err(format!("CreateChangeSet {name} on {}: {}", self.stack, aws::describe(&e)));
+                return Err(self
+                    .aws
+                    .error(CLOUDFORMATION, format!("CreateChangeSet {name} on {}", self.stack), &e)
+                    .into());
             }
         }
         let mut pause = Duration::from_millis(250);
         for _ in 0..120 {
-            let d = describe_change_set(&self.client, &self.stack, &name)
+            let d = describe_change_set(&self.client, &self.aws, &self.stack, &name)
                 .await?
                 .ok_or_else(|| format!("change set {name} vanished"))?;
             let settled =
@@ -221,15 +222,15 @@ impl Spec {
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_secs(5));
         }
-        Err(format!("change set {name} was still being created after several minutes"))
+        Err(Error::Step(format!("change set {name} was still being created after several minutes")))
     }
 
     /// A change set this step already made, under either type's name (executing a CREATE change
     /// set makes the stack exist, which turns the next preview into UPDATE).
-    async fn existing(&self, step: &str) -> Result<Option<(String, Described)>, String> {
+    async fn existing(&self, step: &str) -> Result<Option<(String, Described)>> {
         for kind in [ChangeSetType::Create, ChangeSetType::Update] {
             let name = self.name(step, &kind);
-            if let Some(d) = describe_change_set(&self.client, &self.stack, &name).await? {
+            if let Some(d) = describe_change_set(&self.client, &self.aws, &self.stack, &name).await? {
                 if d.execution == ExecutionStatus::ExecuteComplete.as_str()
                     || d.execution == ExecutionStatus::ExecuteInProgress.as_str()
                 {
@@ -245,7 +246,7 @@ impl Spec {
             "{} change set {name} on stack {} ({}):\n  template: {} ({})\n",
             kind.as_str(),
             self.stack,
-            self.region,
+            self.aws.region,
             self.template_path,
             digest::of_bytes(self.template.as_bytes())
         );
@@ -265,13 +266,11 @@ impl Spec {
     }
 
     /// Wait briefly for the stack to settle; hand back a `Wait` when it takes longer.
-    async fn settle(&self, ctx: &Ctx, name: &str, polls: u64) -> Outcome {
+    async fn settle(&self, ctx: &Ctx, name: &str, polls: u64) -> Result<Outcome> {
         let mut pause = Duration::from_millis(200);
         for _ in 0..12 {
-            let stack = match describe_stack(&self.client, &self.stack).await {
-                Ok(Some(s)) => s,
-                Ok(None) => return Outcome::Fail(format!("stack {} disappeared", self.stack)),
-                Err(e) => return Outcome::Fail(e),
+            let Some(stack) = describe_stack(&self.client, &self.aws, &self.stack).await? else {
+                return Err(Error::Step(format!("stack {} disappeared", self.stack)));
             };
             let status = stack.stack_status().map(|s| s.as_str().to_string()).unwrap_or_default();
             if status == "CREATE_COMPLETE" || status == "UPDATE_COMPLETE" || status == "IMPORT_COMPLETE" {
@@ -280,86 +279,80 @@ impl Spec {
                 evidence.insert("stack".into(), json!(self.stack));
                 evidence.insert("stack_status".into(), json!(status));
                 evidence.insert("change_set".into(), json!(name));
-                return Outcome::Done { outputs, evidence };
+                return Ok(Outcome::Done { outputs, evidence });
             }
             if status.contains("ROLLBACK") || status.ends_with("_FAILED") {
-                let why = first_failure(&self.client, &self.stack).await;
-                return Outcome::Fail(format!("stack {} ended {status}: {why}", self.stack));
+                let why = first_failure(&self.client, &self.aws, &self.stack).await;
+                return Err(Error::Step(format!("stack {} ended {status}: {why}", self.stack)));
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_secs(5));
         }
-        Outcome::Wait {
+        Ok(Outcome::Wait {
             next_poll_at: ctx.clock.now_ms() + 30_000,
             note: format!("stack {} is still being changed by {name}", self.stack),
             handle: json!({"change_set": name, "polls": polls}),
-        }
+        })
     }
 }
 
 #[async_trait]
 impl Executor for Changeset {
-    async fn preview(&self, ctx: &Ctx, params: &Map<String, Value>) -> Result<Preview, String> {
+    async fn preview(&self, ctx: &Ctx, params: &Map<String, Value>) -> Result<Preview> {
         let s = spec(ctx, params).await?;
         let (name, kind, d) = s.prepared(&ctx.step).await?;
         if d.status == ChangeSetStatus::Failed.as_str() {
             if no_changes(&d.reason) {
-                let stack = describe_stack(&s.client, &s.stack).await?;
+                let stack = describe_stack(&s.client, &s.aws, &s.stack).await?;
                 let outputs = stack.as_ref().map(stack_outputs).unwrap_or_default();
                 let mut evidence = outputs.clone();
                 evidence.insert("stack".into(), json!(s.stack));
                 evidence.insert("change_set".into(), json!("none: no changes"));
                 return Ok(Preview::Nothing(Outcome::Done { outputs, evidence }));
             }
-            return Err(format!("change set {name} failed: {}", d.reason));
+            return Err(Error::Step(format!("change set {name} failed: {}", d.reason)));
         }
         Ok(Preview::Approve(s.artifact(&name, &kind, &d)))
     }
 
-    async fn submit(&self, ctx: &Ctx, params: &Map<String, Value>, _token: &str) -> Outcome {
-        let s = match spec(ctx, params).await {
-            Ok(s) => s,
-            Err(e) => return Outcome::Fail(e),
-        };
-        let found = match s.existing(&ctx.step).await {
-            Ok(f) => f,
-            Err(e) => return Outcome::Fail(e),
-        };
-        let (name, d) = match found {
+    async fn submit(&self, ctx: &Ctx, params: &Map<String, Value>, _token: &str) -> Result<Outcome> {
+        let s = spec(ctx, params).await?;
+        let (name, d) = match s.existing(&ctx.step).await? {
             Some(x) => x,
-            None => match s.prepared(&ctx.step).await {
-                Ok((name, _, d)) => (name, d),
-                Err(e) => return Outcome::Fail(e),
-            },
+            None => {
+                let (name, _, d) = s.prepared(&ctx.step).await?;
+                (name, d)
+            }
         };
         if d.execution == ExecutionStatus::Available.as_str() {
-            if let Err(e) = s.client.execute_change_set().stack_name(&s.stack).change_set_name(&name).send().await {
-                return Outcome::Fail(format!("ExecuteChangeSet {name}: {}", aws::describe(&e)));
-            }
+            s.client
+                .execute_change_set()
+                .stack_name(&s.stack)
+                .change_set_name(&name)
+                .send()
+                .await
+                .map_err(|e| s.aws.error(CLOUDFORMATION, format!("ExecuteChangeSet {name}"), &e))?;
         } else if d.execution != ExecutionStatus::ExecuteComplete.as_str()
             && d.execution != ExecutionStatus::ExecuteInProgress.as_str()
         {
-            return Outcome::Fail(format!(
+            return Err(Error::Step(format!(
                 "change set {name} cannot be executed: it is {} ({})",
                 d.execution, d.reason
-            ));
+            )));
         }
         s.settle(ctx, &name, 0).await
     }
 
-    async fn poll(&self, ctx: &Ctx, params: &Map<String, Value>, handle: &Value) -> Outcome {
-        let s = match spec(ctx, params).await {
-            Ok(s) => s,
-            Err(e) => return Outcome::Fail(e),
-        };
+    async fn poll(&self, ctx: &Ctx, params: &Map<String, Value>, handle: &Value) -> Result<Outcome> {
+        let s = spec(ctx, params).await?;
         let name = handle.get("change_set").and_then(Value::as_str).unwrap_or_default().to_string();
         let polls = handle.get("polls").and_then(Value::as_u64).unwrap_or(0) + 1;
         s.settle(ctx, &name, polls).await
     }
 
-    async fn reconcile(&self, ctx: &Ctx, params: &Map<String, Value>, token: &str) -> Option<Outcome> {
+    async fn reconcile(&self, ctx: &Ctx, params: &Map<String, Value>, token: &str) -> Result<Option<Outcome>> {
         // submit looks at the change set's execution status first: executed before the crash
         // means only waiting for the stack; still available means it was never executed.
-        Some(self.submit(ctx, params, token).await)
+        self.submit(ctx, params, token).await.map(Some)
     }
 }

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 use tokio::io::AsyncReadExt;
 
-use super::{typed, Ctx, Executor, Outcome, Preview};
+use super::{typed, Ctx, Error, Executor, Outcome, Preview, Result};
 use crate::domain::catalogue::CommandParams;
 
 pub struct Command;
@@ -43,7 +43,7 @@ pub fn metrics(stdout: &str) -> Map<String, Value> {
 
 #[async_trait]
 impl Executor for Command {
-    async fn preview(&self, _ctx: &Ctx, params: &Map<String, Value>) -> Result<Preview, String> {
+    async fn preview(&self, _ctx: &Ctx, params: &Map<String, Value>) -> Result<Preview> {
         let p: CommandParams = typed(params)?;
         let mut a = format!("run in {}:\n  $ {}\n", p.cwd.as_deref().unwrap_or("."), p.run);
         for (k, v) in &p.env {
@@ -55,11 +55,8 @@ impl Executor for Command {
         Ok(Preview::Approve(a))
     }
 
-    async fn submit(&self, ctx: &Ctx, params: &Map<String, Value>, token: &str) -> Outcome {
-        let p: CommandParams = match typed(params) {
-            Ok(p) => p,
-            Err(e) => return Outcome::Fail(e),
-        };
+    async fn submit(&self, ctx: &Ctx, params: &Map<String, Value>, token: &str) -> Result<Outcome> {
+        let p: CommandParams = typed(params)?;
         let mut cmd = tokio::process::Command::new("sh");
         cmd.arg("-c")
             .arg(&p.run)
@@ -77,9 +74,11 @@ impl Executor for Command {
         let start = Instant::now();
         let mut child = match cmd.spawn() {
             Ok(c) => c,
-            Err(e) => return Outcome::Fail(format!("cannot start `sh -c {}`: {e}", p.run)),
+            Err(e) => return Err(Error::Step(format!("cannot start `sh -c {}`: {e}", p.run))),
         };
-        let (mut out, mut err) = (child.stdout.take().expect("piped"), child.stderr.take().expect("piped"));
+        let (Some(mut out), Some(mut err)) = (child.stdout.take(), child.stderr.take()) else {
+            return Err(Error::Step("the command's output pipes were not set up".into()));
+        };
         let io = async {
             let (mut o, mut e) = (Vec::new(), Vec::new());
             let _ = tokio::join!(out.read_to_end(&mut o), err.read_to_end(&mut e));
@@ -92,11 +91,11 @@ impl Executor for Command {
         };
         let (status, stdout, stderr) = match waited {
             Ok(r) => r,
-            Err(t) => return Outcome::Fail(format!("command did not finish within {t} s and was stopped")),
+            Err(t) => return Err(Error::Step(format!("command did not finish within {t} s and was stopped"))),
         };
         let code = match status {
             Ok(s) => s.code().unwrap_or(-1),
-            Err(e) => return Outcome::Fail(format!("waiting for the command: {e}")),
+            Err(e) => return Err(Error::Step(format!("waiting for the command: {e}"))),
         };
         let (stdout, stderr) = (tail(&stdout), tail(&stderr));
         let metrics = metrics(&stdout);
@@ -107,15 +106,15 @@ impl Executor for Command {
         evidence.insert("stderr".into(), json!(stderr));
         if code != p.expect_exit {
             let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
-            return Outcome::Fail(format!(
+            return Err(Error::Step(format!(
                 "command exited with {code} (expected {}){}",
                 p.expect_exit,
                 if last.is_empty() { String::new() } else { format!(": {last}") }
-            ));
+            )));
         }
         let mut outputs = metrics;
         outputs.insert("exit_code".into(), json!(code));
-        Outcome::Done { outputs, evidence }
+        Ok(Outcome::Done { outputs, evidence })
     }
 }
 

@@ -4,14 +4,14 @@
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 
-use super::{obj, typed, Ctx, Executor, Outcome, Preview};
+use super::{obj, typed, Ctx, Error, Executor, Outcome, Preview, Result};
 use crate::domain::capacity;
 use crate::domain::catalogue::{CapacityModelParams, IpCapacityParams};
 
 pub struct CapacityModel;
 pub struct IpCapacity;
 
-fn model(params: &Map<String, Value>) -> Result<(CapacityModelParams, capacity::Model), String> {
+fn model(params: &Map<String, Value>) -> Result<(CapacityModelParams, capacity::Model)> {
     let p: CapacityModelParams = typed(params)?;
     let m =
         capacity::model(*p.target_rps.get()?, *p.per_instance_rps.get()?, p.azs, p.headroom_pct, p.vcpus_per_instance)?;
@@ -20,7 +20,7 @@ fn model(params: &Map<String, Value>) -> Result<(CapacityModelParams, capacity::
 
 #[async_trait]
 impl Executor for CapacityModel {
-    async fn preview(&self, _ctx: &Ctx, params: &Map<String, Value>) -> Result<Preview, String> {
+    async fn preview(&self, _ctx: &Ctx, params: &Map<String, Value>) -> Result<Preview> {
         let (p, m) = model(params)?;
         Ok(Preview::Approve(format!(
             "{} instances per AZ x {} AZs = {} instances ({} at most, {} vCPUs) for {} req/s + {}% headroom at {} req/s each",
@@ -29,22 +29,18 @@ impl Executor for CapacityModel {
         )))
     }
 
-    async fn submit(&self, _ctx: &Ctx, params: &Map<String, Value>, _token: &str) -> Outcome {
-        match model(params) {
-            Ok((p, m)) => {
-                let outputs = m.outputs();
-                let mut evidence = outputs.clone();
-                evidence.insert("target_rps".into(), json!(p.target_rps.get().ok()));
-                evidence.insert("per_instance_rps".into(), json!(p.per_instance_rps.get().ok()));
-                evidence.insert("headroom_pct".into(), json!(p.headroom_pct));
-                Outcome::Done { outputs, evidence }
-            }
-            Err(e) => Outcome::Fail(e),
-        }
+    async fn submit(&self, _ctx: &Ctx, params: &Map<String, Value>, _token: &str) -> Result<Outcome> {
+        let (p, m) = model(params)?;
+        let outputs = m.outputs();
+        let mut evidence = outputs.clone();
+        evidence.insert("target_rps".into(), json!(p.target_rps.get().ok()));
+        evidence.insert("per_instance_rps".into(), json!(p.per_instance_rps.get().ok()));
+        evidence.insert("headroom_pct".into(), json!(p.headroom_pct));
+        Ok(Outcome::Done { outputs, evidence })
     }
 }
 
-fn ip(params: &Map<String, Value>) -> Result<(IpCapacityParams, capacity::IpCheck), String> {
+fn ip(params: &Map<String, Value>) -> Result<(IpCapacityParams, capacity::IpCheck)> {
     let p: IpCapacityParams = typed(params)?;
     let c = capacity::ip_check(&p.vpc_cidr, p.subnet_prefix, p.azs, *p.instances.get()?, p.reserved_per_subnet)?;
     Ok((p, c))
@@ -52,7 +48,7 @@ fn ip(params: &Map<String, Value>) -> Result<(IpCapacityParams, capacity::IpChec
 
 #[async_trait]
 impl Executor for IpCapacity {
-    async fn preview(&self, _ctx: &Ctx, params: &Map<String, Value>) -> Result<Preview, String> {
+    async fn preview(&self, _ctx: &Ctx, params: &Map<String, Value>) -> Result<Preview> {
         let (p, c) = ip(params)?;
         Ok(Preview::Approve(format!(
             "{} /{} subnets in {}: {} addresses each, {} needed",
@@ -60,21 +56,19 @@ impl Executor for IpCapacity {
         )))
     }
 
-    async fn submit(&self, _ctx: &Ctx, params: &Map<String, Value>, _token: &str) -> Outcome {
-        match ip(params) {
-            Ok((p, c)) if c.spare_per_subnet < 0 => Outcome::Fail(format!(
+    async fn submit(&self, _ctx: &Ctx, params: &Map<String, Value>, _token: &str) -> Result<Outcome> {
+        let (p, c) = ip(params)?;
+        if c.spare_per_subnet < 0 {
+            return Err(Error::Step(format!(
                 "a /{} subnet has {} addresses but {} are needed per AZ (instances after losing one AZ plus {} reserved): use a larger subnet or VPC",
                 p.subnet_prefix, c.ips_per_subnet, c.ips_needed_per_subnet, p.reserved_per_subnet
-            )),
-            Ok((_, c)) => {
-                let outputs = obj(json!({
-                    "ips_per_subnet": c.ips_per_subnet,
-                    "ips_needed_per_subnet": c.ips_needed_per_subnet,
-                    "spare_per_subnet": c.spare_per_subnet,
-                }));
-                Outcome::Done { evidence: outputs.clone(), outputs }
-            }
-            Err(e) => Outcome::Fail(e),
+            )));
         }
+        let outputs = obj(json!({
+            "ips_per_subnet": c.ips_per_subnet,
+            "ips_needed_per_subnet": c.ips_needed_per_subnet,
+            "spare_per_subnet": c.spare_per_subnet,
+        }));
+        Ok(Outcome::Done { evidence: outputs.clone(), outputs })
     }
 }

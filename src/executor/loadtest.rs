@@ -10,8 +10,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 
-use super::{obj, typed, Ctx, Executor, Outcome, Preview};
+use super::{obj, typed, Ctx, Executor, Outcome, Preview, Result};
 use crate::domain::catalogue::LoadtestParams;
+use crate::domain::metric as m;
 use crate::domain::requirement::{fmt_num, Kind, Requirement};
 use crate::load::{self, threshold};
 
@@ -34,31 +35,23 @@ pub fn threshold_for(r: &Requirement) -> Option<threshold::Threshold> {
     })
 }
 
-fn settings(ctx: &Ctx, params: &Map<String, Value>) -> Result<load::Settings, String> {
+/// The step's params as a run, checked by the same rules as `flow loadtest`'s flags.
+fn settings(ctx: &Ctx, params: &Map<String, Value>) -> Result<load::Settings> {
     let p: LoadtestParams = typed(params)?;
-    let url: url::Url =
-        p.url.get()?.parse().map_err(|e| format!("url `{}`: {e}", p.url.get().unwrap_or(&String::new())))?;
-    let mut s = load::Settings::new(url, Duration::from_secs(p.duration_s));
-    s.rate = match &p.rate {
-        Some(r) => Some(*r.get()?),
-        None => None,
-    };
-    s.connections = p.connections.map(|c| c as usize);
-    s.keepalive = p.keepalive;
-    s.warmup = Duration::from_secs(p.warmup_s.unwrap_or(0).min(p.duration_s.saturating_sub(1)));
-    if let Some(t) = p.timeout_ms {
-        s.timeout = Duration::from_millis(t);
-    }
-    if let (Some(r), Some(ramp)) = (s.rate, p.ramp_s) {
-        s.stages.push((Duration::from_secs(ramp), r));
-    }
-    s.thresholds = ctx.covers.iter().filter_map(threshold_for).collect();
-    Ok(s)
+    let mut ask = load::Ask::new(p.url.get()?.clone(), Duration::from_secs(p.duration_s));
+    ask.rate = p.rate.as_ref().map(|r| r.get().copied()).transpose()?;
+    ask.connections = p.connections.map(|c| c as usize);
+    ask.keepalive = p.keepalive;
+    ask.warmup = Duration::from_secs(p.warmup_s.unwrap_or(0));
+    ask.timeout = p.timeout_ms.map(Duration::from_millis);
+    ask.ramp = p.ramp_s.map(Duration::from_secs);
+    ask.thresholds = ctx.covers.iter().filter_map(threshold_for).collect();
+    Ok(load::Settings::resolve(ask)?)
 }
 
 #[async_trait]
 impl Executor for Loadtest {
-    async fn preview(&self, ctx: &Ctx, params: &Map<String, Value>) -> Result<Preview, String> {
+    async fn preview(&self, ctx: &Ctx, params: &Map<String, Value>) -> Result<Preview> {
         let s = settings(ctx, params)?;
         let model = match s.rate {
             Some(r) => format!("open model at {} req/s", fmt_num(r)),
@@ -78,24 +71,18 @@ impl Executor for Loadtest {
         Ok(Preview::Approve(a))
     }
 
-    async fn submit(&self, ctx: &Ctx, params: &Map<String, Value>, _token: &str) -> Outcome {
-        let s = match settings(ctx, params) {
-            Ok(s) => s,
-            Err(e) => return Outcome::Fail(e),
-        };
-        let report = match load::run(s, Arc::new(|_, _| {})).await {
-            Ok(r) => r,
-            Err(e) => return Outcome::Fail(e),
-        };
+    async fn submit(&self, ctx: &Ctx, params: &Map<String, Value>, _token: &str) -> Result<Outcome> {
+        let s = settings(ctx, params)?;
+        let report = load::run(s, Arc::new(|_, _| {})).await?;
         if let Some(why) = &report.invalid_reason {
-            return Outcome::Fail(format!("the load test is not valid evidence: {why}"));
+            return Err(super::Error::Step(format!("the load test is not valid evidence: {why}")));
         }
         let l = &report.latency;
         let outputs = obj(json!({
-            "throughput_rps": report.throughput_rps, "success_rate_pct": report.success_rate_pct,
-            "latency_avg_ms": l.mean_ms, "latency_p50_ms": l.p50_ms, "latency_p90_ms": l.p90_ms,
-            "latency_p95_ms": l.p95_ms, "latency_p99_ms": l.p99_ms, "latency_p999_ms": l.p999_ms,
-            "latency_max_ms": l.max_ms,
+            m::THROUGHPUT_RPS: report.throughput_rps, m::SUCCESS_RATE_PCT: report.success_rate_pct,
+            m::LATENCY_AVG_MS: l.mean_ms, m::LATENCY_P50_MS: l.p50_ms, m::LATENCY_P90_MS: l.p90_ms,
+            m::LATENCY_P95_MS: l.p95_ms, m::LATENCY_P99_MS: l.p99_ms, m::LATENCY_P999_MS: l.p999_ms,
+            m::LATENCY_MAX_MS: l.max_ms,
         }));
         let mut evidence = outputs.clone();
         evidence.insert("achieved_rate".into(), json!(report.achieved_rate));
@@ -105,6 +92,7 @@ impl Executor for Loadtest {
         evidence.insert("uncorrected_latency".into(), json!(report.uncorrected_latency));
         evidence.insert("thresholds".into(), json!(report.verdicts));
         evidence.insert("generator".into(), json!(report.generator));
-        Outcome::Done { outputs, evidence }
+        evidence.insert("series".into(), json!(report.series));
+        Ok(Outcome::Done { outputs, evidence })
     }
 }

@@ -1,12 +1,16 @@
-//! Executors: what each step kind does, through three verbs.
+//! Executors: what each step kind does, through its verbs.
 //!
-//! - `preview` is read-only: the artifact a person approves (what would happen);
-//! - `submit` carries out the step, idempotent by the token the engine derives from runbook,
+//! - `preview` is read-only: the artifact a person approves (what would happen), or nothing to
+//!   do at all;
+//! - `submit` carries out the step, idempotent by the token the lifecycle derives from runbook,
 //!   step, params digest and attempt;
 //! - `poll` follows something that takes minutes or days;
-//! - `reconcile` looks up, after a crash mid-submit, whether the effect happened.
+//! - `reconcile` looks up, after a crash mid-submit, whether the effect happened (`None`: it
+//!   cannot tell, and a person decides).
 //!
-//! Executors never touch the state store: they return [`Outcome`]s and the engine records them.
+//! Executors never touch the state store: they return results and the engine records them. The
+//! engine finds them through a [`Registry`]; [`Builtin`] is this build's, and tests give the
+//! engine their own.
 
 mod approval;
 mod changeset;
@@ -25,6 +29,10 @@ use serde_json::{Map, Value};
 use crate::clock::Clock;
 use crate::domain::catalogue::StepKind;
 use crate::domain::spec::Context;
+use crate::{aws, load};
+
+pub use crate::domain::lifecycle::{Outcome, Preview};
+pub use loadtest::threshold_for;
 
 /// What an executor may know about where it runs.
 #[derive(Clone)]
@@ -41,62 +49,73 @@ pub struct Ctx {
     pub covers: Vec<crate::domain::requirement::Requirement>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    Done {
-        outputs: Map<String, Value>,
-        evidence: Map<String, Value>,
-    },
-    /// Come back at `next_poll_at` (Unix ms) with `handle`.
-    Wait {
-        next_poll_at: u64,
-        note: String,
-        handle: Value,
-    },
-    Fail(String),
+/// Why a step's effect failed: the message recorded in the journal.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("params: {0}")]
+    Params(String),
+    #[error(transparent)]
+    Unresolved(#[from] crate::domain::reference::Unresolved),
+    #[error(transparent)]
+    Aws(#[from] aws::Error),
+    #[error(transparent)]
+    Capacity(#[from] crate::domain::capacity::Error),
+    #[error(transparent)]
+    Load(#[from] load::Error),
+    /// Anything else the step ran into, said for a person.
+    #[error("{0}")]
+    Step(String),
 }
 
-/// What a preview found.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Preview {
-    /// The artifact a person approves before the effect.
-    Approve(String),
-    /// Nothing to do (the quota is already enough, the change set has no changes): the step
-    /// ends with this outcome, no gate.
-    Nothing(Outcome),
+impl From<String> for Error {
+    fn from(s: String) -> Self {
+        Error::Step(s)
+    }
 }
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[async_trait]
 pub trait Executor: Send + Sync {
-    async fn preview(&self, ctx: &Ctx, params: &Map<String, Value>) -> Result<Preview, String>;
-    async fn submit(&self, ctx: &Ctx, params: &Map<String, Value>, token: &str) -> Outcome;
-    async fn poll(&self, _ctx: &Ctx, _params: &Map<String, Value>, _handle: &Value) -> Outcome {
-        Outcome::Fail("this kind has nothing to poll".into())
+    async fn preview(&self, ctx: &Ctx, params: &Map<String, Value>) -> Result<Preview>;
+    async fn submit(&self, ctx: &Ctx, params: &Map<String, Value>, token: &str) -> Result<Outcome>;
+    async fn poll(&self, _ctx: &Ctx, _params: &Map<String, Value>, _handle: &Value) -> Result<Outcome> {
+        Err(Error::Step("this kind has nothing to poll".into()))
     }
     /// `None`: the executor cannot tell whether the effect happened; a person must decide.
-    async fn reconcile(&self, _ctx: &Ctx, _params: &Map<String, Value>, _token: &str) -> Option<Outcome> {
-        None
+    async fn reconcile(&self, _ctx: &Ctx, _params: &Map<String, Value>, _token: &str) -> Result<Option<Outcome>> {
+        Ok(None)
     }
 }
 
-/// The executor for a kind, or `None` when this build has none yet.
-pub fn for_kind(kind: StepKind) -> Option<Arc<dyn Executor>> {
-    Some(match kind {
-        StepKind::Approval => Arc::new(approval::Approval),
-        StepKind::Probe => Arc::new(probe::Probe),
-        StepKind::Command => Arc::new(command::Command),
-        StepKind::CapacityModel => Arc::new(compute::CapacityModel),
-        StepKind::IpCapacity => Arc::new(compute::IpCapacity),
-        StepKind::Quota => Arc::new(quota::Quota),
-        StepKind::Changeset => Arc::new(changeset::Changeset),
-        StepKind::Loadtest => Arc::new(loadtest::Loadtest),
-        StepKind::FailoverDrill | StepKind::RestoreDrill => return None,
-    })
+/// Where the engine finds each kind's executor.
+pub trait Registry: Send + Sync {
+    /// `None` when this build has none for the kind.
+    fn executor(&self, kind: StepKind) -> Option<Arc<dyn Executor>>;
 }
 
-/// Params as the kind's typed struct, or a step failure naming the problem.
-pub(crate) fn typed<T: serde::de::DeserializeOwned>(params: &Map<String, Value>) -> Result<T, String> {
-    serde_json::from_value(Value::Object(params.clone())).map_err(|e| format!("params: {e}"))
+/// The executors built into flow.
+pub struct Builtin;
+
+impl Registry for Builtin {
+    fn executor(&self, kind: StepKind) -> Option<Arc<dyn Executor>> {
+        Some(match kind {
+            StepKind::Approval => Arc::new(approval::Approval),
+            StepKind::Probe => Arc::new(probe::Probe),
+            StepKind::Command => Arc::new(command::Command),
+            StepKind::CapacityModel => Arc::new(compute::CapacityModel),
+            StepKind::IpCapacity => Arc::new(compute::IpCapacity),
+            StepKind::Quota => Arc::new(quota::Quota),
+            StepKind::Changeset => Arc::new(changeset::Changeset),
+            StepKind::Loadtest => Arc::new(loadtest::Loadtest),
+            StepKind::FailoverDrill | StepKind::RestoreDrill => return None,
+        })
+    }
+}
+
+/// Params as the kind's typed struct.
+pub(crate) fn typed<T: serde::de::DeserializeOwned>(params: &Map<String, Value>) -> Result<T> {
+    serde_json::from_value(Value::Object(params.clone())).map_err(|e| Error::Params(e.to_string()))
 }
 
 pub(crate) fn obj(v: Value) -> Map<String, Value> {

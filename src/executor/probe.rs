@@ -6,25 +6,19 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 
-use super::{obj, typed, Ctx, Executor, Outcome, Preview};
+use super::{obj, typed, Ctx, Error, Executor, Outcome, Preview, Result};
 use crate::domain::catalogue::ProbeParams;
 
 pub struct Probe;
 
 impl Probe {
-    async fn attempt(&self, ctx: &Ctx, params: &Map<String, Value>, attempt: u32) -> Outcome {
-        let p: ProbeParams = match typed(params) {
-            Ok(p) => p,
-            Err(e) => return Outcome::Fail(e),
-        };
-        let url = match p.url.get() {
-            Ok(u) => u.clone(),
-            Err(e) => return Outcome::Fail(e),
-        };
-        let client = match reqwest::Client::builder().timeout(Duration::from_millis(p.timeout_ms)).build() {
-            Ok(c) => c,
-            Err(e) => return Outcome::Fail(format!("HTTP client: {e}")),
-        };
+    async fn attempt(&self, ctx: &Ctx, params: &Map<String, Value>, attempt: u32) -> Result<Outcome> {
+        let p: ProbeParams = typed(params)?;
+        let url = p.url.get()?.clone();
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_millis(p.timeout_ms))
+            .build()
+            .map_err(|e| Error::Step(format!("HTTP client: {e}")))?;
         let start = Instant::now();
         let result = client.get(&url).send().await;
         let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
@@ -46,21 +40,21 @@ impl Probe {
                 let m = obj(
                     json!({"status": status, "latency_ms": (latency_ms * 1000.0).round() / 1000.0, "attempts": attempt}),
                 );
-                Outcome::Done { outputs: m.clone(), evidence: m }
+                Ok(Outcome::Done { outputs: m.clone(), evidence: m })
             }
-            Some(why) if attempt < p.attempts => Outcome::Wait {
+            Some(why) if attempt < p.attempts => Ok(Outcome::Wait {
                 next_poll_at: ctx.clock.now_ms() + p.interval_s * 1000,
                 note: format!("GET {url}: attempt {attempt}/{}: {why}", p.attempts),
                 handle: json!({"attempt": attempt}),
-            },
-            Some(why) => Outcome::Fail(format!("GET {url}: {why} (attempt {attempt}/{})", p.attempts)),
+            }),
+            Some(why) => Err(Error::Step(format!("GET {url}: {why} (attempt {attempt}/{})", p.attempts))),
         }
     }
 }
 
 #[async_trait]
 impl Executor for Probe {
-    async fn preview(&self, _ctx: &Ctx, params: &Map<String, Value>) -> Result<Preview, String> {
+    async fn preview(&self, _ctx: &Ctx, params: &Map<String, Value>) -> Result<Preview> {
         let p: ProbeParams = typed(params)?;
         let bound = p.max_latency_ms.map(|m| format!(" within {m} ms")).unwrap_or_default();
         Ok(Preview::Approve(format!(
@@ -72,17 +66,17 @@ impl Executor for Probe {
         )))
     }
 
-    async fn submit(&self, ctx: &Ctx, params: &Map<String, Value>, _token: &str) -> Outcome {
+    async fn submit(&self, ctx: &Ctx, params: &Map<String, Value>, _token: &str) -> Result<Outcome> {
         self.attempt(ctx, params, 1).await
     }
 
-    async fn poll(&self, ctx: &Ctx, params: &Map<String, Value>, handle: &Value) -> Outcome {
+    async fn poll(&self, ctx: &Ctx, params: &Map<String, Value>, handle: &Value) -> Result<Outcome> {
         let done = handle.get("attempt").and_then(Value::as_u64).unwrap_or(1) as u32;
         self.attempt(ctx, params, done + 1).await
     }
 
-    async fn reconcile(&self, ctx: &Ctx, params: &Map<String, Value>, token: &str) -> Option<Outcome> {
+    async fn reconcile(&self, ctx: &Ctx, params: &Map<String, Value>, token: &str) -> Result<Option<Outcome>> {
         // Read-only: asking again is the reconciliation.
-        Some(self.submit(ctx, params, token).await)
+        self.submit(ctx, params, token).await.map(Some)
     }
 }

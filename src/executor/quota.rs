@@ -15,8 +15,8 @@ use aws_sdk_servicequotas::types::{RequestStatus, RequestedServiceQuotaChange};
 use aws_sdk_servicequotas::Client;
 use serde_json::{json, Map, Value};
 
-use super::{obj, typed, Ctx, Executor, Outcome, Preview};
-use crate::aws;
+use super::{obj, typed, Ctx, Error, Executor, Outcome, Preview, Result};
+use crate::aws::{self, Aws, SERVICE_QUOTAS};
 use crate::domain::catalogue::QuotaParams;
 use crate::domain::requirement::fmt_num;
 
@@ -44,20 +44,27 @@ impl Current {
     }
 }
 
-async fn client(ctx: &Ctx, p: &QuotaParams) -> Result<(Client, String), String> {
-    let conf = aws::config(p.region.as_deref(), &ctx.context).await?;
-    let region = conf.region().map(|r| r.to_string()).unwrap_or_default();
-    Ok((Client::new(&conf), region))
+/// A Service Quotas client and the account's side of it.
+struct Quotas {
+    client: Client,
+    aws: Aws,
 }
 
-async fn current(ctx: &Ctx, params: &Map<String, Value>) -> Result<(Client, QuotaParams, Current), String> {
+async fn client(ctx: &Ctx, p: &QuotaParams) -> Result<Quotas> {
+    let aws = aws::config(p.region.as_deref(), &ctx.context).await?;
+    Ok(Quotas { client: Client::new(&aws.conf), aws })
+}
+
+async fn current(ctx: &Ctx, params: &Map<String, Value>) -> Result<(Quotas, QuotaParams, Current)> {
     let p: QuotaParams = typed(params)?;
     let required = *p.required.get()?;
-    let (c, region) = client(ctx, &p).await?;
+    let q = client(ctx, &p).await?;
+    let c = &q.client;
     let code = match &p.quota_code {
         Some(code) => code.clone(),
-        None => by_name(&c, &p.service_code, p.quota_name.as_deref().unwrap_or_default()).await?,
+        None => by_name(&q, &p.service_code, p.quota_name.as_deref().unwrap_or_default()).await?,
     };
+    let target = format!("{}/{code}", p.service_code);
     let applied = c.get_service_quota().service_code(&p.service_code).quota_code(&code).send().await;
     let (quota, source) = match applied {
         Ok(out) => (out.quota, "applied"),
@@ -68,14 +75,14 @@ async fn current(ctx: &Ctx, params: &Map<String, Value>) -> Result<(Client, Quot
                 .quota_code(&code)
                 .send()
                 .await
-                .map_err(|e| format!("GetAWSDefaultServiceQuota {}/{code}: {}", p.service_code, aws::describe(&e)))?;
+                .map_err(|e| q.aws.error(SERVICE_QUOTAS, format!("GetAWSDefaultServiceQuota {target}"), &e))?;
             (d.quota, "default")
         }
-        Err(e) => return Err(format!("GetServiceQuota {}/{code}: {}", p.service_code, aws::describe(&e))),
+        Err(e) => return Err(q.aws.error(SERVICE_QUOTAS, format!("GetServiceQuota {target}"), &e).into()),
     };
-    let quota = quota.ok_or_else(|| format!("AWS returned no quota for {}/{code}", p.service_code))?;
+    let quota = quota.ok_or_else(|| Error::Step(format!("AWS returned no quota for {target}")))?;
     let cur = Current {
-        region,
+        region: q.aws.region.clone(),
         service: p.service_code.clone(),
         name: quota.quota_name().map(str::to_string).or(p.quota_name.clone()).unwrap_or_default(),
         value: quota.value().unwrap_or(0.0),
@@ -83,18 +90,21 @@ async fn current(ctx: &Ctx, params: &Map<String, Value>) -> Result<(Client, Quot
         source,
         required,
     };
-    Ok((c, p, cur))
+    Ok((q, p, cur))
 }
 
-async fn by_name(c: &Client, service: &str, name: &str) -> Result<String, String> {
-    let mut pages = c.list_service_quotas().service_code(service).into_paginator().items().send();
-    while let Some(q) = pages.next().await {
-        let q = q.map_err(|e| format!("ListServiceQuotas {service}: {}", aws::describe(&e)))?;
-        if q.quota_name() == Some(name) {
-            return q.quota_code().map(str::to_string).ok_or_else(|| format!("quota `{name}` has no code"));
+async fn by_name(q: &Quotas, service: &str, name: &str) -> Result<String> {
+    let mut pages = q.client.list_service_quotas().service_code(service).into_paginator().items().send();
+    while let Some(item) = pages.next().await {
+        let item = item.map_err(|e| q.aws.error(SERVICE_QUOTAS, format!("ListServiceQuotas {service}"), &e))?;
+        if item.quota_name() == Some(name) {
+            return item
+                .quota_code()
+                .map(str::to_string)
+                .ok_or_else(|| Error::Step(format!("quota `{name}` has no code")));
         }
     }
-    Err(format!("no quota named `{name}` in service `{service}`"))
+    Err(Error::Step(format!("no quota named `{name}` in service `{service}`")))
 }
 
 fn is_open(r: &RequestedServiceQuotaChange) -> bool {
@@ -106,9 +116,9 @@ fn backoff_ms(polls: u64) -> u64 {
     (60_000u64 << polls.min(9)).min(6 * 3600 * 1000)
 }
 
-fn waiting(ctx: &Ctx, r: &RequestedServiceQuotaChange, polls: u64, how: &str, cur: &Current) -> Outcome {
+fn waiting(ctx: &Ctx, r: &RequestedServiceQuotaChange, polls: u64, how: &str, cur: &Current) -> Result<Outcome> {
     let id = r.id().unwrap_or_default();
-    Outcome::Wait {
+    Ok(Outcome::Wait {
         next_poll_at: ctx.clock.now_ms() + backoff_ms(polls),
         note: format!(
             "{how} request {id} for {}/{} ({} -> {}): {}",
@@ -119,53 +129,50 @@ fn waiting(ctx: &Ctx, r: &RequestedServiceQuotaChange, polls: u64, how: &str, cu
             r.status().map(|s| s.as_str()).unwrap_or("PENDING")
         ),
         handle: json!({"request_id": id, "polls": polls, "case_id": r.case_id(), "desired_value": r.desired_value()}),
-    }
+    })
 }
 
 impl Quota {
     /// Adopt an open request that covers the need, else file one.
-    async fn file_or_adopt(&self, ctx: &Ctx, params: &Map<String, Value>) -> Outcome {
-        let (c, _p, cur) = match current(ctx, params).await {
-            Ok(x) => x,
-            Err(e) => return Outcome::Fail(e),
-        };
+    async fn file_or_adopt(&self, ctx: &Ctx, params: &Map<String, Value>) -> Result<Outcome> {
+        let (q, _p, cur) = current(ctx, params).await?;
         if cur.value >= cur.required {
-            return Outcome::Done { outputs: outputs(&cur, None), evidence: cur.evidence() };
+            return Ok(Outcome::Done { outputs: outputs(&cur, None), evidence: cur.evidence() });
         }
-        let history = c
+        let target = format!("{}/{}", cur.service, cur.code);
+        let history = q
+            .client
             .list_requested_service_quota_change_history_by_quota()
             .service_code(&cur.service)
             .quota_code(&cur.code)
             .send()
-            .await;
-        let history = match history {
-            Ok(h) => h.requested_quotas.unwrap_or_default(),
-            Err(e) => {
-                return Outcome::Fail(format!("ListRequestedServiceQuotaChangeHistoryByQuota: {}", aws::describe(&e)))
-            }
-        };
+            .await
+            .map_err(|e| {
+                q.aws.error(SERVICE_QUOTAS, format!("ListRequestedServiceQuotaChangeHistoryByQuota {target}"), &e)
+            })?
+            .requested_quotas
+            .unwrap_or_default();
         if let Some(r) = history.iter().find(|r| is_open(r) && r.desired_value().unwrap_or(0.0) >= cur.required) {
             return waiting(ctx, r, 0, "adopted open", &cur);
         }
-        let filed = c
+        let filed = q
+            .client
             .request_service_quota_increase()
             .service_code(&cur.service)
             .quota_code(&cur.code)
             .desired_value(cur.required)
             .send()
-            .await;
-        match filed {
-            Ok(out) => match out.requested_quota {
-                Some(r) => waiting(ctx, &r, 0, "filed", &cur),
-                None => Outcome::Fail("RequestServiceQuotaIncrease returned no request".into()),
-            },
-            Err(e) => Outcome::Fail(format!(
-                "RequestServiceQuotaIncrease {}/{} to {}: {}",
-                cur.service,
-                cur.code,
-                fmt_num(cur.required),
-                aws::describe(&e)
-            )),
+            .await
+            .map_err(|e| {
+                q.aws.error(
+                    SERVICE_QUOTAS,
+                    format!("RequestServiceQuotaIncrease {target} to {}", fmt_num(cur.required)),
+                    &e,
+                )
+            })?;
+        match filed.requested_quota {
+            Some(r) => waiting(ctx, &r, 0, "filed", &cur),
+            None => Err(Error::Step("RequestServiceQuotaIncrease returned no request".into())),
         }
     }
 }
@@ -176,7 +183,7 @@ fn outputs(cur: &Current, request: Option<&str>) -> Map<String, Value> {
 
 #[async_trait]
 impl Executor for Quota {
-    async fn preview(&self, ctx: &Ctx, params: &Map<String, Value>) -> Result<Preview, String> {
+    async fn preview(&self, ctx: &Ctx, params: &Map<String, Value>) -> Result<Preview> {
         let (_, _, cur) = current(ctx, params).await?;
         if cur.value >= cur.required {
             return Ok(Preview::Nothing(Outcome::Done { outputs: outputs(&cur, None), evidence: cur.evidence() }));
@@ -193,24 +200,23 @@ impl Executor for Quota {
         )))
     }
 
-    async fn submit(&self, ctx: &Ctx, params: &Map<String, Value>, _token: &str) -> Outcome {
+    async fn submit(&self, ctx: &Ctx, params: &Map<String, Value>, _token: &str) -> Result<Outcome> {
         self.file_or_adopt(ctx, params).await
     }
 
-    async fn poll(&self, ctx: &Ctx, params: &Map<String, Value>, handle: &Value) -> Outcome {
-        let (c, _p, cur) = match current(ctx, params).await {
-            Ok(x) => x,
-            Err(e) => return Outcome::Fail(e),
-        };
+    async fn poll(&self, ctx: &Ctx, params: &Map<String, Value>, handle: &Value) -> Result<Outcome> {
+        let (q, _p, cur) = current(ctx, params).await?;
         let id = handle.get("request_id").and_then(Value::as_str).unwrap_or_default().to_string();
         let polls = handle.get("polls").and_then(Value::as_u64).unwrap_or(0) + 1;
-        let r = match c.get_requested_service_quota_change().request_id(&id).send().await {
-            Ok(out) => match out.requested_quota {
-                Some(r) => r,
-                None => return Outcome::Fail(format!("GetRequestedServiceQuotaChange {id}: no request returned")),
-            },
-            Err(e) => return Outcome::Fail(format!("GetRequestedServiceQuotaChange {id}: {}", aws::describe(&e))),
-        };
+        let r = q
+            .client
+            .get_requested_service_quota_change()
+            .request_id(&id)
+            .send()
+            .await
+            .map_err(|e| q.aws.error(SERVICE_QUOTAS, format!("GetRequestedServiceQuotaChange {id}"), &e))?
+            .requested_quota
+            .ok_or_else(|| Error::Step(format!("GetRequestedServiceQuotaChange {id}: no request returned")))?;
         let status = r.status().map(|s| s.as_str().to_string()).unwrap_or_default();
         match r.status() {
             Some(RequestStatus::Pending) | Some(RequestStatus::CaseOpened) | None => {
@@ -225,21 +231,21 @@ impl Executor for Quota {
                 evidence.insert("case_id".into(), json!(r.case_id()));
                 let mut out = outputs(&cur, Some(&id));
                 out.insert("applied_value".into(), json!(granted));
-                Outcome::Done { outputs: out, evidence }
+                Ok(Outcome::Done { outputs: out, evidence })
             }
-            _ => Outcome::Fail(format!(
+            _ => Err(Error::Step(format!(
                 "AWS answered {status} to quota increase request {id} for {}/{} ({} -> {}){}",
                 cur.service,
                 cur.code,
                 fmt_num(cur.value),
                 fmt_num(r.desired_value().unwrap_or(cur.required)),
                 r.case_id().map(|c| format!(", support case {c}")).unwrap_or_default()
-            )),
+            ))),
         }
     }
 
-    async fn reconcile(&self, ctx: &Ctx, params: &Map<String, Value>, _token: &str) -> Option<Outcome> {
+    async fn reconcile(&self, ctx: &Ctx, params: &Map<String, Value>, _token: &str) -> Result<Option<Outcome>> {
         // The lookup before filing is the reconciliation: a request filed before the crash is adopted.
-        Some(self.file_or_adopt(ctx, params).await)
+        self.file_or_adopt(ctx, params).await.map(Some)
     }
 }

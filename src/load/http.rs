@@ -88,7 +88,11 @@ pub struct RequestSpec<'a> {
 }
 
 impl Target {
-    pub async fn resolve(r: &RequestSpec<'_>) -> Result<Target, String> {
+    pub async fn resolve(r: &RequestSpec<'_>) -> Result<Target, super::Error> {
+        Self::resolve_inner(r).await.map_err(super::Error::Target)
+    }
+
+    async fn resolve_inner(r: &RequestSpec<'_>) -> Result<Target, String> {
         let url = r.url;
         let host = url.host_str().ok_or_else(|| format!("{url}: no host"))?.to_string();
         let tls = match url.scheme() {

@@ -37,6 +37,70 @@ use serde::Serialize;
 use self::http::{exchange, Conn, ErrorClass, RequestSpec, Stamped, Target};
 use self::threshold::{Figures, Threshold, Verdict};
 
+/// Why a load test could not run (a run that ran but missed its schedule is a valid report
+/// marked invalid, not an error).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Settings no run can be made of: a bad URL, rate, stage, header, threshold.
+    #[error("{0}")]
+    Settings(String),
+    /// The target cannot be used at all (no such host, a scheme other than http or https).
+    #[error("{0}")]
+    Target(String),
+    /// The generator itself could not run (threads, runtime).
+    #[error("{0}")]
+    Generator(String),
+}
+
+/// What a person (`flow loadtest` flags) or a step (`loadtest` params) asks of a run, before it
+/// is checked: [`Settings::resolve`] checks both with the same rules.
+#[derive(Debug, Clone)]
+pub struct Ask {
+    pub url: String,
+    pub rate: Option<f64>,
+    pub duration: Duration,
+    pub connections: Option<usize>,
+    pub keepalive: bool,
+    pub timeout: Option<Duration>,
+    pub warmup: Duration,
+    pub method: Option<String>,
+    /// `Name: value`.
+    pub headers: Vec<String>,
+    pub body: Option<String>,
+    /// Statuses that count as success, such as `200-299,304`.
+    pub success: Option<String>,
+    pub max_in_flight: Option<usize>,
+    pub thresholds: Vec<Threshold>,
+    pub abort_on_fail: bool,
+    /// Reach `rate` linearly over this long first.
+    pub ramp: Option<Duration>,
+    /// `DURATION:RATE` stages.
+    pub stages: Vec<String>,
+}
+
+impl Ask {
+    pub fn new(url: impl Into<String>, duration: Duration) -> Ask {
+        Ask {
+            url: url.into(),
+            rate: None,
+            duration,
+            connections: None,
+            keepalive: true,
+            timeout: None,
+            warmup: Duration::ZERO,
+            method: None,
+            headers: vec![],
+            body: None,
+            success: None,
+            max_in_flight: None,
+            thresholds: vec![],
+            abort_on_fail: false,
+            ramp: None,
+            stages: vec![],
+        }
+    }
+}
+
 /// Everything a run needs, resolved from flags or step params.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -112,6 +176,65 @@ impl Settings {
         }
     }
 
+    /// Check what was asked, once, with the same rules for flags and step params.
+    pub fn resolve(a: Ask) -> Result<Settings, Error> {
+        let bad = Error::Settings;
+        let url: url::Url = a.url.parse().map_err(|e| bad(format!("url `{}`: {e}", a.url)))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(bad(format!("url `{url}`: the scheme must be http or https")));
+        }
+        if a.duration.is_zero() {
+            return Err(bad("the duration must be longer than 0".into()));
+        }
+        if a.rate.is_some_and(|r| r.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater)) {
+            return Err(bad("the rate must be greater than 0".into()));
+        }
+        if a.warmup >= a.duration {
+            return Err(bad(format!(
+                "the warm-up ({}) must be shorter than the duration ({})",
+                humantime::format_duration(a.warmup),
+                humantime::format_duration(a.duration)
+            )));
+        }
+        let mut s = Settings::new(url, a.duration);
+        s.rate = a.rate;
+        s.connections = a.connections;
+        s.keepalive = a.keepalive;
+        if let Some(t) = a.timeout {
+            s.timeout = t;
+        }
+        s.warmup = a.warmup;
+        if let Some(m) = a.method {
+            s.method = m;
+        }
+        s.headers = a
+            .headers
+            .iter()
+            .map(|h| {
+                h.split_once(':')
+                    .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                    .ok_or_else(|| bad(format!("header `{h}`: expected `Name: value`")))
+            })
+            .collect::<Result<_, _>>()?;
+        s.body = a.body.unwrap_or_default().into_bytes();
+        if let Some(ok) = &a.success {
+            s.success = parse_statuses(ok).map_err(|e| bad(format!("success statuses: {e}")))?;
+        }
+        s.max_in_flight = a.max_in_flight;
+        s.thresholds = a.thresholds;
+        s.abort_on_fail = a.abort_on_fail;
+        if let (Some(r), Some(d)) = (a.rate, a.ramp) {
+            s.stages.push((d, r));
+        }
+        for st in &a.stages {
+            s.stages.push(parse_stage(st)?);
+        }
+        if !s.stages.is_empty() && a.rate.is_none() {
+            return Err(bad("--ramp and --stage shape an open model: give --rate too".into()));
+        }
+        Ok(s)
+    }
+
     fn ok(&self, status: u16) -> bool {
         self.success.iter().any(|(lo, hi)| (*lo..=*hi).contains(&status))
     }
@@ -127,18 +250,19 @@ impl Settings {
 }
 
 /// Parse a stage: `30s:1000` (reach 1,000 req/s over 30 s).
-pub fn parse_stage(s: &str) -> Result<(Duration, f64), String> {
-    let (d, r) = s.split_once(':').ok_or_else(|| format!("stage `{s}`: expected DURATION:RATE, such as 30s:1000"))?;
-    let d = humantime::parse_duration(d.trim()).map_err(|e| format!("stage `{s}`: {e}"))?;
-    let r: f64 = r.trim().parse().map_err(|_| format!("stage `{s}`: `{r}` is not a rate"))?;
-    if !(r > 0.0) || d.is_zero() {
-        return Err(format!("stage `{s}`: duration and rate must be positive"));
+pub fn parse_stage(s: &str) -> Result<(Duration, f64), Error> {
+    let bad = |m: String| Error::Settings(format!("stage `{s}`: {m}"));
+    let (d, r) = s.split_once(':').ok_or_else(|| bad("expected DURATION:RATE, such as 30s:1000".into()))?;
+    let d = humantime::parse_duration(d.trim()).map_err(|e| bad(e.to_string()))?;
+    let r: f64 = r.trim().parse().map_err(|_| bad(format!("`{r}` is not a rate")))?;
+    if r.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) || d.is_zero() {
+        return Err(bad("duration and rate must be positive".into()));
     }
     Ok((d, r))
 }
 
 /// Parse `200-299,304` into inclusive ranges.
-pub fn parse_statuses(s: &str) -> Result<Vec<(u16, u16)>, String> {
+fn parse_statuses(s: &str) -> Result<Vec<(u16, u16)>, String> {
     s.split(',')
         .map(|part| {
             let part = part.trim();
@@ -523,14 +647,16 @@ impl Lane {
 
     /// Run the lane on the calling thread until its part is done and what it sent has been
     /// answered (or a timeout has passed); what is still open then is dropped with the runtime.
-    fn run(self) -> Result<Schedule, String> {
+    fn run(self) -> Result<Schedule, Error> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| format!("cannot start a load lane: {e}"))?;
+            .map_err(|e| Error::Generator(format!("cannot start a load lane: {e}")))?;
         // The lane's work is a task, not the `block_on` future itself: waking that future goes
         // through the driver's eventfd (a system call per wake-up), waking a task does not.
-        rt.block_on(async move { tokio::spawn(self.main()).await.map_err(|e| format!("a load lane stopped: {e}")) })
+        rt.block_on(async move {
+            tokio::spawn(self.main()).await.map_err(|e| Error::Generator(format!("a load lane stopped: {e}")))
+        })
     }
 
     async fn main(self) -> Schedule {
@@ -861,7 +987,7 @@ fn port_warning(s: &Settings) -> Option<String> {
 }
 
 /// Run a load test. `live` is called about once a second with the counters.
-pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, Live) + Send + Sync>) -> Result<Report, String> {
+pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, Live) + Send + Sync>) -> Result<Report, Error> {
     let target = Arc::new(
         Target::resolve(&RequestSpec {
             url: &settings.url,
@@ -946,12 +1072,12 @@ pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, Live) + Send 
     let mut failure = None;
     for t in threads {
         let outcome = match t {
-            Err(e) => Err(format!("cannot start a load thread: {e}")),
+            Err(e) => Err(Error::Generator(format!("cannot start a load thread: {e}"))),
             // Joined off the runtime's threads: the ticker keeps running meanwhile.
             Ok(h) => tokio::task::spawn_blocking(move || h.join())
                 .await
-                .map_err(|e| e.to_string())
-                .and_then(|r| r.map_err(|_| "a load thread panicked".to_string()))
+                .map_err(|e| Error::Generator(e.to_string()))
+                .and_then(|r| r.map_err(|_| Error::Generator("a load thread panicked".into())))
                 .and_then(|r| r),
         };
         match outcome {

@@ -32,7 +32,11 @@ impl fmt::Display for Threshold {
     }
 }
 
-pub fn parse(text: &str) -> Result<Threshold, String> {
+pub fn parse(text: &str) -> Result<Threshold, super::Error> {
+    parse_inner(text).map_err(super::Error::Settings)
+}
+
+fn parse_inner(text: &str) -> Result<Threshold, String> {
     let t: String = text.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
     let bad = || {
         format!("threshold `{text}`: expected METRIC OP VALUE, such as rate>=2500, avg<250ms, p99<1s, success>=99.5%")
@@ -123,8 +127,8 @@ mod tests {
             let t = parse(text).unwrap();
             assert_eq!((t.metric, t.op, t.value), (m, op, v), "{text}");
         }
-        assert!(parse("latency<3").unwrap_err().contains("unknown metric `latency`"));
-        assert!(parse("avg<3%").unwrap_err().contains("unit `%`"));
+        assert!(parse("latency<3").unwrap_err().to_string().contains("unknown metric `latency`"));
+        assert!(parse("avg<3%").unwrap_err().to_string().contains("unit `%`"));
         assert!(parse("success>=120%").is_err());
         assert!(parse("fast").is_err());
     }

@@ -21,15 +21,16 @@ use crate::aws;
 
 pub struct Bedrock {
     client: Client,
+    aws: aws::Aws,
     model: String,
     region: String,
 }
 
 impl Bedrock {
     pub async fn new(region: Option<&str>, model: &str) -> Result<Bedrock, ProviderError> {
-        let conf = aws::config(region, &Default::default()).await.map_err(ProviderError)?;
-        let region = conf.region().map(|r| r.to_string()).unwrap_or_default();
-        Ok(Bedrock { client: Client::new(&conf), model: model.into(), region })
+        let aws = aws::config(region, &Default::default()).await.map_err(|e| ProviderError(e.to_string()))?;
+        let region = aws.region.clone();
+        Ok(Bedrock { client: Client::new(&aws.conf), aws, model: model.into(), region })
     }
 }
 
@@ -63,8 +64,13 @@ pub fn to_json(d: &Document) -> Value {
     }
 }
 
-fn explain(e: &SdkError<ConverseError, aws_smithy_runtime_api::http::Response>, model: &str, region: &str) -> String {
-    let aws_words = aws::describe(e);
+fn explain(
+    aws: &aws::Aws,
+    e: &SdkError<ConverseError, aws_smithy_runtime_api::http::Response>,
+    model: &str,
+    region: &str,
+) -> String {
+    let aws_words = aws.error(aws::BEDROCK_RUNTIME, format!("Converse {model}"), e);
     let Some(se) = e.as_service_error() else {
         return format!("Bedrock in {region}: {aws_words}");
     };
@@ -142,7 +148,11 @@ impl Provider for Bedrock {
             .send()
             .await
             .map_err(|e| {
-                ProviderError(format!("Bedrock model {}: {}", self.model, explain(&e, &self.model, &self.region)))
+                ProviderError(format!(
+                    "Bedrock model {}: {}",
+                    self.model,
+                    explain(&self.aws, &e, &self.model, &self.region)
+                ))
             })?;
         let Some(ConverseOutput::Message(m)) = out.output else {
             return Err(ProviderError("Bedrock answered without a message".into()));

@@ -1,0 +1,236 @@
+//! `flow plan`: spec -> requirements -> a planner (builtin, or an LLM with its cache and audit
+//! trail) -> the one validator -> the workflow file and a recorded plan version.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::{ensure_meta, llm_flag, note_workflow, record_plan, Env, Recorded};
+use crate::config::{self, Config};
+use crate::domain::plan::{Plan, PlanDiff, PlannedBy};
+use crate::domain::requirement::Requirement;
+use crate::domain::spec::{self as dspec, Context, Spec};
+use crate::domain::{digest, validate};
+use crate::error::{Error, Result};
+use crate::planner::{self, llm::Provider};
+use crate::workflow;
+
+/// Which planner, and how to ask it.
+#[derive(Debug, Clone)]
+pub struct How {
+    /// `builtin`, `openai` or `bedrock`.
+    pub planner: String,
+    pub model: Option<String>,
+    pub region: Option<String>,
+    pub no_cache: bool,
+    pub repair_rounds: Option<u32>,
+}
+
+impl Default for How {
+    fn default() -> Self {
+        How { planner: "builtin".into(), model: None, region: None, no_cache: false, repair_rounds: None }
+    }
+}
+
+/// A step as `flow plan --json` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedStep {
+    pub id: String,
+    pub kind: String,
+    pub description: String,
+    pub needs: Vec<String>,
+    pub covers: Vec<String>,
+    /// Gated: whether the plan says so or the kind requires it.
+    pub gate: bool,
+    pub params: Map<String, Value>,
+    pub flag: Option<&'static str>,
+}
+
+/// What `flow plan` made.
+#[derive(Debug, Clone, Serialize)]
+pub struct Planned {
+    pub runbook: String,
+    pub version: u32,
+    pub planner: String,
+    pub planned_by: Option<PlannedBy>,
+    pub context: Context,
+    pub steps: Vec<PlannedStep>,
+    pub requirements: Vec<Requirement>,
+    pub workflow: String,
+    /// `None` for the first version.
+    pub diff: Option<PlanDiff>,
+    #[serde(skip)]
+    pub unchanged: bool,
+    #[serde(skip)]
+    pub plan: Plan,
+    /// What the planner said on the way (cache hits), for the person.
+    #[serde(skip)]
+    pub notes: Vec<String>,
+}
+
+impl Planned {
+    pub fn new(plan: Plan, rec: &Recorded, workflow: String) -> Planned {
+        Planned {
+            runbook: plan.runbook.clone(),
+            version: rec.version,
+            planner: plan.planner.clone(),
+            planned_by: plan.planned_by.clone(),
+            context: plan.context.clone(),
+            steps: plan
+                .steps
+                .iter()
+                .map(|s| PlannedStep {
+                    id: s.id.clone(),
+                    kind: s.kind.clone(),
+                    description: s.description.clone(),
+                    needs: s.needs.clone(),
+                    covers: s.covers.clone(),
+                    gate: s.gated(),
+                    params: s.params.clone(),
+                    flag: llm_flag(&plan, s),
+                })
+                .collect(),
+            requirements: plan.requirements.clone(),
+            workflow,
+            diff: rec.diff.clone(),
+            unchanged: rec.unchanged,
+            plan,
+            notes: vec![],
+        }
+    }
+}
+
+/// The runbook a spec file names: its file name as a slug.
+pub fn runbook_name(spec_path: &Path) -> Result<String> {
+    let stem = spec_path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    let name = dspec::slug(stem);
+    if name.is_empty() {
+        return Err(Error::Refused(format!("cannot name a runbook after {}", spec_path.display())));
+    }
+    Ok(name)
+}
+
+/// Plan a spec file: validate, write `<workflows>/<name>.toml`, record the version.
+pub async fn plan(env: &Env, path: &Path, workflows: &Path, how: &How) -> Result<Planned> {
+    let s = super::spec::read(path)?;
+    let name = runbook_name(path)?;
+    let shown = path.display().to_string();
+    let mut notes = Vec::new();
+    let plan = if how.planner == "builtin" {
+        planner::builtin::plan(&name, &shown, &s)
+    } else {
+        llm_plan(env, how, &name, &shown, path, &s, &mut notes).await?
+    };
+    let violations = validate::validate(&plan);
+    if !violations.is_empty() {
+        return Err(
+            validate::Invalid { source: format!("from the {} planner for {shown}", plan.planner), violations }.into()
+        );
+    }
+    let wf_path: PathBuf = workflows.join(format!("{name}.toml"));
+    let mut j = env.open()?;
+    let mut meta = ensure_meta(env, j.as_mut(), &name, &wf_path, &shown)?;
+    let rec = record_plan(env, j.as_mut(), &name, &plan, "plan")?;
+    let written = workflow::write(&meta.workflow, &plan, rec.version)?;
+    // The file reads back as the recorded plan: the next `flow run` need not parse it again.
+    let text =
+        std::fs::read(&meta.workflow).map_err(|e| Error::io(format!("reading {}", meta.workflow.display()), e))?;
+    if workflow::parse(&meta.workflow, &text).is_ok_and(|p| p.digest() == plan.digest()) {
+        note_workflow(j.as_mut(), &mut meta, written, rec.version)?;
+    }
+    drop(j);
+    let mut planned = Planned::new(plan, &rec, wf_path.display().to_string());
+    planned.notes = notes;
+    Ok(planned)
+}
+
+async fn provider(how: &How, conf: &Config) -> Result<Box<dyn Provider>> {
+    use crate::config::env;
+    Ok(match how.planner.as_str() {
+        "openai" => {
+            let base = env("OPENAI_BASE_URL")
+                .or(conf.openai.base_url.clone())
+                .unwrap_or_else(|| "https://api.openai.com/v1".into());
+            let model = how
+                .model
+                .clone()
+                .or(env("OPENAI_MODEL"))
+                .or(conf.openai.model.clone())
+                .unwrap_or_else(|| "gpt-4o-mini".into());
+            let key_var = conf.openai.api_key_env.clone().unwrap_or_else(|| "OPENAI_API_KEY".into());
+            // Local servers (Ollama, vLLM, llama.cpp) take any key.
+            let key = env(&key_var).unwrap_or_else(|| "none".into());
+            Box::new(planner::openai::OpenAi::new(&base, &key, &model))
+        }
+        "bedrock" => {
+            let model =
+                how.model.clone().or(env("FLOW_BEDROCK_MODEL")).or(conf.bedrock.model.clone()).ok_or_else(|| {
+                    Error::Config(
+                        "no Bedrock model: give --model, FLOW_BEDROCK_MODEL or [bedrock] model in flow.toml".into(),
+                    )
+                })?;
+            let region = how.region.clone().or(env("FLOW_BEDROCK_REGION")).or(conf.bedrock.region.clone());
+            Box::new(planner::bedrock::Bedrock::new(region.as_deref(), &model).await.map_err(|e| Error::Planner(e.0))?)
+        }
+        other => return Err(Error::Config(format!("unknown planner `{other}`"))),
+    })
+}
+
+/// Plan with a model: from the cache when the same question was answered, else ask (and
+/// repair); every exchange is kept in the state store, whatever the outcome.
+async fn llm_plan(
+    env: &Env,
+    how: &How,
+    name: &str,
+    shown: &str,
+    path: &Path,
+    s: &Spec,
+    notes: &mut Vec<String>,
+) -> Result<Plan> {
+    let conf = config::load()?;
+    let provider = provider(how, &conf).await?;
+    let key = planner::llm::cache_key(s, provider.as_ref());
+    if !how.no_cache {
+        let j = env.open()?;
+        if let Some(plan) = j.cached_plan(&key)? {
+            if validate::validate(&plan).is_empty() && plan.runbook == name {
+                notes.push(format!(
+                    "planner: {} {} answered this question before (cache key {}); not asking again (--no-cache to ask)",
+                    provider.name(),
+                    provider.model(),
+                    digest::short(&key)
+                ));
+                return Ok(plan);
+            }
+        }
+    }
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let rounds = how.repair_rounds.or(conf.planner.repair_rounds).unwrap_or(2);
+    let mut exchanges = Vec::new();
+    let now = || env.now();
+    let ask = planner::llm::Ask { runbook: name, spec_path: shown, spec: s, spec_text: &text, repair_rounds: rounds };
+    let result = planner::llm::plan(provider.as_ref(), ask, &now, &mut |e| exchanges.push(e)).await;
+    let mut j = env.open()?;
+    for e in &exchanges {
+        let v = serde_json::to_value(e).unwrap_or(Value::Null);
+        j.append_exchange(name, &v)?;
+    }
+    match result {
+        Ok(plan) => {
+            j.cache_plan(&key, &plan)?;
+            Ok(plan)
+        }
+        Err(planner::llm::Error::Provider(e)) => Err(Error::Planner(e)),
+        Err(planner::llm::Error::Invalid { rounds, violations }) => Err(validate::Invalid {
+            source: format!(
+                "from {} {} after {rounds} repair round{} (nothing was recorded; `flow log --llm -r {name}` shows the exchanges)",
+                provider.name(),
+                provider.model(),
+                if rounds == 1 { "" } else { "s" }
+            ),
+            violations: violations.into_iter().map(|message| validate::Violation { step: None, message }).collect(),
+        }
+        .into()),
+    }
+}

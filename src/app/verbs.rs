@@ -1,0 +1,82 @@
+//! The operator verbs: approve, reject, retry, skip. Each opens the store, asks the lifecycle
+//! whether the verb applies to the step as it stands, appends one event, closes.
+
+use super::{load, params_digest_now, pick_runbook, Env, Loaded};
+use crate::domain::event::{Body, Event};
+use crate::domain::lifecycle::{self, Phase, Refusal};
+use crate::domain::plan::Step;
+use crate::error::{Error, Result};
+
+fn step_list(l: &Loaded, phase: Phase) -> String {
+    let ids: Vec<&str> =
+        l.plan.steps.iter().filter(|s| l.view.step(&s.id).phase == phase).map(|s| s.id.as_str()).collect();
+    if ids.is_empty() {
+        "none".into()
+    } else {
+        ids.join(", ")
+    }
+}
+
+fn find_step<'a>(l: &'a Loaded, step: &str, what_applies: &str) -> Result<&'a Step> {
+    l.plan
+        .step(step)
+        .ok_or_else(|| Error::Refused(format!("no step `{step}` in runbook `{}`; {what_applies}", l.meta.name)))
+}
+
+/// A refusal, with what the verb would apply to.
+fn refused(r: Refusal, what_applies: &str) -> Error {
+    match r {
+        Refusal::NotWaitingForApproval { .. } | Refusal::NotWaitingForDecision { .. } | Refusal::NotFailed { .. } => {
+            Error::Refused(format!("{r}; {what_applies}"))
+        }
+        other => other.into(),
+    }
+}
+
+/// Load the runbook, check the verb with `check`, append what it returns as `by`.
+fn act(
+    env: &Env,
+    runbook: Option<&str>,
+    step: &str,
+    by: &str,
+    what_applies: impl Fn(&Loaded) -> String,
+    check: impl FnOnce(&Loaded, &Step) -> Result<Body, Refusal>,
+) -> Result<Event> {
+    let mut j = env.open()?;
+    let l = load(j.as_ref(), pick_runbook(j.as_ref(), runbook)?)?;
+    let applies = what_applies(&l);
+    let s = find_step(&l, step, &applies)?;
+    let body = check(&l, s).map_err(|r| refused(r, &applies))?;
+    let mut events = env.append_as(j.as_mut(), &l.meta.name, l.view.next_seq(), by, vec![body])?;
+    events.pop().ok_or_else(|| Error::Refused("nothing was recorded".into()))
+}
+
+fn waiting(l: &Loaded) -> String {
+    format!("waiting for approval: {}", step_list(l, Phase::AwaitingApproval))
+}
+
+/// `flow approve`: records who, when, the comment, and the digests of what was shown.
+pub fn approve(env: &Env, runbook: Option<&str>, step: &str, by: &str, comment: Option<String>) -> Result<Event> {
+    act(env, runbook, step, by, waiting, |l, s| {
+        let now = params_digest_now(&l.plan, &l.view, step);
+        lifecycle::approve(step, l.view.step(step), l.view.state(s), now.as_deref(), by, comment)
+    })
+}
+
+/// `flow reject`.
+pub fn reject(env: &Env, runbook: Option<&str>, step: &str, by: &str, reason: &str) -> Result<Event> {
+    act(env, runbook, step, by, waiting, |l, s| lifecycle::reject(step, l.view.step(step), l.view.state(s), by, reason))
+}
+
+/// `flow retry`.
+pub fn retry(env: &Env, runbook: Option<&str>, step: &str, by: &str) -> Result<Event> {
+    let failed =
+        |l: &Loaded| format!("failed or rejected: {}, {}", step_list(l, Phase::Failed), step_list(l, Phase::Rejected));
+    act(env, runbook, step, by, failed, |l, s| lifecycle::retry(step, l.view.step(step), l.view.state(s), by))
+}
+
+/// `flow skip`.
+pub fn skip(env: &Env, runbook: Option<&str>, step: &str, by: &str, reason: &str) -> Result<Event> {
+    let see = |_: &Loaded| "see `flow status` for the steps".to_string();
+    act(env, runbook, step, by, see, |l, s| lifecycle::skip(step, l.view.step(step), l.view.state(s), by, reason))
+}

@@ -1,0 +1,157 @@
+//! The command line's flags (clap). Parsed here, resolved once in [`super`], never read again.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "flow",
+    version,
+    about = "Launch-readiness runbooks: spec -> plan -> gated, resumable run -> evidence"
+)]
+pub struct Cli {
+    /// State directory (sled store).
+    #[arg(long, global = true, env = "FLOW_STATE", default_value = "state")]
+    pub state: PathBuf,
+    /// Runbook to act on (default: the only one in the store).
+    #[arg(long, short = 'r', global = true, env = "FLOW_RUNBOOK")]
+    pub runbook: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Parse a spec and show its requirements and context.
+    Spec {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Plan a spec: validate the DAG, write workflows/<name>.toml, record the version.
+    Plan {
+        spec: PathBuf,
+        /// builtin (offline), openai (any OpenAI-compatible endpoint) or bedrock.
+        #[arg(long, default_value = "builtin", value_parser = ["builtin", "openai", "bedrock"])]
+        planner: String,
+        /// Model (openai) or model id / inference profile (bedrock).
+        #[arg(long)]
+        model: Option<String>,
+        /// AWS region for bedrock (else FLOW_BEDROCK_REGION, [bedrock] region, AWS_REGION).
+        #[arg(long)]
+        region: Option<String>,
+        /// Ask the model even when the same question has a cached plan.
+        #[arg(long)]
+        no_cache: bool,
+        /// Times an invalid answer is sent back for repair (default 2).
+        #[arg(long)]
+        repair_rounds: Option<u32>,
+        /// Where workflow files go.
+        #[arg(long, env = "FLOW_WORKFLOWS", default_value = "workflows")]
+        workflows: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run every ready step; stop at gates and long waits.
+    Run {
+        /// Keep polling external waits until done or blocked on a person.
+        #[arg(long)]
+        wait: bool,
+        /// Steps run at once, at most.
+        #[arg(long, default_value_t = 4)]
+        jobs: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Load-test a URL: open model at a fixed rate, or closed model as fast as connections allow.
+    Loadtest {
+        url: String,
+        /// Requests per second, scheduled whatever the server does (open model).
+        #[arg(long)]
+        rate: Option<f64>,
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        duration: std::time::Duration,
+        /// Connections (closed model), or the initial pool (open model).
+        #[arg(long)]
+        connections: Option<usize>,
+        /// A new TCP (and TLS) connection per request.
+        #[arg(long)]
+        no_keepalive: bool,
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+        /// Not counted in the figures.
+        #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+        warmup: std::time::Duration,
+        #[arg(long, default_value = "GET")]
+        method: String,
+        /// `Name: value`, repeatable.
+        #[arg(long = "header")]
+        headers: Vec<String>,
+        #[arg(long)]
+        body: Option<String>,
+        /// Statuses that count as success.
+        #[arg(long, default_value = "200-399")]
+        success: String,
+        /// Requests in flight at most (default: rate x timeout).
+        #[arg(long)]
+        max_in_flight: Option<usize>,
+        /// `rate>=2500`, `avg<250ms`, `p99<1s`, `success>=99.5%`, repeatable.
+        #[arg(long = "threshold")]
+        thresholds: Vec<String>,
+        /// Stop as soon as a success or error threshold fails (checked every second after warm-up).
+        #[arg(long)]
+        abort_on_fail: bool,
+        /// Reach --rate linearly over this long first.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        ramp: Option<std::time::Duration>,
+        /// `DURATION:RATE`, repeatable: reach RATE linearly over DURATION, then the next stage; --rate after the last.
+        #[arg(long = "stage")]
+        stages: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Steps, gates waiting and requirement verdicts.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve what a gated step showed.
+    Approve {
+        step: String,
+        /// Who approves (default: the OS user).
+        #[arg(long = "as")]
+        by: Option<String>,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Reject a gated step.
+    Reject {
+        step: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long = "as")]
+        by: Option<String>,
+    },
+    /// Run a failed or rejected step again.
+    Retry {
+        step: String,
+        #[arg(long = "as")]
+        by: Option<String>,
+    },
+    /// Mark a step as skipped (its requirements stay unverified).
+    Skip {
+        step: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long = "as")]
+        by: Option<String>,
+    },
+    /// The runbook's journal (`--llm`: the planner's requests and answers).
+    Log {
+        #[arg(long)]
+        llm: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}

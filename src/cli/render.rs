@@ -1,0 +1,324 @@
+//! Text for people, rendered from the same structs `--json` prints.
+
+use serde_json::Value;
+
+use crate::app::log::{Exchanges, Log};
+use crate::app::plan::Planned;
+use crate::app::run::RunReport;
+use crate::app::status::Status;
+use crate::clock::rfc3339;
+use crate::domain::digest;
+use crate::domain::event::{Body, Event};
+use crate::domain::lifecycle::State;
+use crate::domain::plan::PlanDiff;
+use crate::domain::requirement::Requirement;
+use crate::domain::spec::Spec;
+use crate::domain::validate;
+use crate::engine::RunOutcome;
+
+pub fn diff(d: &PlanDiff) -> String {
+    let part = |sign: &str, v: &[String]| {
+        if v.is_empty() {
+            None
+        } else {
+            Some(format!("{sign}{}", v.join(&format!(" {sign}"))))
+        }
+    };
+    let parts: Vec<String> =
+        [part("+", &d.added), part("-", &d.removed), part("~", &d.changed)].into_iter().flatten().collect();
+    if parts.is_empty() {
+        "no step changed".into()
+    } else {
+        parts.join(" ")
+    }
+}
+
+/// One journal line: `#12 2026-11-25T10:00:00Z ana approved changeset-network ...`.
+pub fn event(e: &Event) -> String {
+    let what = match &e.body {
+        Body::PlanRecorded { version, planner, source, added, removed, changed, .. } => format!(
+            "plan version {version} ({planner}, from {source}): {}",
+            diff(&PlanDiff { added: added.clone(), removed: removed.clone(), changed: changed.clone() })
+        ),
+        Body::RunStarted { pid } => format!("run started (pid {pid})"),
+        Body::RunFinished { outcome } => format!("run finished: {outcome}"),
+        Body::PreviewStarted { attempt, .. } => format!("preview (attempt {attempt})"),
+        Body::PreviewRecorded { artifact_digest, .. } => {
+            format!("waiting for approval ({})", digest::short(artifact_digest))
+        }
+        Body::Approved { by, comment, artifact_digest, .. } => format!(
+            "approved by {by} ({}){}",
+            digest::short(artifact_digest),
+            comment.as_ref().map(|c| format!(": {c}")).unwrap_or_default()
+        ),
+        Body::ApprovalVoided { reason, .. } => format!("approval void: {reason}"),
+        Body::Rejected { by, reason, .. } => format!("rejected by {by}: {reason}"),
+        Body::SubmitStarted { attempt, token, .. } => format!("started (attempt {attempt}, token {token})"),
+        Body::WaitScheduled { next_poll_at, note, .. } => format!("waiting until {}: {note}", rfc3339(*next_poll_at)),
+        Body::Succeeded { outputs, .. } => {
+            let o: Vec<String> = outputs.iter().take(6).map(|(k, v)| format!("{k}={v}")).collect();
+            format!("succeeded {}", o.join(" "))
+        }
+        Body::Failed { error, interrupted, .. } => {
+            format!("{}: {error}", if *interrupted { "interrupted" } else { "failed" })
+        }
+        Body::Blocked { reason, .. } => format!("blocked: {reason}"),
+        Body::Skipped { by, reason, .. } => format!("skipped by {by}: {reason}"),
+        Body::RetryRequested { by, .. } => format!("retry requested by {by}"),
+        Body::OutcomeDiscarded { effect, reason, result, .. } => {
+            format!("{effect} result not applied ({result}): {reason}")
+        }
+    };
+    match e.body.step() {
+        Some(s) => format!("#{:<4} {} {:<10} {s}: {what}", e.seq, e.at, e.actor),
+        None => format!("#{:<4} {} {:<10} {what}", e.seq, e.at, e.actor),
+    }
+}
+
+fn req_row(r: &Requirement) -> String {
+    let text: String = r.text.chars().take(70).collect();
+    format!("  {:<14} {:<22} {:<18} {:>5}  {}\n", r.id, r.kind.to_string(), r.target(), r.line, text)
+}
+
+pub fn spec(path: &str, s: &Spec) -> String {
+    let measurable = s.requirements.iter().filter(|r| r.kind.is_measurable()).count();
+    let mut out = format!("{path}: {} requirements ({measurable} measurable)\n", s.requirements.len());
+    out.push_str(&format!("  {:<14} {:<22} {:<18} {:>5}  {}\n", "ID", "KIND", "TARGET", "LINE", "TEXT"));
+    for r in &s.requirements {
+        out.push_str(&req_row(r));
+    }
+    if !s.context.is_empty() {
+        out.push_str("context:\n");
+        for (k, v) in &s.context {
+            out.push_str(&format!("  {k}: {v}\n"));
+        }
+    }
+    out
+}
+
+pub fn plan(p: &Planned) -> String {
+    let (plan, version, wf) = (&p.plan, p.version, &p.workflow);
+    let mut out = match (&p.diff, p.unchanged) {
+        (_, true) => format!("runbook {}: plan unchanged (version {version}); {wf} rewritten\n", plan.runbook),
+        (None, _) => format!("runbook {}: plan version {version} ({}) written to {wf}\n", plan.runbook, plan.planner),
+        (Some(d), _) => format!(
+            "runbook {}: plan version {version} ({}) written to {wf}\nchanges: {}\n  unchanged steps keep their state and evidence; changed steps lose their approvals\n",
+            plan.runbook,
+            plan.planner,
+            diff(d)
+        ),
+    };
+    out.push_str("\nrequirements:\n");
+    for r in &plan.requirements {
+        out.push_str(&req_row(r));
+    }
+    out.push_str("\nsteps (dependency order):\n");
+    let index = plan.index();
+    for (i, id) in validate::topo_order(plan).iter().enumerate() {
+        let Some(&at) = index.get(id) else { continue };
+        let (s, shown) = (&plan.steps[at], &p.steps[at]);
+        let needs = if s.needs.is_empty() { "-".into() } else { s.needs.join(", ") };
+        let covers = if s.covers.is_empty() { String::new() } else { format!("  covers: {}", s.covers.join(", ")) };
+        out.push_str(&format!(
+            "  {:>2}. {:<20} {:<15} {:<5} needs: {needs}{covers}\n",
+            i + 1,
+            s.id,
+            s.kind,
+            if shown.gate { "gate" } else { "" }
+        ));
+        if !s.description.is_empty() {
+            out.push_str(&format!("      {}\n", s.description));
+        }
+        if let Some(flag) = shown.flag {
+            let run = s.params.get("run").and_then(Value::as_str).unwrap_or_default();
+            out.push_str(&format!("      ! {flag}: $ {run}\n"));
+        }
+    }
+    out.push_str("\nnext: `flow run` runs the ready steps and stops at the first gates\n");
+    out
+}
+
+pub fn run(r: &RunReport) -> String {
+    let mut out = String::new();
+    let ids = |state: State| r.steps.iter().filter(move |s| s.state == state);
+    match r.outcome {
+        RunOutcome::Done => out.push_str("done: every step succeeded or was skipped\n"),
+        RunOutcome::Failed => {
+            out.push_str("failed:\n");
+            for s in ids(State::Failed).chain(ids(State::Rejected)) {
+                out.push_str(&format!("  {}: {}\n", s.id, s.why.clone().unwrap_or_default()));
+            }
+        }
+        RunOutcome::WaitingApproval => {
+            out.push_str("waiting for approval:\n");
+            for s in ids(State::WaitingApproval) {
+                out.push_str(&format!(
+                    "  {id}: review with `flow status`, then `flow approve {id}` or `flow reject {id} --reason ...`\n",
+                    id = s.id
+                ));
+            }
+        }
+        RunOutcome::Waiting => {
+            out.push_str(&format!(
+                "waiting on external progress; run `flow run` again after {}\n",
+                r.next_poll_at.clone().unwrap_or_default()
+            ));
+        }
+        RunOutcome::Unsupported => {
+            out.push_str("blocked:\n");
+            for s in &r.steps {
+                if let (Some(b), State::Pending | State::Ready) = (&s.blocked, s.state) {
+                    out.push_str(&format!("  {}: {b}\n", s.id));
+                }
+            }
+        }
+    }
+    out
+}
+
+pub fn status(st: &Status) -> String {
+    let mut out = format!("runbook {} (plan version {}, {})\n", st.runbook, st.version, st.workflow.display());
+    if let Some(d) = &st.workflow_edited {
+        out.push_str(&format!(
+            "note: the workflow file was edited since version {} ({}); `flow run` will validate and record it\n",
+            st.version,
+            diff(d)
+        ));
+    }
+    out.push_str(&format!("\n{:<22} {:<15} {:<17} {}\n", "STEP", "KIND", "STATE", "DETAIL"));
+    for s in &st.steps {
+        let mut detail = Vec::new();
+        if let (Some(b), State::Pending | State::Ready) = (&s.blocked, s.state) {
+            detail.push(b.clone());
+        }
+        if let Some(e) = &s.error {
+            detail.push(e.clone());
+        }
+        if let Some(r) = &s.reason {
+            detail.push(r.clone());
+        }
+        if s.state == State::Waiting {
+            detail.push(format!(
+                "{} (next poll {})",
+                s.note.clone().unwrap_or_default(),
+                s.next_poll_at.clone().unwrap_or_default()
+            ));
+        }
+        if let Some(a) = &s.approval {
+            detail.push(format!("approved by {} at {}", a.by, a.at));
+        }
+        if let Some(flag) = &s.flag {
+            detail.push(format!("! {flag}"));
+        }
+        if let Some(void) = &s.approval_void {
+            detail.push(format!("approval void: {void}"));
+        }
+        if s.state == State::Succeeded && !s.outputs.is_empty() {
+            let o: Vec<String> = s.outputs.iter().take(4).map(|(k, v)| format!("{k}={v}")).collect();
+            detail.push(o.join(" "));
+        }
+        out.push_str(&format!("{:<22} {:<15} {:<17} {}\n", s.id, s.kind, s.state, detail.join("; ")));
+    }
+    let waiting: Vec<_> = st.in_state(State::WaitingApproval).collect();
+    if !waiting.is_empty() {
+        out.push_str("\nwaiting for approval:\n");
+        for s in waiting {
+            out.push_str(&format!(
+                "  {} ({}), will:\n",
+                s.id,
+                s.artifact_digest.as_deref().map(digest::short).unwrap_or("")
+            ));
+            for line in s.will.as_deref().unwrap_or_default().lines() {
+                out.push_str(&format!("    {line}\n"));
+            }
+            out.push_str(&format!("    -> flow approve {}   |   flow reject {} --reason ...\n", s.id, s.id));
+        }
+    }
+    out.push_str("\nrequirements:\n");
+    for v in &st.requirements {
+        let ev: Vec<String> = v.evidence.iter().map(|m| m.describe()).collect();
+        let note = if v.measurable { ev.join("; ") } else { "not measurable: check by hand".into() };
+        out.push_str(&format!("  {:<10} {:<12} {:<22} {:<18} {}\n", v.verdict, v.id, v.kind, v.target, note));
+    }
+    out
+}
+
+pub fn log(l: &Log) -> String {
+    l.events.iter().map(|e| format!("{}\n", event(e))).collect()
+}
+
+pub fn exchanges(x: &Exchanges) -> String {
+    let mut out = String::new();
+    for e in &x.exchanges {
+        out.push_str(&format!("{} {}:{} round {}\n", e.at, e.provider, e.model, e.round));
+        if let Some(err) = &e.error {
+            out.push_str(&format!("  error: {err}\n"));
+        }
+        for v in &e.violations {
+            out.push_str(&format!("  violation: {v}\n"));
+        }
+        if let Some(a) = &e.answer {
+            let a: String = a.chars().take(400).collect();
+            out.push_str(&format!("  answer: {a}\n"));
+        }
+    }
+    out
+}
+
+pub fn load(r: &crate::load::Report) -> String {
+    let lat = |l: &crate::load::Latency| {
+        format!(
+            "mean {:.2}  p50 {:.2}  p90 {:.2}  p95 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2} ms",
+            l.mean_ms, l.p50_ms, l.p90_ms, l.p95_ms, l.p99_ms, l.p999_ms, l.max_ms
+        )
+    };
+    let c = &r.counts;
+    let mut out = format!(
+        "rate       target {}  achieved {:.1} req/s  throughput {:.1} req/s\n\
+         requests   scheduled {}  sent {}  completed {}  ok {}  in flight {}  unsent {}\n\
+         success    {:.3} %\n\
+         latency    {}   (from the intended send time)\n\
+         service    {}   (from the actual send)\n",
+        r.target_rate.map(|t| format!("{t} req/s")).unwrap_or_else(|| "none (closed model)".into()),
+        r.achieved_rate,
+        r.throughput_rps,
+        c.scheduled,
+        c.sent,
+        c.completed,
+        c.ok,
+        c.in_flight,
+        c.unsent,
+        r.success_rate_pct,
+        lat(&r.latency),
+        lat(&r.uncorrected_latency)
+    );
+    if let Some(cm) = &r.connect_ms {
+        out.push_str(&format!(
+            "connect    {} connections  mean {:.2}  p99 {:.2} ms\n",
+            r.connections_opened, cm.mean_ms, cm.p99_ms
+        ));
+    }
+    let errors: Vec<String> = r.errors.iter().filter(|(_, v)| **v > 0).map(|(k, v)| format!("{k} {v}")).collect();
+    out.push_str(&format!("errors     {}\n", if errors.is_empty() { "none".into() } else { errors.join("  ") }));
+    out.push_str(&format!(
+        "generator  {:.3} cores  RSS {:.1} MiB (peak {:.1})  send lag p99 {:.2} ms  scheduler lag p99 {:.2} ms\n",
+        r.generator.cpu_cores,
+        r.generator.rss_mib,
+        r.generator.peak_rss_mib,
+        r.generator.send_lag_ms.p99_ms,
+        r.generator.scheduler_lag_p99_ms
+    ));
+    for w in &r.warnings {
+        out.push_str(&format!("warning    {w}\n"));
+    }
+    if let Some(why) = &r.invalid_reason {
+        out.push_str(&format!("INVALID    {why}\n"));
+    }
+    if r.aborted {
+        out.push_str("aborted    a threshold failed during the run\n");
+    }
+    for v in &r.verdicts {
+        out.push_str(&format!("threshold  {}\n", v.describe()));
+    }
+    out
+}

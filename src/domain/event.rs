@@ -1,0 +1,185 @@
+//! Journal events: the vocabulary of a runbook's history. Every transition, approval, retry and
+//! skip is one [`Event`]; the current state is their fold ([`super::lifecycle::apply`] per step,
+//! [`super::runbook::RunbookView`] for the whole runbook). Pure data.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// One journal entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub seq: u64,
+    /// RFC 3339, UTC.
+    pub at: String,
+    pub actor: String,
+    #[serde(flatten)]
+    pub body: Body,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Body {
+    /// A plan version became current. `changed` and `removed` steps lose state and approvals.
+    PlanRecorded {
+        version: u32,
+        digest: String,
+        planner: String,
+        source: String,
+        added: Vec<String>,
+        removed: Vec<String>,
+        changed: Vec<String>,
+    },
+    RunStarted {
+        pid: u32,
+    },
+    RunFinished {
+        outcome: String,
+    },
+    /// Intent: the step's preview (read-only) is about to run.
+    PreviewStarted {
+        step: String,
+        attempt: u32,
+    },
+    /// What a gated step will do, shown to the approver.
+    PreviewRecorded {
+        step: String,
+        artifact: String,
+        artifact_digest: String,
+        params_digest: String,
+    },
+    Approved {
+        step: String,
+        by: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        comment: Option<String>,
+        artifact_digest: String,
+        params_digest: String,
+    },
+    ApprovalVoided {
+        step: String,
+        reason: String,
+    },
+    Rejected {
+        step: String,
+        by: String,
+        reason: String,
+    },
+    /// Intent: the step's effect is about to be carried out, idempotent by `token`.
+    SubmitStarted {
+        step: String,
+        attempt: u32,
+        token: String,
+        params_digest: String,
+    },
+    /// Something external that takes time: poll again at `next_poll_at` (Unix ms).
+    WaitScheduled {
+        step: String,
+        next_poll_at: u64,
+        note: String,
+        handle: Value,
+    },
+    Succeeded {
+        step: String,
+        outputs: Map<String, Value>,
+        evidence: Map<String, Value>,
+    },
+    Failed {
+        step: String,
+        error: String,
+        /// Caught mid-flight by a crash with a side effect that may or may not have happened.
+        #[serde(default)]
+        interrupted: bool,
+    },
+    /// The engine cannot run the step (for example: its executor is not built).
+    Blocked {
+        step: String,
+        reason: String,
+    },
+    Skipped {
+        step: String,
+        by: String,
+        reason: String,
+    },
+    RetryRequested {
+        step: String,
+        by: String,
+    },
+    /// An effect finished after its step had moved on (rejected, skipped, or changed by a new
+    /// plan version while it ran): its result is kept here for the audit and not applied.
+    OutcomeDiscarded {
+        step: String,
+        effect: String,
+        reason: String,
+        result: String,
+    },
+}
+
+impl Body {
+    pub fn step(&self) -> Option<&str> {
+        use Body::*;
+        match self {
+            PreviewStarted { step, .. }
+            | PreviewRecorded { step, .. }
+            | Approved { step, .. }
+            | ApprovalVoided { step, .. }
+            | Rejected { step, .. }
+            | SubmitStarted { step, .. }
+            | WaitScheduled { step, .. }
+            | Succeeded { step, .. }
+            | Failed { step, .. }
+            | Blocked { step, .. }
+            | Skipped { step, .. }
+            | RetryRequested { step, .. }
+            | OutcomeDiscarded { step, .. } => Some(step),
+            PlanRecorded { .. } | RunStarted { .. } | RunFinished { .. } => None,
+        }
+    }
+
+    /// The event's name in the journal (`plan_recorded`, `approved` ...).
+    pub fn name(&self) -> &'static str {
+        use Body::*;
+        match self {
+            PlanRecorded { .. } => "plan_recorded",
+            RunStarted { .. } => "run_started",
+            RunFinished { .. } => "run_finished",
+            PreviewStarted { .. } => "preview_started",
+            PreviewRecorded { .. } => "preview_recorded",
+            Approved { .. } => "approved",
+            ApprovalVoided { .. } => "approval_voided",
+            Rejected { .. } => "rejected",
+            SubmitStarted { .. } => "submit_started",
+            WaitScheduled { .. } => "wait_scheduled",
+            Succeeded { .. } => "succeeded",
+            Failed { .. } => "failed",
+            Blocked { .. } => "blocked",
+            Skipped { .. } => "skipped",
+            RetryRequested { .. } => "retry_requested",
+            OutcomeDiscarded { .. } => "outcome_discarded",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_serialize_with_their_name_as_tag() {
+        let bodies = [
+            Body::Skipped { step: "s".into(), by: "ana".into(), reason: "done by hand".into() },
+            Body::RunStarted { pid: 7 },
+            Body::OutcomeDiscarded {
+                step: "s".into(),
+                effect: "submit".into(),
+                reason: "r".into(),
+                result: "x".into(),
+            },
+        ];
+        for body in bodies {
+            let e = Event { seq: 7, at: "t".into(), actor: "test".into(), body };
+            let j = serde_json::to_value(&e).unwrap();
+            assert_eq!(j["event"], e.body.name());
+            assert_eq!(serde_json::from_value::<Event>(j).unwrap(), e);
+        }
+    }
+}
