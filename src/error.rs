@@ -68,3 +68,29 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_failure_has_its_documented_code() {
+        let cases: Vec<(Error, i32, &str)> = vec![
+            (load::Error::Settings("bad".into()).into(), exit::USAGE, "usage"),
+            (load::Error::Target("cannot resolve x".into()).into(), exit::FAILED, "failed"),
+            (load::Error::Generator("no thread".into()).into(), exit::INTERNAL, "internal"),
+            (journal::Error::Locked { runbook: "rb".into() }.into(), exit::REFUSED, "refused"),
+            (journal::Error::Busy { path: "s".into(), waited_ms: 1 }.into(), exit::STATE, "state"),
+            (
+                journal::Error::Conflict { runbook: "rb".into(), expected: 3, found: 4 }.into(),
+                exit::STATE,
+                "state",
+            ),
+            (Error::Refused("no".into()), exit::REFUSED, "refused"),
+            (Error::Planner("down".into()), exit::PLANNER, "planner"),
+        ];
+        for (e, code, name) in cases {
+            assert_eq!((e.exit_code(), e.code_name()), (code, name), "{e}");
+        }
+    }
+}

@@ -217,7 +217,9 @@ pub fn status(st: &Status) -> String {
             let o: Vec<String> = s.outputs.iter().take(4).map(|(k, v)| format!("{k}={v}")).collect();
             detail.push(o.join(" "));
         }
-        out.push_str(&format!("{:<22} {:<15} {:<17} {}\n", s.id, s.kind, s.state, detail.join("; ")));
+        let row = format!("{:<22} {:<15} {:<17} {}", s.id, s.kind, s.state, detail.join("; "));
+        out.push_str(row.trim_end());
+        out.push('\n');
     }
     let waiting: Vec<_> = st.in_state(State::WaitingApproval).collect();
     if !waiting.is_empty() {
@@ -238,7 +240,9 @@ pub fn status(st: &Status) -> String {
     for v in &st.requirements {
         let ev: Vec<String> = v.evidence.iter().map(|m| m.describe()).collect();
         let note = if v.measurable { ev.join("; ") } else { "not measurable: check by hand".into() };
-        out.push_str(&format!("  {:<10} {:<12} {:<22} {:<18} {}\n", v.verdict, v.id, v.kind, v.target, note));
+        let row = format!("  {:<10} {:<12} {:<22} {:<18} {}", v.verdict, v.id, v.kind, v.target, note);
+        out.push_str(row.trim_end());
+        out.push('\n');
     }
     out
 }

@@ -399,3 +399,28 @@ fn the_shipped_templates_work_against_moto() {
         assert_eq!(ev["stack_status"], "CREATE_COMPLETE", "{step}: {s}");
     }
 }
+
+/// An endpoint that answers every call with an HTTP 500 page instead of an AWS error document:
+/// the step fails with a sentence naming the call, the status, the endpoint and the start of
+/// the body, not the SDK's debug dump.
+#[test]
+fn an_answer_that_is_not_aws_is_quoted_not_dumped() {
+    use bytes::Bytes;
+    use http_body_util::Full;
+    let port = crate::serve::serve(|_req| async {
+        let page = format!("<html>\n<body><h1>500 Internal Server Error</h1>{}</body></html>", "x".repeat(500));
+        Ok(hyper::Response::builder().status(500).body(Full::new(Bytes::from(page))).unwrap())
+    });
+    let p = project(&quota_step("ec2", "L-1216C47A", 48));
+    p.aws(&format!("http://127.0.0.1:{port}"));
+    p.flow(&["run"]).expect(FAILED);
+    let error = step_field(&p.status(), "quota", "error");
+    let expected = format!(
+        "preview failed: GetServiceQuota ec2/L-1216C47A: HTTP 500 from http://127.0.0.1:{port}: <html> <body><h1>500 Internal Server Error</h1>xxx"
+    );
+    assert!(error.starts_with(&expected), "{error}");
+    assert!(error.len() < 300, "{} characters: {error}", error.len());
+    for debug in ["SdkError", "ServiceError {", "raw:", "Response {"] {
+        assert!(!error.contains(debug), "`{debug}` in {error}");
+    }
+}

@@ -12,3 +12,4 @@ mod load;
 mod plan;
 mod run;
 mod spec;
+mod text;

@@ -1,6 +1,7 @@
 //! `flow run` and the operator verbs, end to end with real processes: gates, kill -9 at the
 //! worst moments, approvals while another process runs `--wait`, approvals voided by edits.
 
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::support::{state, step_field, verdict, Project, Server};
@@ -587,4 +588,66 @@ fn a_probe_that_cannot_connect_fails_with_the_reason() {
         r.stdout
     );
     assert_eq!(p.state_of("drill"), "pending");
+}
+
+/// A runbook of many cheap steps keeps `flow run` busy; a person's `flow approve` and
+/// `flow status` meanwhile get the store at once (the engine hands it over when another
+/// process queues for it), and the same run carries the approval out.
+#[test]
+fn a_busy_run_hands_the_store_to_a_waiting_command() {
+    let chain: String = (0..4000)
+        .map(|i| {
+            let needs = if i == 0 { String::new() } else { format!("\"c{}\"", i - 1) };
+            format!(
+                "[[steps]]\nid = \"c{i}\"\nkind = \"capacity_model\"\nneeds = [{needs}]\n\
+                 params = {{ target_rps = 2500, per_instance_rps = 400, azs = 3, headroom_pct = 25, vcpus_per_instance = 2 }}\n"
+            )
+        })
+        .collect();
+    let steps = format!(
+        "{chain}\n[[steps]]\nid = \"gate\"\nkind = \"approval\"\ngate = true\nparams = {{ summary = \"go on?\" }}\n\
+         [[steps]]\nid = \"drill\"\nkind = \"command\"\ngate = true\nneeds = [\"gate\", \"c3999\"]\n\
+         covers = [\"recovery-1\", \"recovery-2\"]\nparams = {{ run = \"true\" }}\n"
+    );
+    let p = recovery_project(&steps);
+    // Its thousands of event lines go nowhere: an unread pipe would stall it.
+    let mut child = p.cmd(&["run"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    p.wait_until("the gate waiting while the chain runs", |s| state(s, "gate") == "waiting_approval");
+    let started = Instant::now();
+    let r = p.cmd(&["approve", "gate", "--as", "ops"]).env("FLOW_LOCK_TIMEOUT_MS", "5000").output().unwrap();
+    assert_eq!(r.status.code(), Some(OK), "{}", String::from_utf8_lossy(&r.stderr));
+    let waited = started.elapsed();
+    assert!(child.try_wait().unwrap().is_none(), "the run was still busy when the approval landed");
+    assert_eq!(wait_exit(&mut child), WAITING_APPROVAL, "it went on to the drill's gate");
+    let s = p.status();
+    assert_eq!(step_field(&s, "gate", "state"), "succeeded", "the same run carried the approval out");
+    assert_eq!(step_field(&s, "c3999", "state"), "succeeded");
+    assert_eq!(step_field(&s, "drill", "state"), "waiting_approval");
+    eprintln!("approve waited {waited:?} for the busy run");
+}
+
+#[test]
+fn a_load_test_whose_warm_up_fills_its_duration_is_refused() {
+    let p = recovery_project(
+        r#"
+        [[steps]]
+        id = "load"
+        kind = "loadtest"
+        gate = true
+        params = { url = "http://127.0.0.1:9/", duration_s = 5, warmup_s = 5 }
+        [[steps]]
+        id = "drill"
+        kind = "command"
+        gate = true
+        covers = ["recovery-1", "recovery-2"]
+        params = { run = "true" }
+        "#,
+    );
+    let r = p.flow(&["run"]);
+    r.expect(flow::exit::BAD_PLAN);
+    assert!(
+        r.stderr.contains("step `load`: params invalid for kind `loadtest`: `warmup_s` (5) must be shorter than `duration_s` (5)"),
+        "{}",
+        r.stderr
+    );
 }
