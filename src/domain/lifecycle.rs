@@ -358,16 +358,26 @@ impl Effect {
     }
 }
 
-/// An effect's result as the engine hands it back; an `Err` is the failure's message, as it
-/// will be recorded.
+/// Why an effect failed, as the journal will record it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Failure(pub String);
+
+impl From<&str> for Failure {
+    fn from(s: &str) -> Self {
+        Failure(s.into())
+    }
+}
+
+/// An effect's result as the engine hands it back.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Finished {
     /// A preview or a verify.
-    Previewed(Result<Preview, String>),
+    Previewed(Result<Preview, Failure>),
     /// A submit or a poll.
-    Submitted(Result<Outcome, String>),
+    Submitted(Result<Outcome, Failure>),
     /// `None`: the executor cannot tell whether the effect happened.
-    Reconciled(Result<Option<Outcome>, String>),
+    Reconciled(Result<Option<Outcome>, Failure>),
 }
 
 /// A step's params resolved against the outputs recorded so far, and their digest.
@@ -603,7 +613,7 @@ pub fn settle(runbook: &str, step: &str, v: &StepView, started: &Start, finished
         }
         Finished::Submitted(Ok(o)) | Finished::Reconciled(Ok(Some(o))) => Decision::record(outcome(step, o)),
         Finished::Submitted(Err(error)) | Finished::Reconciled(Err(error)) => {
-            Decision::record(Body::Failed { step: step.into(), error, interrupted: false })
+            Decision::record(Body::Failed { step: step.into(), error: error.0, interrupted: false })
         }
         Finished::Reconciled(Ok(None)) => {
             Decision::record(Body::Failed { step: step.into(), error: interrupted_message(step), interrupted: true })

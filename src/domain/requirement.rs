@@ -75,9 +75,14 @@ impl fmt::Display for Kind {
     }
 }
 
+/// A requirement kind's name that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown requirement kind `{0}`")]
+pub struct UnknownKind(pub String);
+
 impl FromStr for Kind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownKind;
+    fn from_str(s: &str) -> Result<Self, UnknownKind> {
         Ok(match s {
             "throughput" => Kind::Throughput,
             "latency_avg" => Kind::LatencyAvg,
@@ -93,7 +98,7 @@ impl FromStr for Kind {
                     let p = if p.len() > 2 { format!("{}.{}", &p[..2], &p[2..]) } else { p.to_string() };
                     Kind::LatencyP(p)
                 }
-                _ => return Err(format!("unknown requirement kind `{s}`")),
+                _ => return Err(UnknownKind(s.into())),
             },
         })
     }

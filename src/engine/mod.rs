@@ -483,7 +483,7 @@ impl<'a> Engine<'a> {
             }
             Err(e) => {
                 let step = self.task_steps.remove(&e.id()).unwrap_or_default();
-                (step, Finished::Submitted(Err(format!("the executor crashed: {e}"))))
+                (step, Finished::Submitted(Err(lifecycle::Failure(format!("the executor crashed: {e}")))))
             }
         };
         if let Some(start) = self.flights.remove(&step) {
@@ -654,7 +654,7 @@ impl<'a> Engine<'a> {
 
 /// Carry out one effect through its executor; a failure becomes the message to record.
 async fn carry_out(exec: Arc<dyn Executor>, ctx: Ctx, params: Map<String, Value>, effect: Effect) -> Finished {
-    let msg = |e: crate::executor::Error| e.to_string();
+    let msg = |e: crate::executor::Error| lifecycle::Failure(e.to_string());
     match effect {
         Effect::Preview | Effect::Verify => Finished::Previewed(exec.preview(&ctx, &params).await.map_err(msg)),
         Effect::Submit { token } => Finished::Submitted(exec.submit(&ctx, &params, &token).await.map_err(msg)),

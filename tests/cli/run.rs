@@ -646,7 +646,9 @@ fn a_load_test_whose_warm_up_fills_its_duration_is_refused() {
     let r = p.flow(&["run"]);
     r.expect(flow::exit::BAD_PLAN);
     assert!(
-        r.stderr.contains("step `load`: params invalid for kind `loadtest`: `warmup_s` (5) must be shorter than `duration_s` (5)"),
+        r.stderr.contains(
+            "step `load`: params invalid for kind `loadtest`: `warmup_s` (5) must be shorter than `duration_s` (5)"
+        ),
         "{}",
         r.stderr
     );
