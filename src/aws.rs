@@ -50,6 +50,9 @@ pub struct Service {
 
 pub const SERVICE_QUOTAS: Service = Service { env: "SERVICE_QUOTAS", host: "servicequotas" };
 pub const CLOUDFORMATION: Service = Service { env: "CLOUDFORMATION", host: "cloudformation" };
+pub const FIS: Service = Service { env: "FIS", host: "fis" };
+pub const BACKUP: Service = Service { env: "BACKUP", host: "backup" };
+pub const ARC_ZONAL_SHIFT: Service = Service { env: "ARC_ZONAL_SHIFT", host: "arc-zonal-shift" };
 pub const BEDROCK_RUNTIME: Service = Service { env: "BEDROCK_RUNTIME", host: "bedrock-runtime" };
 
 /// The shared SDK config and the region it resolved.

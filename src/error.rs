@@ -31,6 +31,9 @@ pub enum Error {
     Planner(String),
     #[error("{0}")]
     Load(#[from] load::Error),
+    /// A drill run from the command line failed (its fault or restore could not be carried out).
+    #[error("drill: {0}")]
+    Drill(crate::executor::Error),
 }
 
 impl From<lifecycle::Refusal> for Error {
@@ -58,6 +61,7 @@ impl Error {
             Error::Load(load::Error::Settings(_)) => exit::USAGE,
             Error::Load(load::Error::Target(_)) => exit::FAILED,
             Error::Load(load::Error::Generator(_)) => exit::INTERNAL,
+            Error::Drill(_) => exit::FAILED,
         }
     }
 

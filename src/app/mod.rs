@@ -10,6 +10,7 @@
 //!
 //! Each call opens the state store for as long as it needs it, and no longer.
 
+pub mod drill;
 pub mod log;
 pub mod plan;
 pub mod run;

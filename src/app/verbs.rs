@@ -72,7 +72,10 @@ pub fn reject(env: &Env, runbook: Option<&str>, step: &str, by: &str, reason: &s
 pub fn retry(env: &Env, runbook: Option<&str>, step: &str, by: &str) -> Result<Event> {
     let failed =
         |l: &Loaded| format!("failed or rejected: {}, {}", step_list(l, Phase::Failed), step_list(l, Phase::Rejected));
-    act(env, runbook, step, by, failed, |l, s| lifecycle::retry(step, l.view.step(step), l.view.state(s), by))
+    act(env, runbook, step, by, failed, |l, s| {
+        let kind = crate::domain::catalogue::StepKind::parse(&s.kind);
+        lifecycle::retry(step, kind, l.view.step(step), l.view.state(s), by)
+    })
 }
 
 /// `flow skip`.

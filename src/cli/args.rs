@@ -111,6 +111,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a resilience drill once, outside a runbook: an AZ failover or a backup restore.
+    Drill {
+        #[command(subcommand)]
+        drill: Drill,
+    },
     /// Steps, gates waiting and requirement verdicts.
     Status {
         #[arg(long)]
@@ -151,6 +156,68 @@ pub enum Command {
     Log {
         #[arg(long)]
         llm: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Drill {
+    /// Inject a fault while probing URL; measure downtime and recovery.
+    Failover {
+        url: String,
+        /// The fault: run by `sh -c` (it may block while the fault lasts).
+        #[arg(long)]
+        inject: String,
+        /// Run after the measurement to undo the fault (never counted as recovery).
+        #[arg(long)]
+        recover: Option<String>,
+        /// Time between probes.
+        #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
+        interval: std::time::Duration,
+        /// Each probe's timeout (default 80 % of the interval).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        probe_timeout: Option<std::time::Duration>,
+        /// How long to watch after the fault starts (longer when the fault outlasts it).
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        duration: std::time::Duration,
+        /// Probes before the fault that must all answer, or nothing is injected.
+        #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+        baseline: std::time::Duration,
+        /// The longest outage allowed (exit 1 beyond it).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        max_downtime: Option<std::time::Duration>,
+        /// Background load (req/s) from the built-in generator while the drill runs.
+        #[arg(long)]
+        rate: Option<f64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore by command; measure the time until PROBE answers (RTO) and the data lost (RPO).
+    Restore {
+        /// The restore: run by `sh -c`; it may print `::restore-point RFC3339` or `::metric rpo_s=N`.
+        #[arg(long)]
+        restore: String,
+        /// The restored copy: an http(s):// URL or tcp://host:port.
+        #[arg(long)]
+        probe: String,
+        #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
+        interval: std::time::Duration,
+        /// How long the restore may take.
+        #[arg(long, default_value = "4h", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+        /// Run after the measurement to delete the scratch copy.
+        #[arg(long)]
+        cleanup: Option<String>,
+        /// The worst data loss the backup configuration allows.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        worst_rpo: Option<std::time::Duration>,
+        /// The longest restore allowed (exit 1 beyond it).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        max_rto: Option<std::time::Duration>,
+        /// The most data loss allowed (exit 1 beyond it).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        max_rpo: Option<std::time::Duration>,
         #[arg(long)]
         json: bool,
     },

@@ -162,6 +162,7 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
             ask.stages = stages;
             loadtest(load::Settings::resolve(ask)?, json).await
         }
+        Command::Drill { drill } => self::drill(env, drill).await,
         Command::Status { json } => {
             let st = app::status::status(env, rb)?;
             if json {
@@ -210,6 +211,55 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
             Ok(exit::OK)
         }
     }
+}
+
+async fn drill(env: &Env, d: args::Drill) -> Result<i32> {
+    use crate::app::drill as ad;
+    use crate::domain::catalogue::StepKind;
+    use serde_json::json;
+    let ms = |d: std::time::Duration| d.as_millis() as u64;
+    let (kind, params, bounds, json) = match d {
+        args::Drill::Failover {
+            url,
+            inject,
+            recover,
+            interval,
+            probe_timeout,
+            duration,
+            baseline,
+            max_downtime,
+            rate,
+            json,
+        } => {
+            let params = json!({
+                "endpoint": url, "inject": inject, "recover": recover, "probe_interval_ms": ms(interval),
+                "probe_timeout_ms": probe_timeout.map(ms), "duration_s": duration.as_secs().max(1),
+                "baseline_s": baseline.as_secs(), "max_downtime_s": max_downtime.map(|d| d.as_secs_f64()), "rate": rate,
+            });
+            let bounds: Vec<(&'static str, f64)> =
+                max_downtime.map(|d| (ad::DOWNTIME, d.as_secs_f64())).into_iter().collect();
+            (StepKind::FailoverDrill, params, bounds, json)
+        }
+        args::Drill::Restore { restore, probe, interval, timeout, cleanup, worst_rpo, max_rto, max_rpo, json } => {
+            let params = json!({
+                "restore": restore, "probe": probe, "probe_interval_ms": ms(interval), "timeout_s": timeout.as_secs().max(1),
+                "cleanup": cleanup, "worst_rpo_s": worst_rpo.map(|d| d.as_secs_f64()),
+            });
+            let mut bounds: Vec<(&'static str, f64)> = Vec::new();
+            bounds.extend(max_rto.map(|d| (ad::RTO, d.as_secs_f64())));
+            bounds.extend(max_rpo.map(|d| (ad::RPO, d.as_secs_f64())));
+            (StepKind::RestoreDrill, params, bounds, json)
+        }
+    };
+    let mut params = params.as_object().cloned().unwrap_or_default();
+    params.retain(|_, v| !v.is_null());
+    let report = ad::run(env, kind, params, &bounds).await?;
+    if json {
+        print_json(&report);
+    } else {
+        print!("{}", render::drill(&report));
+    }
+    Ok(if report.passed { exit::OK } else { exit::FAILED })
 }
 
 async fn loadtest(s: load::Settings, json: bool) -> Result<i32> {

@@ -64,7 +64,9 @@ pub fn event(e: &Event) -> String {
         }
         Body::Blocked { reason, .. } => format!("blocked: {reason}"),
         Body::Skipped { by, reason, .. } => format!("skipped by {by}: {reason}"),
-        Body::RetryRequested { by, .. } => format!("retry requested by {by}"),
+        Body::RetryRequested { by, keep_approval, .. } => {
+            format!("retry requested by {by}{}", if *keep_approval { "" } else { " (to be approved again)" })
+        }
         Body::OutcomeDiscarded { effect, reason, result, .. } => {
             format!("{effect} result not applied ({result}): {reason}")
         }
@@ -325,4 +327,70 @@ pub fn load(r: &crate::load::Report) -> String {
         out.push_str(&format!("threshold  {}\n", v.describe()));
     }
     out
+}
+
+/// A drill's figures, for a person.
+pub fn drill(r: &crate::app::drill::DrillReport) -> String {
+    use crate::domain::requirement::fmt_num;
+    let e = &r.evidence;
+    let num = |k: &str| e.get(k).and_then(Value::as_f64).map(fmt_num).unwrap_or_else(|| "unknown".into());
+    let mut out = String::new();
+    if r.drill == "failover_drill" {
+        out.push_str(&format!(
+            "downtime   {} s (longest outage)   recovered {}   time to recover {} s\n",
+            num("downtime_s"),
+            e.get("recovered").and_then(Value::as_bool).map(|b| if b { "yes" } else { "no" }).unwrap_or("unknown"),
+            num("time_to_recover_s")
+        ));
+        out.push_str(&format!(
+            "probes     {} every {} ms, {} % answered\n",
+            num("probes"),
+            num("probe_interval_ms"),
+            num("probe_success_pct")
+        ));
+        for o in e.get("outages").and_then(Value::as_array).into_iter().flatten() {
+            let at = |k: &str| {
+                o.get(k).and_then(Value::as_f64).map(|ms| fmt_num(ms / 1000.0)).unwrap_or_else(|| "end".into())
+            };
+            out.push_str(&format!(
+                "outage     {} s to {} s ({} s)\n",
+                at("start_ms"),
+                at("end_ms"),
+                num_of(o, "duration_s")
+            ));
+        }
+    } else {
+        out.push_str(&format!("rto        {} s\n", num("rto_s")));
+        out.push_str(&format!(
+            "rpo        {} s (measured {}, worst case {})\n",
+            num("rpo_s"),
+            num("rpo_measured_s"),
+            num("rpo_worst_case_s")
+        ));
+        if let Some(c) = e.get("cleanup").filter(|c| !c.is_null()) {
+            out.push_str(&format!(
+                "cleanup    exit {}\n",
+                c.get("exit_code").map(Value::to_string).unwrap_or_else(|| "none".into())
+            ));
+        }
+    }
+    for b in &r.bounds {
+        if b.metric == "recovered" {
+            let back = if b.pass { "yes (pass)" } else { "no: still down when the watch ended (FAIL)" };
+            out.push_str(&format!("bound      came back by itself: {back}\n"));
+            continue;
+        }
+        out.push_str(&format!(
+            "bound      {} <= {}: {} ({})\n",
+            b.metric,
+            fmt_num(b.limit),
+            b.measured.map(fmt_num).unwrap_or_else(|| "unknown".into()),
+            if b.pass { "pass" } else { "FAIL" }
+        ));
+    }
+    out
+}
+
+fn num_of(v: &Value, k: &str) -> String {
+    v.get(k).and_then(Value::as_f64).map(crate::domain::requirement::fmt_num).unwrap_or_default()
 }

@@ -61,6 +61,9 @@ pub struct KindDef {
     pub side_effect: bool,
     /// Is it a person's decision? Such a step must be gated too.
     pub decision: bool,
+    /// Does an approval cover one run only? Retrying such a step (a drill: a fault injected
+    /// again) asks for a new approval.
+    pub approval_per_run: bool,
     /// Can it produce the evidence for a requirement of this kind?
     pub verifies: fn(&ReqKind) -> bool,
     /// The same, in words, for the LLM prompt.
@@ -97,6 +100,7 @@ pub static KINDS: [KindDef; 10] = [
         name: "approval",
         meaning: "a human decision; nothing runs, the approval is the outcome",
         side_effect: false,
+        approval_per_run: false,
         decision: true,
         verifies: nothing,
         verifies_text: "nothing",
@@ -109,6 +113,7 @@ pub static KINDS: [KindDef; 10] = [
         name: "probe",
         meaning: "HTTP GET of a URL: expected status and latency bound, retried on a schedule",
         side_effect: false,
+        approval_per_run: false,
         decision: false,
         verifies: nothing,
         verifies_text: "nothing",
@@ -121,6 +126,7 @@ pub static KINDS: [KindDef; 10] = [
         name: "command",
         meaning: "a shell command (always gated); exit code, output and `::metric name=value` lines are evidence",
         side_effect: true,
+        approval_per_run: false,
         decision: false,
         verifies: ReqKind::is_measurable,
         verifies_text: "any measurable kind (through `::metric name=value` lines)",
@@ -133,6 +139,7 @@ pub static KINDS: [KindDef; 10] = [
         name: "capacity_model",
         meaning: "instances per AZ so that losing one AZ still serves the target with headroom; quota needs",
         side_effect: false,
+        approval_per_run: false,
         decision: false,
         verifies: nothing,
         verifies_text: "nothing",
@@ -156,6 +163,7 @@ pub static KINDS: [KindDef; 10] = [
         name: "ip_capacity",
         meaning: "checks that the VPC's subnets have the addresses the capacity model needs",
         side_effect: false,
+        approval_per_run: false,
         decision: false,
         verifies: nothing,
         verifies_text: "nothing",
@@ -168,6 +176,7 @@ pub static KINDS: [KindDef; 10] = [
         name: "quota",
         meaning: "checks an AWS service quota and requests an increase when short",
         side_effect: true,
+        approval_per_run: false,
         decision: false,
         verifies: nothing,
         verifies_text: "nothing",
@@ -180,6 +189,7 @@ pub static KINDS: [KindDef; 10] = [
         name: "changeset",
         meaning: "a CloudFormation change set: reviewed, approved, executed",
         side_effect: true,
+        approval_per_run: false,
         decision: false,
         verifies: nothing,
         verifies_text: "nothing",
@@ -192,6 +202,7 @@ pub static KINDS: [KindDef; 10] = [
         name: "loadtest",
         meaning: "open-model HTTP load test: rate, latency, success rate",
         side_effect: true,
+        approval_per_run: false,
         decision: false,
         verifies: |k| {
             matches!(k, ReqKind::Throughput | ReqKind::LatencyAvg | ReqKind::LatencyP(_) | ReqKind::SuccessRate)
@@ -214,8 +225,9 @@ pub static KINDS: [KindDef; 10] = [
     KindDef {
         kind: StepKind::FailoverDrill,
         name: "failover_drill",
-        meaning: "impairs one Availability Zone and measures downtime",
+        meaning: "injects a fault (a command, an AWS FIS experiment, or an ARC zonal shift) while probing the service; measures downtime and recovery",
         side_effect: true,
+        approval_per_run: true,
         decision: false,
         verifies: |k| matches!(k, ReqKind::AzFailureTolerance | ReqKind::FailoverDowntime),
         verifies_text: "az_failure_tolerance, failover_downtime",
@@ -226,8 +238,9 @@ pub static KINDS: [KindDef; 10] = [
     KindDef {
         kind: StepKind::RestoreDrill,
         name: "restore_drill",
-        meaning: "restores a backup and measures recovery time and data age",
+        meaning: "restores a backup into a scratch copy (a command, or AWS Backup) and measures recovery time (RTO) and data loss (RPO)",
         side_effect: true,
+        approval_per_run: true,
         decision: false,
         verifies: |k| matches!(k, ReqKind::Rto | ReqKind::Rpo),
         verifies_text: "rto, rpo",
@@ -261,6 +274,11 @@ impl StepKind {
     /// Does running it change the world? Such a step must be gated.
     pub fn side_effect(self) -> bool {
         self.def().side_effect
+    }
+
+    /// Does an approval cover one run only (a retry needs a new one)?
+    pub fn approval_per_run(self) -> bool {
+        self.def().approval_per_run
     }
 
     /// Must a step of this kind carry a gate?
@@ -517,29 +535,161 @@ impl Check for LoadtestParams {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FailoverDrillParams {
+    /// What the probes ask: the service's health URL.
     pub endpoint: Input<String>,
+    /// Fault by command: run by `sh -c` when the fault starts (it may block for the fault).
     #[serde(default)]
-    pub stack: Option<String>,
-    /// The AZ to impair; absent: the one holding most instances.
+    pub inject: Option<String>,
+    /// Run after the measurement, to undo what `inject` did (never counted as the service
+    /// recovering by itself).
     #[serde(default)]
-    pub az: Option<String>,
+    pub recover: Option<String>,
+    /// Fault by AWS FIS: the experiment template to run (an AZ power interruption).
+    #[serde(default)]
+    pub fis_template: Option<Input<String>>,
+    /// Fault by ARC zonal shift: the load balancer whose traffic moves away from `away_from`.
+    #[serde(default)]
+    pub zonal_shift_resource: Option<Input<String>>,
+    /// The Availability Zone id (`euw1-az1`) a zonal shift moves traffic away from.
+    #[serde(default)]
+    pub away_from: Option<Input<String>>,
+    #[serde(default)]
+    pub region: Option<String>,
+    /// How long to watch after the fault starts (longer when the fault outlasts it).
     pub duration_s: u64,
     #[serde(default)]
     pub probe_interval_ms: Option<u64>,
+    /// Each probe's timeout: shorter than the interval (default 80 % of it).
+    #[serde(default)]
+    pub probe_timeout_ms: Option<u64>,
+    /// Probes before the fault, which must all succeed or nothing is injected (default 1 s).
+    #[serde(default)]
+    pub baseline_s: Option<u64>,
+    /// The longest outage allowed; default: the covered `failover_downtime` requirement's.
+    #[serde(default)]
+    pub max_downtime_s: Option<f64>,
+    /// Background load (req/s) from the built-in generator while the drill runs.
+    #[serde(default)]
+    pub rate: Option<Input<f64>>,
 }
-impl Check for FailoverDrillParams {}
+
+impl FailoverDrillParams {
+    /// How the fault is injected: exactly one of the three.
+    pub fn fault(&self) -> Result<&'static str, ParamsError> {
+        let set = [
+            ("command", self.inject.is_some()),
+            ("fis", self.fis_template.is_some()),
+            ("zonal_shift", self.zonal_shift_resource.is_some()),
+        ];
+        let chosen: Vec<&str> = set.iter().filter(|(_, on)| *on).map(|(n, _)| *n).collect();
+        match chosen[..] {
+            [one] => Ok(one),
+            [] => Err("give the fault: `inject` (a command), `fis_template` or `zonal_shift_resource`".into()),
+            _ => Err(format!("give one fault, not {}", chosen.join(" and ")).into()),
+        }
+    }
+}
+
+impl Check for FailoverDrillParams {
+    fn check(&self) -> Result<(), ParamsError> {
+        if self.fault()? == "zonal_shift" && self.away_from.is_none() {
+            return Err("a zonal shift needs `away_from`, the AZ id to move traffic away from".into());
+        }
+        if self.duration_s == 0 {
+            return Err("`duration_s` must be at least 1".into());
+        }
+        let interval = self.probe_interval_ms.unwrap_or(DRILL_INTERVAL_MS);
+        if interval == 0 {
+            return Err("`probe_interval_ms` must be at least 1".into());
+        }
+        if self.probe_timeout_ms.is_some_and(|t| t == 0 || t >= interval) {
+            return Err(format!("`probe_timeout_ms` must be shorter than the probe interval ({interval} ms)").into());
+        }
+        if let Some(r) = &self.rate {
+            positive("rate", r)?;
+        }
+        Ok(())
+    }
+}
+
+/// Drills probe this often unless told otherwise (ms).
+pub const DRILL_INTERVAL_MS: u64 = 100;
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RestoreDrillParams {
-    /// What to restore from (a database or volume identifier).
-    pub source: String,
+    /// Restore by command: run by `sh -c`; it may print `::restore-point RFC3339` (the time of
+    /// the newest data it restored) or `::metric rpo_s=N`.
     #[serde(default)]
-    pub target: Option<String>,
+    pub restore: Option<String>,
+    /// Restore by AWS Backup: the vault holding the recovery points.
     #[serde(default)]
-    pub stack: Option<String>,
+    pub backup_vault: Option<Input<String>>,
+    /// The resource AWS Backup protects (default: the spec's `backup_resource`).
+    #[serde(default)]
+    pub resource_arn: Option<Input<String>>,
+    /// A recovery point to restore; default: the newest completed one of the resource.
+    #[serde(default)]
+    pub recovery_point_arn: Option<String>,
+    /// The role AWS Backup restores with.
+    #[serde(default)]
+    pub iam_role_arn: Option<Input<String>>,
+    /// Where the scratch copy goes (AWS Backup's restore metadata, such as DBInstanceIdentifier).
+    #[serde(default)]
+    pub restore_metadata: BTreeMap<String, String>,
+    /// The backup plan that protects the resource: its rules give the worst-case RPO.
+    #[serde(default)]
+    pub backup_plan_id: Option<Input<String>>,
+    #[serde(default)]
+    pub region: Option<String>,
+    /// How the restored copy is seen to serve: `http(s)://...` (a 2xx or 3xx answer) or
+    /// `tcp://host:port` (a connection); default: the spec's `restore_probe`.
+    #[serde(default)]
+    pub probe: Option<Input<String>>,
+    #[serde(default)]
+    pub probe_interval_ms: Option<u64>,
+    /// How long the restore may take before the drill fails (default 4 h).
+    #[serde(default)]
+    pub timeout_s: Option<u64>,
+    /// The worst data loss the backup configuration allows (s), when no plan says it.
+    #[serde(default)]
+    pub worst_rpo_s: Option<f64>,
+    /// Run after the measurement to delete the scratch copy (`FLOW_RESTORED_ARN` names it).
+    #[serde(default)]
+    pub cleanup: Option<String>,
 }
-impl Check for RestoreDrillParams {}
+
+impl RestoreDrillParams {
+    /// `command` or `backup`.
+    pub fn mode(&self) -> Result<&'static str, ParamsError> {
+        match (self.restore.is_some(), self.backup_vault.is_some()) {
+            (true, false) => Ok("command"),
+            (false, true) => Ok("backup"),
+            (true, true) => Err("give one way to restore, not both `restore` and `backup_vault`".into()),
+            (false, false) => {
+                Err("give the way to restore: `restore` (a command) or `backup_vault` (AWS Backup)".into())
+            }
+        }
+    }
+}
+
+impl Check for RestoreDrillParams {
+    fn check(&self) -> Result<(), ParamsError> {
+        self.mode()?;
+        if let Some(Input::Value(p)) = &self.probe {
+            if !(p.starts_with("http://") || p.starts_with("https://") || p.starts_with("tcp://")) {
+                return Err(format!("`probe` must be an http(s):// URL or tcp://host:port, got `{p}`").into());
+            }
+        }
+        if self.probe_interval_ms == Some(0) || self.timeout_s == Some(0) {
+            return Err("`probe_interval_ms` and `timeout_s` must be at least 1".into());
+        }
+        if self.worst_rpo_s.is_some_and(|w| w.is_nan() || w < 0.0) {
+            return Err("`worst_rpo_s` cannot be negative".into());
+        }
+        Ok(())
+    }
+}
 
 #[cfg(test)]
 mod tests {

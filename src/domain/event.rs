@@ -103,6 +103,10 @@ pub enum Body {
     RetryRequested {
         step: String,
         by: String,
+        /// Does the step's approval carry over? Not for a kind whose approval covers one run
+        /// (a drill): the next run is shown and approved again.
+        #[serde(default = "yes", skip_serializing_if = "is_yes")]
+        keep_approval: bool,
     },
     /// An effect finished after its step had moved on (rejected, skipped, or changed by a new
     /// plan version while it ran): its result is kept here for the audit and not applied.
@@ -112,6 +116,14 @@ pub enum Body {
         reason: String,
         result: String,
     },
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_yes(b: &bool) -> bool {
+    *b
 }
 
 impl Body {

@@ -41,6 +41,8 @@ use super::reference::OutputRef;
 pub const VOID_PARAMS: &str = "its params changed since it was approved (an earlier step's output differs)";
 /// Why an approval no longer applies: a fresh preview shows something else.
 pub const VOID_ARTIFACT: &str = "what the step would do changed since it was approved";
+/// Why a retried drill asks for a new approval.
+pub const VOID_ONE_RUN: &str = "an approval of this kind covers one run; the retry is shown for a new approval";
 /// Shown by `flow status` before `flow run` records an edited workflow file.
 pub const VOID_EDIT_PENDING: &str =
     "the workflow file edits this step; its approval will be void at the next `flow run`";
@@ -219,8 +221,12 @@ pub fn apply(s: &mut StepView, body: &Body, at: &str) {
             s.phase = Phase::Skipped;
             s.reason = Some(format!("skipped by {by}: {reason}"));
         }
-        Body::RetryRequested { .. } => {
-            // The approval stays (digests are checked again before the effect); the outcome goes.
+        Body::RetryRequested { keep_approval, .. } => {
+            // The approval stays (digests are checked again before the effect), unless it
+            // covered one run only; the outcome goes.
+            if !keep_approval && s.approval.take().is_some() {
+                s.void_reason = Some(VOID_ONE_RUN.into());
+            }
             s.phase = if s.approval.is_some() { Phase::Approved } else { Phase::Idle };
             s.error = None;
             s.interrupted = false;
@@ -686,12 +692,14 @@ pub fn reject(step: &str, v: &StepView, state: State, by: &str, reason: &str) ->
     Ok(Body::Rejected { step: step.into(), by: by.into(), reason: reason.into() })
 }
 
-/// `flow retry`: a failed or rejected step runs again.
-pub fn retry(step: &str, v: &StepView, state: State, by: &str) -> Result<Body, Refusal> {
+/// `flow retry`: a failed or rejected step runs again; its approval carries over unless its
+/// kind's approval covers one run.
+pub fn retry(step: &str, kind: Option<StepKind>, v: &StepView, state: State, by: &str) -> Result<Body, Refusal> {
     if !matches!(v.phase, Phase::Failed | Phase::Rejected) {
         return Err(Refusal::NotFailed { step: step.into(), state });
     }
-    Ok(Body::RetryRequested { step: step.into(), by: by.into() })
+    let keep_approval = !kind.is_some_and(StepKind::approval_per_run);
+    Ok(Body::RetryRequested { step: step.into(), by: by.into(), keep_approval })
 }
 
 /// `flow skip`: anything not done and not in flight.
@@ -907,7 +915,7 @@ mod tests {
                     approved(&a, "p"),
                     submitted(1, "p"),
                     Body::Failed { step: "s".into(), error: "x".into(), interrupted: true },
-                    Body::RetryRequested { step: "s".into(), by: "ana".into() },
+                    Body::RetryRequested { step: "s".into(), by: "ana".into(), keep_approval: true },
                 ]),
                 vec![],
                 Some(Effect::Verify),
@@ -936,7 +944,7 @@ mod tests {
         let c = Case::new(StepKind::CapacityModel, false).with(&[
             submitted(1, "p"),
             Body::Failed { step: "s".into(), error: "x".into(), interrupted: false },
-            Body::RetryRequested { step: "s".into(), by: "a".into() },
+            Body::RetryRequested { step: "s".into(), by: "a".into(), keep_approval: true },
         ]);
         let d = c.decide("p");
         assert_eq!(d.start.as_ref().map(|s| s.attempt), Some(2));
@@ -1022,7 +1030,7 @@ mod tests {
                 approved(&a, "p"),
                 submitted(1, "p"),
                 Body::Failed { step: "s".into(), error: "x".into(), interrupted: false },
-                Body::RetryRequested { step: "s".into(), by: "a".into() },
+                Body::RetryRequested { step: "s".into(), by: "a".into(), keep_approval: true },
             ])
             .view;
         let d = settle(
@@ -1109,7 +1117,7 @@ mod tests {
         );
         assert!(reject("s", &waiting, State::WaitingApproval, "b", "no").is_ok());
         assert_eq!(
-            retry("s", &waiting, State::WaitingApproval, "b").unwrap_err().to_string(),
+            retry("s", None, &waiting, State::WaitingApproval, "b").unwrap_err().to_string(),
             "step `s` has not failed (it is waiting_approval)"
         );
         let running = Case::new(StepKind::Command, true).with(&[submitted(1, "p")]).view;
@@ -1121,6 +1129,27 @@ mod tests {
             skip("s", &skipped, State::Skipped, "b", "r").unwrap_err().to_string(),
             "step `s` is already skipped"
         );
+    }
+
+    #[test]
+    fn a_retried_drill_is_approved_again() {
+        let a = digest::of_bytes(b"run x");
+        let failed = Case::new(StepKind::FailoverDrill, true)
+            .with(&[
+                previewed("run x", "p"),
+                approved(&a, "p"),
+                submitted(1, "p"),
+                Body::Failed { step: "s".into(), error: "x".into(), interrupted: true },
+            ])
+            .view;
+        let again = retry("s", Some(StepKind::FailoverDrill), &failed, State::Failed, "ana").unwrap();
+        let mut v = failed.clone();
+        apply(&mut v, &again, "t");
+        assert_eq!((v.phase, v.approval.is_none(), v.void_reason.as_deref()), (Phase::Idle, true, Some(VOID_ONE_RUN)));
+        let kept = retry("s", Some(StepKind::Command), &failed, State::Failed, "ana").unwrap();
+        let mut v = failed;
+        apply(&mut v, &kept, "t");
+        assert_eq!(v.phase, Phase::Approved, "a command's approval stays bound to its digests");
     }
 
     #[test]

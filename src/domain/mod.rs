@@ -7,6 +7,7 @@
 pub mod capacity;
 pub mod catalogue;
 pub mod digest;
+pub mod drill;
 pub mod event;
 pub mod lifecycle;
 pub mod metric;

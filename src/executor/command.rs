@@ -20,9 +20,40 @@ pub struct Command;
 
 const TAIL: usize = 16 * 1024;
 
-fn tail(bytes: &[u8]) -> String {
+pub(crate) fn tail(bytes: &[u8]) -> String {
     let start = bytes.len().saturating_sub(TAIL);
     String::from_utf8_lossy(&bytes[start..]).into_owned()
+}
+
+/// `sh -c RUN` with the step's identity in its environment (`FLOW_RUNBOOK`, `FLOW_STEP`,
+/// `FLOW_TOKEN`), no stdin, output piped.
+pub(crate) fn shell(ctx: &Ctx, run: &str, token: &str) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(run)
+        .env("FLOW_RUNBOOK", &ctx.runbook)
+        .env("FLOW_STEP", &ctx.step)
+        .env("FLOW_TOKEN", token)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Run a command to its end, with `env` added; its exit code and the tails of its output, as
+/// evidence (a command that cannot start says why).
+pub(crate) async fn run_to_end(ctx: &Ctx, run: &str, token: &str, env: &[(&str, &str)]) -> Value {
+    let mut cmd = shell(ctx, run, token);
+    cmd.envs(env.iter().copied()).kill_on_drop(true);
+    match cmd.output().await {
+        Ok(o) => json!({
+            "command": run,
+            "exit_code": o.status.code().unwrap_or(-1),
+            "stdout": tail(&o.stdout),
+            "stderr": tail(&o.stderr),
+        }),
+        Err(e) => json!({"command": run, "error": format!("cannot start `sh -c {run}`: {e}")}),
+    }
 }
 
 /// `::metric name=value` lines.
@@ -57,17 +88,8 @@ impl Executor for Command {
 
     async fn submit(&self, ctx: &Ctx, params: &Map<String, Value>, token: &str) -> Result<Outcome> {
         let p: CommandParams = typed(params)?;
-        let mut cmd = tokio::process::Command::new("sh");
-        cmd.arg("-c")
-            .arg(&p.run)
-            .envs(&p.env)
-            .env("FLOW_RUNBOOK", &ctx.runbook)
-            .env("FLOW_STEP", &ctx.step)
-            .env("FLOW_TOKEN", token)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
+        let mut cmd = shell(ctx, &p.run, token);
+        cmd.envs(&p.env).kill_on_drop(true);
         if let Some(cwd) = &p.cwd {
             cmd.current_dir(cwd);
         }

@@ -16,9 +16,12 @@ mod approval;
 mod changeset;
 mod command;
 mod compute;
+mod failover;
 mod loadtest;
 mod probe;
 mod quota;
+mod restore;
+mod watch;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -32,6 +35,7 @@ use crate::domain::spec::Context;
 use crate::{aws, load};
 
 pub use crate::domain::lifecycle::{Outcome, Preview};
+pub use failover::aws_token;
 pub use loadtest::threshold_for;
 
 /// What an executor may know about where it runs.
@@ -108,7 +112,8 @@ impl Registry for Builtin {
             StepKind::Quota => Arc::new(quota::Quota),
             StepKind::Changeset => Arc::new(changeset::Changeset),
             StepKind::Loadtest => Arc::new(loadtest::Loadtest),
-            StepKind::FailoverDrill | StepKind::RestoreDrill => return None,
+            StepKind::FailoverDrill => Arc::new(failover::FailoverDrill),
+            StepKind::RestoreDrill => Arc::new(restore::RestoreDrill),
         })
     }
 }

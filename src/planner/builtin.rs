@@ -7,8 +7,9 @@
 //!   an Auto Scaling group behind a load balancer across AZs, alarms and notifications;
 //! - throughput, latency, success rate: a peak load test (against the new endpoint when the plan
 //!   builds one, else against the spec's endpoint);
-//! - AZ tolerance, failover downtime: an AZ failover drill;
-//! - RTO, RPO: a restore drill;
+//! - AZ tolerance, failover downtime: an FIS experiment template (an AZ power interruption,
+//!   by change set) and the failover drill that runs it;
+//! - RTO, RPO: AWS Backup for the data (by change set) and a restore drill;
 //! - always: a final go/no-go approval.
 
 use serde_json::{json, Value};
@@ -266,20 +267,43 @@ pub fn plan(runbook: &str, spec_path: &str, spec: &Spec) -> Plan {
         verifying.push(id);
     }
     if !az.is_empty() {
-        let mut needs = vec!["changeset-alarms"];
+        let az_name = spec.context.get("drill_az").cloned();
+        let which = match &az_name {
+            Some(a) => a.clone(),
+            None => "the region's first AZ (set `drill_az` in the spec's context to choose)".into(),
+        };
+        let mut parameters = json!({
+            "AutoScalingGroupName": "${changeset-compute.AutoScalingGroupName}",
+            "NetworkStackName": format!("{stack}-network"),
+            "StopAlarmArn": "${changeset-alarms.ErrorRateAlarmArn}",
+            "Duration": "PT5M",
+        });
+        if let Some(a) = az_name {
+            parameters["AvailabilityZone"] = json!(a);
+        }
+        steps.push(step(
+            "changeset-resilience",
+            "changeset",
+            &format!("AWS FIS experiment template for the failover drill: an AZ power interruption of {which}, stopped by the error-rate alarm"),
+            &["changeset-alarms"],
+            vec![],
+            true,
+            json!({"template": "templates/resilience.yaml", "stack": format!("{stack}-resilience"), "parameters": parameters}),
+        ));
+        let mut needs = vec!["changeset-resilience"];
         if verifying.contains(&"peak-load") {
             needs.push("peak-load");
         }
         steps.push(step(
             "az-failover-drill",
             "failover_drill",
-            "Impair one AZ under steady traffic; measure downtime until every request succeeds again",
+            "Run the AZ power interruption while probing the endpoint; measure the longest outage and whether the service comes back by itself",
             &needs,
             ids(&az),
             true,
             json!({
                 "endpoint": "${changeset-compute.EndpointURL}",
-                "stack": format!("{stack}-compute"),
+                "fis_template": "${changeset-resilience.ExperimentTemplateId}",
                 "duration_s": 300,
                 "probe_interval_ms": 250,
             }),
@@ -287,14 +311,53 @@ pub fn plan(runbook: &str, spec_path: &str, spec: &Spec) -> Plan {
         verifying.push("az-failover-drill");
     }
     if !restore.is_empty() {
+        let resource = spec.context.get("backup_resource").cloned();
+        let note =
+            if resource.is_some() { "" } else { " (the spec names no `backup_resource`: set it in its context)" };
+        let mut backup_params =
+            json!({"template": "templates/backup.yaml", "stack": format!("{stack}-backup"), "parameters": {}});
+        if let Some(r) = &resource {
+            backup_params["parameters"]["ProtectedResourceArn"] = json!(r);
+        }
+        steps.push(step(
+            "changeset-backup",
+            "changeset",
+            &format!("AWS Backup for the app's data: a vault, continuous backup and hourly snapshots, the restore role{note}"),
+            &[],
+            vec![],
+            true,
+            backup_params,
+        ));
+        let scratch = format!("{stack}-restore-drill");
+        let rds = resource.as_deref().is_some_and(|r| r.starts_with("arn:aws:rds:"));
+        let mut drill = json!({
+            "backup_vault": "${changeset-backup.BackupVaultName}",
+            "backup_plan_id": "${changeset-backup.BackupPlanId}",
+            "iam_role_arn": "${changeset-backup.RestoreRoleArn}",
+        });
+        if rds {
+            drill["restore_metadata"] = json!({"DBInstanceIdentifier": scratch});
+            drill["cleanup"] =
+                json!(format!("aws rds delete-db-instance --db-instance-identifier {scratch} --skip-final-snapshot"));
+        }
+        if let Some(probe) = spec.context.get("restore_probe") {
+            drill["probe"] = json!(probe);
+        }
+        let probe_note = if spec.context.contains_key("restore_probe") {
+            ""
+        } else {
+            " (the spec names no `restore_probe`: set where the restored copy answers)"
+        };
         steps.push(step(
             "restore-drill",
             "restore_drill",
-            "Restore the latest backup into a scratch instance; measure time to serve (RTO) and the age of the newest restored write (RPO)",
-            &[],
+            &format!(
+                "Restore the newest recovery point into a scratch copy; RTO: until it answers its probe; RPO: the worse of its age and the plan's worst case{probe_note}"
+            ),
+            &["changeset-backup"],
             ids(&restore),
             true,
-            json!({"source": spec.context.get("database").cloned().unwrap_or_else(|| format!("{stack}-db")), "stack": stack}),
+            drill,
         ));
         verifying.push("restore-drill");
     }
@@ -337,7 +400,7 @@ mod tests {
     fn a_restore_only_spec_gets_a_restore_plan() {
         let s = spec::parse("r.md", "- RTO 2 h\n- RPO 10 min\n").unwrap();
         let p = plan("r", "r.md", &s);
-        assert_eq!(kinds(&p), ["restore-drill", "go-no-go"]);
+        assert_eq!(kinds(&p), ["changeset-backup", "restore-drill", "go-no-go"]);
         assert_eq!(validate::validate(&p), vec![]);
     }
 

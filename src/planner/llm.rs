@@ -18,7 +18,7 @@ use crate::domain::spec::Spec;
 use crate::domain::validate;
 
 /// Bump when the prompt or the answer format changes: it is part of the cache key.
-pub const PROMPT_VERSION: &str = "flow-plan-prompt-1";
+pub const PROMPT_VERSION: &str = "flow-plan-prompt-2";
 pub const TEMPERATURE: f32 = 0.0;
 pub const SEED: i64 = 7;
 pub const TOOL_NAME: &str = "submit_plan";
@@ -142,7 +142,7 @@ fn catalogue() -> String {
     s
 }
 
-const EXAMPLE: &str = r#"{"steps":[{"id":"restore-drill","kind":"restore_drill","description":"Restore the latest backup and measure RTO and RPO","needs":[],"covers":["REQ-1","REQ-2"],"gate":true,"params_json":"{\"source\":\"orders-db\"}"},{"id":"go-no-go","kind":"approval","description":"Final decision","needs":["restore-drill"],"covers":[],"gate":true,"params_json":"{\"summary\":\"Go / no-go on the evidence\"}"}]}"#;
+const EXAMPLE: &str = r#"{"steps":[{"id":"restore-drill","kind":"restore_drill","description":"Restore the latest backup and measure RTO and RPO","needs":[],"covers":["REQ-1","REQ-2"],"gate":true,"params_json":"{\"restore\":\"scripts/restore-latest.sh\",\"probe\":\"tcp://127.0.0.1:5432\",\"worst_rpo_s\":300}"},{"id":"go-no-go","kind":"approval","description":"Final decision","needs":["restore-drill"],"covers":[],"gate":true,"params_json":"{\"summary\":\"Go / no-go on the evidence\"}"}]}"#;
 
 /// The first message: requirements, context, catalogue, an example, the spec as data.
 pub fn prompt(spec: &Spec, spec_text: &str) -> String {

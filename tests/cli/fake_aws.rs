@@ -13,6 +13,7 @@
 //!   `CidrBlock` or `AvailabilityZone`), rollback with a failed resource event (any resource whose
 //!   logical id starts with `Broken`), and a stack that settles one DescribeStacks later.
 //!   Templates are read with a line scanner that knows two-space-indented YAML sections.
+//! - FIS, ARC zonal shift and AWS Backup (restJson1): in `fake_drills`.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -41,6 +42,8 @@ pub struct State {
     /// (stack, change set name)
     pub change_sets: BTreeMap<(String, String), ChangeSet>,
     pub create_change_set_calls: usize,
+    /// FIS, ARC zonal shift and AWS Backup.
+    pub drills: crate::fake_drills::Drills,
 }
 
 #[derive(Clone)]
@@ -113,7 +116,14 @@ fn text(status: u16, content_type: &str, body: String) -> Response<Full<Bytes>> 
 
 async fn handle(req: Request<Incoming>, st: Arc<Mutex<State>>) -> Result<Response<Full<Bytes>>, Infallible> {
     let target = req.headers().get("x-amz-target").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let (method, path, query) =
+        (req.method().to_string(), req.uri().path().to_string(), req.uri().query().map(str::to_string));
     let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    if target.is_none() && path != "/" {
+        if let Some(r) = crate::fake_drills::handle(&method, &path, query.as_deref(), &body, &st) {
+            return Ok(r);
+        }
+    }
     Ok(match target {
         Some(t) => quotas(&t, &body, &st).await,
         None => cloudformation(&body, &st),

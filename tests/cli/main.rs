@@ -2,11 +2,13 @@
 //! store in a temp dir and real HTTP servers on loopback.
 
 mod fake_aws;
+mod fake_drills;
 mod fake_llm;
 mod serve;
 mod support;
 
 mod aws;
+mod drill;
 mod llm;
 mod load;
 mod plan;

@@ -5,7 +5,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::support::{state, step_field, verdict, Project, Server};
-use flow::exit::{FAILED, OK, REFUSED, UNSUPPORTED, WAITING_APPROVAL};
+use flow::exit::{FAILED, OK, REFUSED, WAITING_APPROVAL};
 
 /// A project with a planned two-requirement spec (RTO, RPO) whose steps the test then writes.
 fn recovery_project(steps: &str) -> Project {
@@ -368,32 +368,36 @@ fn a_busy_store_and_a_second_run_are_clear_errors() {
     drop(db);
 }
 
+/// The shipped launch runbook, with AWS played by the fakes: it stops at its first gates (the
+/// baseline load test, the backup stack's change set); nothing is blocked, nothing verified yet.
 #[test]
-fn steps_without_an_executor_block_and_never_pretend() {
+fn the_launch_runbook_stops_at_its_first_gates() {
+    let aws = crate::fake_aws::FakeAws::start();
     let p = Project::new();
     p.with_launch_spec();
+    let templates = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows/templates");
+    p.write("workflows/templates/backup.yaml", std::fs::read(templates.join("backup.yaml")).unwrap());
+    p.aws(&aws.url);
     p.flow(&["plan", "specs/launch.md"]).expect(OK);
     let r = p.flow(&["run"]);
-    r.expect(UNSUPPORTED);
-    assert!(
-        r.stdout.contains("restore-drill: the `restore_drill` executor is not built into this version of flow"),
-        "{}",
-        r.stdout
-    );
+    r.expect(WAITING_APPROVAL);
     let s = p.status();
-    assert_eq!(step_field(&s, "restore-drill", "state"), "ready");
     assert_eq!(step_field(&s, "baseline-load", "state"), "waiting_approval");
+    assert_eq!(step_field(&s, "changeset-backup", "state"), "waiting_approval");
+    assert!(step_field(&s, "changeset-backup", "will")
+        .contains("ProtectedResourceArn = arn:aws:rds:eu-west-1:123456789012:db:orders-db"));
+    assert_eq!(step_field(&s, "restore-drill", "state"), "pending");
     assert_eq!(step_field(&s, "capacity-model", "state"), "pending");
     assert!(s["requirements"].as_array().unwrap().iter().all(|r| r["verdict"] == "unverified"));
-    // A second run does not repeat the journal entry.
-    p.flow(&["run"]).expect(UNSUPPORTED);
-    let blocked = p.flow(&["log", "--json"]).json()["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["event"] == "blocked")
-        .count();
-    assert_eq!(blocked, 1, "one per blocked step");
+    assert_eq!(
+        p.flow(&["log", "--json"]).json()["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["event"] == "blocked")
+            .count(),
+        0
+    );
 }
 
 /// kill -9 at arbitrary moments, many times: no approval is lost, no finished side effect is

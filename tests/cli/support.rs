@@ -226,8 +226,10 @@ pub fn verdict(status: &Value, req: &str) -> String {
 pub use crate::serve::serve;
 
 /// A real HTTP/1.1 server on 127.0.0.1: `/ok`, `/slow?ms=N`, `/health` (503 until healthy),
-/// `/flaky` (every 10th request answers 500), `/hang` (never answers); [`Server::stall`] holds
-/// every answer back for a while.
+/// `/flaky` (every 10th request answers 500), `/hang` (never answers), and, for drills,
+/// `/unless?path=F` (503 while the file F exists), `/if?path=F` (503 until it exists),
+/// `/stall-if?path=F` (no answer while it exists); [`Server::stall`] holds every answer back
+/// for a while.
 pub struct Server {
     pub port: u16,
     healthy: Arc<AtomicBool>,
@@ -272,8 +274,32 @@ async fn handle(
     if let Some(until) = until {
         tokio::time::sleep_until(until).await;
     }
+    let file = || req.uri().query().and_then(|q| q.strip_prefix("path=")).map(|p| std::path::Path::new(p).exists());
     let status = match req.uri().path() {
         "/ok" => 200,
+        // Down (503) while the file exists: a shell command can take the service down.
+        "/unless" => {
+            if file() == Some(true) {
+                503
+            } else {
+                200
+            }
+        }
+        // Up only once the file exists: a restore command can bring the copy up.
+        "/if" => {
+            if file() == Some(true) {
+                200
+            } else {
+                503
+            }
+        }
+        // Hangs while the file exists: a hung service, for probes that time out.
+        "/stall-if" => {
+            while file() == Some(true) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            200
+        }
         "/slow" => {
             let ms = req.uri().query().and_then(|q| q.strip_prefix("ms=")).and_then(|v| v.parse().ok()).unwrap_or(1000);
             // A precise delay: the async timer would round it up to the next millisecond tick.

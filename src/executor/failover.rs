@@ -1,0 +1,598 @@
+//! `failover_drill`: inject a fault while probing the service, and measure what it does.
+//!
+//! Probes start before the fault; if any of them fails, nothing is injected. The fault is a
+//! command (any environment), an AWS FIS experiment (an AZ power interruption from a shipped
+//! template), or an ARC zonal shift (the load balancer's traffic moved away from one AZ, then
+//! back). The probes go on for `duration_s` after the fault starts, and for a short settle
+//! after the fault ends when it outlasts that; optional background load runs meanwhile. The
+//! evidence: the probe timeline (its changes of state), the outage windows, the longest one
+//! (`failover_downtime_s`), the time to recover, whether the service came back with no human
+//! action, and `az_failure_tolerated` (it came back, within the downtime bound).
+//!
+//! A drill caught mid-run by a crash does not inject its fault again: a command drill is
+//! interrupted, for a person; an FIS experiment or a zonal shift is found by the token it was
+//! started with, stopped, and the drill fails as incomplete. A retried drill is approved again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_arczonalshift::Client as ArcClient;
+use aws_sdk_fis::types::{ActionsMode, ExperimentStatus, StartExperimentExperimentOptionsInput};
+use aws_sdk_fis::Client as FisClient;
+use serde_json::{json, Map, Value};
+
+use super::watch::Watch;
+use super::{obj, typed, Ctx, Error, Executor, Outcome, Preview, Result};
+use crate::aws::{self, Aws, ARC_ZONAL_SHIFT, FIS};
+use crate::domain::catalogue::{FailoverDrillParams, DRILL_INTERVAL_MS};
+use crate::domain::requirement::{fmt_num, Kind};
+use crate::domain::{digest, drill, metric};
+
+pub struct FailoverDrill;
+
+/// After the fault ends, the service must answer this long (within the window) to count as back.
+const SETTLE: Duration = Duration::from_secs(2);
+/// A fault that outlasts the window is waited for at most this long before flow ends it.
+const FAULT_CAP: Duration = Duration::from_secs(3600);
+
+/// A token AWS accepts (at most 64 characters) derived from the step's.
+pub fn aws_token(token: &str) -> String {
+    format!("flow-{}", digest::short(&digest::of_bytes(token.as_bytes())))
+}
+
+/// The drill's settings, resolved.
+struct Plan {
+    p: FailoverDrillParams,
+    endpoint: String,
+    interval: Duration,
+    timeout: Duration,
+    baseline: Duration,
+    duration: Duration,
+    /// The downtime bound and where it came from.
+    bound: Option<(f64, String)>,
+    rate: Option<f64>,
+}
+
+fn plan(ctx: &Ctx, params: &Map<String, Value>) -> Result<Plan> {
+    let p: FailoverDrillParams = typed(params)?;
+    let endpoint = p.endpoint.get()?.clone();
+    let interval = Duration::from_millis(p.probe_interval_ms.unwrap_or(DRILL_INTERVAL_MS));
+    let timeout = p.probe_timeout_ms.map(Duration::from_millis).unwrap_or(interval.mul_f64(0.8));
+    let bound = match p.max_downtime_s {
+        Some(b) => Some((b, "max_downtime_s".to_string())),
+        None => ctx.covers.iter().find(|r| r.kind == Kind::FailoverDowntime).map(|r| (r.value, r.id.clone())),
+    };
+    let rate = p.rate.as_ref().map(|r| r.get().copied()).transpose()?;
+    Ok(Plan {
+        endpoint,
+        interval,
+        timeout,
+        baseline: Duration::from_secs(p.baseline_s.unwrap_or(1)),
+        duration: Duration::from_secs(p.duration_s),
+        bound,
+        rate,
+        p,
+    })
+}
+
+/// The AWS side of a drill: FIS or ARC zonal shift.
+struct Clients {
+    aws: Aws,
+}
+
+impl Clients {
+    async fn new(ctx: &Ctx, p: &FailoverDrillParams) -> Result<Clients> {
+        Ok(Clients { aws: aws::config(p.region.as_deref(), &ctx.context).await? })
+    }
+    fn fis(&self) -> FisClient {
+        FisClient::new(&self.aws.conf)
+    }
+    fn arc(&self) -> ArcClient {
+        ArcClient::new(&self.aws.conf)
+    }
+}
+
+/// The fault, as it was started.
+enum Running {
+    Command(tokio::process::Child),
+    Fis { id: String },
+    Shift { id: String },
+}
+
+async fn fis_template_text(c: &Clients, id: &str) -> Result<(String, Vec<String>)> {
+    let out = c
+        .fis()
+        .get_experiment_template()
+        .id(id)
+        .send()
+        .await
+        .map_err(|e| c.aws.error(FIS, format!("GetExperimentTemplate {id}"), &e))?;
+    let t = out.experiment_template.ok_or_else(|| Error::Step(format!("FIS returned no experiment template {id}")))?;
+    let mut lines = vec![format!("  template: {id}{}", t.description().map(|d| format!(" ({d})")).unwrap_or_default())];
+    let mut actions: Vec<_> = t.actions().map(|a| a.iter().collect::<Vec<_>>()).unwrap_or_default();
+    actions.sort_by(|a, b| a.0.cmp(b.0));
+    for (name, a) in actions {
+        let mut params: Vec<String> =
+            a.parameters().map(|p| p.iter().map(|(k, v)| format!("{k}={v}")).collect()).unwrap_or_default();
+        params.sort();
+        lines.push(format!("  action {name}: {} {}", a.action_id().unwrap_or_default(), params.join(" ")));
+    }
+    let mut targets: Vec<_> = t.targets().map(|a| a.iter().collect::<Vec<_>>()).unwrap_or_default();
+    targets.sort_by(|a, b| a.0.cmp(b.0));
+    for (name, tg) in targets {
+        let mut tags: Vec<String> =
+            tg.resource_tags().map(|t| t.iter().map(|(k, v)| format!("{k}={v}")).collect()).unwrap_or_default();
+        tags.sort();
+        let filters: Vec<String> =
+            tg.filters().iter().map(|f| format!("{}={}", f.path().unwrap_or_default(), f.values().join("|"))).collect();
+        lines.push(format!(
+            "  target {name}: {} {} tags [{}] filters [{}] {}",
+            tg.resource_type().unwrap_or_default(),
+            tg.selection_mode().unwrap_or_default(),
+            tags.join(", "),
+            filters.join(", "),
+            tg.resource_arns().join(", ")
+        ));
+    }
+    let stops: Vec<String> = t
+        .stop_conditions()
+        .iter()
+        .map(|s| format!("{} {}", s.source().unwrap_or_default(), s.value().unwrap_or_default()))
+        .collect();
+    lines.push(format!("  stop conditions: {}", if stops.is_empty() { "none".into() } else { stops.join(", ") }));
+    Ok((t.role_arn().unwrap_or_default().to_string(), lines))
+}
+
+/// Resolve the template's targets without acting: an experiment in `skip-all` mode.
+async fn fis_dry_run(c: &Clients, template: &str, step: &str, now_ms: u64) -> Result<Vec<String>> {
+    let token = aws_token(&format!("{step}-dry-run-{now_ms}"));
+    let started = c
+        .fis()
+        .start_experiment()
+        .experiment_template_id(template)
+        .client_token(token)
+        .experiment_options(StartExperimentExperimentOptionsInput::builder().actions_mode(ActionsMode::SkipAll).build())
+        .tags("flow-step", step)
+        .tags("flow-purpose", "dry-run")
+        .send()
+        .await
+        .map_err(|e| c.aws.error(FIS, format!("StartExperiment {template} (skip-all)"), &e))?;
+    let id = started.experiment.and_then(|e| e.id).unwrap_or_default();
+    // Targets resolve while the experiment initiates; wait for it to settle (briefly).
+    for _ in 0..30 {
+        let st = fis_status(c, &id).await?;
+        if !matches!(st, ExperimentStatus::Pending | ExperimentStatus::Initiating) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let mut resolved = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let out = c
+            .fis()
+            .list_experiment_resolved_targets()
+            .experiment_id(&id)
+            .set_next_token(next.clone())
+            .send()
+            .await
+            .map_err(|e| c.aws.error(FIS, format!("ListExperimentResolvedTargets {id}"), &e))?;
+        for t in out.resolved_targets() {
+            let mut info: Vec<String> =
+                t.target_information().map(|i| i.values().cloned().collect()).unwrap_or_default();
+            info.sort();
+            resolved.push(format!(
+                "{} {} {}",
+                t.target_name().unwrap_or_default(),
+                t.resource_type().unwrap_or_default(),
+                info.join(" ")
+            ));
+        }
+        next = out.next_token().map(str::to_string);
+        if next.is_none() {
+            break;
+        }
+    }
+    resolved.sort();
+    Ok(resolved)
+}
+
+async fn fis_status(c: &Clients, id: &str) -> Result<ExperimentStatus> {
+    let out = c
+        .fis()
+        .get_experiment()
+        .id(id)
+        .send()
+        .await
+        .map_err(|e| c.aws.error(FIS, format!("GetExperiment {id}"), &e))?;
+    Ok(out.experiment.and_then(|e| e.state).and_then(|s| s.status).unwrap_or(ExperimentStatus::Pending))
+}
+
+fn fis_terminal(s: &ExperimentStatus) -> bool {
+    matches!(
+        s,
+        ExperimentStatus::Completed
+            | ExperimentStatus::Stopped
+            | ExperimentStatus::Failed
+            | ExperimentStatus::Cancelled
+    )
+}
+
+/// The experiment this drill started with `token`, if any: (id, status).
+async fn fis_started(c: &Clients, template: &str, token: &str) -> Result<Option<(String, ExperimentStatus)>> {
+    let mut next: Option<String> = None;
+    loop {
+        let out = c
+            .fis()
+            .list_experiments()
+            .experiment_template_id(template)
+            .set_next_token(next.clone())
+            .send()
+            .await
+            .map_err(|e| c.aws.error(FIS, format!("ListExperiments {template}"), &e))?;
+        for e in out.experiments() {
+            if e.tags().and_then(|t| t.get("flow-token")).map(String::as_str) == Some(token) {
+                let status = e.state().and_then(|s| s.status().cloned()).unwrap_or(ExperimentStatus::Pending);
+                return Ok(Some((e.id().unwrap_or_default().to_string(), status)));
+            }
+        }
+        next = out.next_token().map(str::to_string);
+        if next.is_none() {
+            return Ok(None);
+        }
+    }
+}
+
+/// The zonal shift this drill started with `token`, whatever its status now: (id, active).
+async fn shift_started(c: &Clients, resource: &str, token: &str) -> Result<Option<(String, bool)>> {
+    use aws_sdk_arczonalshift::types::ZonalShiftStatus;
+    for status in [ZonalShiftStatus::Active, ZonalShiftStatus::Expired, ZonalShiftStatus::Canceled] {
+        let active = status == ZonalShiftStatus::Active;
+        let out = c
+            .arc()
+            .list_zonal_shifts()
+            .resource_identifier(resource)
+            .status(status)
+            .send()
+            .await
+            .map_err(|e| c.aws.error(ARC_ZONAL_SHIFT, format!("ListZonalShifts {resource}"), &e))?;
+        if let Some(s) = out.items().iter().find(|s| s.comment().contains(token)) {
+            return Ok(Some((s.zonal_shift_id().to_string(), active)));
+        }
+    }
+    Ok(None)
+}
+
+async fn cancel_shift(c: &Clients, id: &str) -> Result<()> {
+    c.arc()
+        .cancel_zonal_shift()
+        .zonal_shift_id(id)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| c.aws.error(ARC_ZONAL_SHIFT, format!("CancelZonalShift {id}"), &e).into())
+}
+
+impl FailoverDrill {
+    async fn drill(&self, ctx: &Ctx, params: &Map<String, Value>, token: &str) -> Result<Outcome> {
+        let d = plan(ctx, params)?;
+        let how = d.p.fault().map_err(|e| Error::Params(e.to_string()))?;
+        let clients = if how == "command" { None } else { Some(Clients::new(ctx, &d.p).await?) };
+        let aws_tok = aws_token(token);
+
+        let watch = Watch::start(&d.endpoint, d.interval, d.timeout)?;
+        tokio::time::sleep(d.baseline.max(d.interval)).await;
+        // The baseline's probes have all answered once their timeout has passed.
+        tokio::time::sleep(d.timeout).await;
+        let baseline: Vec<_> =
+            watch.so_far().into_iter().filter(|p| p.at_ms < d.baseline.max(d.interval).as_millis() as u64).collect();
+        let down = baseline.iter().filter(|p| !p.up).count();
+        if baseline.is_empty() || down > 0 {
+            let _ = watch.stop().await;
+            return Err(Error::Step(format!(
+                "{} was not answering before the fault ({down} of {} probes failed): nothing was injected",
+                d.endpoint,
+                baseline.len()
+            )));
+        }
+
+        let fault_at = watch.now_ms();
+        let load = d.rate.map(|rate| {
+            let url = d.endpoint.clone();
+            let lasts = d.duration + SETTLE;
+            tokio::spawn(async move {
+                let mut ask = crate::load::Ask::new(url, lasts);
+                ask.rate = Some(rate);
+                let s = crate::load::Settings::resolve(ask)?;
+                crate::load::run(s, Arc::new(|_, _| {})).await
+            })
+        });
+        let mut fault = json!({"how": how, "started_ms": fault_at});
+        let mut running = match how {
+            "command" => {
+                let run = d.p.inject.clone().unwrap_or_default();
+                fault["command"] = json!(run);
+                match super::command::shell(ctx, &run, token).kill_on_drop(true).spawn() {
+                    Ok(child) => Running::Command(child),
+                    Err(e) => {
+                        let _ = watch.stop().await;
+                        return Err(Error::Step(format!("cannot start the fault `sh -c {run}`: {e}")));
+                    }
+                }
+            }
+            "fis" => {
+                let c = clients.as_ref().expect("fis has clients");
+                let template = d.p.fis_template.as_ref().map(|t| t.get().cloned()).transpose()?.unwrap_or_default();
+                let started = c
+                    .fis()
+                    .start_experiment()
+                    .experiment_template_id(&template)
+                    .client_token(&aws_tok)
+                    .experiment_options(
+                        StartExperimentExperimentOptionsInput::builder().actions_mode(ActionsMode::RunAll).build(),
+                    )
+                    .tags("flow-token", &aws_tok)
+                    .tags("flow-step", &ctx.step)
+                    .send()
+                    .await;
+                match started {
+                    Ok(out) => {
+                        let id = out.experiment.and_then(|e| e.id).unwrap_or_default();
+                        fault["experiment"] = json!(id);
+                        fault["template"] = json!(template);
+                        Running::Fis { id }
+                    }
+                    Err(e) => {
+                        let _ = watch.stop().await;
+                        return Err(c.aws.error(FIS, format!("StartExperiment {template}"), &e).into());
+                    }
+                }
+            }
+            _ => {
+                let c = clients.as_ref().expect("zonal shift has clients");
+                let resource =
+                    d.p.zonal_shift_resource.as_ref().map(|t| t.get().cloned()).transpose()?.unwrap_or_default();
+                let away = d.p.away_from.as_ref().map(|t| t.get().cloned()).transpose()?.unwrap_or_default();
+                let minutes = (d.duration.as_secs() + SETTLE.as_secs()).div_ceil(60).max(1) + 5;
+                let started = c
+                    .arc()
+                    .start_zonal_shift()
+                    .resource_identifier(&resource)
+                    .away_from(&away)
+                    .expires_in(format!("{minutes}m"))
+                    .comment(format!("flow drill {} {aws_tok}", ctx.step))
+                    .send()
+                    .await;
+                match started {
+                    Ok(out) => {
+                        fault["zonal_shift"] = json!(out.zonal_shift_id());
+                        fault["away_from"] = json!(away);
+                        fault["resource"] = json!(resource);
+                        Running::Shift { id: out.zonal_shift_id().to_string() }
+                    }
+                    Err(e) => {
+                        let _ = watch.stop().await;
+                        return Err(c
+                            .aws
+                            .error(ARC_ZONAL_SHIFT, format!("StartZonalShift {resource} away from {away}"), &e)
+                            .into());
+                    }
+                }
+            }
+        };
+
+        // Watch: the window, and the fault's end plus a settle when it outlasts the window.
+        let window_end = fault_at + d.duration.as_millis() as u64;
+        let cap = window_end + FAULT_CAP.as_millis() as u64;
+        let mut fault_end: Option<u64> = None;
+        let mut fault_result = Value::Null;
+        loop {
+            let now = watch.now_ms();
+            if fault_end.is_none() {
+                match &mut running {
+                    Running::Command(child) => {
+                        if let Ok(Some(status)) = child.try_wait() {
+                            fault_end = Some(now);
+                            fault_result = json!({"exit_code": status.code().unwrap_or(-1)});
+                        } else if now >= cap {
+                            let _ = child.kill().await;
+                            fault_end = Some(now);
+                            fault_result = json!({"stopped": "the fault command outlasted the drill by an hour"});
+                        }
+                    }
+                    Running::Fis { id } => {
+                        let c = clients.as_ref().expect("fis has clients");
+                        let status = fis_status(c, id).await?;
+                        if fis_terminal(&status) {
+                            fault_end = Some(now);
+                            fault_result = json!({"status": status.as_str()});
+                        } else if now >= cap {
+                            let _ = c.fis().stop_experiment().id(id.as_str()).send().await;
+                            fault_end = Some(now);
+                            fault_result = json!({"status": "stopped by flow: it outlasted the drill by an hour"});
+                        }
+                    }
+                    Running::Shift { id } => {
+                        if now >= window_end {
+                            let c = clients.as_ref().expect("shift has clients");
+                            cancel_shift(c, id).await?;
+                            fault_end = Some(now);
+                            fault_result = json!({"cancelled": true});
+                        }
+                    }
+                }
+            }
+            let settled = fault_end.is_some_and(|e| now >= e + SETTLE.as_millis() as u64);
+            if now >= window_end && settled {
+                break;
+            }
+            tokio::time::sleep(d.interval.min(Duration::from_millis(250))).await;
+        }
+        let (probes, end_ms) = watch.stop().await;
+        fault["ended_ms"] = json!(fault_end);
+        fault["result"] = fault_result;
+
+        let a = drill::failover(&probes, fault_at, end_ms);
+        let within = d.bound.as_ref().is_none_or(|(b, _)| a.downtime_s <= *b);
+        let tolerated = a.recovered && within;
+        let mut evidence = obj(json!({
+            metric::FAILOVER_DOWNTIME_S: a.downtime_s,
+            metric::AZ_FAILURE_TOLERATED: tolerated,
+            "downtime_s": a.downtime_s,
+            "time_to_recover_s": a.time_to_recover_s,
+            "recovered": a.recovered,
+            "max_downtime_s": d.bound.as_ref().map(|b| b.0),
+            "max_downtime_from": d.bound.as_ref().map(|b| b.1.clone()),
+            "outages": a.outages,
+            "timeline": a.timeline,
+            "probes": a.probes,
+            "probe_success_pct": a.probe_success_pct,
+            "probe_interval_ms": d.interval.as_millis() as u64,
+            "probe_timeout_ms": d.timeout.as_millis() as u64,
+            "fault_at_ms": fault_at,
+            "end_ms": end_ms,
+            "endpoint": d.endpoint,
+            "fault": fault,
+        }));
+        if let Some(l) = load {
+            evidence.insert(
+                "load".into(),
+                match l.await {
+                    Ok(Ok(r)) => json!({"rate": d.rate, "success_rate_pct": r.success_rate_pct, "completed": r.counts.completed, "latency_p99_ms": r.latency.p99_ms}),
+                    Ok(Err(e)) => json!({"rate": d.rate, "error": e.to_string()}),
+                    Err(e) => json!({"rate": d.rate, "error": e.to_string()}),
+                },
+            );
+        }
+        if let Some(run) = &d.p.recover {
+            evidence.insert("recover".into(), super::command::run_to_end(ctx, run, token, &[]).await);
+        }
+        let outputs = obj(json!({metric::FAILOVER_DOWNTIME_S: a.downtime_s, metric::AZ_FAILURE_TOLERATED: tolerated}));
+        Ok(Outcome::Done { outputs, evidence })
+    }
+}
+
+#[async_trait]
+impl Executor for FailoverDrill {
+    async fn preview(&self, ctx: &Ctx, params: &Map<String, Value>) -> Result<Preview> {
+        let d = plan(ctx, params)?;
+        let how = d.p.fault().map_err(|e| Error::Params(e.to_string()))?;
+        let mut a = match how {
+            "command" => format!(
+                "inject a fault by running:\n  $ {}\n{}",
+                d.p.inject.clone().unwrap_or_default(),
+                d.p.recover.as_ref().map(|r| format!("and afterwards, to undo it:\n  $ {r}\n")).unwrap_or_default()
+            ),
+            "fis" => {
+                let c = Clients::new(ctx, &d.p).await?;
+                let template = d.p.fis_template.as_ref().map(|t| t.get().cloned()).transpose()?.unwrap_or_default();
+                let (role, lines) = fis_template_text(&c, &template).await?;
+                let resolved = fis_dry_run(&c, &template, &ctx.step, ctx.clock.now_ms()).await?;
+                let mut a =
+                    format!("run the AWS FIS experiment template {template} in {} (role {role}):\n", c.aws.region);
+                for l in lines {
+                    a.push_str(&l);
+                    a.push('\n');
+                }
+                a.push_str(&format!("  resolved targets now ({}):\n", resolved.len()));
+                for r in &resolved {
+                    a.push_str(&format!("    {r}\n"));
+                }
+                a
+            }
+            _ => {
+                let c = Clients::new(ctx, &d.p).await?;
+                let resource =
+                    d.p.zonal_shift_resource.as_ref().map(|t| t.get().cloned()).transpose()?.unwrap_or_default();
+                let away = d.p.away_from.as_ref().map(|t| t.get().cloned()).transpose()?.unwrap_or_default();
+                let r = c
+                    .arc()
+                    .get_managed_resource()
+                    .resource_identifier(&resource)
+                    .send()
+                    .await
+                    .map_err(|e| c.aws.error(ARC_ZONAL_SHIFT, format!("GetManagedResource {resource}"), &e))?;
+                let mut zones: Vec<String> = r.applied_weights().iter().map(|(z, w)| format!("{z}={w}")).collect();
+                zones.sort();
+                format!(
+                    "move the traffic of {} ({resource}) away from {away} with an ARC zonal shift for the drill, then cancel it\n  zones now: {}\n  active shifts now: {}\n",
+                    r.name().unwrap_or_default(),
+                    zones.join(", "),
+                    r.zonal_shifts().len()
+                )
+            }
+        };
+        a.push_str(&format!(
+            "while probing {} every {} ms (timeout {} ms): {} s before the fault (all must answer, or nothing is injected), {} s after it\n",
+            d.endpoint,
+            d.interval.as_millis(),
+            d.timeout.as_millis(),
+            d.baseline.as_secs(),
+            d.duration.as_secs()
+        ));
+        if let Some(r) = d.rate {
+            a.push_str(&format!("  background load: {} req/s\n", fmt_num(r)));
+        }
+        match &d.bound {
+            Some((b, from)) => a.push_str(&format!("  downtime bound: {} s (from {from})\n", fmt_num(*b))),
+            None => a.push_str("  downtime bound: none (the drill reports what it measures)\n"),
+        }
+        Ok(Preview::Approve(a))
+    }
+
+    async fn submit(&self, ctx: &Ctx, params: &Map<String, Value>, token: &str) -> Result<Outcome> {
+        self.drill(ctx, params, token).await
+    }
+
+    async fn reconcile(&self, ctx: &Ctx, params: &Map<String, Value>, token: &str) -> Result<Option<Outcome>> {
+        let d = plan(ctx, params)?;
+        let how = d.p.fault().map_err(|e| Error::Params(e.to_string()))?;
+        let aws_tok = aws_token(token);
+        let incomplete = |what: String| {
+            Error::Step(format!(
+                "the drill was interrupted: {what}; its fault was injected once and the measurement is incomplete, so it is \
+                 no evidence. `flow retry {}` runs a new drill (to be approved again)",
+                ctx.step
+            ))
+        };
+        match how {
+            // A command cannot be looked up: a person decides.
+            "command" => Ok(None),
+            "fis" => {
+                let c = Clients::new(ctx, &d.p).await?;
+                let template = d.p.fis_template.as_ref().map(|t| t.get().cloned()).transpose()?.unwrap_or_default();
+                match fis_started(&c, &template, &aws_tok).await? {
+                    Some((id, status)) => {
+                        if !fis_terminal(&status) {
+                            c.fis()
+                                .stop_experiment()
+                                .id(&id)
+                                .send()
+                                .await
+                                .map_err(|e| c.aws.error(FIS, format!("StopExperiment {id}"), &e))?;
+                            Err(incomplete(format!("FIS experiment {id} was {} and is now stopped", status.as_str())))
+                        } else {
+                            Err(incomplete(format!("FIS experiment {id} ran and is {}", status.as_str())))
+                        }
+                    }
+                    // Never started: the drill runs now, once.
+                    None => self.drill(ctx, params, token).await.map(Some),
+                }
+            }
+            _ => {
+                let c = Clients::new(ctx, &d.p).await?;
+                let resource =
+                    d.p.zonal_shift_resource.as_ref().map(|t| t.get().cloned()).transpose()?.unwrap_or_default();
+                match shift_started(&c, &resource, &aws_tok).await? {
+                    Some((id, true)) => {
+                        cancel_shift(&c, &id).await?;
+                        Err(incomplete(format!("zonal shift {id} was active and is now cancelled")))
+                    }
+                    Some((id, false)) => Err(incomplete(format!("zonal shift {id} ran and has ended"))),
+                    None => self.drill(ctx, params, token).await.map(Some),
+                }
+            }
+        }
+    }
+}
