@@ -46,9 +46,15 @@ fn a_known_outage_is_measured_within_one_probe_interval() {
     let flag = p.path("down.flag").display().to_string();
     let url = server.url(&format!("/unless?path={flag}"));
     let inject = format!("touch {flag}; sleep 2; rm {flag}");
-    let (code, r) = drill(&p, &["failover", &url, "--inject", &inject, "--duration", "3s", "--max-downtime", "10s"]);
+    let (code, r) = drill(
+        &p,
+        &["failover", &url, "--inject", &inject, "--duration", "3s", "--max-downtime", "10s", "--rate", "50"],
+    );
     assert_eq!(code, OK, "{r}");
     let e = &r["evidence"];
+    // Background load saw the outage too: about 2 s of its 5 s answered 503.
+    let load = f(&e["load"], "success_rate_pct");
+    assert!((40.0..80.0).contains(&load), "background load success {load} %: {}", e["load"]);
     let downtime = f(e, "downtime_s");
     assert!((downtime - 2.0).abs() <= 0.1 + 0.02, "measured {downtime} s for a 2 s outage\n{}", e["timeline"]);
     assert_eq!(e["recovered"], true);
