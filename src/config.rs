@@ -1,4 +1,4 @@
-//! `flow.toml` (or the file `FLOW_CONFIG` names): planner settings. Flags beat environment
+//! `flow.toml` (or the file `FLOW_CONFIG` names): planner and notification settings. Flags beat environment
 //! variables, which beat this file, which beats the defaults.
 //!
 //! ```toml
@@ -13,6 +13,9 @@
 //! [bedrock]
 //! region = "us-east-1"
 //! model = "anthropic.claude-3-5-sonnet-20240620-v1:0"   # or an inference profile id
+//!
+//! [notify]
+//! webhook_url = "https://hooks.slack.com/services/..."   # or FLOW_WEBHOOK_URL
 //! ```
 
 use serde::Deserialize;
@@ -28,6 +31,15 @@ pub struct Config {
     pub openai: OpenAi,
     #[serde(default)]
     pub bedrock: Bedrock,
+    #[serde(default)]
+    pub notify: Notify,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notify {
+    /// Where notices go (Slack-compatible JSON); `FLOW_WEBHOOK_URL` wins.
+    pub webhook_url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -66,4 +78,12 @@ pub fn load() -> Result<Config> {
 
 pub fn env(key: &str) -> Option<String> {
     std::env::var(key).ok().filter(|v| !v.is_empty())
+}
+
+/// The webhook URL notices go to, if any: `FLOW_WEBHOOK_URL`, else `[notify] webhook_url`.
+pub fn webhook_url() -> Result<Option<String>> {
+    match env("FLOW_WEBHOOK_URL") {
+        Some(u) => Ok(Some(u)),
+        None => Ok(load()?.notify.webhook_url),
+    }
 }

@@ -17,6 +17,9 @@
 //!   through a registry.
 //! - [`planner`]: planners; [`planner::builtin`] is the offline default.
 //! - [`load`]: the load generator; [`aws`]: AWS clients and errors.
+//! - [`report`]: the go/no-go report as HTML, Markdown, JUnit; the DAG as Mermaid or DOT.
+//! - [`progress`]: long work's progress, for the CLI's live bars.
+//! - [`webhook`]: the notifier the engine tells when gates wait, steps fail, runbooks finish.
 //! - [`workflow`], [`config`]: the reviewable TOML workflow files, `flow.toml`.
 //! - [`exit`], [`error`], [`clock`]: exit codes, the top-level error, time.
 
@@ -33,5 +36,8 @@ pub mod exit;
 pub mod journal;
 pub mod load;
 pub mod planner;
+pub mod progress;
+pub mod report;
 pub mod store;
+pub mod webhook;
 pub mod workflow;

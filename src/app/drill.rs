@@ -50,6 +50,7 @@ pub async fn run(
         clock: env.clock.clone(),
         report: String::new(),
         covers: vec![],
+        progress: env.progress.clone(),
     };
     let token = format!("flow-drill-{}-{}", kind.name(), env.clock.now_ms());
     let evidence = match exec.submit(&ctx, &params, &token).await.map_err(Error::Drill)? {

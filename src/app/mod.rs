@@ -13,6 +13,7 @@
 pub mod drill;
 pub mod log;
 pub mod plan;
+pub mod report;
 pub mod run;
 pub mod spec;
 pub mod status;
@@ -39,6 +40,10 @@ pub struct Env {
     pub actor: String,
     pub clock: Arc<dyn Clock>,
     pub executors: Arc<dyn Registry>,
+    /// Who is told when a gate waits, a step fails, a long wait starts, a runbook completes.
+    pub notifier: Option<Arc<dyn crate::engine::Notifier>>,
+    /// Where long work says how far it is.
+    pub progress: Arc<dyn crate::progress::Progress>,
 }
 
 impl Env {

@@ -210,7 +210,10 @@ async fn llm_plan(
     let mut exchanges = Vec::new();
     let now = || env.now();
     let ask = planner::llm::Ask { runbook: name, spec_path: shown, spec: s, spec_text: &text, repair_rounds: rounds };
+    env.progress
+        .show("planner", &format!("asking {} {} (up to {rounds} repair rounds)", provider.name(), provider.model()));
     let result = planner::llm::plan(provider.as_ref(), ask, &now, &mut |e| exchanges.push(e)).await;
+    env.progress.done("planner");
     let mut j = env.open()?;
     for e in &exchanges {
         let v = serde_json::to_value(e).unwrap_or(Value::Null);

@@ -57,6 +57,8 @@ pub async fn run(env: &Env, runbook: Option<&str>, opts: &Options, reporter: &dy
         executors: env.executors.as_ref(),
         clock: &env.clock,
         reporter,
+        notifier: env.notifier.clone(),
+        progress: env.progress.clone(),
         actor: &env.actor,
     };
     let ran = engine::run(parts, &meta, opts).await?;

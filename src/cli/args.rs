@@ -116,6 +116,23 @@ pub enum Command {
         #[command(subcommand)]
         drill: Drill,
     },
+    /// The go/no-go report: every requirement with its verdict and evidence, every step.
+    Report {
+        /// html (one self-contained file), md (charts as SVG files beside it), json, junit.
+        #[arg(long, default_value = "html", value_parser = ["html", "md", "json", "junit"])]
+        format: String,
+        /// Write here instead of stdout.
+        #[arg(long, short = 'o')]
+        output: Option<PathBuf>,
+        /// The same as --format json.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The plan's DAG with each step's state: Mermaid or Graphviz DOT.
+    Graph {
+        #[arg(long, default_value = "mermaid", value_parser = ["mermaid", "dot"])]
+        format: String,
+    },
     /// Steps, gates waiting and requirement verdicts.
     Status {
         #[arg(long)]

@@ -3,6 +3,7 @@
 //! stdout (the run's events on stderr); `--json` prints exactly one JSON document on stdout.
 
 pub mod args;
+pub mod progress;
 pub mod render;
 
 use std::io::IsTerminal;
@@ -42,6 +43,8 @@ pub fn main() -> i32 {
         actor: app::os_user(),
         clock: Arc::new(clock),
         executors: Arc::new(crate::executor::Builtin),
+        notifier: None,
+        progress: Arc::new(crate::progress::Silent),
     };
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
@@ -74,17 +77,26 @@ fn print_json(v: &impl Serialize) {
     let _ = out.flush();
 }
 
-/// The run's events, one line each on stderr (nothing with `--json`).
+/// The run's events, one line each on stderr (nothing with `--json`), above the bars.
 struct Lines {
     quiet: bool,
+    bars: Arc<progress::Bars>,
 }
 
 impl Reporter for Lines {
     fn event(&self, e: &Event) {
         if !self.quiet {
-            eprintln!("{}", render::event(e));
+            self.bars.line(&render::event(e));
         }
     }
+}
+
+/// An env whose long work shows bars on a terminal (unless `quiet`).
+fn with_bars(env: &Env, quiet: bool) -> (Env, Arc<progress::Bars>) {
+    let bars = Arc::new(progress::Bars::new(quiet));
+    let mut env = env.clone();
+    env.progress = bars.clone();
+    (env, bars)
 }
 
 async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
@@ -102,7 +114,8 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
         }
         Command::Plan { spec, planner, model, region, no_cache, repair_rounds, workflows, json } => {
             let how = app::plan::How { planner, model, region, no_cache, repair_rounds };
-            let planned = app::plan::plan(env, &spec, &workflows, &how).await?;
+            let (env, _bars) = with_bars(env, json);
+            let planned = app::plan::plan(&env, &spec, &workflows, &how).await?;
             for n in &planned.notes {
                 eprintln!("{n}");
             }
@@ -118,7 +131,12 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
             // The events are printed as they happen; only the JSON report holds them all.
             let opts =
                 Options { wait, jobs, tick: Duration::from_millis(tick), keep_events: json, ..Options::default() };
-            let report = app::run::run(env, rb, &opts, &Lines { quiet: json }).await?;
+            let (mut env, bars) = with_bars(env, json);
+            if let Some(url) = crate::config::webhook_url()? {
+                let hook = crate::webhook::Webhook::new(&url).map_err(Error::Config)?;
+                env.notifier = Some(Arc::new(hook));
+            }
+            let report = app::run::run(&env, rb, &opts, &Lines { quiet: json, bars }).await?;
             if json {
                 print_json(&report);
             } else {
@@ -163,6 +181,14 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
             loadtest(load::Settings::resolve(ask)?, json).await
         }
         Command::Drill { drill } => self::drill(env, drill).await,
+        Command::Report { format, output, json } => {
+            report(env, rb, if json { "json" } else { &format }, output.as_deref())
+        }
+        Command::Graph { format } => {
+            let g = app::report::graph(env, rb, &format)?;
+            print!("{g}");
+            Ok(exit::OK)
+        }
         Command::Status { json } => {
             let st = app::status::status(env, rb)?;
             if json {
@@ -213,6 +239,48 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
     }
 }
 
+/// `flow report`: render, then write to the file (and the charts beside it) or print.
+fn report(env: &Env, rb: Option<&str>, format: &str, output: Option<&std::path::Path>) -> Result<i32> {
+    use crate::report;
+    let r = app::report::report(env, rb)?;
+    let write = |path: &std::path::Path, text: &str| {
+        std::fs::write(path, text).map_err(|e| Error::io(format!("writing {}", path.display()), e))
+    };
+    let (text, files) = match format {
+        "json" => (serde_json::to_string_pretty(&r).unwrap_or_default() + "\n", vec![]),
+        "junit" => (report::junit::render(&r), vec![]),
+        "md" => {
+            let graph = app::report::graph(env, rb, "mermaid")?;
+            let stem = output
+                .and_then(|o| o.file_stem())
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "flow-report".into());
+            report::markdown::render(&r, &graph, &stem)
+        }
+        _ => (report::html::render(&r), vec![]),
+    };
+    let dir =
+        output.and_then(|o| o.parent()).filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+    for (name, svg) in &files {
+        write(&dir.join(name), svg)?;
+    }
+    match output {
+        Some(path) => {
+            write(path, &text)?;
+            eprintln!(
+                "{}: {} ({} requirements, {} charts beside it)",
+                path.display(),
+                r.decision.word,
+                r.requirements.len(),
+                files.len()
+            );
+        }
+        None => print!("{text}"),
+    }
+    Ok(exit::OK)
+}
+
 async fn drill(env: &Env, d: args::Drill) -> Result<i32> {
     use crate::app::drill as ad;
     use crate::domain::catalogue::StepKind;
@@ -253,7 +321,8 @@ async fn drill(env: &Env, d: args::Drill) -> Result<i32> {
     };
     let mut params = params.as_object().cloned().unwrap_or_default();
     params.retain(|_, v| !v.is_null());
-    let report = ad::run(env, kind, params, &bounds).await?;
+    let (env, _bars) = with_bars(env, json);
+    let report = ad::run(&env, kind, params, &bounds).await?;
     if json {
         print_json(&report);
     } else {
@@ -263,23 +332,15 @@ async fn drill(env: &Env, d: args::Drill) -> Result<i32> {
 }
 
 async fn loadtest(s: load::Settings, json: bool) -> Result<i32> {
-    let live = !json && std::io::stderr().is_terminal();
+    use crate::progress::Progress;
+    let bars = Arc::new(progress::Bars::new(json));
+    let b = bars.clone();
+    let (total, target) = (s.duration.as_secs(), s.rate);
     let tick: Arc<dyn Fn(Duration, load::Live) + Send + Sync> = Arc::new(move |t, l| {
-        if live {
-            eprint!(
-                "\r[{:>4}s] sent {:>9}  completed {:>9}  ok {:>9}  errors {:>7}   ",
-                t.as_secs(),
-                l.sent,
-                l.completed,
-                l.ok,
-                l.errors
-            );
-        }
+        b.show("loadtest", &load::live_line(t, total, target, &l));
     });
     let report = load::run(s, tick).await.map_err(Error::Load)?;
-    if live {
-        eprintln!();
-    }
+    bars.done("loadtest");
     if json {
         print_json(&report);
     } else {

@@ -6,76 +6,14 @@ use crate::app::log::{Exchanges, Log};
 use crate::app::plan::Planned;
 use crate::app::run::RunReport;
 use crate::app::status::Status;
-use crate::clock::rfc3339;
 use crate::domain::digest;
-use crate::domain::event::{Body, Event};
 use crate::domain::lifecycle::State;
-use crate::domain::plan::PlanDiff;
 use crate::domain::requirement::Requirement;
 use crate::domain::spec::Spec;
 use crate::domain::validate;
 use crate::engine::RunOutcome;
 
-pub fn diff(d: &PlanDiff) -> String {
-    let part = |sign: &str, v: &[String]| {
-        if v.is_empty() {
-            None
-        } else {
-            Some(format!("{sign}{}", v.join(&format!(" {sign}"))))
-        }
-    };
-    let parts: Vec<String> =
-        [part("+", &d.added), part("-", &d.removed), part("~", &d.changed)].into_iter().flatten().collect();
-    if parts.is_empty() {
-        "no step changed".into()
-    } else {
-        parts.join(" ")
-    }
-}
-
-/// One journal line: `#12 2026-11-25T10:00:00Z ana approved changeset-network ...`.
-pub fn event(e: &Event) -> String {
-    let what = match &e.body {
-        Body::PlanRecorded { version, planner, source, added, removed, changed, .. } => format!(
-            "plan version {version} ({planner}, from {source}): {}",
-            diff(&PlanDiff { added: added.clone(), removed: removed.clone(), changed: changed.clone() })
-        ),
-        Body::RunStarted { pid } => format!("run started (pid {pid})"),
-        Body::RunFinished { outcome } => format!("run finished: {outcome}"),
-        Body::PreviewStarted { attempt, .. } => format!("preview (attempt {attempt})"),
-        Body::PreviewRecorded { artifact_digest, .. } => {
-            format!("waiting for approval ({})", digest::short(artifact_digest))
-        }
-        Body::Approved { by, comment, artifact_digest, .. } => format!(
-            "approved by {by} ({}){}",
-            digest::short(artifact_digest),
-            comment.as_ref().map(|c| format!(": {c}")).unwrap_or_default()
-        ),
-        Body::ApprovalVoided { reason, .. } => format!("approval void: {reason}"),
-        Body::Rejected { by, reason, .. } => format!("rejected by {by}: {reason}"),
-        Body::SubmitStarted { attempt, token, .. } => format!("started (attempt {attempt}, token {token})"),
-        Body::WaitScheduled { next_poll_at, note, .. } => format!("waiting until {}: {note}", rfc3339(*next_poll_at)),
-        Body::Succeeded { outputs, .. } => {
-            let o: Vec<String> = outputs.iter().take(6).map(|(k, v)| format!("{k}={v}")).collect();
-            format!("succeeded {}", o.join(" "))
-        }
-        Body::Failed { error, interrupted, .. } => {
-            format!("{}: {error}", if *interrupted { "interrupted" } else { "failed" })
-        }
-        Body::Blocked { reason, .. } => format!("blocked: {reason}"),
-        Body::Skipped { by, reason, .. } => format!("skipped by {by}: {reason}"),
-        Body::RetryRequested { by, keep_approval, .. } => {
-            format!("retry requested by {by}{}", if *keep_approval { "" } else { " (to be approved again)" })
-        }
-        Body::OutcomeDiscarded { effect, reason, result, .. } => {
-            format!("{effect} result not applied ({result}): {reason}")
-        }
-    };
-    match e.body.step() {
-        Some(s) => format!("#{:<4} {} {:<10} {s}: {what}", e.seq, e.at, e.actor),
-        None => format!("#{:<4} {} {:<10} {what}", e.seq, e.at, e.actor),
-    }
-}
+pub use crate::report::text::{diff, event};
 
 fn req_row(r: &Requirement) -> String {
     let text: String = r.text.chars().take(70).collect();

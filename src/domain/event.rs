@@ -108,6 +108,19 @@ pub enum Body {
         #[serde(default = "yes", skip_serializing_if = "is_yes")]
         keep_approval: bool,
     },
+    /// Intent: a notice is about to be sent, once (see [`super::notify`]).
+    NotifyStarted {
+        key: String,
+        kind: String,
+        title: String,
+    },
+    /// How sending it went.
+    Notified {
+        key: String,
+        ok: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
     /// An effect finished after its step had moved on (rejected, skipped, or changed by a new
     /// plan version while it ran): its result is kept here for the audit and not applied.
     OutcomeDiscarded {
@@ -143,7 +156,9 @@ impl Body {
             | Skipped { step, .. }
             | RetryRequested { step, .. }
             | OutcomeDiscarded { step, .. } => Some(step),
-            PlanRecorded { .. } | RunStarted { .. } | RunFinished { .. } => None,
+            PlanRecorded { .. } | RunStarted { .. } | RunFinished { .. } | NotifyStarted { .. } | Notified { .. } => {
+                None
+            }
         }
     }
 
@@ -167,6 +182,8 @@ impl Body {
             Skipped { .. } => "skipped",
             RetryRequested { .. } => "retry_requested",
             OutcomeDiscarded { .. } => "outcome_discarded",
+            NotifyStarted { .. } => "notify_started",
+            Notified { .. } => "notified",
         }
     }
 }

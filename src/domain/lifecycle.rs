@@ -235,6 +235,8 @@ pub fn apply(s: &mut StepView, body: &Body, at: &str) {
             s.handle = None;
         }
         Body::OutcomeDiscarded { .. }
+        | Body::NotifyStarted { .. }
+        | Body::Notified { .. }
         | Body::PlanRecorded { .. }
         | Body::RunStarted { .. }
         | Body::RunFinished { .. } => {}

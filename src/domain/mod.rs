@@ -11,6 +11,7 @@ pub mod drill;
 pub mod event;
 pub mod lifecycle;
 pub mod metric;
+pub mod notify;
 pub mod plan;
 pub mod reference;
 pub mod requirement;

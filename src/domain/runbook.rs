@@ -3,7 +3,7 @@
 //! a view (the engine), or a snapshot of one (the state store), only folds the events after it.
 //! Pure: no clock, no I/O.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
@@ -15,7 +15,7 @@ use super::plan::Step;
 
 /// Bump when [`RunbookView`] or the fold changes shape: older snapshots are then ignored and
 /// the view is folded again from the events.
-pub const PROJECTION_VERSION: u32 = 1;
+pub const PROJECTION_VERSION: u32 = 2;
 
 /// The projection of a whole journal, up to `last_seq`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -24,6 +24,9 @@ pub struct RunbookView {
     pub plan_digest: String,
     pub steps: BTreeMap<String, StepView>,
     pub last_seq: u64,
+    /// The keys of the notices already sent (or being sent): each is sent once.
+    #[serde(default)]
+    pub notified: BTreeSet<String>,
 }
 
 static FRESH: LazyLock<StepView> = LazyLock::new(StepView::default);
@@ -61,6 +64,10 @@ impl RunbookView {
                     *old = old.restarted(*version);
                 }
             }
+            return None;
+        }
+        if let Body::NotifyStarted { key, .. } = &e.body {
+            self.notified.insert(key.clone());
             return None;
         }
         let id = e.body.step()?;

@@ -74,6 +74,29 @@ fn verdict(plan: &Plan, view: &RunbookView, r: &Requirement) -> Verdict {
     }
 }
 
+/// The launch decision: GO only when every measurable requirement passes (and there is one).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Decision {
+    pub go: bool,
+    /// `GO` or `NO-GO`.
+    pub word: String,
+    pub failing: Vec<String>,
+    pub unverified: Vec<String>,
+    /// Promises no figure can verify: a person checks them.
+    pub by_hand: Vec<String>,
+}
+
+pub fn decision(verdicts: &[Verdict]) -> Decision {
+    let ids = |f: &dyn Fn(&Verdict) -> bool| -> Vec<String> {
+        verdicts.iter().filter(|v| f(v)).map(|v| v.id.clone()).collect()
+    };
+    let failing = ids(&|v| v.measurable && v.verdict == "fail");
+    let unverified = ids(&|v| v.measurable && v.verdict == "unverified");
+    let by_hand = ids(&|v| !v.measurable);
+    let go = failing.is_empty() && unverified.is_empty() && verdicts.iter().any(|v| v.measurable);
+    Decision { go, word: if go { "GO" } else { "NO-GO" }.into(), failing, unverified, by_hand }
+}
+
 impl Measure {
     pub fn describe(&self) -> String {
         format!("{} = {} ({})", self.metric, fmt_num(self.value), self.step)

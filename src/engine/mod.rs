@@ -33,6 +33,7 @@ use crate::clock::{rfc3339, Clock};
 use crate::domain::catalogue::StepKind;
 use crate::domain::event::{Body, Event};
 use crate::domain::lifecycle::{self, Decision, Effect, Finished, Phase, Resolved, Situation, Start, StepView};
+use crate::domain::notify::{self, Notice};
 use crate::domain::plan::Plan;
 use crate::domain::reference::resolve;
 use crate::domain::runbook::RunbookView;
@@ -135,14 +136,23 @@ pub enum Error {
 
 type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Where notices go (a webhook). A notifier retries on its own; an error it returns is
+/// journaled and logged, and never stops the run.
+#[async_trait::async_trait]
+pub trait Notifier: Send + Sync {
+    async fn send(&self, notice: &Notice) -> std::result::Result<(), String>;
+}
+
 /// What the engine works with: where the journal is, who carries out each kind, what time it
-/// is, who hears about each event, and who it acts as.
-#[derive(Clone, Copy)]
+/// is, who hears about each event, who is told about what matters, and who it acts as.
+#[derive(Clone)]
 pub struct Parts<'a> {
     pub backend: &'a dyn Backend,
     pub executors: &'a dyn Registry,
     pub clock: &'a Arc<dyn Clock>,
     pub reporter: &'a dyn Reporter,
+    pub notifier: Option<Arc<dyn Notifier>>,
+    pub progress: Arc<dyn crate::progress::Progress>,
     pub actor: &'a str,
 }
 
@@ -240,11 +250,16 @@ struct Engine<'a> {
     executors: &'a dyn Registry,
     clock: Arc<dyn Clock>,
     reporter: &'a dyn Reporter,
+    notifier: Option<Arc<dyn Notifier>>,
+    progress: Arc<dyn crate::progress::Progress>,
     actor: &'a str,
     meta: &'a RunbookMeta,
     opts: &'a Options,
 
     session: Option<Box<dyn Journal>>,
+    /// Notices to send (their intent not yet recorded), and those being sent.
+    queued: Vec<Notice>,
+    sending: JoinSet<(String, std::result::Result<(), String>)>,
     plan: Indexed,
     view: RunbookView,
     /// Ranks of the steps to look at again.
@@ -269,7 +284,7 @@ const CONFLICTS: usize = 8;
 
 impl<'a> Engine<'a> {
     fn new(parts: Parts<'a>, meta: &'a RunbookMeta, opts: &'a Options) -> Result<Engine<'a>> {
-        let Parts { backend, executors, clock, reporter, actor } = parts;
+        let Parts { backend, executors, clock, reporter, notifier, progress, actor } = parts;
         let clock = clock.clone();
         let session = backend.open()?;
         let view = journal::project(session.as_ref(), &meta.name)?;
@@ -280,10 +295,14 @@ impl<'a> Engine<'a> {
             executors,
             clock,
             reporter,
+            notifier,
+            progress,
             actor,
             meta,
             opts,
             session: Some(session),
+            queued: Vec::new(),
+            sending: JoinSet::new(),
             plan: Indexed::new(plan),
             view,
             dirty: BTreeSet::new(),
@@ -388,6 +407,13 @@ impl<'a> Engine<'a> {
         self.session()?.append(&rb, &staged)?;
         for e in staged {
             self.absorb(&e)?;
+            if self.notifier.is_some() {
+                if let Some(n) = notify::about(&e, &self.plan.plan) {
+                    if !self.view.notified.contains(&n.key) && !self.queued.iter().any(|q| q.key == n.key) {
+                        self.queued.push(n);
+                    }
+                }
+            }
             self.reporter.event(&e);
             if self.opts.keep_events {
                 self.events.push(e);
@@ -404,6 +430,7 @@ impl<'a> Engine<'a> {
             }
             self.due_timers();
             self.turn()?;
+            self.notices()?;
             if self.session.as_ref().is_some_and(|s| s.contended()) {
                 self.close();
             }
@@ -418,12 +445,26 @@ impl<'a> Engine<'a> {
             let (outcome, next_poll) = self.summarize();
             let now = self.clock.now_ms();
             if self.opts.wait && next_poll.is_some() {
+                self.notices()?;
                 self.close();
                 let until = Duration::from_millis(next_poll.unwrap_or(now).saturating_sub(now));
+                self.progress.show("wait", &format!("waiting: next poll at {}", rfc3339(next_poll.unwrap_or(now))));
                 tokio::time::sleep(until.min(self.opts.tick)).await;
                 self.session()?;
                 continue;
             }
+            if outcome == RunOutcome::Done && self.notifier.is_some() {
+                let n = notify::completed(&self.plan.plan, &self.view);
+                if !self.view.notified.contains(&n.key) {
+                    self.queued.push(n);
+                }
+            }
+            self.notices()?;
+            // Every notice of this run is delivered, or its failure recorded, before it ends.
+            while let Some(r) = self.sending.join_next().await {
+                self.delivered(r)?;
+            }
+            self.progress.done("wait");
             self.record(vec![Body::RunFinished { outcome: outcome.journal_name().into() }])?;
             let name = self.meta.name.clone();
             let view = std::mem::take(&mut self.view);
@@ -442,6 +483,43 @@ impl<'a> Engine<'a> {
                 view: std::mem::take(&mut self.view),
             });
         }
+    }
+
+    /// Start sending the queued notices (their intent recorded first: each goes once), and
+    /// record how the finished ones went.
+    fn notices(&mut self) -> Result<()> {
+        while let Some(r) = self.sending.try_join_next() {
+            self.delivered(r)?;
+        }
+        let (Some(notifier), false) = (self.notifier.clone(), self.queued.is_empty()) else { return Ok(()) };
+        let queued = std::mem::take(&mut self.queued);
+        let bodies = queued
+            .iter()
+            .map(|n| Body::NotifyStarted { key: n.key.clone(), kind: n.kind.clone(), title: n.title.clone() })
+            .collect();
+        self.record(bodies)?;
+        for n in queued {
+            let to = notifier.clone();
+            self.sending.spawn(async move {
+                let r = to.send(&n).await;
+                (n.key, r)
+            });
+        }
+        Ok(())
+    }
+
+    fn delivered(
+        &mut self,
+        r: std::result::Result<(String, std::result::Result<(), String>), tokio::task::JoinError>,
+    ) -> Result<()> {
+        let (key, result) = match r {
+            Ok(x) => x,
+            Err(e) => (String::new(), Err(format!("the notifier crashed: {e}"))),
+        };
+        if let Err(e) = &result {
+            tracing::warn!("notice {key} not delivered: {e}");
+        }
+        self.record(vec![Body::Notified { key, ok: result.is_ok(), error: result.err() }])
     }
 
     /// Wait for the next effect to finish: briefly with the store open, then with it closed,
@@ -631,6 +709,7 @@ impl<'a> Engine<'a> {
             clock: self.clock.clone(),
             report: if kind == StepKind::Approval { report_text(plan, &self.view) } else { String::new() },
             covers,
+            progress: self.progress.clone(),
         }
     }
 

@@ -13,6 +13,7 @@ use serde_json::{json, Map, Value};
 use super::*;
 use crate::clock::Clock;
 use crate::domain::lifecycle::{Outcome, Preview};
+use crate::domain::notify::Notice;
 use crate::executor::{self, Executor, Registry};
 use crate::journal::{Backend, Memory, RunbookMeta};
 
@@ -126,6 +127,7 @@ impl Registry for Fakes {
 }
 
 struct Rig {
+    notifier: Option<Arc<dyn Notifier>>,
     memory: Memory,
     fake: Arc<Fake>,
     clock: Arc<dyn Clock>,
@@ -188,7 +190,14 @@ impl Rig {
             changed: vec![],
         };
         memory.append_next(RB, "planner", body);
-        Rig { memory, fake, clock, meta, opts: Options { tick: Duration::from_millis(100), ..Options::default() } }
+        Rig {
+            notifier: None,
+            memory,
+            fake,
+            clock,
+            meta,
+            opts: Options { tick: Duration::from_millis(100), ..Options::default() },
+        }
     }
 
     fn fake_mut(&mut self) -> &mut Fake {
@@ -197,8 +206,15 @@ impl Rig {
 
     async fn run(&self) -> Result<Ran> {
         let fakes = Fakes(self.fake.clone());
-        let parts =
-            Parts { backend: &self.memory, executors: &fakes, clock: &self.clock, reporter: &Quiet, actor: "engine" };
+        let parts = Parts {
+            backend: &self.memory,
+            executors: &fakes,
+            clock: &self.clock,
+            reporter: &Quiet,
+            notifier: self.notifier.clone(),
+            progress: Arc::new(crate::progress::Silent),
+            actor: "engine",
+        };
         run(parts, &self.meta, &self.opts).await
     }
 
@@ -459,4 +475,67 @@ async fn a_kind_without_an_executor_blocks_and_the_rest_goes_on() {
     assert_eq!(rig.phase("a"), Phase::Succeeded);
     assert_eq!(rig.run().await.unwrap().outcome, RunOutcome::Unsupported);
     assert_eq!(rig.names("r"), ["blocked"], "blocked once, not at every run");
+}
+
+/// A notifier that keeps what it was asked to send, and can be made to fail.
+#[derive(Default)]
+struct Told {
+    sent: Mutex<Vec<Notice>>,
+    fail: bool,
+}
+
+#[async_trait]
+impl Notifier for Told {
+    async fn send(&self, n: &Notice) -> std::result::Result<(), String> {
+        self.sent.lock().unwrap().push(n.clone());
+        if self.fail {
+            Err("HTTP 500 from the webhook".into())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_notice_goes_once_and_a_failed_one_never_stops_the_run() {
+    let mut rig = Rig::new(
+        &[("g", "command", true, &[], p()), ("f", "capacity_model", false, &[], json!({"n": "${nowhere.n}"}))],
+        Reconcile::Blind,
+    );
+    let told = Arc::new(Told::default());
+    rig.notifier = Some(told.clone());
+    rig.run().await.unwrap();
+    rig.run().await.unwrap();
+    let mut kinds: Vec<String> = told.sent.lock().unwrap().iter().map(|n| n.kind.clone()).collect();
+    kinds.sort();
+    assert_eq!(kinds, ["gate_waiting", "step_failed"], "once each, not again at the second run");
+    let gate = told.sent.lock().unwrap().iter().find(|n| n.kind == "gate_waiting").cloned().unwrap();
+    assert!(gate.text.contains("flow approve g --runbook rb"), "{}", gate.text);
+    assert_eq!(rig.memory.events(RB).iter().filter(|e| e.body.name() == "notified").count(), 2);
+
+    // A webhook that fails: journaled, logged, the run goes on to its outcome.
+    let mut rig = Rig::new(&[("g", "command", true, &[], p())], Reconcile::Blind);
+    let failing = Arc::new(Told { fail: true, ..Told::default() });
+    rig.notifier = Some(failing.clone());
+    assert_eq!(rig.run().await.unwrap().outcome, RunOutcome::WaitingApproval);
+    let e = rig.memory.events(RB).into_iter().find(|e| e.body.name() == "notified").unwrap();
+    assert_eq!(
+        e.body,
+        Body::Notified { key: "gate_waiting:g:4".into(), ok: false, error: Some("HTTP 500 from the webhook".into()) }
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_done_runbook_tells_its_decision_once() {
+    let mut rig = Rig::new(&[("a", "capacity_model", false, &[], p())], Reconcile::ByToken);
+    let told = Arc::new(Told::default());
+    rig.notifier = Some(told.clone());
+    assert_eq!(rig.run().await.unwrap().outcome, RunOutcome::Done);
+    assert_eq!(rig.run().await.unwrap().outcome, RunOutcome::Done);
+    let sent = told.sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].key, "completed:v1");
+    let names: Vec<&str> = rig.memory.events(RB).iter().map(|e| e.body.name()).collect();
+    let finished = names.iter().position(|n| *n == "run_finished").unwrap();
+    assert!(names[..finished].contains(&"notified"), "delivered before the run ends: {names:?}");
 }

@@ -383,6 +383,7 @@ impl FailoverDrill {
         };
 
         // Watch: the window, and the fault's end plus a settle when it outlasts the window.
+        let shown = super::Shown::new(ctx);
         let window_end = fault_at + d.duration.as_millis() as u64;
         let cap = window_end + FAULT_CAP.as_millis() as u64;
         let mut fault_end: Option<u64> = None;
@@ -423,6 +424,14 @@ impl FailoverDrill {
                     }
                 }
             }
+            let so_far = drill::failover(&watch.so_far(), fault_at, now);
+            shown.say(&format!(
+                "{:.1}/{} s after the fault ({how}): service {}, longest outage so far {} s",
+                now.saturating_sub(fault_at) as f64 / 1000.0,
+                d.duration.as_secs(),
+                if so_far.outages.last().is_some_and(|o| o.end_ms.is_none()) { "DOWN" } else { "up" },
+                fmt_num(so_far.downtime_s)
+            ));
             let settled = fault_end.is_some_and(|e| now >= e + SETTLE.as_millis() as u64);
             if now >= window_end && settled {
                 break;
@@ -430,6 +439,7 @@ impl FailoverDrill {
             tokio::time::sleep(d.interval.min(Duration::from_millis(250))).await;
         }
         let (probes, end_ms) = watch.stop().await;
+        drop(shown);
         fault["ended_ms"] = json!(fault_end);
         fault["result"] = fault_result;
 

@@ -73,7 +73,10 @@ impl Executor for Loadtest {
 
     async fn submit(&self, ctx: &Ctx, params: &Map<String, Value>, _token: &str) -> Result<Outcome> {
         let s = settings(ctx, params)?;
-        let report = load::run(s, Arc::new(|_, _| {})).await?;
+        let shown = Arc::new(super::Shown::new(ctx));
+        let (total, target, say) = (s.duration.as_secs(), s.rate, shown.clone());
+        let report = load::run(s, Arc::new(move |t, l| say.say(&load::live_line(t, total, target, &l)))).await?;
+        drop(shown);
         if let Some(why) = &report.invalid_reason {
             return Err(super::Error::Step(format!("the load test is not valid evidence: {why}")));
         }

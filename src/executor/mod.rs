@@ -51,6 +51,8 @@ pub struct Ctx {
     pub report: String,
     /// The requirements this step covers (a load test's thresholds come from them).
     pub covers: Vec<crate::domain::requirement::Requirement>,
+    /// Where long work says how far it is.
+    pub progress: Arc<dyn crate::progress::Progress>,
 }
 
 /// Why a step's effect failed: the message recorded in the journal.
@@ -115,6 +117,28 @@ impl Registry for Builtin {
             StepKind::FailoverDrill => Arc::new(failover::FailoverDrill),
             StepKind::RestoreDrill => Arc::new(restore::RestoreDrill),
         })
+    }
+}
+
+/// A step's progress line while its long work lasts; cleared when dropped (on every way out).
+pub(crate) struct Shown {
+    progress: Arc<dyn crate::progress::Progress>,
+    step: String,
+}
+
+impl Shown {
+    pub(crate) fn new(ctx: &Ctx) -> Shown {
+        Shown { progress: ctx.progress.clone(), step: ctx.step.clone() }
+    }
+
+    pub(crate) fn say(&self, line: &str) {
+        self.progress.show(&self.step, line);
+    }
+}
+
+impl Drop for Shown {
+    fn drop(&mut self) {
+        self.progress.done(&self.step);
     }
 }
 

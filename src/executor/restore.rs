@@ -119,7 +119,9 @@ impl RestoreDrill {
             (o, e)
         });
         let mut exited: Option<i32> = None;
+        let shown = super::Shown::new(ctx);
         let up_at = loop {
+            shown.say(&format!("restoring: {:.1} s, {} not answering yet", watch.now_ms() as f64 / 1000.0, d.probe));
             if let Some(p) = watch.so_far().into_iter().find(|p| p.up) {
                 break p.at_ms;
             }
@@ -151,6 +153,7 @@ impl RestoreDrill {
             }
             tokio::time::sleep(d.interval.min(Duration::from_millis(50))).await;
         };
+        drop(shown);
         let (probes, _) = watch.stop().await;
         // The command may go on serving the copy: wait a little for it, then leave it be.
         let finished = tokio::time::timeout(Duration::from_secs(5), child.wait()).await.ok().and_then(|r| r.ok());

@@ -284,7 +284,7 @@ fn hist() -> Histogram<u64> {
 }
 
 /// One second of the run, for charts.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct Second {
     pub t: u64,
     pub sent: u64,
@@ -292,8 +292,87 @@ pub struct Second {
     pub ok: u64,
     pub errors: u64,
     pub mean_ms: f64,
+    /// Latency percentiles of the requests due in this second (from the intended send time),
+    /// to about 4 %.
+    #[serde(default)]
+    pub p50_ms: f64,
+    #[serde(default)]
+    pub p99_ms: f64,
+    #[serde(default)]
+    pub max_ms: f64,
     #[serde(skip)]
     latency_sum_us: u64,
+    #[serde(skip)]
+    buckets: Buckets,
+}
+
+/// A small latency histogram for one second: 16 buckets per doubling (about 4 % wide), kept
+/// only for seconds that had answers.
+#[derive(Debug, Clone, Default)]
+struct Buckets {
+    counts: Vec<u32>,
+    max_us: u64,
+}
+
+impl Buckets {
+    const SUB: u32 = 16;
+
+    fn index(us: u64) -> usize {
+        if us < Self::SUB as u64 {
+            return us as usize;
+        }
+        let e = 63 - us.leading_zeros();
+        let mantissa = (us >> (e - 4)) & (Self::SUB as u64 - 1);
+        (Self::SUB + (e - 4) * Self::SUB) as usize + mantissa as usize
+    }
+
+    /// The middle of a bucket (µs).
+    fn value(i: usize) -> f64 {
+        let sub = Self::SUB as usize;
+        if i < sub {
+            return i as f64;
+        }
+        let e = (i - sub) / sub + 4;
+        let mantissa = ((i - sub) % sub) as u64;
+        let low = (1u64 << e) + (mantissa << (e - 4));
+        low as f64 + (1u64 << (e - 4)) as f64 / 2.0
+    }
+
+    fn record(&mut self, us: u64) {
+        let i = Self::index(us);
+        if self.counts.len() <= i {
+            self.counts.resize(i + 1, 0);
+        }
+        self.counts[i] += 1;
+        self.max_us = self.max_us.max(us);
+    }
+
+    fn add(&mut self, o: &Buckets) {
+        if self.counts.len() < o.counts.len() {
+            self.counts.resize(o.counts.len(), 0);
+        }
+        for (a, b) in self.counts.iter_mut().zip(&o.counts) {
+            *a += b;
+        }
+        self.max_us = self.max_us.max(o.max_us);
+    }
+
+    /// The `q` quantile (0..1) in ms.
+    fn quantile_ms(&self, q: f64) -> f64 {
+        let n: u64 = self.counts.iter().map(|c| *c as u64).sum();
+        if n == 0 {
+            return 0.0;
+        }
+        let rank = ((n as f64 * q).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (i, c) in self.counts.iter().enumerate() {
+            seen += *c as u64;
+            if seen >= rank {
+                return (Self::value(i).min(self.max_us as f64) / 1000.0 * 1000.0).round() / 1000.0;
+            }
+        }
+        self.max_us as f64 / 1000.0
+    }
 }
 
 /// What workers record: one per lane.
@@ -359,6 +438,7 @@ impl Shard {
             m.ok += s.ok;
             m.errors += s.errors;
             m.latency_sum_us += s.latency_sum_us;
+            m.buckets.add(&s.buckets);
         }
     }
 }
@@ -451,6 +531,7 @@ impl Recorder {
             let sec = s.second(t);
             sec.completed += 1;
             sec.latency_sum_us += corrected;
+            sec.buckets.record(corrected);
             if ok {
                 sec.ok += 1;
             } else {
@@ -986,6 +1067,21 @@ fn port_warning(s: &Settings) -> Option<String> {
     })
 }
 
+/// The live counters as one line: `12/60 s  target 2500 req/s  sent ...  ok ...  errors ...`.
+pub fn live_line(t: Duration, total_s: u64, target: Option<f64>, l: &Live) -> String {
+    let rate = if t.as_secs_f64() > 0.0 { l.completed as f64 / t.as_secs_f64() } else { 0.0 };
+    format!(
+        "{}/{total_s} s  {}  {rate:.0} answers/s  sent {}  ok {}  errors {}",
+        t.as_secs(),
+        target
+            .map(|r| format!("target {} req/s", crate::domain::requirement::fmt_num(r)))
+            .unwrap_or_else(|| "closed model".into()),
+        l.sent,
+        l.ok,
+        l.errors
+    )
+}
+
 /// Run a load test. `live` is called about once a second with the counters.
 pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, Live) + Send + Sync>) -> Result<Report, Error> {
     let target = Arc::new(
@@ -1154,6 +1250,9 @@ pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, Live) + Send 
             } else {
                 (s.latency_sum_us as f64 / s.completed as f64 / 1000.0 * 1000.0).round() / 1000.0
             },
+            p50_ms: s.buckets.quantile_ms(0.5),
+            p99_ms: s.buckets.quantile_ms(0.99),
+            max_ms: (s.buckets.max_us as f64 / 1000.0 * 1000.0).round() / 1000.0,
             ..s.clone()
         })
         .collect();
@@ -1207,6 +1306,23 @@ pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, Live) + Send 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn per_second_percentiles_within_four_percent() {
+        let mut b = Buckets::default();
+        for us in 1..=10_000u64 {
+            b.record(us * 10);
+        }
+        for (q, truth) in [(0.5, 50.0), (0.99, 99.0)] {
+            let got = b.quantile_ms(q);
+            assert!((got - truth).abs() / truth < 0.04, "q{q}: {got} ms, truth {truth}");
+        }
+        for us in [0u64, 1, 15, 16, 17, 1000, 123_456, 3_600_000_000] {
+            let i = Buckets::index(us);
+            let v = Buckets::value(i);
+            assert!((v - us as f64).abs() <= (us as f64 * 0.04).max(1.0), "{us} -> {i} -> {v}");
+        }
+    }
 
     #[test]
     fn staged_rates() {

@@ -1,0 +1,366 @@
+//! `flow report`: the launch decision as data. GO only when every measurable requirement
+//! passes; then each requirement with its source, target, verdict, the step that verified it and
+//! the figures; each step with its state, approval, artifact and what it measured (quota
+//! figures, change-set resources, load-test series, drill timelines, restore breakdowns); the
+//! journal. [`crate::report`] renders it as HTML, Markdown, JUnit XML; `--json` is this struct.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::{load, pick_runbook, Env};
+use crate::domain::catalogue::StepKind;
+use crate::domain::drill::{Change, Outage};
+use crate::domain::event::Event;
+use crate::domain::lifecycle::{Approval, Phase, State};
+use crate::domain::plan::Plan;
+use crate::domain::runbook::RunbookView;
+use crate::domain::verdict::{self, Measure};
+use crate::error::Result;
+use crate::load::Second;
+
+/// Bump when the report's shape changes.
+pub const REPORT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    pub version: u32,
+    pub runbook: String,
+    pub spec: String,
+    pub plan_version: u32,
+    pub generated_at: String,
+    pub decision: Decision,
+    pub requirements: Vec<RequirementReport>,
+    pub steps: Vec<StepReport>,
+    pub journal: Vec<Event>,
+}
+
+pub use crate::domain::verdict::Decision;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RequirementReport {
+    pub id: String,
+    pub kind: String,
+    pub text: String,
+    pub source: String,
+    pub line: usize,
+    pub target: String,
+    /// pass, fail or unverified.
+    pub verdict: String,
+    pub measurable: bool,
+    /// The steps that cover it.
+    pub steps: Vec<String>,
+    pub evidence: Vec<Measure>,
+    /// When the figures were taken (the verifying step's last event).
+    pub measured_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StepReport {
+    pub id: String,
+    pub kind: String,
+    pub description: String,
+    pub state: State,
+    pub needs: Vec<String>,
+    pub covers: Vec<String>,
+    pub gate: bool,
+    pub approval: Option<Approval>,
+    /// What was shown for approval (or is waiting for it).
+    pub artifact: Option<String>,
+    pub error: Option<String>,
+    pub reason: Option<String>,
+    pub note: Option<String>,
+    pub outputs: Map<String, Value>,
+    pub evidence: Map<String, Value>,
+    pub updated_at: Option<String>,
+    /// A quota step's figures.
+    pub quota: Option<QuotaView>,
+    /// A change set's resources: (action, logical id, type, replacement).
+    pub changes: Vec<(String, String, String, String)>,
+    /// A load test's per-second series and overall percentiles.
+    pub load: Option<LoadView>,
+    pub failover: Option<FailoverView>,
+    pub restore: Option<RestoreView>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QuotaView {
+    pub quota: String,
+    pub current: Option<f64>,
+    pub required: Option<f64>,
+    pub request: Option<String>,
+    pub status: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoadView {
+    pub series: Vec<Second>,
+    /// (label, ms): p50 ... max, from the whole run.
+    pub percentiles: Vec<(String, f64)>,
+    pub throughput_rps: Option<f64>,
+    pub success_rate_pct: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FailoverView {
+    pub timeline: Vec<Change>,
+    pub outages: Vec<Outage>,
+    pub fault_at_ms: u64,
+    pub end_ms: u64,
+    pub downtime_s: f64,
+    pub recovered: bool,
+    pub max_downtime_s: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RestoreView {
+    pub rto_s: Option<f64>,
+    pub rto_restore_s: Option<f64>,
+    pub rto_probe_s: Option<f64>,
+    pub rpo_s: Option<f64>,
+    pub rpo_measured_s: Option<f64>,
+    pub rpo_worst_case_s: Option<f64>,
+    pub rpo_worst_case_from: Option<String>,
+    pub rto_target_s: Option<f64>,
+    pub rpo_target_s: Option<f64>,
+}
+
+fn num(m: &Map<String, Value>, k: &str) -> Option<f64> {
+    m.get(k).and_then(Value::as_f64)
+}
+
+/// A change set's table, read back from the artifact that was approved.
+fn changes(artifact: &str) -> Vec<(String, String, String, String)> {
+    let mut rows = Vec::new();
+    let mut in_table = false;
+    for line in artifact.lines() {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        if cols.first() == Some(&"ACTION") {
+            in_table = true;
+            continue;
+        }
+        if !in_table {
+            continue;
+        }
+        if cols.len() != 4 || line.trim_start().starts_with("parameters:") {
+            break;
+        }
+        rows.push((cols[0].into(), cols[1].into(), cols[2].into(), cols[3].into()));
+    }
+    rows
+}
+
+fn views(
+    plan: &Plan,
+    kind: Option<StepKind>,
+    state: State,
+    s: &crate::domain::lifecycle::StepView,
+    covers: &[String],
+) -> StepViews {
+    let e = &s.evidence;
+    let target = |k: crate::domain::requirement::Kind| {
+        plan.requirements.iter().find(|r| covers.contains(&r.id) && r.kind == k).map(|r| r.value)
+    };
+    let mut v = StepViews::default();
+    match kind {
+        Some(StepKind::Quota) => {
+            v.quota = Some(QuotaView {
+                quota: format!(
+                    "{}/{} {}",
+                    e.get("service_code").and_then(Value::as_str).unwrap_or_default(),
+                    e.get("quota_code").and_then(Value::as_str).unwrap_or_default(),
+                    e.get("quota_name").and_then(Value::as_str).unwrap_or_default()
+                )
+                .trim()
+                .to_string(),
+                current: num(e, "applied_value"),
+                required: num(e, "required_value"),
+                request: e.get("request_id").and_then(Value::as_str).map(str::to_string),
+                status: e
+                    .get("request_status")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .or(s.note.clone())
+                    .unwrap_or_else(|| if state == State::Succeeded { "enough".into() } else { state.to_string() }),
+            })
+        }
+        Some(StepKind::Changeset) => v.changes = s.artifact.as_deref().map(changes).unwrap_or_default(),
+        Some(StepKind::Loadtest) if s.phase == Phase::Succeeded => {
+            let series: Vec<Second> =
+                e.get("series").and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default();
+            let percentiles = [
+                ("p50", "latency_p50_ms"),
+                ("p90", "latency_p90_ms"),
+                ("p95", "latency_p95_ms"),
+                ("p99", "latency_p99_ms"),
+                ("p99.9", "latency_p999_ms"),
+                ("max", "latency_max_ms"),
+            ]
+            .iter()
+            .filter_map(|(label, k)| num(e, k).map(|v| (label.to_string(), v)))
+            .collect();
+            v.load = Some(LoadView {
+                series,
+                percentiles,
+                throughput_rps: num(e, "throughput_rps"),
+                success_rate_pct: num(e, "success_rate_pct"),
+            });
+        }
+        Some(StepKind::FailoverDrill) if s.phase == Phase::Succeeded => {
+            v.failover = Some(FailoverView {
+                timeline: e.get("timeline").and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default(),
+                outages: e.get("outages").and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default(),
+                fault_at_ms: e.get("fault_at_ms").and_then(Value::as_u64).unwrap_or(0),
+                end_ms: e.get("end_ms").and_then(Value::as_u64).unwrap_or(0),
+                downtime_s: num(e, "downtime_s").unwrap_or(0.0),
+                recovered: e.get("recovered").and_then(Value::as_bool).unwrap_or(false),
+                max_downtime_s: num(e, "max_downtime_s"),
+            })
+        }
+        Some(StepKind::RestoreDrill) if s.phase == Phase::Succeeded => {
+            use crate::domain::requirement::Kind;
+            v.restore = Some(RestoreView {
+                rto_s: num(e, "rto_s"),
+                rto_restore_s: num(e, "rto_restore_s"),
+                rto_probe_s: num(e, "rto_probe_s"),
+                rpo_s: num(e, "rpo_s"),
+                rpo_measured_s: num(e, "rpo_measured_s"),
+                rpo_worst_case_s: num(e, "rpo_worst_case_s"),
+                rpo_worst_case_from: e.get("rpo_worst_case_from").and_then(Value::as_str).map(str::to_string),
+                rto_target_s: target(Kind::Rto),
+                rpo_target_s: target(Kind::Rpo),
+            })
+        }
+        _ => {}
+    }
+    v
+}
+
+#[derive(Default)]
+struct StepViews {
+    quota: Option<QuotaView>,
+    changes: Vec<(String, String, String, String)>,
+    load: Option<LoadView>,
+    failover: Option<FailoverView>,
+    restore: Option<RestoreView>,
+}
+
+/// The report of a plan and its projection (and journal).
+pub fn build(plan: &Plan, view: &RunbookView, journal: Vec<Event>, generated_at: String) -> Report {
+    let verdicts = verdict::verdicts(plan, view);
+    let decision = verdict::decision(&verdicts);
+    let requirements: Vec<RequirementReport> = plan
+        .requirements
+        .iter()
+        .zip(verdicts)
+        .map(|(r, v)| {
+            let steps: Vec<String> =
+                plan.steps.iter().filter(|s| s.covers.contains(&r.id)).map(|s| s.id.clone()).collect();
+            let measured_at = v.evidence.iter().filter_map(|m| view.step(&m.step).updated_at.clone()).max();
+            RequirementReport {
+                id: r.id.clone(),
+                kind: r.kind.to_string(),
+                text: r.text.clone(),
+                source: plan.spec.clone(),
+                line: r.line,
+                target: r.target(),
+                verdict: v.verdict,
+                measurable: v.measurable,
+                steps,
+                evidence: v.evidence,
+                measured_at,
+            }
+        })
+        .collect();
+    let steps = plan
+        .steps
+        .iter()
+        .map(|st| {
+            let s = view.step(&st.id);
+            let state = view.state(st);
+            let v = views(plan, StepKind::parse(&st.kind), state, s, &st.covers);
+            StepReport {
+                id: st.id.clone(),
+                kind: st.kind.clone(),
+                description: st.description.clone(),
+                state,
+                needs: st.needs.clone(),
+                covers: st.covers.clone(),
+                gate: st.gated(),
+                approval: s.approval.clone(),
+                artifact: s.artifact.clone(),
+                error: s.error.clone(),
+                reason: s.reason.clone(),
+                note: s.note.clone(),
+                outputs: s.outputs.clone(),
+                evidence: s.evidence.clone(),
+                updated_at: s.updated_at.clone(),
+                quota: v.quota,
+                changes: v.changes,
+                load: v.load,
+                failover: v.failover,
+                restore: v.restore,
+            }
+        })
+        .collect();
+    Report {
+        version: REPORT_VERSION,
+        runbook: plan.runbook.clone(),
+        spec: plan.spec.clone(),
+        plan_version: view.version,
+        generated_at,
+        decision,
+        requirements,
+        steps,
+        journal,
+    }
+}
+
+/// The report of a runbook as the store has it now.
+pub fn report(env: &Env, runbook: Option<&str>) -> Result<Report> {
+    let j = env.open()?;
+    let l = load(j.as_ref(), pick_runbook(j.as_ref(), runbook)?)?;
+    let journal = j.events_after(&l.meta.name, 0)?;
+    drop(j);
+    Ok(build(&l.plan, &l.view, journal, env.now()))
+}
+
+/// The plan's DAG with the steps' states: `mermaid` or `dot`.
+pub fn graph(env: &Env, runbook: Option<&str>, format: &str) -> Result<String> {
+    let j = env.open()?;
+    let l = load(j.as_ref(), pick_runbook(j.as_ref(), runbook)?)?;
+    drop(j);
+    Ok(match format {
+        "dot" => crate::report::graph::dot(&l.plan, &l.view),
+        _ => crate::report::graph::mermaid(&l.plan, &l.view),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_change_set_table_is_read_back_from_its_artifact() {
+        let artifact = "CREATE change set x on stack s (eu-west-1):\n  template: t.yaml (sha256:1)\n  ACTION   LOGICAL ID  TYPE              REPLACEMENT\n  Add      Vpc         AWS::EC2::VPC     -\n  Modify   Subnet      AWS::EC2::Subnet  True\n  parameters:\n    Cidr = 10.0.0.0/16\n";
+        assert_eq!(
+            changes(artifact),
+            [
+                ("Add".into(), "Vpc".into(), "AWS::EC2::VPC".into(), "-".into()),
+                ("Modify".into(), "Subnet".into(), "AWS::EC2::Subnet".into(), "True".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn go_only_when_every_measurable_requirement_passes() {
+        let spec = crate::domain::spec::parse("r.md", "- RTO 2 hours\n- RPO 10 minutes\n- The team shall rehearse.\n")
+            .unwrap();
+        let plan = crate::planner::builtin::plan("r", "r.md", &spec);
+        let r = build(&plan, &RunbookView::default(), vec![], "t".into());
+        assert!(!r.decision.go);
+        assert_eq!(r.decision.word, "NO-GO");
+        assert_eq!(r.decision.unverified, ["req-1", "req-2"]);
+        assert_eq!(r.decision.by_hand, ["req-3"]);
+        assert_eq!(r.requirements[0].source, "r.md");
+    }
+}

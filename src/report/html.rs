@@ -1,0 +1,206 @@
+//! The report as one self-contained HTML file (maud): inline CSS and inline SVG charts, no
+//! script, no font or image fetched from anywhere; dark text on light, readable printed and on
+//! a phone; every verdict colour has its word beside it.
+
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+use serde_json::Value;
+
+use super::charts;
+use crate::app::report::{Report, RequirementReport, StepReport};
+use crate::domain::requirement::fmt_num;
+
+const CSS: &str = r#"
+:root { color-scheme: light; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1a1a1a; background: #fff; }
+main { max-width: 1100px; margin: 0 auto; padding: 16px; }
+h1 { font-size: 1.6em; margin: 0.2em 0; }
+h2 { border-bottom: 2px solid #ddd; padding-bottom: 4px; margin-top: 2em; }
+h3 { margin-bottom: 0.3em; }
+small, .muted { color: #555; }
+table { border-collapse: collapse; width: 100%; margin: 0.5em 0; }
+th, td { text-align: left; vertical-align: top; padding: 4px 8px; border-bottom: 1px solid #e4e4e4; }
+th { background: #f4f4f4; }
+.scroll { overflow-x: auto; }
+pre { background: #f6f6f6; padding: 8px; overflow-x: auto; font-size: 13px; }
+.badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-weight: 600; font-size: 0.9em; }
+.pass { background: #0072b2; color: #fff; }
+.fail { background: #d55e00; color: #fff; }
+.unverified { background: #f0e442; color: #1a1a1a; }
+.by-hand { background: #e4e4e4; color: #1a1a1a; }
+.decision { font-size: 1.3em; padding: 12px; border: 3px solid; border-radius: 6px; }
+.decision.go { border-color: #0072b2; }
+.decision.nogo { border-color: #d55e00; }
+.chart svg { max-width: 100%; height: auto; }
+article.step { border-top: 1px solid #ddd; padding-top: 4px; }
+@media print { .chart { break-inside: avoid; } a { color: inherit; } details { display: block; } }
+"#;
+
+fn badge(verdict: &str) -> Markup {
+    let class = match verdict {
+        "pass" => "pass",
+        "fail" => "fail",
+        "unverified" => "unverified",
+        _ => "by-hand",
+    };
+    html! { span class={ "badge " (class) } { (verdict) } }
+}
+
+fn chart(svg: String) -> Markup {
+    html! { div class="chart" { (PreEscaped(svg)) } }
+}
+
+fn value(v: &Value) -> String {
+    match v {
+        Value::Number(n) => n.as_f64().map(fmt_num).unwrap_or_else(|| n.to_string()),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn requirement(r: &RequirementReport) -> Markup {
+    let verdict = if r.measurable { r.verdict.as_str() } else { "check by hand" };
+    html! {
+        tr id={ "req-" (r.id) } {
+            td { code { (r.id) } }
+            td { (r.text) br; small { (r.source) ":" (r.line) } }
+            td { (r.target) }
+            td { (badge(verdict)) }
+            td { @for s in &r.steps { a href={ "#step-" (s) } { (s) } " " } }
+            td {
+                @for m in &r.evidence {
+                    (m.metric) " = " strong { (fmt_num(m.value)) } " " (if m.pass { "(meets)" } else { "(misses)" }) br;
+                }
+                @if let Some(at) = &r.measured_at { small { "taken " (at) } }
+            }
+        }
+    }
+}
+
+fn step(s: &StepReport) -> Markup {
+    html! {
+        article class="step" id={ "step-" (s.id) } {
+            h3 { (s.id) " " small { (s.kind) } " " span class="badge by-hand" { (s.state) } }
+            @if !s.description.is_empty() { p { (s.description) } }
+            @if !s.covers.is_empty() { p { small { "verifies: " @for c in &s.covers { a href={ "#req-" (c) } { (c) } " " } } } }
+            @if let Some(a) = &s.approval {
+                p {
+                    "approved by " strong { (a.by) } " at " (a.at)
+                    @if let Some(c) = &a.comment { ": “" (c) "”" }
+                    br; small { "artifact " code { (a.artifact_digest) } }
+                }
+            } @else if s.gate {
+                p { small { "gated; not approved" } }
+            }
+            @if let Some(e) = &s.error { p { strong { "error: " } (e) } }
+            @if let Some(r) = &s.reason { p { (r) } }
+            @if let Some(q) = &s.quota {
+                div class="scroll" { table {
+                    tr { th { "quota" } th { "current" } th { "required" } th { "request" } th { "status" } }
+                    tr {
+                        td { (q.quota) }
+                        td { (q.current.map(fmt_num).unwrap_or_default()) }
+                        td { (q.required.map(fmt_num).unwrap_or_default()) }
+                        td { (q.request.clone().unwrap_or_else(|| "none".into())) }
+                        td { (q.status) }
+                    }
+                } }
+            }
+            @if !s.changes.is_empty() {
+                div class="scroll" { table {
+                    tr { th { "action" } th { "logical id" } th { "type" } th { "replacement" } }
+                    @for (a, id, ty, r) in &s.changes { tr { td { (a) } td { (id) } td { (ty) } td { (r) } } }
+                } }
+            }
+            @if let Some(l) = &s.load {
+                p {
+                    "throughput " strong { (l.throughput_rps.map(fmt_num).unwrap_or_default()) " req/s" }
+                    ", success " strong { (l.success_rate_pct.map(fmt_num).unwrap_or_default()) " %" }
+                }
+                @if !l.series.is_empty() {
+                    (chart(charts::latency_over_time(&l.series)))
+                    (chart(charts::throughput_over_time(&l.series)))
+                }
+                @if !l.percentiles.is_empty() { (chart(charts::latency_distribution(&l.percentiles))) }
+            }
+            @if let Some(f) = &s.failover {
+                p {
+                    "longest outage " strong { (fmt_num(f.downtime_s)) " s" }
+                    @if let Some(b) = f.max_downtime_s { " (bound " (fmt_num(b)) " s)" }
+                    "; came back by itself: " strong { (if f.recovered { "yes" } else { "no" }) }
+                }
+                (chart(charts::probe_timeline(f)))
+                @if !f.outages.is_empty() {
+                    div class="scroll" { table {
+                        tr { th { "outage from (s)" } th { "to (s)" } th { "lasted (s)" } }
+                        @for o in &f.outages {
+                            tr {
+                                td { (fmt_num(o.start_ms as f64 / 1000.0)) }
+                                td { (o.end_ms.map(|e| fmt_num(e as f64 / 1000.0)).unwrap_or_else(|| "still down".into())) }
+                                td { (fmt_num(o.duration_s)) }
+                            }
+                        }
+                    } }
+                }
+            }
+            @if let Some(r) = &s.restore {
+                p {
+                    "RTO " strong { (r.rto_s.map(fmt_num).unwrap_or_else(|| "unknown".into())) " s" }
+                    ", RPO " strong { (r.rpo_s.map(fmt_num).unwrap_or_else(|| "unknown".into())) " s" }
+                    @if let Some(from) = &r.rpo_worst_case_from { br; small { "worst case from " (from) } }
+                }
+                (chart(charts::restore_breakdown(r)))
+            }
+            @if !s.outputs.is_empty() {
+                details { summary { "outputs" } div class="scroll" { table {
+                    @for (k, v) in &s.outputs { tr { td { code { (k) } } td { (value(v)) } } }
+                } } }
+            }
+            @if let Some(a) = &s.artifact { details { summary { "what was shown for approval" } pre { (a) } } }
+        }
+    }
+}
+
+pub fn render(r: &Report) -> String {
+    let d = &r.decision;
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "flow report: " (r.runbook) ": " (d.word) }
+                style { (PreEscaped(CSS)) }
+            }
+            body { main {
+                header {
+                    h1 { "Launch decision: " (r.runbook) }
+                    p class={ "decision " (if d.go { "go" } else { "nogo" }) } {
+                        strong id="decision" { (d.word) }
+                        @if d.go { " every measurable requirement passes on measured evidence" }
+                        @if !d.failing.is_empty() { " failing: " @for id in &d.failing { a href={ "#req-" (id) } { (id) } " " } }
+                        @if !d.unverified.is_empty() { " unverified: " @for id in &d.unverified { a href={ "#req-" (id) } { (id) } " " } }
+                    }
+                    @if !d.by_hand.is_empty() { p { "to check by hand: " @for id in &d.by_hand { a href={ "#req-" (id) } { (id) } " " } } }
+                    p class="muted" { "spec " (r.spec) ", plan version " (r.plan_version) ", generated " (r.generated_at) " by flow" }
+                }
+                section id="requirements" {
+                    h2 { "Requirements" }
+                    div class="scroll" { table {
+                        tr { th { "id" } th { "requirement" } th { "target" } th { "verdict" } th { "verified by" } th { "figures" } }
+                        @for q in &r.requirements { (requirement(q)) }
+                    } }
+                }
+                section id="steps" {
+                    h2 { "Steps" }
+                    @for s in &r.steps { (step(s)) }
+                }
+                section id="journal" {
+                    h2 { "Journal" }
+                    pre { @for e in &r.journal { (super::text::event(e)) "\n" } }
+                }
+            } }
+        }
+    };
+    page.into_string()
+}

@@ -1,0 +1,51 @@
+//! The report as JUnit XML: one test case per requirement, so CI systems show the verdicts
+//! natively. A failing requirement is a failure (target against measured); an unverified one
+//! is a failure too (no evidence is no pass); a promise no figure can verify is skipped.
+
+use crate::app::report::Report;
+use crate::domain::requirement::fmt_num;
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+pub fn render(r: &Report) -> String {
+    let failures = r.requirements.iter().filter(|q| q.measurable && q.verdict != "pass").count();
+    let skipped = r.requirements.iter().filter(|q| !q.measurable).count();
+    let mut x = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"flow\" tests=\"{n}\" failures=\"{failures}\">\n  <testsuite name=\"{rb}\" tests=\"{n}\" failures=\"{failures}\" skipped=\"{skipped}\" timestamp=\"{at}\">\n",
+        n = r.requirements.len(),
+        rb = esc(&r.runbook),
+        at = esc(&r.generated_at),
+    );
+    for q in &r.requirements {
+        x.push_str(&format!(
+            "    <testcase classname=\"{}.{}\" name=\"{}: {}\">",
+            esc(&r.runbook),
+            esc(&q.kind),
+            esc(&q.id),
+            esc(&q.text)
+        ));
+        let measured: Vec<String> =
+            q.evidence.iter().map(|m| format!("{} = {} ({})", m.metric, fmt_num(m.value), m.step)).collect();
+        match (q.measurable, q.verdict.as_str()) {
+            (false, _) => x.push_str("<skipped message=\"not measurable: check by hand\"/>"),
+            (true, "pass") => {}
+            (true, "fail") => x.push_str(&format!(
+                "<failure message=\"target {} ({}:{}), measured {}\"/>",
+                esc(&q.target),
+                esc(&q.source),
+                q.line,
+                esc(&measured.join("; "))
+            )),
+            (true, _) => x.push_str(&format!(
+                "<failure message=\"target {}: unverified, no step has measured it ({})\"/>",
+                esc(&q.target),
+                esc(&q.steps.join(", "))
+            )),
+        }
+        x.push_str("</testcase>\n");
+    }
+    x.push_str("  </testsuite>\n</testsuites>\n");
+    x
+}

@@ -1,0 +1,128 @@
+//! The report in Markdown: the same content as the HTML, tables for the figures, the DAG as a
+//! Mermaid block, and the charts as SVG files written beside it (linked by name).
+
+use super::charts;
+use crate::app::report::Report;
+use crate::domain::requirement::fmt_num;
+
+/// The text, and the chart files (name, SVG) to write beside it; `stem` prefixes their names.
+pub fn render(r: &Report, graph: &str, stem: &str) -> (String, Vec<(String, String)>) {
+    let d = &r.decision;
+    let mut files = Vec::new();
+    let mut md = format!("# Launch decision: {}\n\n**{}**", r.runbook, d.word);
+    if d.go {
+        md.push_str(": every measurable requirement passes on measured evidence");
+    }
+    if !d.failing.is_empty() {
+        md.push_str(&format!(" (failing: {})", d.failing.join(", ")));
+    }
+    if !d.unverified.is_empty() {
+        md.push_str(&format!(" (unverified: {})", d.unverified.join(", ")));
+    }
+    md.push_str(&format!(
+        "\n\nSpec `{}`, plan version {}, generated {} by flow.\n",
+        r.spec, r.plan_version, r.generated_at
+    ));
+    if !d.by_hand.is_empty() {
+        md.push_str(&format!("\nTo check by hand: {}.\n", d.by_hand.join(", ")));
+    }
+    md.push_str("\n## Requirements\n\n| id | requirement | target | verdict | verified by | figures |\n|---|---|---|---|---|---|\n");
+    for q in &r.requirements {
+        let verdict = if q.measurable { q.verdict.as_str() } else { "check by hand" };
+        let steps: Vec<String> = q.steps.iter().map(|s| format!("[{s}](#step-{s})")).collect();
+        let figures: Vec<String> = q
+            .evidence
+            .iter()
+            .map(|m| format!("{} = {} ({})", m.metric, fmt_num(m.value), if m.pass { "meets" } else { "misses" }))
+            .collect();
+        md.push_str(&format!(
+            "| `{}` | {} ({}:{}) | {} | **{}** | {} | {} |\n",
+            q.id,
+            q.text.replace('|', "\\|"),
+            q.source,
+            q.line,
+            q.target,
+            verdict,
+            steps.join(" "),
+            figures.join("; ")
+        ));
+    }
+    md.push_str(&format!("\n## The plan\n\n```mermaid\n{graph}```\n\n## Steps\n"));
+    for s in &r.steps {
+        md.push_str(&format!("\n### <a id=\"step-{0}\"></a>{0} ({1}): {2}\n\n", s.id, s.kind, s.state));
+        if !s.description.is_empty() {
+            md.push_str(&format!("{}\n\n", s.description));
+        }
+        if let Some(a) = &s.approval {
+            md.push_str(&format!(
+                "Approved by **{}** at {}{} (artifact `{}`).\n\n",
+                a.by,
+                a.at,
+                a.comment.as_ref().map(|c| format!(": \"{c}\"")).unwrap_or_default(),
+                a.artifact_digest
+            ));
+        }
+        if let Some(e) = &s.error {
+            md.push_str(&format!("Error: {e}\n\n"));
+        }
+        if let Some(q) = &s.quota {
+            md.push_str(&format!(
+                "| quota | current | required | request | status |\n|---|---|---|---|---|\n| {} | {} | {} | {} | {} |\n\n",
+                q.quota,
+                q.current.map(fmt_num).unwrap_or_default(),
+                q.required.map(fmt_num).unwrap_or_default(),
+                q.request.clone().unwrap_or_else(|| "none".into()),
+                q.status
+            ));
+        }
+        if !s.changes.is_empty() {
+            md.push_str("| action | logical id | type | replacement |\n|---|---|---|---|\n");
+            for (a, id, ty, rep) in &s.changes {
+                md.push_str(&format!("| {a} | {id} | {ty} | {rep} |\n"));
+            }
+            md.push('\n');
+        }
+        let mut chart = |name: &str, svg: String, md: &mut String| {
+            let file = format!("{stem}-{}-{name}.svg", s.id);
+            md.push_str(&format!("![{} {name}]({file})\n\n", s.id));
+            files.push((file, svg));
+        };
+        if let Some(l) = &s.load {
+            md.push_str(&format!(
+                "Throughput {} req/s, success {} %.\n\n",
+                l.throughput_rps.map(fmt_num).unwrap_or_default(),
+                l.success_rate_pct.map(fmt_num).unwrap_or_default()
+            ));
+            if !l.series.is_empty() {
+                chart("latency", charts::latency_over_time(&l.series), &mut md);
+                chart("throughput", charts::throughput_over_time(&l.series), &mut md);
+            }
+            if !l.percentiles.is_empty() {
+                chart("distribution", charts::latency_distribution(&l.percentiles), &mut md);
+            }
+        }
+        if let Some(f) = &s.failover {
+            md.push_str(&format!(
+                "Longest outage {} s; came back by itself: {}.\n\n",
+                fmt_num(f.downtime_s),
+                if f.recovered { "yes" } else { "no" }
+            ));
+            chart("probes", charts::probe_timeline(f), &mut md);
+        }
+        if let Some(rs) = &s.restore {
+            md.push_str(&format!(
+                "RTO {} s, RPO {} s.\n\n",
+                rs.rto_s.map(fmt_num).unwrap_or_else(|| "unknown".into()),
+                rs.rpo_s.map(fmt_num).unwrap_or_else(|| "unknown".into())
+            ));
+            chart("restore", charts::restore_breakdown(rs), &mut md);
+        }
+    }
+    md.push_str("\n## Journal\n\n```text\n");
+    for e in &r.journal {
+        md.push_str(&super::text::event(e));
+        md.push('\n');
+    }
+    md.push_str("```\n");
+    (md, files)
+}
