@@ -10,7 +10,8 @@
 //!   the journal's projection, capacity arithmetic, digests, verdicts). No I/O.
 //! - [`app`]: what every front end calls (plan, run, status, the operator verbs, log), returning
 //!   typed structs.
-//! - [`cli`]: the command line over [`app`]: flags, dispatch, text and JSON rendering.
+//! - [`cli`]: the command line over [`app`]: flags, dispatch, text and JSON rendering;
+//!   [`mcp`]: the same over the Model Context Protocol, for AI assistants (never approving).
 //! - [`engine`]: the run loop, the only layer that acts: intent, effect, outcome.
 //! - [`journal`]: the state behind every command, as traits; [`store`]: sled implements them.
 //! - [`executor`]: one executor per step kind (preview / submit / poll / reconcile), found
@@ -35,6 +36,7 @@ pub mod executor;
 pub mod exit;
 pub mod journal;
 pub mod load;
+pub mod mcp;
 pub mod planner;
 pub mod progress;
 pub mod report;

@@ -11,6 +11,9 @@ use clap::{Parser, Subcommand};
     about = "Launch-readiness runbooks: spec -> plan -> gated, resumable run -> evidence"
 )]
 pub struct Cli {
+    /// Run as if flow was started in DIR: specs, workflows, state and flow.toml resolve there.
+    #[arg(short = 'C', long = "directory", global = true, value_name = "DIR")]
+    pub directory: Option<PathBuf>,
     /// State directory (sled store).
     #[arg(long, global = true, env = "FLOW_STATE", default_value = "state")]
     pub state: PathBuf,
@@ -133,6 +136,9 @@ pub enum Command {
         #[arg(long, default_value = "mermaid", value_parser = ["mermaid", "dot"])]
         format: String,
     },
+    /// Serve the runbooks over the Model Context Protocol on stdio, for an AI assistant (it can
+    /// plan, run and read; only people approve).
+    Mcp,
     /// Steps, gates waiting and requirement verdicts.
     Status {
         #[arg(long)]

@@ -31,6 +31,14 @@ pub fn main() -> i32 {
         }
     };
     init_tracing();
+    if let Some(dir) = &cli.directory {
+        if let Err(e) = std::env::set_current_dir(dir) {
+            let why =
+                if e.kind() == std::io::ErrorKind::NotFound { "no such directory".to_string() } else { e.to_string() };
+            eprintln!("error: cannot enter directory {}: {why}", dir.display());
+            return exit::USAGE;
+        }
+    }
     let clock = match Shifted::from_env() {
         Ok(c) => c,
         Err(e) => {
@@ -181,6 +189,14 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
             loadtest(load::Settings::resolve(ask)?, json).await
         }
         Command::Drill { drill } => self::drill(env, drill).await,
+        Command::Mcp => {
+            let mut env = env.clone();
+            if let Some(url) = crate::config::webhook_url()? {
+                env.notifier = Some(Arc::new(crate::webhook::Webhook::new(&url).map_err(Error::Config)?));
+            }
+            crate::mcp::serve(env).await?;
+            Ok(exit::OK)
+        }
         Command::Report { format, output, json } => {
             report(env, rb, if json { "json" } else { &format }, output.as_deref())
         }

@@ -270,8 +270,8 @@ pub struct Ask<'a> {
 pub async fn plan(
     provider: &dyn Provider,
     ask: Ask<'_>,
-    now: &dyn Fn() -> String,
-    record: &mut dyn FnMut(Exchange),
+    now: &(dyn Fn() -> String + Sync),
+    record: &mut (dyn FnMut(Exchange) + Send),
 ) -> Result<Plan, Error> {
     let Ask { runbook, spec_path, spec, spec_text, repair_rounds } = ask;
     let system = system_prompt();

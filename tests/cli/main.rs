@@ -11,6 +11,7 @@ mod aws;
 mod drill;
 mod llm;
 mod load;
+mod mcp;
 mod notify;
 mod plan;
 mod progress;

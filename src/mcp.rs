@@ -1,0 +1,428 @@
+//! `flow mcp`: the runbook as a Model Context Protocol server over stdio (rmcp), so an AI
+//! assistant can read and advance it while people decide.
+//!
+//! The tools call the same [`crate::app`] functions as the CLI and answer with the same
+//! structs (as JSON, after a one-line summary). Nothing approves, rejects, retries, skips or
+//! edits a workflow file: those stay with people, at the command line. When a gate waits, the
+//! answer names the command a person runs (`flow approve STEP --runbook NAME`). Errors come back
+//! as tool errors with the CLI's message and the name of its exit code. Logs go to stderr only:
+//! stdout carries the protocol.
+
+use std::path::PathBuf;
+
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{
+    CallToolResult, ContentBlock, Implementation, ListResourcesResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource, ResourceContents,
+    ServerCapabilities, ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{schemars, tool, tool_handler, tool_router, ErrorData, RoleServer, ServerHandler, ServiceExt};
+use serde::{Deserialize, Serialize};
+
+use crate::app::{self, Env};
+use crate::domain::lifecycle::State;
+use crate::engine::{Options, Quiet};
+use crate::error::Error;
+
+/// The instructions an assistant gets when it connects.
+pub const INSTRUCTIONS: &str = "flow runs launch-readiness runbooks: Markdown requirement specs, planned into a DAG of steps \
+(quota checks, CloudFormation change sets, load tests, failover and restore drills), run by an engine that stops at approval \
+gates. You may read specs, plan, run ready steps and read status, journal, report and graph. You cannot approve, reject, \
+retry or skip a step: a person does that at the command line (each answer that finds a gate waiting names the command). \
+`run` returns at the first gate or long wait; call it again after a person has approved.";
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct RunbookArg {
+    /// The runbook (default: the only one in the state store).
+    pub runbook: Option<String>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct StepArg {
+    /// The runbook (default: the only one in the state store).
+    pub runbook: Option<String>,
+    /// The step's id, as `status` lists it.
+    pub step: String,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct SpecArg {
+    /// Path of the Markdown spec, relative to where `flow mcp` runs.
+    pub path: String,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct PlanArg {
+    /// Path of the Markdown spec, relative to where `flow mcp` runs.
+    pub spec: String,
+    /// `builtin` (offline, the default), `openai` or `bedrock`.
+    pub planner: Option<String>,
+    /// The model, for an LLM planner.
+    pub model: Option<String>,
+    /// Where the workflow file goes (default `workflows`).
+    pub workflows: Option<String>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct JournalArg {
+    /// The runbook (default: the only one in the state store).
+    pub runbook: Option<String>,
+    /// Only the last N events.
+    pub last: Option<usize>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct FormatArg {
+    /// The runbook (default: the only one in the state store).
+    pub runbook: Option<String>,
+    /// report: `md` (default), `json`, `junit`, `html`; graph: `mermaid` (default) or `dot`.
+    pub format: Option<String>,
+}
+
+/// The MCP server: an [`Env`] and the tool table.
+#[derive(Clone)]
+pub struct Flow {
+    env: Env,
+    tool_router: ToolRouter<Flow>,
+}
+
+fn text(s: impl Into<String>) -> ContentBlock {
+    ContentBlock::text(s.into())
+}
+
+/// A summary line for the assistant, then the document.
+fn answer(summary: String, doc: &impl Serialize) -> Result<CallToolResult, ErrorData> {
+    let json = serde_json::to_string_pretty(doc).unwrap_or_default();
+    Ok(CallToolResult::success(vec![text(summary), text(json)]))
+}
+
+/// A flow error as a tool error: the CLI's message, with its exit code's name.
+fn refused(e: Error) -> Result<CallToolResult, ErrorData> {
+    Ok(CallToolResult::error(vec![text(format!("error [{}]: {e}", e.code_name()))]))
+}
+
+/// How a person approves what waits.
+fn approve_hint(runbook: &str, waiting: &[String]) -> String {
+    if waiting.is_empty() {
+        return String::new();
+    }
+    let cmds: Vec<String> = waiting.iter().map(|s| format!("`flow approve {s} --runbook {runbook}`")).collect();
+    format!(
+        " Waiting for a person's approval: {}. Only a person approves, at the command line: {}; then call `run` again.",
+        waiting.join(", "),
+        cmds.join(", ")
+    )
+}
+
+#[tool_router]
+impl Flow {
+    pub fn new(env: Env) -> Flow {
+        Flow { env, tool_router: Self::tool_router() }
+    }
+
+    #[tool(
+        description = "List the runbooks in the state store, with their plan version and spec.",
+        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn list_runbooks(&self) -> Result<CallToolResult, ErrorData> {
+        let j = match self.env.open() {
+            Ok(j) => j,
+            Err(e) => return refused(e),
+        };
+        match j.runbooks() {
+            Ok(all) => {
+                let names: Vec<&str> = all.iter().map(|m| m.name.as_str()).collect();
+                answer(format!("{} runbook(s): {}", all.len(), names.join(", ")), &all)
+            }
+            Err(e) => refused(e.into()),
+        }
+    }
+
+    #[tool(
+        description = "A runbook's status: each step's state, gates waiting with what they will do, void approvals, and every requirement's verdict with its evidence.",
+        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn status(&self, Parameters(a): Parameters<RunbookArg>) -> Result<CallToolResult, ErrorData> {
+        match app::status::status(&self.env, a.runbook.as_deref()) {
+            Ok(st) => {
+                let waiting: Vec<String> = st.in_state(State::WaitingApproval).map(|s| s.id.clone()).collect();
+                let verdicts: Vec<String> = st.requirements.iter().map(|r| format!("{} {}", r.id, r.verdict)).collect();
+                let summary = format!(
+                    "runbook {} (plan version {}): {} steps; requirements: {}.{}",
+                    st.runbook,
+                    st.version,
+                    st.steps.len(),
+                    verdicts.join(", "),
+                    approve_hint(&st.runbook, &waiting)
+                );
+                answer(summary, &st)
+            }
+            Err(e) => refused(e),
+        }
+    }
+
+    #[tool(
+        description = "One step: its state, what it will do (the artifact a person approves: change-set table, quota request, drill plan), its approval and its evidence.",
+        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn show_step(&self, Parameters(a): Parameters<StepArg>) -> Result<CallToolResult, ErrorData> {
+        let st = match app::status::status(&self.env, a.runbook.as_deref()) {
+            Ok(st) => st,
+            Err(e) => return refused(e),
+        };
+        match st.step(&a.step) {
+            Some(s) => {
+                let hint = if s.state == State::WaitingApproval {
+                    approve_hint(&st.runbook, std::slice::from_ref(&s.id))
+                } else {
+                    String::new()
+                };
+                answer(format!("step {} ({}): {}.{hint}", s.id, s.kind, s.state), s)
+            }
+            None => {
+                let ids: Vec<&str> = st.steps.iter().map(|s| s.id.as_str()).collect();
+                refused(Error::Refused(format!(
+                    "no step `{}` in runbook `{}`; its steps: {}",
+                    a.step,
+                    st.runbook,
+                    ids.join(", ")
+                )))
+            }
+        }
+    }
+
+    #[tool(
+        description = "Read a spec: the requirements flow finds in it (kind, comparison, value, unit, line) and its context (region, stack, endpoint).",
+        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn read_spec(&self, Parameters(a): Parameters<SpecArg>) -> Result<CallToolResult, ErrorData> {
+        match app::spec::read(&PathBuf::from(&a.path)) {
+            Ok(s) => {
+                let measurable = s.requirements.iter().filter(|r| r.kind.is_measurable()).count();
+                let doc = serde_json::json!({"requirements": s.requirements, "context": s.context});
+                answer(format!("{}: {} requirements ({measurable} measurable)", a.path, s.requirements.len()), &doc)
+            }
+            Err(e) => refused(e.into()),
+        }
+    }
+
+    #[tool(
+        description = "Plan a spec into a validated DAG of steps (builtin planner, or an LLM: openai, bedrock), write its workflow file and record the version. Every side-effecting step is gated, whoever planned it. Re-planning a changed spec resets the changed steps (their approvals are void).",
+        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = true)
+    )]
+    async fn plan(&self, Parameters(a): Parameters<PlanArg>) -> Result<CallToolResult, ErrorData> {
+        let planner = a.planner.unwrap_or_else(|| "builtin".into());
+        if !["builtin", "openai", "bedrock"].contains(&planner.as_str()) {
+            return refused(Error::Config(format!("planner `{planner}`: expected builtin, openai or bedrock")));
+        }
+        let how = app::plan::How { planner, model: a.model, ..app::plan::How::default() };
+        let workflows = PathBuf::from(a.workflows.unwrap_or_else(|| "workflows".into()));
+        match app::plan::plan(&self.env, &PathBuf::from(&a.spec), &workflows, &how).await {
+            Ok(p) => {
+                let gates: Vec<&str> = p.steps.iter().filter(|s| s.gate).map(|s| s.id.as_str()).collect();
+                let summary = format!(
+                    "runbook {}: plan version {} ({} steps, {} gated: {}) written to {}. `run` runs the ready steps and stops at the first gates.",
+                    p.runbook,
+                    p.version,
+                    p.steps.len(),
+                    gates.len(),
+                    gates.join(", "),
+                    p.workflow
+                );
+                answer(summary, &p)
+            }
+            Err(e) => refused(e),
+        }
+    }
+
+    #[tool(
+        description = "Run the runbook's ready steps (approved side effects included) until each is done, waits for a person's approval, or waits on something external. Never waits for days: it returns, saying what waits and the command a person runs to approve.",
+        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = false, open_world_hint = true)
+    )]
+    async fn run(&self, Parameters(a): Parameters<RunbookArg>) -> Result<CallToolResult, ErrorData> {
+        let opts = Options { keep_events: true, ..Options::default() };
+        match app::run::run(&self.env, a.runbook.as_deref(), &opts, &Quiet).await {
+            Ok(r) => {
+                let waiting: Vec<String> =
+                    r.steps.iter().filter(|s| s.state == State::WaitingApproval).map(|s| s.id.clone()).collect();
+                let failed: Vec<String> = r
+                    .steps
+                    .iter()
+                    .filter(|s| matches!(s.state, State::Failed | State::Rejected))
+                    .map(|s| format!("{}: {}", s.id, s.why.clone().unwrap_or_default()))
+                    .collect();
+                let outcome = serde_json::to_value(r.outcome)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default();
+                let mut summary = format!("run of {}: {outcome} ({} events recorded).", r.runbook, r.events.len());
+                if !failed.is_empty() {
+                    summary.push_str(&format!(" Failed: {}.", failed.join("; ")));
+                }
+                if let Some(t) = &r.next_poll_at {
+                    summary.push_str(&format!(" Something external is pending: call `run` again after {t}."));
+                }
+                summary.push_str(&approve_hint(&r.runbook, &waiting));
+                answer(summary, &r)
+            }
+            Err(e) => refused(e),
+        }
+    }
+
+    #[tool(
+        description = "The runbook's journal: every transition, approval, retry and skip, with who and when.",
+        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn journal(&self, Parameters(a): Parameters<JournalArg>) -> Result<CallToolResult, ErrorData> {
+        match app::log::log(&self.env, a.runbook.as_deref()) {
+            Ok(mut l) => {
+                if let Some(n) = a.last {
+                    let skip = l.events.len().saturating_sub(n);
+                    l.events.drain(..skip);
+                }
+                let lines: Vec<String> = l.events.iter().map(crate::report::text::event).collect();
+                answer(format!("{} events of {}:\n{}", l.events.len(), l.runbook, lines.join("\n")), &l)
+            }
+            Err(e) => refused(e),
+        }
+    }
+
+    #[tool(
+        description = "The go/no-go report: GO only when every measurable requirement passes; each requirement with its verdict, the step that verified it and the figures. Formats: md (default), json, junit, html.",
+        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn report(&self, Parameters(a): Parameters<FormatArg>) -> Result<CallToolResult, ErrorData> {
+        let r = match app::report::report(&self.env, a.runbook.as_deref()) {
+            Ok(r) => r,
+            Err(e) => return refused(e),
+        };
+        let summary = format!("runbook {}: {}", r.runbook, r.decision.word);
+        let body = match a.format.as_deref().unwrap_or("md") {
+            "json" => serde_json::to_string_pretty(&r).unwrap_or_default(),
+            "junit" => crate::report::junit::render(&r),
+            "html" => crate::report::html::render(&r),
+            "md" => {
+                let graph = app::report::graph(&self.env, a.runbook.as_deref(), "mermaid").unwrap_or_default();
+                crate::report::markdown::render(&r, &graph, "report").0
+            }
+            other => {
+                return refused(Error::Config(format!("report format `{other}`: expected md, json, junit or html")))
+            }
+        };
+        Ok(CallToolResult::success(vec![text(summary), text(body)]))
+    }
+
+    #[tool(
+        description = "The plan's DAG with each step's state: mermaid (default) or dot.",
+        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn graph(&self, Parameters(a): Parameters<FormatArg>) -> Result<CallToolResult, ErrorData> {
+        let format = a.format.unwrap_or_else(|| "mermaid".into());
+        if !["mermaid", "dot"].contains(&format.as_str()) {
+            return refused(Error::Config(format!("graph format `{format}`: expected mermaid or dot")));
+        }
+        match app::report::graph(&self.env, a.runbook.as_deref(), &format) {
+            Ok(g) => Ok(CallToolResult::success(vec![text(g)])),
+            Err(e) => refused(e),
+        }
+    }
+}
+
+/// `flow://runbook/NAME/status`, `.../workflow`, `.../report`.
+fn resource_uri(name: &str, what: &str) -> String {
+    format!("flow://runbook/{name}/{what}")
+}
+
+impl Flow {
+    fn read(&self, uri: &str) -> Result<(String, &'static str), Error> {
+        let rest = uri.strip_prefix("flow://runbook/").ok_or_else(|| Error::Refused(format!("no resource {uri}")))?;
+        let (name, what) = rest.split_once('/').ok_or_else(|| Error::Refused(format!("no resource {uri}")))?;
+        match what {
+            "status" => {
+                let st = app::status::status(&self.env, Some(name))?;
+                Ok((serde_json::to_string_pretty(&st).unwrap_or_default(), "application/json"))
+            }
+            "workflow" => {
+                let j = self.env.open()?;
+                let meta = app::pick_runbook(j.as_ref(), Some(name))?;
+                drop(j);
+                let text = std::fs::read_to_string(&meta.workflow)
+                    .map_err(|e| Error::io(format!("reading {}", meta.workflow.display()), e))?;
+                Ok((text, "application/toml"))
+            }
+            "report" => {
+                let r = app::report::report(&self.env, Some(name))?;
+                let graph = app::report::graph(&self.env, Some(name), "mermaid")?;
+                Ok((crate::report::markdown::render(&r, &graph, "report").0, "text/markdown"))
+            }
+            _ => Err(Error::Refused(format!("no resource {uri}: expected status, workflow or report"))),
+        }
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for Flow {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().enable_resources().build())
+            .with_server_info(Implementation::new("flow", env!("CARGO_PKG_VERSION")))
+            .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let all = self
+            .env
+            .open()
+            .and_then(|j| Ok(j.runbooks()?))
+            .map_err(|e| ErrorData::internal_error(format!("error [{}]: {e}", e.code_name()), None))?;
+        let mut out = Vec::new();
+        for m in all {
+            for (what, mime, about) in [
+                ("status", "application/json", "steps, gates waiting, verdicts"),
+                ("workflow", "application/toml", "the workflow file people review"),
+                ("report", "text/markdown", "the go/no-go report"),
+            ] {
+                out.push(
+                    Resource::new(resource_uri(&m.name, what), format!("{} {what}", m.name))
+                        .with_description(format!("runbook {}: {about}", m.name))
+                        .with_mime_type(mime),
+                );
+            }
+        }
+        Ok(ListResourcesResult::with_all_items(out))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        match self.read(&request.uri) {
+            Ok((text, mime)) => {
+                Ok(ReadResourceResult::new(
+                    vec![ResourceContents::text(text, request.uri.clone()).with_mime_type(mime)],
+                )
+                .into())
+            }
+            Err(e) => Err(ErrorData::resource_not_found(format!("error [{}]: {e}", e.code_name()), None)),
+        }
+    }
+}
+
+/// Serve MCP over stdin and stdout until the client goes away.
+pub async fn serve(env: Env) -> Result<(), Error> {
+    let service = Flow::new(env).serve(rmcp::transport::stdio()).await.map_err(|e| Error::Io {
+        what: "starting the MCP server".into(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    service
+        .waiting()
+        .await
+        .map_err(|e| Error::Io { what: "serving MCP".into(), source: std::io::Error::other(e.to_string()) })?;
+    Ok(())
+}
