@@ -84,6 +84,10 @@ pub trait Journal: Send {
 
     fn cached_plan(&self, key: &str) -> Result<Option<Plan>, Error>;
     fn cache_plan(&mut self, key: &str, plan: &Plan) -> Result<(), Error>;
+    /// A model's answer to another question (the requirements it read from a spec), by the
+    /// question's digest, so the same question is not asked twice.
+    fn cached_answer(&self, key: &str) -> Result<Option<Value>, Error>;
+    fn cache_answer(&mut self, key: &str, answer: &Value) -> Result<(), Error>;
     /// One planner exchange (request, answer, violations), kept for audit.
     fn append_exchange(&mut self, runbook: &str, exchange: &Value) -> Result<(), Error>;
     fn exchanges(&self, runbook: &str) -> Result<Vec<Value>, Error>;
@@ -163,6 +167,7 @@ struct MemoryState {
     events: BTreeMap<String, Vec<Event>>,
     snapshots: BTreeMap<String, RunbookView>,
     cache: BTreeMap<String, Plan>,
+    answers: BTreeMap<String, Value>,
     exchanges: BTreeMap<String, Vec<Value>>,
     locks: BTreeMap<String, ()>,
     /// Appends still allowed before the next one fails, for crash tests (`None`: no limit).
@@ -263,6 +268,13 @@ impl Journal for MemorySession {
     }
     fn cache_plan(&mut self, key: &str, plan: &Plan) -> Result<(), Error> {
         self.0.lock().cache.insert(key.to_string(), plan.clone());
+        Ok(())
+    }
+    fn cached_answer(&self, key: &str) -> Result<Option<Value>, Error> {
+        Ok(self.0.lock().answers.get(key).cloned())
+    }
+    fn cache_answer(&mut self, key: &str, answer: &Value) -> Result<(), Error> {
+        self.0.lock().answers.insert(key.to_string(), answer.clone());
         Ok(())
     }
     fn append_exchange(&mut self, runbook: &str, exchange: &Value) -> Result<(), Error> {

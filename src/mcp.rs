@@ -194,15 +194,23 @@ impl Flow {
     }
 
     #[tool(
-        description = "Read a spec: the requirements flow finds in it (kind, comparison, value, unit, line) and its context (region, stack, endpoint).",
+        description = "Read a spec: the requirements flow finds in it (kind, comparison, value, unit, lines, scope), its diagnostics (conflicts, impossible figures, missing statistics), the figures it did not read and why, and its context (region, stack, endpoint).",
         annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn read_spec(&self, Parameters(a): Parameters<SpecArg>) -> Result<CallToolResult, ErrorData> {
         match app::spec::read(&PathBuf::from(&a.path)) {
             Ok(s) => {
                 let measurable = s.requirements.iter().filter(|r| r.kind.is_measurable()).count();
-                let doc = serde_json::json!({"requirements": s.requirements, "context": s.context});
-                answer(format!("{}: {} requirements ({measurable} measurable)", a.path, s.requirements.len()), &doc)
+                let errors = s.diagnostics.iter().filter(|d| d.level == crate::domain::spec::Level::Error).count();
+                let mut summary =
+                    format!("{}: {} requirements ({measurable} measurable)", a.path, s.requirements.len());
+                if errors > 0 {
+                    summary.push_str(&format!("; {errors} error(s) that stop a plan"));
+                }
+                if !s.unread.is_empty() {
+                    summary.push_str(&format!("; {} figure(s) not read as requirements", s.unread.len()));
+                }
+                answer(summary, &s)
             }
             Err(e) => refused(e.into()),
         }

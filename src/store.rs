@@ -255,6 +255,14 @@ impl Journal for Session {
         self.put("plan-cache", key.as_bytes(), plan)
     }
 
+    fn cached_answer(&self, key: &str) -> Result<Option<Value>, Error> {
+        self.get("answer-cache", key.as_bytes())
+    }
+
+    fn cache_answer(&mut self, key: &str, answer: &Value) -> Result<(), Error> {
+        self.put("answer-cache", key.as_bytes(), answer)
+    }
+
     fn append_exchange(&mut self, runbook: &str, exchange: &Value) -> Result<(), Error> {
         let name = format!("llm/{runbook}");
         let t = self.tree(&name)?;

@@ -11,7 +11,7 @@ use crate::config::{self, Config};
 use crate::domain::plan::{Plan, PlanDiff, PlannedBy};
 use crate::domain::requirement::Requirement;
 use crate::domain::spec::{self as dspec, Context, Spec};
-use crate::domain::{digest, validate};
+use crate::domain::{digest, grounding, validate};
 use crate::error::{Error, Result};
 use crate::planner::{self, llm::Provider};
 use crate::workflow;
@@ -25,11 +25,21 @@ pub struct How {
     pub region: Option<String>,
     pub no_cache: bool,
     pub repair_rounds: Option<u32>,
+    /// With a model: ask it which requirements the spec states too (grounded, see
+    /// [`crate::domain::grounding`]).
+    pub extract: bool,
 }
 
 impl Default for How {
     fn default() -> Self {
-        How { planner: "builtin".into(), model: None, region: None, no_cache: false, repair_rounds: None }
+        How {
+            planner: "builtin".into(),
+            model: None,
+            region: None,
+            no_cache: false,
+            repair_rounds: None,
+            extract: true,
+        }
     }
 }
 
@@ -64,8 +74,8 @@ pub struct Planned {
     pub unchanged: bool,
     #[serde(skip)]
     pub plan: Plan,
-    /// What the planner said on the way (cache hits), for the person.
-    #[serde(skip)]
+    /// What the spec and the planner said on the way (warnings, cache hits), for the person.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
 }
 
@@ -113,10 +123,28 @@ pub fn runbook_name(spec_path: &Path) -> Result<String> {
 
 /// Plan a spec file: validate, write `<workflows>/<name>.toml`, record the version.
 pub async fn plan(env: &Env, path: &Path, workflows: &Path, how: &How) -> Result<Planned> {
-    let s = super::spec::read(path)?;
+    let mut s = super::spec::read(path)?;
     let name = runbook_name(path)?;
     let shown = path.display().to_string();
+    let llm = how.planner != "builtin";
     let mut notes = Vec::new();
+    // A conflict or an impossible figure is refused before any model is asked; a spec where
+    // flow read nothing may still hold what a model can point at.
+    if let Some(e) = s.refusal(&shown) {
+        if !(llm && how.extract && e.kind == dspec::ErrorKind::NoRequirements) {
+            return Err(e.into());
+        }
+    }
+    if llm && how.extract {
+        extract(env, how, path, &mut s, Some(&name), &mut notes).await?;
+        if let Some(e) = s.refusal(&shown) {
+            return Err(e.into());
+        }
+    }
+    notes.extend(s.warnings().map(|d| match d.line {
+        Some(l) => format!("warning: {shown}:{l}: {}", d.message),
+        None => format!("warning: {shown}: {}", d.message),
+    }));
     let plan = if how.planner == "builtin" {
         planner::builtin::plan(&name, &shown, &s)
     } else {
@@ -143,6 +171,77 @@ pub async fn plan(env: &Env, path: &Path, workflows: &Path, how: &How) -> Result
     let mut planned = Planned::new(plan, &rec, wf_path.display().to_string());
     planned.notes = notes;
     Ok(planned)
+}
+
+/// Ask the model which requirements the spec states (from the cache when the same spec was
+/// asked of the same model), and hold each proposal to the text: kept ones join the spec's
+/// requirements, and `s.llm` tells what became of every one. The exchange is kept in the
+/// `audit` runbook's planner log.
+pub async fn extract(
+    env: &Env,
+    how: &How,
+    path: &Path,
+    s: &mut Spec,
+    audit: Option<&str>,
+    notes: &mut Vec<String>,
+) -> Result<()> {
+    let conf = config::load()?;
+    let provider = provider(how, &conf).await?;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let key = planner::extract::cache_key(&text, provider.as_ref());
+    let cached = if how.no_cache { None } else { env.open()?.cached_answer(&key)? };
+    let answer = match cached.as_ref().and_then(Value::as_str) {
+        Some(a) => {
+            notes.push(format!(
+                "planner: {} {} read this spec's requirements before (cache key {}); not asking again (--no-cache to ask)",
+                provider.name(),
+                provider.model(),
+                digest::short(&key)
+            ));
+            a.to_string()
+        }
+        None => {
+            env.progress.show(
+                "planner",
+                &format!("asking {} {} which requirements the spec states", provider.name(), provider.model()),
+            );
+            let mut exchanges = Vec::new();
+            let now = || env.now();
+            let result = planner::extract::ask(provider.as_ref(), &text, &now, &mut |e| exchanges.push(e)).await;
+            env.progress.done("planner");
+            let mut j = env.open()?;
+            if let Some(rb) = audit {
+                for e in &exchanges {
+                    j.append_exchange(rb, &serde_json::to_value(e).unwrap_or(Value::Null))?;
+                }
+            }
+            let answer = result.map_err(|e| Error::Planner(e.0))?;
+            if planner::extract::parse_answer(&answer).is_ok() {
+                j.cache_answer(&key, &Value::String(answer.clone()))?;
+            }
+            answer
+        }
+    };
+    let (proposals, malformed) = match planner::extract::parse_answer(&answer) {
+        Ok(read) => read,
+        Err(why) => (Vec::new(), vec![format!("the model's list of requirements cannot be read: {why}")]),
+    };
+    grounding::ground(s, &text, provider.name(), provider.model(), &proposals, &malformed);
+    if let Some(x) = &s.llm {
+        notes.push(format!(
+            "planner: {} {} proposed {} requirement{}: {} kept, {} as flow read them, {} rejected, {} read otherwise by flow (flow's reading used); `flow spec {} --extract llm` shows each",
+            x.provider,
+            x.model,
+            x.proposed,
+            if x.proposed == 1 { "" } else { "s" },
+            x.kept.len(),
+            x.agreed.len(),
+            x.rejected.len(),
+            x.disagreements.len(),
+            path.display()
+        ));
+    }
+    Ok(())
 }
 
 async fn provider(how: &How, conf: &Config) -> Result<Box<dyn Provider>> {

@@ -44,7 +44,10 @@ pub struct RequirementReport {
     pub source: String,
     pub line: usize,
     pub target: String,
-    /// pass, fail or unverified.
+    /// What it applies to, when the spec says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// pass, fail, unverified, or monitoring (verified after launch).
     pub verdict: String,
     pub measurable: bool,
     /// The steps that cover it.
@@ -263,6 +266,7 @@ pub fn build(plan: &Plan, view: &RunbookView, journal: Vec<Event>, generated_at:
                 source: plan.spec.clone(),
                 line: r.line,
                 target: r.target(),
+                scope: r.scope.clone(),
                 verdict: v.verdict,
                 measurable: v.measurable,
                 steps,

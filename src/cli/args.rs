@@ -26,9 +26,25 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Parse a spec and show its requirements and context.
+    /// Parse a spec and show its requirements, context and diagnostics.
     Spec {
         file: PathBuf,
+        /// builtin (the grammar alone), or llm: a model also proposes requirements, each kept
+        /// only when its quote is on its line and the grammar reads the same target from it.
+        #[arg(long, default_value = "builtin", value_parser = ["builtin", "llm"])]
+        extract: String,
+        /// With --extract llm: openai (any OpenAI-compatible endpoint) or bedrock.
+        #[arg(long, default_value = "openai", value_parser = ["openai", "bedrock"])]
+        planner: String,
+        /// Model (openai) or model id / inference profile (bedrock).
+        #[arg(long)]
+        model: Option<String>,
+        /// AWS region for bedrock.
+        #[arg(long)]
+        region: Option<String>,
+        /// Ask the model even when it read this spec before.
+        #[arg(long)]
+        no_cache: bool,
         #[arg(long)]
         json: bool,
     },
@@ -50,6 +66,9 @@ pub enum Command {
         /// Times an invalid answer is sent back for repair (default 2).
         #[arg(long)]
         repair_rounds: Option<u32>,
+        /// With a model: do not ask it which requirements the spec states (the grammar's alone).
+        #[arg(long)]
+        no_extract: bool,
         /// Where workflow files go.
         #[arg(long, env = "FLOW_WORKFLOWS", default_value = "workflows")]
         workflows: PathBuf,

@@ -111,17 +111,26 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
     let rb = cli.runbook.as_deref();
     let by = |b: Option<String>| b.unwrap_or_else(|| env.actor.clone());
     match cli.command {
-        Command::Spec { file, json } => {
-            let s = app::spec::read(&file)?;
+        Command::Spec { file, extract, planner, model, region, no_cache, json } => {
+            let mut s = app::spec::read(&file)?;
+            if extract == "llm" {
+                let how = app::plan::How { planner, model, region, no_cache, ..app::plan::How::default() };
+                let (env, _bars) = with_bars(env, json);
+                let mut notes = Vec::new();
+                app::plan::extract(&env, &how, &file, &mut s, None, &mut notes).await?;
+                for n in notes.iter().filter(|n| n.contains("not asking again")) {
+                    eprintln!("{n}");
+                }
+            }
             if json {
-                print_json(&serde_json::json!({"requirements": s.requirements, "context": s.context}));
+                print_json(&s);
             } else {
                 print!("{}", render::spec(&file.display().to_string(), &s));
             }
             Ok(exit::OK)
         }
-        Command::Plan { spec, planner, model, region, no_cache, repair_rounds, workflows, json } => {
-            let how = app::plan::How { planner, model, region, no_cache, repair_rounds };
+        Command::Plan { spec, planner, model, region, no_cache, repair_rounds, no_extract, workflows, json } => {
+            let how = app::plan::How { planner, model, region, no_cache, repair_rounds, extract: !no_extract };
             let (env, _bars) = with_bars(env, json);
             let planned = app::plan::plan(&env, &spec, &workflows, &how).await?;
             for n in &planned.notes {

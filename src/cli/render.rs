@@ -9,23 +9,82 @@ use crate::app::status::Status;
 use crate::domain::digest;
 use crate::domain::lifecycle::State;
 use crate::domain::requirement::Requirement;
-use crate::domain::spec::Spec;
+use crate::domain::spec::{Level, Spec};
 use crate::domain::validate;
 use crate::engine::RunOutcome;
 
 pub use crate::report::text::{diff, event};
 
 fn req_row(r: &Requirement) -> String {
-    let text: String = r.text.chars().take(70).collect();
-    format!("  {:<14} {:<22} {:<18} {:>5}  {}\n", r.id, r.kind.to_string(), r.target(), r.line, text)
+    let lines: Vec<String> = r.all_lines().iter().map(|l| l.to_string()).collect();
+    let scope = r.scope.as_deref().map(|s| format!("[{s}] ")).unwrap_or_default();
+    let text: String = format!("{scope}{}", r.text).chars().take(70).collect();
+    let row = format!("  {:<14} {:<22} {:<18} {:>5}  {}", r.id, r.kind.to_string(), r.target(), lines.join(","), text);
+    format!("{}\n", row.trim_end())
 }
 
 pub fn spec(path: &str, s: &Spec) -> String {
     let measurable = s.requirements.iter().filter(|r| r.kind.is_measurable()).count();
-    let mut out = format!("{path}: {} requirements ({measurable} measurable)\n", s.requirements.len());
-    out.push_str(&format!("  {:<14} {:<22} {:<18} {:>5}  {}\n", "ID", "KIND", "TARGET", "LINE", "TEXT"));
+    let monitored = s.requirements.iter().filter(|r| r.kind.has_target() && !r.kind.is_measurable()).count();
+    let extra = if monitored > 0 { format!(", {monitored} verified by monitoring") } else { String::new() };
+    let mut out = format!("{path}: {} requirements ({measurable} measurable{extra})\n", s.requirements.len());
+    if !s.requirements.is_empty() {
+        out.push_str(&format!("  {:<14} {:<22} {:<18} {:>5}  {}\n", "ID", "KIND", "TARGET", "LINE", "TEXT"));
+    }
     for r in &s.requirements {
         out.push_str(&req_row(r));
+        if let Some(n) = &r.note {
+            out.push_str(&format!("  {:<14} note: {n}\n", ""));
+        }
+    }
+    if !s.diagnostics.is_empty() {
+        out.push_str("diagnostics:\n");
+        for d in &s.diagnostics {
+            let level = match d.level {
+                Level::Error => "error",
+                Level::Warning => "warning",
+                Level::Note => "note",
+            };
+            let at = match (d.line, d.other_line) {
+                (Some(l), Some(o)) => format!("line {l} (and line {o}): "),
+                (Some(l), None) => format!("line {l}: "),
+                _ => String::new(),
+            };
+            out.push_str(&format!("  {level:<7} {at}{}\n", d.message));
+        }
+    }
+    if !s.unread.is_empty() {
+        out.push_str("not read as requirements:\n");
+        for u in &s.unread {
+            out.push_str(&format!("  line {}: '{}' not read as a requirement: {}\n", u.line, u.figure, u.why));
+        }
+    }
+    if let Some(x) = &s.llm {
+        out.push_str(&format!(
+            "the model ({} {}): {} proposed, {} kept, {} as flow read them, {} rejected, {} read otherwise by flow\n",
+            x.provider,
+            x.model,
+            x.proposed,
+            x.kept.len(),
+            x.agreed.len(),
+            x.rejected.len(),
+            x.disagreements.len()
+        ));
+        if !x.kept.is_empty() {
+            out.push_str(&format!("  kept (source llm): {}\n", x.kept.join(", ")));
+        }
+        for d in &x.disagreements {
+            out.push_str(&format!(
+                "  line {}: the model reads \"{}\" as {}; flow reads {}; flow's reading is used\n",
+                d.line, d.quote, d.model, d.builtin
+            ));
+        }
+        for r in &x.rejected {
+            match r.line {
+                Some(l) => out.push_str(&format!("  rejected line {l}: \"{}\" ({}): {}\n", r.quote, r.proposal, r.why)),
+                None => out.push_str(&format!("  rejected: {}\n", r.why)),
+            }
+        }
     }
     if !s.context.is_empty() {
         out.push_str("context:\n");
@@ -179,7 +238,7 @@ pub fn status(st: &Status) -> String {
     out.push_str("\nrequirements:\n");
     for v in &st.requirements {
         let ev: Vec<String> = v.evidence.iter().map(|m| m.describe()).collect();
-        let note = if v.measurable { ev.join("; ") } else { "not measurable: check by hand".into() };
+        let note = if v.measurable || !v.evidence.is_empty() { ev.join("; ") } else { v.unmeasured().into() };
         let row = format!("  {:<10} {:<12} {:<22} {:<18} {}", v.verdict, v.id, v.kind, v.target, note);
         out.push_str(row.trim_end());
         out.push('\n');
@@ -194,7 +253,7 @@ pub fn log(l: &Log) -> String {
 pub fn exchanges(x: &Exchanges) -> String {
     let mut out = String::new();
     for e in &x.exchanges {
-        out.push_str(&format!("{} {}:{} round {}\n", e.at, e.provider, e.model, e.round));
+        out.push_str(&format!("{} {}:{} {} round {}\n", e.at, e.provider, e.model, e.question, e.round));
         if let Some(err) = &e.error {
             out.push_str(&format!("  error: {err}\n"));
         }

@@ -3,6 +3,7 @@
 
 pub const THROUGHPUT_RPS: &str = "throughput_rps";
 pub const SUCCESS_RATE_PCT: &str = "success_rate_pct";
+pub const AVAILABILITY_PCT: &str = "availability_pct";
 pub const LATENCY_AVG_MS: &str = "latency_avg_ms";
 pub const LATENCY_P50_MS: &str = "latency_p50_ms";
 pub const LATENCY_P90_MS: &str = "latency_p90_ms";

@@ -1,11 +1,17 @@
-//! Specs: a Markdown file -> requirements with their source lines, plus the context (region,
-//! stack, endpoint) the runbook targets.
+//! Specs: a Markdown file -> requirements with their source lines, the context (region, stack,
+//! endpoint) the runbook targets, and diagnostics for everything not read as a target.
 //!
-//! The walk collects "units" of text (a list item, a paragraph, a table row), each with the line
-//! it starts on and the heading it sits under, then asks [`requirement::extract`] for figures.
-//! Ids are explicit when the spec gives one (`REQ-3: ...`, `1.2 ...`, an `ID` table column),
-//! Kiro-style (`Requirement 2` heading, third acceptance criterion -> `2.3`), or derived from
-//! the heading and the order (`performance-2`).
+//! The walk collects "units" of text (a list item, a paragraph, a table cell under a target
+//! column), each with where every piece of it came from, the headings it sits under, the label
+//! of its parent list item and its table header. Each unit is split into sentences and each
+//! sentence read by [`reading::read`]: the context gives it a statistic ("## Latency (p99)"), a
+//! unit ("p95 target (ms)"), a comparison (a `Max` column) and a scope (the label before a
+//! colon, the table row, the heading). Ids are explicit when the spec gives one (`REQ-3: ...`,
+//! an `ID` column), Kiro-style (`Requirement 2`, third criterion -> `2.3`), or derived from the
+//! heading and the order (`performance-2`).
+//!
+//! A readable document is never refused here: conflicts and impossible figures are error
+//! diagnostics, and [`Spec::refusal`] is what `flow plan` refuses with.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -15,7 +21,10 @@ use pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 use regex::Regex;
 use serde::Serialize;
 
-use super::requirement::{self, Kind, Op, Requirement};
+use super::grounding::Extraction;
+use super::quantity::{self, Class};
+use super::reading::{self, Hints, Label};
+use super::requirement::{self, fmt_num, Kind, Op, Requirement, Source};
 
 /// Where a runbook points: region, stack, endpoint and any other key the spec names.
 pub type Context = BTreeMap<String, String>;
@@ -24,6 +33,48 @@ pub type Context = BTreeMap<String, String>;
 pub struct Spec {
     pub requirements: Vec<Requirement>,
     pub context: Context,
+    /// Conflicts, impossible figures, missing statistics, restatements: each with its line.
+    pub diagnostics: Vec<Diagnostic>,
+    /// Every figure with a unit that is not read as a requirement, and why.
+    pub unread: Vec<Unread>,
+    /// What a model proposed and what became of each proposal, when one was asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llm: Option<Extraction>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// `flow plan` refuses the spec.
+    Error,
+    Warning,
+    Note,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Diagnostic {
+    pub level: Level,
+    /// The line it is about; none for the whole spec.
+    pub line: Option<usize>,
+    /// The other line of a conflict or a restatement.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub other_line: Option<usize>,
+    pub message: String,
+    /// The source line, as written.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub text: String,
+    #[serde(skip)]
+    refusal: Option<ErrorKind>,
+}
+
+/// A figure not read as a requirement.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Unread {
+    pub line: usize,
+    /// The source line, as written.
+    pub text: String,
+    pub figure: String,
+    pub why: String,
 }
 
 /// What is wrong with a spec, and where.
@@ -36,14 +87,6 @@ pub struct Error {
     pub source_line: Option<String>,
 }
 
-/// Two different targets for one kind, and where each was written.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Conflict {
-    pub kind: String,
-    pub first: Requirement,
-    pub second: Requirement,
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub enum ErrorKind {
     Missing(String),
@@ -51,7 +94,8 @@ pub enum ErrorKind {
     Empty,
     NoRequirements,
     Impossible(String),
-    Conflict(Box<Conflict>),
+    /// Two different targets for one kind and scope; the message names both.
+    Conflict(String),
 }
 
 impl fmt::Display for Error {
@@ -65,16 +109,7 @@ impl fmt::Display for Error {
                 "spec has no requirement: expected sentences such as \"handle 2,500 connections per second\" or \"THE SYSTEM SHALL ...\""
             )?,
             ErrorKind::Impossible(why) => write!(f, "impossible requirement: {why}")?,
-            ErrorKind::Conflict(c) => write!(
-                f,
-                "two different targets for {}: {} ({}) here, but {} ({}) at line {}",
-                c.kind,
-                c.second.target(),
-                c.second.id,
-                c.first.target(),
-                c.first.id,
-                c.first.line
-            )?,
+            ErrorKind::Conflict(message) => f.write_str(message)?,
         }
         if let Some(line) = self.line {
             write!(f, "\n  --> {}:{line}", self.path)?;
@@ -90,6 +125,89 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+impl Spec {
+    /// Why this spec cannot be planned: its first error (a conflict, an impossible figure), or
+    /// no requirement at all.
+    pub fn refusal(&self, path: &str) -> Option<Error> {
+        if let Some(d) = self.diagnostics.iter().find(|d| d.level == Level::Error) {
+            return Some(Error {
+                path: path.into(),
+                line: d.line,
+                kind: d.refusal.clone().unwrap_or_else(|| ErrorKind::Impossible(d.message.clone())),
+                source_line: (!d.text.is_empty()).then(|| d.text.clone()),
+            });
+        }
+        self.requirements.is_empty().then(|| Error {
+            path: path.into(),
+            line: None,
+            kind: ErrorKind::NoRequirements,
+            source_line: None,
+        })
+    }
+
+    /// After requirements were added (grounded model proposals): the whole-spec warning again.
+    pub fn recheck(&mut self) {
+        self.diagnostics.retain(|d| !(d.line.is_none() && d.level == Level::Warning));
+        if let Some(d) = whole_spec_warning(&self.requirements) {
+            self.diagnostics.insert(0, d);
+        }
+    }
+
+    /// Warnings a plan carries with it (nothing measurable, missing statistics).
+    pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics.iter().filter(|d| d.level == Level::Warning)
+    }
+}
+
+/// An open list: its ordered start, the items seen so far, and the labels and scope its parent
+/// item gives it.
+type OpenList = (Option<u64>, u64, Vec<Label>, Option<String>);
+
+/// Why a figure in a code block or in HTML is not read: flow reads prose, lists and tables.
+pub const IN_CODE: &str = "in a code block, which flow does not read";
+pub const IN_HTML: &str = "in HTML, which flow does not read";
+/// Why a figure with no label near it is not read.
+pub const NO_LABEL: &str = reading::NO_LABEL;
+
+/// Figures with a unit in text flow does not read: each reported, none silently dropped.
+fn not_prose(
+    text: &str,
+    at: usize,
+    why: &str,
+    line_of: &dyn Fn(usize) -> usize,
+    source_line: &dyn Fn(usize) -> String,
+    unread: &mut Vec<Unread>,
+) {
+    for f in quantity::figures(text, true).into_iter().filter(|f| f.class != Class::Bare) {
+        let line = line_of(at + f.start);
+        unread.push(Unread {
+            line,
+            text: source_line(line).trim().to_string(),
+            figure: f.text(text).to_string(),
+            why: why.into(),
+        });
+    }
+}
+
+/// What a person should know about the spec as a whole: nothing found, or nothing measurable.
+fn whole_spec_warning(reqs: &[Requirement]) -> Option<Diagnostic> {
+    let message = if reqs.is_empty() {
+        "no requirement found: expected sentences such as \"handle 2,500 connections per second\" or \"THE SYSTEM SHALL ...\""
+    } else if !reqs.iter().any(|r| r.kind.is_measurable()) {
+        "nothing measurable: no step can verify any of these requirements, so a plan proves nothing"
+    } else {
+        return None;
+    };
+    Some(Diagnostic {
+        level: Level::Warning,
+        line: None,
+        other_line: None,
+        message: message.into(),
+        text: String::new(),
+        refusal: None,
+    })
+}
 
 /// Parse a spec from raw bytes; `path` is only used in messages.
 pub fn parse_bytes(path: &str, bytes: &[u8]) -> Result<Spec, Error> {
@@ -107,27 +225,292 @@ static EXPLICIT_ID: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^\s*\[?(?P<id>[A-Za-z][A-Za-z0-9]*-\d+(?:\.\d+)*|\d+\.\d+(?:\.\d+)*)\]?\s*(?:[:.)\-–—]\s*|\s+)")
         .unwrap()
 });
-static EARS_RESPONSE: LazyLock<Regex> =
+/// EARS: WHEN/IF/WHILE/WHERE <condition> THE SYSTEM SHALL <response>.
+static EARS: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)^\s*(?:when|if|while|where)\b.*?\b(?:shall|must)\b").unwrap());
 static KIRO_HEADING: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)^\s*requirement\s+(?P<n>\d+)\b").unwrap());
 static KEY_VALUE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\s*(?P<k>[A-Za-z][A-Za-z0-9 _-]{0,40}?)\s*[:=]\s*(?P<v>\S.*?)\s*$").unwrap());
+/// "Checkout API: p99 under 300 ms": the label before a colon.
+static COLON_LABEL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^(?P<label>[^:]{1,60}?)\s*:\s+").unwrap());
+/// "Tier-0 services have an RTO of ...": a sentence whose subject names what it is about.
+static SUBJECT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^(?P<s>[\w-]+(?:\s+[\w-]+){0,2}\s+(?:services?|systems?|databases?|apis?|workloads?|applications?|apps?|tiers?|components?|endpoints?))\s+(?:have|has|must|shall|should|will|need|needs|require|requires|are|is|get|gets)\b").unwrap()
+});
+/// "... THE checkout service SHALL ...": the subject of an EARS response.
+static EARS_SUBJECT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)\bthe\s+(?P<s>[\w-]+(?:\s+[\w-]+){0,2}?)\s+(?:shall|must)\b").unwrap());
+static NUMBERING: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\s*(?:\d+(?:\.\d+)*\.?|[A-Z]\.)\s+").unwrap());
+static PARENS: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\s*\([^)]*\)").unwrap());
 
-/// A text unit being collected: its text, start line, and Kiro position (heading number,
-/// item number).
-type Open = (String, usize, Option<(String, u64)>);
+/// Words that name a kind of requirement, a section or a statistic, not what it applies to.
+const GENERIC: &[&str] = &[
+    "a",
+    "an",
+    "the",
+    "of",
+    "for",
+    "and",
+    "&",
+    "to",
+    "in",
+    "on",
+    "with",
+    "our",
+    "its",
+    "all",
+    "per",
+    "by",
+    "at",
+    "or",
+    "api",
+    "apis",
+    "requirement",
+    "requirements",
+    "non-functional",
+    "nonfunctional",
+    "functional",
+    "nfr",
+    "nfrs",
+    "performance",
+    "latency",
+    "latencies",
+    "throughput",
+    "capacity",
+    "scale",
+    "scalability",
+    "scaling",
+    "load",
+    "traffic",
+    "availability",
+    "uptime",
+    "reliability",
+    "resilience",
+    "resiliency",
+    "recovery",
+    "disaster",
+    "dr",
+    "backup",
+    "backups",
+    "restore",
+    "restores",
+    "data",
+    "durability",
+    "slo",
+    "slos",
+    "sla",
+    "slas",
+    "sli",
+    "slis",
+    "service",
+    "services",
+    "level",
+    "levels",
+    "objective",
+    "objectives",
+    "indicator",
+    "indicators",
+    "agreement",
+    "target",
+    "targets",
+    "goal",
+    "goals",
+    "commitment",
+    "commitments",
+    "summary",
+    "overview",
+    "glossary",
+    "definitions",
+    "terms",
+    "acceptance",
+    "criteria",
+    "introduction",
+    "context",
+    "environment",
+    "error",
+    "errors",
+    "rate",
+    "rates",
+    "budget",
+    "budgets",
+    "success",
+    "failure",
+    "failures",
+    "failover",
+    "zone",
+    "zones",
+    "az",
+    "azs",
+    "response",
+    "responses",
+    "time",
+    "times",
+    "average",
+    "mean",
+    "median",
+    "percentile",
+    "percentiles",
+    "statistics",
+    "numbers",
+    "metrics",
+    "metric",
+    "measures",
+    "quality",
+    "attributes",
+    "operational",
+    "operations",
+    "production",
+    "launch",
+    "readiness",
+    "go-live",
+    "day",
+    "user",
+    "story",
+    "notes",
+    "appendix",
+    "key",
+    "main",
+    "general",
+    "overall",
+    "system",
+    "systems",
+    "thresholds",
+    "limits",
+    "kpis",
+    "table",
+    "rto",
+    "rpo",
+    "downtime",
+    "outage",
+    "outages",
+    "business",
+    "continuity",
+    "planning",
+    "plan",
+    "policy",
+    "decision",
+    "record",
+    "status",
+    "consequences",
+    "rationale",
+    "background",
+    "monitoring",
+    "alerting",
+    "alarms",
+    "notifications",
+    "security",
+    "cost",
+    "costs",
+    "credits",
+    "credit",
+    "support",
+    "peak",
+    "expected",
+    "required",
+    "minimum",
+    "maximum",
+    "max",
+    "min",
+    "monthly",
+    "weekly",
+    "daily",
+    "yearly",
+    "annual",
+    "quarterly",
+    "rolling",
+    "value",
+    "values",
+    "connections",
+    "connection",
+    "requests",
+    "request",
+    "second",
+    "seconds",
+    "minute",
+    "minutes",
+    "hour",
+    "hours",
+    "sec",
+    "ms",
+    "rps",
+    "tps",
+    "qps",
+    "successful",
+    "successfully",
+    "p50",
+    "p90",
+    "p95",
+    "p99",
+    "p999",
+    "it",
+    "its",
+    "they",
+    "this",
+    "these",
+    "we",
+    "you",
+    "scenario",
+    "scenarios",
+    "feature",
+    "given",
+    "background",
+    "example",
+    "examples",
+];
 
-/// A piece of text that may hold a requirement.
-#[derive(Debug)]
-struct Unit {
-    text: String,
-    line: usize,
-    heading: String,
-    /// `Requirement N` heading number, and the item's 1-based position in an ordered list.
-    kiro: Option<(String, u64)>,
-    /// An id given in a table's ID column.
-    table_id: Option<String>,
-    in_context: bool,
+/// What a piece of text is scoped to, if it names something beyond kinds and statistics: the
+/// text as written (numbering and parentheses dropped).
+pub fn scope_of(text: &str) -> Option<String> {
+    let text = quantity::normalize(text);
+    let shown =
+        PARENS.replace_all(&NUMBERING.replace(&text, ""), "").trim().trim_matches(['*', '_', ':']).trim().to_string();
+    let shown = match shown.split_once(' ') {
+        Some((the, rest)) if the.eq_ignore_ascii_case("the") => rest.to_string(),
+        _ => shown,
+    };
+    scope_key(&shown).map(|_| shown)
+}
+
+/// The words of a scope that decide whether two scopes are the same ("Checkout API" and
+/// "checkout" are).
+pub fn scope_key(scope: &str) -> Option<String> {
+    let spans = reading::labels(scope);
+    let words: Vec<String> = quantity::tokens(scope)
+        .into_iter()
+        .filter(|t| t.text.chars().any(char::is_alphanumeric))
+        .filter(|t| !spans.iter().any(|s| t.start < s.end && s.start < t.end))
+        .map(|t| t.text)
+        .filter(|w| !GENERIC.contains(&w.as_str()))
+        .collect();
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
+fn same_scope(a: &Option<String>, b: &Option<String>) -> bool {
+    a.as_deref().and_then(scope_key) == b.as_deref().and_then(scope_key)
+}
+
+/// "REQ-1 handle ...", "Perf-2: ...", "1.2 ...": an id; "Tier-0 services ...": a word.
+fn id_like(c: &regex::Captures) -> bool {
+    let sep = &c[0][c["id"].len() + c[0].find(&c["id"]).unwrap_or(0)..];
+    let punctuated = sep.trim_start_matches([']', ' ']).starts_with([':', '.', ')', '-', '–', '—']);
+    let letters: String = c["id"].chars().take_while(|ch| ch.is_ascii_alphabetic()).collect();
+    punctuated || letters.is_empty() || letters.chars().all(|ch| ch.is_ascii_uppercase())
+}
+
+/// The one label of a heading or a parent item, when it has exactly one kind of label.
+fn context_labels(text: &str) -> Vec<Label> {
+    let mut ls: Vec<Label> = reading::labels(&quantity::normalize(text))
+        .into_iter()
+        .map(|s| s.label)
+        .filter(|l| !matches!(l, Label::Ignore(..)))
+        .collect();
+    ls.dedup();
+    if ls.len() == 1 {
+        ls
+    } else {
+        // "Response time (p99)" and "p99 latency" merge; "RTO and RPO" is two: no hint.
+        Vec::new()
+    }
 }
 
 fn is_context_heading(h: &str) -> bool {
@@ -149,6 +532,302 @@ fn strip_value(v: &str) -> String {
     v.trim().trim_matches('`').trim_matches('"').trim_matches('\'').trim().to_string()
 }
 
+/// Text being collected, with where each piece came from.
+#[derive(Debug, Default, Clone)]
+struct Text {
+    text: String,
+    /// (offset in `text`, offset in the source) at the start of each piece.
+    anchors: Vec<(usize, usize)>,
+}
+
+impl Text {
+    fn push(&mut self, piece: &str, src: usize) {
+        self.anchors.push((self.text.len(), src));
+        for c in piece.chars() {
+            if c.is_whitespace() {
+                if !self.text.is_empty() && !self.text.ends_with(' ') {
+                    self.text.push(' ');
+                }
+            } else {
+                self.text.push(if c == '\u{2212}' { '-' } else { c });
+            }
+        }
+    }
+
+    fn space(&mut self) {
+        if !self.text.is_empty() && !self.text.ends_with(' ') {
+            self.text.push(' ');
+        }
+    }
+
+    /// The source offset of a text offset.
+    fn src(&self, pos: usize) -> usize {
+        let i = self.anchors.partition_point(|a| a.0 <= pos);
+        match i.checked_sub(1).and_then(|i| self.anchors.get(i)) {
+            Some(&(t, s)) => s + (pos - t),
+            None => self.anchors.first().map_or(0, |a| a.1),
+        }
+    }
+}
+
+/// A piece of text that may hold requirements.
+#[derive(Debug, Clone)]
+struct Unit {
+    text: Text,
+    /// The heading it sits under (for ids).
+    heading: String,
+    /// `Requirement N` heading number, and the item's 1-based position in an ordered list.
+    kiro: Option<(String, u64)>,
+    /// An id given in a table's ID column.
+    table_id: Option<String>,
+    in_context: bool,
+    /// Labels from the table column, parent item and headings, nearest first.
+    labels: Vec<Label>,
+    /// A scope from the table row, parent item or heading.
+    scope: Option<String>,
+    bare_unit: Option<(Class, f64)>,
+    op: Option<Op>,
+    /// A table cell: one phrase, not sentences; no colon label.
+    cell: bool,
+    /// How a table cell's requirement is shown.
+    shown: Option<String>,
+}
+
+impl Unit {
+    /// A paragraph, list item or heading: sentences, under `heading`.
+    fn prose(text: Text, heading: String, in_context: bool, labels: Vec<Label>, scope: Option<String>) -> Unit {
+        Unit {
+            text,
+            heading,
+            kiro: None,
+            table_id: None,
+            in_context,
+            labels,
+            scope,
+            bare_unit: None,
+            op: None,
+            cell: false,
+            shown: None,
+        }
+    }
+}
+
+/// A column of a table, as its header says.
+#[derive(Debug, Clone, PartialEq)]
+enum Col {
+    Id,
+    Target {
+        labels: Vec<Label>,
+        unit: Option<(Class, f64)>,
+        op: Option<Op>,
+    },
+    /// Current, measured, baseline, budget...: not targets.
+    NotTarget,
+    Scope,
+    Metric,
+    Unit,
+    Text,
+}
+
+fn words(h: &str) -> Vec<String> {
+    quantity::tokens(&h.to_lowercase()).into_iter().map(|t| t.text).collect()
+}
+
+fn classify(header: &str) -> Col {
+    const NOT_TARGET: &[&str] = &[
+        "current",
+        "currently",
+        "measured",
+        "achieved",
+        "baseline",
+        "typical",
+        "budget",
+        "actual",
+        "actuals",
+        "today",
+        "observed",
+        "previous",
+        "last",
+        "as-is",
+        "status",
+        "notes",
+        "note",
+        "comment",
+        "comments",
+        "rationale",
+        "owner",
+        "priority",
+        "source",
+        "how",
+        "method",
+        "measurement",
+        "alert",
+        "alarm",
+        "warning",
+        "forecast",
+        "history",
+    ];
+    const SCOPE: &[&str] = &[
+        "service",
+        "services",
+        "component",
+        "components",
+        "endpoint",
+        "endpoints",
+        "system",
+        "systems",
+        "journey",
+        "journeys",
+        "feature",
+        "features",
+        "operation",
+        "operations",
+        "scope",
+        "tier",
+        "tiers",
+        "workload",
+        "workloads",
+        "application",
+        "applications",
+        "app",
+        "apps",
+        "area",
+        "path",
+        "route",
+        "routes",
+        "database",
+        "databases",
+    ];
+    const TARGET: &[&str] = &[
+        "target",
+        "targets",
+        "objective",
+        "objectives",
+        "slo",
+        "sla",
+        "threshold",
+        "thresholds",
+        "goal",
+        "goals",
+        "limit",
+        "limits",
+        "value",
+        "values",
+        "required",
+        "must",
+        "commitment",
+        "acceptance",
+        "max",
+        "maximum",
+        "min",
+        "minimum",
+        "upper",
+        "lower",
+        "measure",
+        "criterion",
+        "fit",
+    ];
+    const METRIC: &[&str] = &[
+        "metric",
+        "metrics",
+        "requirement",
+        "requirements",
+        "name",
+        "sli",
+        "slis",
+        "indicator",
+        "what",
+        "attribute",
+        "quality",
+        "category",
+        "nfr",
+        "description",
+        "kpi",
+        "parameter",
+        "item",
+        "percentile",
+        "statistic",
+        "aspect",
+        "characteristic",
+        "dimension",
+    ];
+    let h = header.trim().to_lowercase();
+    let w = words(&h);
+    let has = |set: &[&str]| w.iter().any(|x| set.contains(&x.as_str()));
+    if matches!(h.as_str(), "id" | "#" | "ref" | "req" | "req id" | "requirement id" | "key" | "no" | "no.") {
+        return Col::Id;
+    }
+    if has(NOT_TARGET) {
+        return Col::NotTarget;
+    }
+    if has(&["unit", "units"]) {
+        return Col::Unit;
+    }
+    let labels = context_labels(header);
+    let op = if has(&["max", "maximum", "upper"]) {
+        Some(Op::Le)
+    } else if has(&["min", "minimum", "lower"]) {
+        Some(Op::Ge)
+    } else {
+        None
+    };
+    if has(TARGET) || !labels.is_empty() {
+        return Col::Target { labels, unit: quantity::unit_hint(header), op };
+    }
+    if has(SCOPE) {
+        return Col::Scope;
+    }
+    if has(METRIC) {
+        return Col::Metric;
+    }
+    Col::Text
+}
+
+/// A table's header says its figures are not targets (a service-credit table).
+fn lookalike_table(header: &[(String, usize)]) -> bool {
+    header.iter().any(|(h, _)| {
+        words(h).iter().any(|w| ["credit", "credits", "refund", "penalty", "price", "cost"].contains(&w.as_str()))
+    })
+}
+
+/// Byte ranges of the sentences of `text`.
+fn sentences(text: &str) -> Vec<(usize, usize)> {
+    const ABBREV: &[&str] = &["e.g", "i.e", "etc", "vs", "approx", "incl", "cf", "no", "fig", "min", "max"];
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut start = 0;
+    for i in 0..b.len() {
+        if !matches!(b[i], b'.' | b'!' | b'?') || b.get(i + 1) != Some(&b' ') {
+            continue;
+        }
+        let next = text[i + 2..].chars().next();
+        if !next.is_some_and(|c| c.is_uppercase() || c.is_ascii_digit() || matches!(c, '(' | '"' | '*' | '`')) {
+            continue;
+        }
+        let word = text[start..i].rsplit(' ').next().unwrap_or("").to_ascii_lowercase();
+        if b[i] == b'.' && ABBREV.contains(&word.trim_start_matches('(')) {
+            continue;
+        }
+        out.push((start, i + 1));
+        start = i + 2;
+    }
+    if start < text.len() {
+        out.push((start, text.len()));
+    }
+    out
+}
+
+/// A requirement before it has its id.
+struct Found {
+    kind: Kind,
+    op: Op,
+    value: f64,
+    line: usize,
+    text: String,
+    scope: Option<String>,
+    note: Option<String>,
+}
+
 pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
     if text.trim().is_empty() {
         return Err(Error { path: path.into(), line: None, kind: ErrorKind::Empty, source_line: None });
@@ -156,37 +835,70 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
     let line_starts: Vec<usize> = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
     let line_of = |off: usize| line_starts.partition_point(|&s| s <= off);
     let lines: Vec<&str> = text.lines().collect();
+    let source_line =
+        |line: usize| lines.get(line.wrapping_sub(1)).map(|s| s.trim_end().to_string()).unwrap_or_default();
+
+    let opts = Options::ENABLE_TABLES | Options::ENABLE_YAML_STYLE_METADATA_BLOCKS;
+    // The document's title: a first heading that is its only H1 names no scope.
+    let h1s = Parser::new_ext(text, opts)
+        .filter(|e| matches!(e, Event::Start(Tag::Heading { level: HeadingLevel::H1, .. })))
+        .count();
+    let first_is_h1 = Parser::new_ext(text, opts)
+        .find(|e| matches!(e, Event::Start(Tag::Heading { .. })))
+        .is_some_and(|e| matches!(e, Event::Start(Tag::Heading { level: HeadingLevel::H1, .. })));
 
     let mut context = Context::new();
     let mut units: Vec<Unit> = Vec::new();
+    let mut unread: Vec<Unread> = Vec::new();
 
-    let opts = Options::ENABLE_TABLES | Options::ENABLE_YAML_STYLE_METADATA_BLOCKS;
     let mut heading = String::new();
     let mut heading_buf: Option<String> = None;
-    // `Requirement N` heading number, and that heading's level.
+    let mut heading_text = Text::default();
+    let mut in_code = false;
+    // (level, text, labels it gives, scope it gives)
+    let mut headings: Vec<(HeadingLevel, String, Vec<Label>, Option<String>)> = Vec::new();
+    let mut seen_heading = false;
     let mut kiro_n: Option<(String, HeadingLevel)> = None;
     let mut in_context = false;
     let mut in_metadata = false;
-    // Stack of open lists: (ordered start, items seen so far).
-    let mut lists: Vec<(Option<u64>, u64)> = Vec::new();
-    // Open text unit being collected: (text, start line, kiro position).
-    let mut cur: Option<Open> = None;
+    // Open lists: (ordered start, items seen so far, the parent item's labels and scope).
+    let mut lists: Vec<OpenList> = Vec::new();
+    let mut cur: Option<(Text, Option<(String, u64)>)> = None;
     let mut item_depth = 0usize;
     // Tables.
     let mut in_head = false;
-    let mut header: Vec<String> = Vec::new();
-    let mut row: Vec<String> = Vec::new();
+    let mut header: Vec<(String, usize)> = Vec::new();
+    let mut cols: Vec<Col> = Vec::new();
+    let mut row: Vec<(String, usize)> = Vec::new();
     let mut row_line = 0usize;
-    let mut cell: Option<String> = None;
+    let mut cell: Option<(String, usize)> = None;
 
-    let flush = |cur: &mut Option<Open>, units: &mut Vec<Unit>, heading: &str, in_context: bool| {
-        if let Some((t, line, kiro)) = cur.take() {
-            let t = t.split_whitespace().collect::<Vec<_>>().join(" ");
-            if !t.is_empty() {
-                units.push(Unit { text: t, line, heading: heading.to_string(), kiro, table_id: None, in_context });
-            }
+    let context_of = |headings: &[(HeadingLevel, String, Vec<Label>, Option<String>)],
+                      lists: &[OpenList]|
+     -> (Vec<Label>, Option<String>) {
+        let mut labels = Vec::new();
+        let mut scope = None;
+        for (_, _, l, s) in lists.iter().rev() {
+            labels.extend(l.iter().cloned());
+            scope = scope.or_else(|| s.clone());
         }
+        for (_, _, l, s) in headings.iter().rev() {
+            labels.extend(l.iter().cloned());
+            scope = scope.or_else(|| s.clone());
+        }
+        (labels, scope)
     };
+
+    macro_rules! flush {
+        () => {
+            if let Some((t, kiro)) = cur.take() {
+                if !t.text.trim().is_empty() {
+                    let (labels, scope) = context_of(&headings, &lists);
+                    units.push(Unit { kiro, ..Unit::prose(t, heading.clone(), in_context, labels, scope) });
+                }
+            }
+        };
+    }
 
     for (ev, range) in Parser::new_ext(text, opts).into_offset_iter() {
         match ev {
@@ -200,59 +912,85 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
                 }
             }
             Event::Start(Tag::Heading { .. }) => {
-                flush(&mut cur, &mut units, &heading, in_context);
+                flush!();
                 heading_buf = Some(String::new());
+                heading_text = Text::default();
             }
             Event::End(TagEnd::Heading(level)) => {
                 heading = heading_buf.take().unwrap_or_default().trim().to_string();
                 in_context = is_context_heading(&heading);
-                if let Some(c) = KIRO_HEADING.captures(&heading) {
+                let kiro = KIRO_HEADING.captures(&heading);
+                if let Some(c) = &kiro {
                     kiro_n = Some((c["n"].to_string(), level));
                 } else if kiro_n.as_ref().is_some_and(|(_, l)| level <= *l) {
                     kiro_n = None;
                 }
+                let title = !seen_heading && first_is_h1 && h1s == 1;
+                seen_heading = true;
+                headings.retain(|(l, ..)| *l < level);
+                // A heading that states a target ("## RTO: 4 hours") is read as one; it labels
+                // nothing under it.
+                let states = !in_context && quantity::figures(&heading, true).iter().any(|f| f.class != Class::Bare);
+                if states {
+                    let (labels, scope) = context_of(&headings, &lists);
+                    let parent = headings.last().map(|h| h.1.clone()).unwrap_or_default();
+                    units.push(Unit::prose(std::mem::take(&mut heading_text), parent, in_context, labels, scope));
+                    headings.push((level, heading.clone(), Vec::new(), None));
+                } else {
+                    let scope = if title || kiro.is_some() || in_context { None } else { scope_of(&heading) };
+                    headings.push((level, heading.clone(), context_labels(&heading), scope));
+                }
             }
             Event::Start(Tag::List(start)) => {
-                flush(&mut cur, &mut units, &heading, in_context);
-                lists.push((start, 0));
+                // The item this list is nested in labels its items ("- Latency (p99):").
+                let (labels, scope) = match cur.as_ref() {
+                    Some((t, _)) if item_depth > 0 => {
+                        let lead = t.text.trim().trim_end_matches(':').to_string();
+                        (context_labels(&lead), scope_of(&lead))
+                    }
+                    _ => (Vec::new(), None),
+                };
+                flush!();
+                lists.push((start, 0, labels, scope));
             }
             Event::End(TagEnd::List(_)) => {
                 lists.pop();
             }
             Event::Start(Tag::Item) => {
-                flush(&mut cur, &mut units, &heading, in_context);
+                flush!();
                 item_depth += 1;
                 let kiro = match (lists.last_mut(), &kiro_n) {
-                    (Some((Some(start), seen)), Some((n, _))) => {
+                    (Some((Some(start), seen, ..)), Some((n, _))) => {
                         *seen += 1;
                         Some((n.clone(), *start + *seen - 1))
                     }
-                    (Some((_, seen)), _) => {
+                    (Some((_, seen, ..)), _) => {
                         *seen += 1;
                         None
                     }
                     _ => None,
                 };
-                cur = Some((String::new(), line_of(range.start), kiro));
+                cur = Some((Text::default(), kiro));
             }
             Event::End(TagEnd::Item) => {
-                flush(&mut cur, &mut units, &heading, in_context);
+                flush!();
                 item_depth = item_depth.saturating_sub(1);
             }
             Event::Start(Tag::Paragraph) if item_depth == 0 => {
-                flush(&mut cur, &mut units, &heading, in_context);
-                cur = Some((String::new(), line_of(range.start), None));
+                flush!();
+                cur = Some((Text::default(), None));
             }
             Event::End(TagEnd::Paragraph) => {
                 if item_depth == 0 {
-                    flush(&mut cur, &mut units, &heading, in_context);
-                } else if let Some((t, _, _)) = cur.as_mut() {
-                    t.push(' ');
+                    flush!();
+                } else if let Some((t, _)) = cur.as_mut() {
+                    t.space();
                 }
             }
             Event::Start(Tag::Table(_)) => {
-                flush(&mut cur, &mut units, &heading, in_context);
+                flush!();
                 header.clear();
+                cols.clear();
             }
             Event::Start(Tag::TableHead) => {
                 in_head = true;
@@ -260,100 +998,224 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
             }
             Event::End(TagEnd::TableHead) => {
                 in_head = false;
-                header = row.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
-                row.clear();
+                header = std::mem::take(&mut row);
+                cols = header.iter().map(|(h, _)| classify(h)).collect();
             }
             Event::Start(Tag::TableRow) => {
                 row.clear();
                 row_line = line_of(range.start);
             }
-            Event::Start(Tag::TableCell) => cell = Some(String::new()),
+            Event::Start(Tag::TableCell) => cell = Some((String::new(), range.start)),
             Event::End(TagEnd::TableCell) => {
-                if let Some(c) = cell.take() {
-                    row.push(c.trim().to_string());
+                if let Some((c, at)) = cell.take() {
+                    row.push((c.trim().to_string(), at));
                 }
                 if in_head {
                     row_line = line_of(range.start);
                 }
             }
             Event::End(TagEnd::TableRow) => {
-                let id_col = header.iter().position(|h| h == "id");
-                if in_context && row.len() >= 2 {
-                    context.insert(context_key(&row[0]), strip_value(&row[1]));
-                } else {
-                    let text: Vec<&str> = row
-                        .iter()
-                        .enumerate()
-                        .filter(|(i, c)| Some(*i) != id_col && !c.is_empty())
-                        .map(|(_, c)| c.as_str())
-                        .collect();
-                    units.push(Unit {
-                        text: text.join(" "),
-                        line: row_line,
-                        heading: heading.clone(),
-                        kiro: None,
-                        table_id: id_col.and_then(|i| row.get(i)).filter(|s| !s.is_empty()).cloned(),
-                        in_context,
-                    });
-                }
+                let (labels, scope) = context_of(&headings, &lists);
+                table_row(TableRow {
+                    header: &header,
+                    cols: &cols,
+                    row: &row,
+                    line: row_line,
+                    in_context,
+                    heading: &heading,
+                    labels,
+                    scope,
+                    source: &source_line(row_line),
+                    context: &mut context,
+                    units: &mut units,
+                    unread: &mut unread,
+                });
                 row.clear();
+            }
+            Event::Start(Tag::CodeBlock(_)) => {
+                flush!();
+                in_code = true;
+            }
+            Event::End(TagEnd::CodeBlock) => in_code = false,
+            Event::Text(t) if in_code => not_prose(&t, range.start, IN_CODE, &line_of, &source_line, &mut unread),
+            Event::Html(t) | Event::InlineHtml(t) => {
+                not_prose(&t, range.start, IN_HTML, &line_of, &source_line, &mut unread)
             }
             Event::Text(t) | Event::Code(t) => {
                 if let Some(h) = heading_buf.as_mut() {
                     h.push_str(&t);
-                } else if let Some(c) = cell.as_mut() {
+                    heading_text.push(&t, range.start);
+                } else if let Some((c, _)) = cell.as_mut() {
                     c.push_str(&t);
-                } else if let Some((s, _, _)) = cur.as_mut() {
-                    s.push_str(&t);
+                } else if let Some((s, _)) = cur.as_mut() {
+                    s.push(&t, range.start);
                 }
             }
             Event::SoftBreak | Event::HardBreak => {
-                if let Some((s, _, _)) = cur.as_mut() {
-                    s.push(' ');
+                if let Some((s, _)) = cur.as_mut() {
+                    s.space();
                 }
             }
             _ => {}
         }
     }
-    flush(&mut cur, &mut units, &heading, in_context);
+    flush!();
 
     // Context section: "Key: value" units.
     for u in units.iter().filter(|u| u.in_context) {
-        if let Some(c) = KEY_VALUE.captures(&u.text) {
+        if let Some(c) = KEY_VALUE.captures(&u.text.text) {
             context.insert(context_key(&c["k"]), strip_value(&c["v"]));
         }
     }
 
-    let err = |line: usize, kind: ErrorKind| Error {
-        path: path.into(),
-        line: Some(line),
-        kind,
-        source_line: lines.get(line.wrapping_sub(1)).map(|s| s.to_string()),
-    };
-
+    let mut diagnostics: Vec<Diagnostic> = Vec::new();
     let mut reqs: Vec<Requirement> = Vec::new();
     let mut per_heading: BTreeMap<String, usize> = BTreeMap::new();
     for u in units.iter().filter(|u| !u.in_context) {
-        let (explicit, body) = match (&u.table_id, &u.kiro, EXPLICIT_ID.captures(&u.text)) {
-            (Some(id), _, _) => (Some(id.clone()), u.text.as_str()),
-            (None, _, Some(c)) => (Some(c["id"].to_string()), &u.text[c.get(0).unwrap().end()..]),
-            (None, Some((n, k)), None) => (Some(format!("{n}.{k}")), u.text.as_str()),
-            _ => (None, u.text.as_str()),
+        let full = u.text.text.trim_end();
+        let numeric_figure = |id: &str| {
+            !id.starts_with(|c: char| c.is_ascii_alphabetic())
+                && quantity::figures(full, true).first().is_some_and(|f| f.start <= 1 && f.class != Class::Bare)
         };
-        // EARS: WHEN/IF/WHILE <trigger> THE SYSTEM SHALL <response>: only the response promises.
-        let (promise, body) = match EARS_RESPONSE.find(body) {
-            Some(m) => (true, &body[m.end()..]),
-            None => (requirement::is_promise(body), body),
+        let (explicit, body_at) = match (&u.table_id, &u.kiro, EXPLICIT_ID.captures(full)) {
+            (Some(id), _, _) => (Some(id.clone()), 0),
+            (None, _, Some(c)) if !numeric_figure(&c["id"]) && id_like(&c) => {
+                (Some(c["id"].to_string()), c.get(0).unwrap().end())
+            }
+            (None, Some((n, k)), _) => (Some(format!("{n}.{k}")), 0),
+            _ => (None, 0),
         };
-        let found = requirement::extract(body).map_err(|e| err(u.line, ErrorKind::Impossible(e.0)))?;
-        let found = if found.is_empty() {
-            if !promise {
+        let body = &full[body_at..];
+        let line_at = |pos: usize| line_of(u.text.src(body_at + pos));
+        // "Checkout API: ...": the label before a colon scopes the unit.
+        let own_scope = if u.cell {
+            None
+        } else {
+            COLON_LABEL.captures(body).and_then(|c| {
+                let label = &c["label"];
+                let url = body[c.get(0).unwrap().end()..].starts_with("//")
+                    || label.ends_with("http")
+                    || label.ends_with("https");
+                let figures = quantity::figures(label, true).iter().any(|f| f.class != Class::Bare);
+                let ears = EARS.is_match(label) || label.split_whitespace().count() > 6;
+                (!url && !figures && !ears).then(|| scope_of(label)).flatten()
+            })
+        };
+        let labelled = own_scope.is_some();
+        let scope = own_scope.or_else(|| u.scope.clone());
+        let hints = Hints { labels: u.labels.clone(), bare_unit: u.bare_unit, op: u.op, condition: false };
+        let spans = if u.cell { vec![(0, body.len())] } else { sentences(body) };
+        let mut found: Vec<Found> = Vec::new();
+        for (s, e) in spans {
+            let sentence = body[s..e].trim();
+            if sentence.is_empty() {
                 continue;
             }
-            vec![requirement::Found { kind: Kind::Other, op: Op::Eq, value: 1.0 }]
-        } else {
-            found
-        };
+            let s = s + (body[s..e].len() - body[s..e].trim_start().len());
+            let shown = u.shown.clone().unwrap_or_else(|| sentence.to_string());
+            let ears = EARS.find(sentence).filter(|_| !u.cell);
+            let promise = ears.is_some() || requirement::is_promise(sentence);
+            let scope = match (&ears, u.cell) {
+                (None, false) if !labelled => {
+                    SUBJECT.captures(sentence).and_then(|c| scope_of(&c["s"])).or_else(|| scope.clone())
+                }
+                (Some(m), false) if !labelled => {
+                    EARS_SUBJECT.captures(m.as_str()).and_then(|c| scope_of(&c["s"])).or_else(|| scope.clone())
+                }
+                _ => scope.clone(),
+            };
+            let (cond_end, readings) = match ears {
+                Some(m) => {
+                    let cond = reading::read(&sentence[..m.end()], &Hints { condition: true, ..Hints::default() });
+                    let resp = reading::read(&sentence[m.end()..], &hints);
+                    (m.end(), vec![(0, cond), (m.end(), resp)])
+                }
+                None => (0, vec![(0, reading::read(sentence, &hints))]),
+            };
+            let mut any = false;
+            let mut notes = Vec::new();
+            let mut impossible = false;
+            for (off, r) in readings {
+                for f in r.found {
+                    any = true;
+                    found.push(Found {
+                        kind: f.kind,
+                        op: f.op,
+                        value: f.value,
+                        line: line_at(s + off + f.at),
+                        text: shown.clone(),
+                        scope: scope.clone(),
+                        note: None,
+                    });
+                }
+                for x in r.unread {
+                    let line = line_at(s + off + x.at);
+                    unread.push(Unread {
+                        line,
+                        text: source_line(line).trim().to_string(),
+                        figure: x.figure,
+                        why: x.why,
+                    });
+                }
+                for (at, why) in r.impossible {
+                    impossible = true;
+                    let line = line_at(s + off + at);
+                    diagnostics.push(Diagnostic {
+                        level: Level::Error,
+                        line: Some(line),
+                        other_line: None,
+                        message: format!("impossible requirement: {why}"),
+                        text: source_line(line),
+                        refusal: Some(ErrorKind::Impossible(why)),
+                    });
+                }
+                notes.extend(r.notes);
+            }
+            // Losing one Availability Zone; in a condition, only when the response keeps serving.
+            let (cond, resp) = sentence.split_at(cond_end);
+            let az = reading::AZ.find(resp).map(|m| cond_end + m.start()).or_else(|| {
+                reading::KEEP_SERVING.is_match(resp).then(|| reading::AZ.find(cond).map(|m| m.start())).flatten()
+            });
+            if let Some(at) = az {
+                any = true;
+                found.push(Found {
+                    kind: Kind::AzFailureTolerance,
+                    op: Op::Eq,
+                    value: 1.0,
+                    line: line_at(s + at),
+                    text: shown.clone(),
+                    scope: scope.clone(),
+                    note: None,
+                });
+            }
+            for n in &notes {
+                if !n.starts_with("a mean time") {
+                    let line = line_at(s);
+                    diagnostics.push(Diagnostic {
+                        level: Level::Warning,
+                        line: Some(line),
+                        other_line: None,
+                        message: n.clone(),
+                        text: source_line(line),
+                        refusal: None,
+                    });
+                }
+            }
+            if !any && !impossible && promise {
+                found.push(Found {
+                    kind: Kind::Other,
+                    op: Op::Eq,
+                    value: 1.0,
+                    line: line_at(s),
+                    text: shown.clone(),
+                    scope: scope.clone(),
+                    note: notes.first().cloned(),
+                });
+            }
+        }
+        if found.is_empty() {
+            continue;
+        }
         let base = match explicit {
             Some(id) => id,
             None => {
@@ -366,7 +1228,7 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
         };
         let many = found.len() > 1;
         for (i, f) in found.into_iter().enumerate() {
-            let id = if many && i > 0 { format!("{base}{}", (b'a' + i as u8) as char) } else { base.clone() };
+            let id = if many && i > 0 { format!("{base}{}", (b'a' + (i as u8).min(25)) as char) } else { base.clone() };
             let unit = f.kind.unit();
             reqs.push(Requirement {
                 id,
@@ -374,16 +1236,19 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
                 op: f.op,
                 value: f.value,
                 unit,
-                line: u.line,
-                text: u.text.clone(),
+                line: f.line,
+                text: f.text,
+                scope: f.scope,
+                lines: Vec::new(),
+                source: Source::Builtin,
+                note: f.note,
             });
         }
     }
 
-    if reqs.is_empty() {
-        return Err(Error { path: path.into(), line: None, kind: ErrorKind::NoRequirements, source_line: None });
-    }
+    let reqs = merge(reqs, &mut diagnostics, &source_line);
     // Ids must be unique: a later duplicate of an explicit id gets a suffix.
+    let mut reqs = reqs;
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     for r in reqs.iter_mut() {
         let n = seen.entry(r.id.clone()).or_insert(0);
@@ -392,19 +1257,208 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
             r.id = format!("{}-{}", r.id, n);
         }
     }
-    for (i, b) in reqs.iter().enumerate() {
-        if let Some(a) = reqs[..i].iter().find(|a| a.kind == b.kind && a.kind.is_measurable() && !a.same_target(b)) {
-            return Err(err(
-                b.line,
-                ErrorKind::Conflict(Box::new(Conflict {
-                    kind: b.kind.to_string(),
-                    first: a.clone(),
-                    second: b.clone(),
-                })),
-            ));
+    conflicts(&reqs, &mut diagnostics, &source_line);
+    diagnostics.extend(whole_spec_warning(&reqs));
+    diagnostics.sort_by_key(|d| (d.line.unwrap_or(0), d.level as u8));
+    unread.sort_by_key(|u| u.line);
+    unread.dedup_by(|a, b| a.line == b.line && a.figure == b.figure);
+    Ok(Spec { requirements: reqs, context, diagnostics, unread, llm: None })
+}
+
+/// One table row, with its header and where it stands.
+struct TableRow<'a> {
+    header: &'a [(String, usize)],
+    cols: &'a [Col],
+    row: &'a [(String, usize)],
+    line: usize,
+    in_context: bool,
+    heading: &'a str,
+    labels: Vec<Label>,
+    scope: Option<String>,
+    source: &'a str,
+    context: &'a mut Context,
+    units: &'a mut Vec<Unit>,
+    unread: &'a mut Vec<Unread>,
+}
+
+fn table_row(t: TableRow<'_>) {
+    let TableRow { header, cols, row, line, in_context, heading, labels, scope, source, context, units, unread } = t;
+    if in_context && row.len() >= 2 {
+        context.insert(context_key(&row[0].0), strip_value(&row[1].0));
+        return;
+    }
+    let at = |i: usize| row.get(i).map(|(c, _)| c.as_str()).filter(|c| !c.is_empty());
+    let id = cols.iter().position(|c| *c == Col::Id).and_then(at).map(str::to_string);
+    let unit = |labels: Vec<Label>, text: Text, scope: Option<String>, bare, op, shown, cell| Unit {
+        text,
+        heading: heading.to_string(),
+        kiro: None,
+        table_id: id.clone(),
+        in_context,
+        labels,
+        scope,
+        bare_unit: bare,
+        op,
+        cell,
+        shown,
+    };
+    if lookalike_table(header) {
+        for (c, _) in row {
+            for f in quantity::figures(&quantity::normalize(c), false).iter().filter(|f| f.class != Class::Bare) {
+                unread.push(Unread {
+                    line,
+                    text: source.trim().to_string(),
+                    figure: f.text(&quantity::normalize(c)).to_string(),
+                    why: "a service-credit table: its figures are not targets".into(),
+                });
+            }
+        }
+        return;
+    }
+    let targets: Vec<usize> = (0..cols.len()).filter(|&i| matches!(cols[i], Col::Target { .. })).collect();
+    if targets.is_empty() {
+        // No header says which column is the target: the row is one piece of text.
+        let mut text = Text::default();
+        for (i, (c, off)) in row.iter().enumerate() {
+            if cols.get(i) != Some(&Col::Id) && cols.get(i) != Some(&Col::NotTarget) && !c.is_empty() {
+                text.push(c, *off);
+                text.space();
+            }
+        }
+        if !text.text.trim().is_empty() {
+            units.push(unit(labels, text, scope, None, None, None, true));
+        }
+        return;
+    }
+    let metric: Vec<usize> = (0..cols.len())
+        .filter(|&i| matches!(cols[i], Col::Metric) || (matches!(cols[i], Col::Text) && !cols.contains(&Col::Metric)))
+        .collect();
+    let row_scope = cols
+        .iter()
+        .position(|c| *c == Col::Scope)
+        .and_then(at)
+        .map(str::to_string)
+        .or_else(|| metric.iter().filter_map(|&i| at(i)).find_map(scope_of))
+        .or(scope);
+    let unit_col = cols.iter().position(|c| *c == Col::Unit).and_then(at).and_then(quantity::unit_hint);
+    let metric_hint = metric.iter().filter_map(|&i| at(i)).find_map(quantity::unit_hint);
+    for &i in &targets {
+        let Some(value) = at(i) else { continue };
+        let Col::Target { labels: col_labels, unit: col_unit, op } = &cols[i] else { continue };
+        let mut text = Text::default();
+        let mut names = Vec::new();
+        for &m in &metric {
+            if let Some(c) = at(m) {
+                text.push(c, row[m].1);
+                text.space();
+                names.push(c.to_string());
+            }
+        }
+        text.push(value, row[i].1);
+        let mut hints = col_labels.clone();
+        hints.extend(labels.iter().cloned());
+        let name =
+            if names.is_empty() { header.get(i).map(|h| h.0.clone()).unwrap_or_default() } else { names.join(" ") };
+        let shown = format!("{name}: {value}");
+        units.push(unit(
+            hints,
+            text,
+            row_scope.clone(),
+            unit_col.or(*col_unit).or(metric_hint),
+            *op,
+            Some(shown),
+            true,
+        ));
+    }
+}
+
+/// The same target restated elsewhere (a summary table, a glossary) is one requirement with
+/// all its lines; restated with a different strictness, the stricter is kept and noted.
+fn merge(
+    reqs: Vec<Requirement>,
+    diagnostics: &mut Vec<Diagnostic>,
+    source_line: &dyn Fn(usize) -> String,
+) -> Vec<Requirement> {
+    let mut out: Vec<Requirement> = Vec::new();
+    for r in reqs {
+        let same_way = |a: Op, b: Op| {
+            matches!((a, b), (Op::Lt | Op::Le, Op::Lt | Op::Le) | (Op::Gt | Op::Ge, Op::Gt | Op::Ge) | (Op::Eq, Op::Eq))
+        };
+        let scopes_fit = |a: &Option<String>, b: &Option<String>| a.is_none() || b.is_none() || same_scope(a, b);
+        let twin = out.iter_mut().find(|e| {
+            e.kind == r.kind
+                && e.kind.has_target()
+                && (e.value - r.value).abs() < 1e-9
+                && same_way(e.op, r.op)
+                && scopes_fit(&e.scope, &r.scope)
+        });
+        let Some(e) = twin else {
+            out.push(r);
+            continue;
+        };
+        let mut lines = e.all_lines();
+        if !lines.contains(&r.line) {
+            lines.push(r.line);
+        }
+        e.lines = if lines.len() > 1 { lines } else { Vec::new() };
+        if e.scope.is_none() {
+            e.scope = r.scope.clone();
+        }
+        if e.op != r.op && r.line != e.line {
+            let stricter = if matches!(r.op, Op::Lt | Op::Gt) { r.op } else { e.op };
+            diagnostics.push(Diagnostic {
+                level: Level::Note,
+                line: Some(r.line),
+                other_line: Some(e.line),
+                message: format!(
+                    "restates {} ({} at line {}) as {} {} {}; the stricter {} {} {} is kept",
+                    e.id,
+                    e.target(),
+                    e.line,
+                    r.op.symbol(),
+                    fmt_num(r.value),
+                    r.unit.symbol(),
+                    stricter.symbol(),
+                    fmt_num(r.value),
+                    r.unit.symbol()
+                ),
+                text: source_line(r.line),
+                refusal: None,
+            });
+            e.op = stricter;
         }
     }
-    Ok(Spec { requirements: reqs, context })
+    out
+}
+
+/// Two different targets of one kind for the same scope: an error naming both lines.
+fn conflicts(reqs: &[Requirement], diagnostics: &mut Vec<Diagnostic>, source_line: &dyn Fn(usize) -> String) {
+    for (i, b) in reqs.iter().enumerate() {
+        let Some(a) = reqs[..i]
+            .iter()
+            .find(|a| a.kind == b.kind && a.kind.has_target() && same_scope(&a.scope, &b.scope) && !a.same_target(b))
+        else {
+            continue;
+        };
+        let scope = b.scope.as_deref().map(|s| format!(" ({s})")).unwrap_or_default();
+        let message = format!(
+            "two different targets for {}{scope}: {} ({}) here, but {} ({}) at line {}",
+            b.kind,
+            b.target(),
+            b.id,
+            a.target(),
+            a.id,
+            a.line
+        );
+        diagnostics.push(Diagnostic {
+            level: Level::Error,
+            line: Some(b.line),
+            other_line: Some(a.line),
+            message: message.clone(),
+            text: source_line(b.line),
+            refusal: Some(ErrorKind::Conflict(message)),
+        });
+    }
 }
 
 /// `"Performance & scale"` -> `performance-scale`.
@@ -472,22 +1526,54 @@ mod tests {
     }
 
     #[test]
-    fn errors_name_the_line() {
-        let e = parse("x.md", "# A\n\n- average response under -3 ms\n").unwrap_err();
+    fn lines_of_figures_in_a_paragraph() {
+        let s = parse(
+            "p.md",
+            "# Search\n\nIt must serve 900 requests per second. Results\nmust arrive with a p95 under 350 ms.\n",
+        )
+        .unwrap();
+        assert_eq!(s.requirements.iter().map(|r| r.line).collect::<Vec<_>>(), [3, 4]);
+    }
+
+    #[test]
+    fn diagnostics_not_refusals() {
+        let s = parse("x.md", "# A\n\n- average response under -3 ms\n- RTO 2 h\n").unwrap();
+        let e = s.refusal("x.md").unwrap();
         assert_eq!(e.line, Some(3));
         assert!(matches!(e.kind, ErrorKind::Impossible(_)));
-        let e = parse("x.md", "# A\n\n- RTO 2 h\n- RTO of 4 hours\n").unwrap_err();
+        let s = parse("x.md", "# A\n\n- RTO 2 h\n- RTO of 4 hours\n").unwrap();
+        assert_eq!(s.requirements.len(), 2);
+        let e = s.refusal("x.md").unwrap();
         assert_eq!(e.line, Some(4));
         assert!(e.to_string().contains("two different targets for rto"), "{e}");
         assert_eq!(parse("x.md", "  \n").unwrap_err().kind, ErrorKind::Empty);
-        assert_eq!(parse("x.md", "# Just a title\n\nHello.\n").unwrap_err().kind, ErrorKind::NoRequirements);
+        let s = parse("x.md", "# Just a title\n\nHello.\n").unwrap();
+        assert_eq!(s.refusal("x.md").unwrap().kind, ErrorKind::NoRequirements);
         let e = parse_bytes("x.md", b"# A\n\n- RTO \xff 2h\n").unwrap_err();
         assert_eq!((e.kind, e.line), (ErrorKind::NotUtf8, Some(3)));
     }
 
     #[test]
-    fn same_target_twice_is_fine() {
+    fn same_target_twice_is_one_requirement() {
         let s = parse("x.md", "- RTO 2 h\n- RTO of 120 minutes\n").unwrap();
-        assert_eq!(s.requirements.len(), 2);
+        assert_eq!(s.requirements.len(), 1);
+        assert_eq!(s.requirements[0].lines, [1, 2]);
+        assert!(s.refusal("x.md").is_none());
+    }
+
+    #[test]
+    fn scopes_keep_targets_apart() {
+        let s = parse("x.md", "# SLOs\n\n## Checkout API\n\n- p99 under 300 ms\n\n## Search API\n\n- p99 under 800 ms\n- checkout: p99 under 300 ms\n").unwrap();
+        let got: Vec<(Option<&str>, f64)> = s.requirements.iter().map(|r| (r.scope.as_deref(), r.value)).collect();
+        assert_eq!(got, [(Some("Checkout API"), 300.0), (Some("Search API"), 800.0)]);
+        assert_eq!(s.requirements[0].lines, [5, 10]);
+        assert!(s.refusal("x.md").is_none(), "{:?}", s.diagnostics);
+    }
+
+    #[test]
+    fn sentences_split() {
+        let t = "It must serve 900 rps. Results must arrive e.g. fast. 99.9 % must succeed.";
+        let got: Vec<&str> = sentences(t).into_iter().map(|(s, e)| &t[s..e]).collect();
+        assert_eq!(got, ["It must serve 900 rps.", "Results must arrive e.g. fast.", "99.9 % must succeed."]);
     }
 }

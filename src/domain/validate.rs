@@ -232,7 +232,7 @@ pub fn topo_order(plan: &Plan) -> Vec<&str> {
 mod tests {
     use super::*;
     use crate::domain::plan::Step;
-    use crate::domain::requirement::{Kind, Op, Requirement, Unit};
+    use crate::domain::requirement::{Kind, Op, Requirement};
     use serde_json::json;
 
     fn step(id: &str, kind: &str, needs: &[&str], params: serde_json::Value) -> Step {
@@ -248,19 +248,7 @@ mod tests {
     }
 
     fn plan(steps: Vec<Step>) -> Plan {
-        Plan::of(
-            "t",
-            steps,
-            vec![Requirement {
-                id: "R1".into(),
-                kind: Kind::Rto,
-                op: Op::Le,
-                value: 7200.0,
-                unit: Unit::Seconds,
-                line: 3,
-                text: "RTO 2h".into(),
-            }],
-        )
+        Plan::of("t", steps, vec![Requirement::new("R1", Kind::Rto, Op::Le, 7200.0, 3, "RTO 2h")])
     }
 
     fn messages(p: &Plan) -> Vec<String> {

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::lifecycle::Phase;
 use super::plan::Plan;
-use super::requirement::{fmt_num, Requirement};
+use super::requirement::{fmt_num, Kind, Requirement};
 use super::runbook::RunbookView;
 
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
@@ -56,7 +56,10 @@ fn verdict(plan: &Plan, view: &RunbookView, r: &Requirement) -> Verdict {
             }
         }
     }
-    let verdict = if evidence.is_empty() {
+    let verdict = if evidence.is_empty() && r.kind == Kind::Availability {
+        // Percent uptime over weeks: monitoring after launch verifies it, not a drill.
+        "monitoring"
+    } else if evidence.is_empty() {
         "unverified"
     } else if evidence.iter().all(|m| m.pass) {
         "pass"
@@ -84,6 +87,9 @@ pub struct Decision {
     pub unverified: Vec<String>,
     /// Promises no figure can verify: a person checks them.
     pub by_hand: Vec<String>,
+    /// Targets monitoring verifies after launch (availability).
+    #[serde(default)]
+    pub monitored: Vec<String>,
 }
 
 pub fn decision(verdicts: &[Verdict]) -> Decision {
@@ -92,9 +98,21 @@ pub fn decision(verdicts: &[Verdict]) -> Decision {
     };
     let failing = ids(&|v| v.measurable && v.verdict == "fail");
     let unverified = ids(&|v| v.measurable && v.verdict == "unverified");
-    let by_hand = ids(&|v| !v.measurable);
+    let by_hand = ids(&|v| !v.measurable && v.verdict != "monitoring");
+    let monitored = ids(&|v| !v.measurable && v.verdict == "monitoring");
     let go = failing.is_empty() && unverified.is_empty() && verdicts.iter().any(|v| v.measurable);
-    Decision { go, word: if go { "GO" } else { "NO-GO" }.into(), failing, unverified, by_hand }
+    Decision { go, word: if go { "GO" } else { "NO-GO" }.into(), failing, unverified, by_hand, monitored }
+}
+
+impl Verdict {
+    /// What a requirement flow does not verify itself waits for.
+    pub fn unmeasured(&self) -> &'static str {
+        if self.verdict == "monitoring" {
+            "verified by monitoring after launch"
+        } else {
+            "not measurable: check by hand"
+        }
+    }
 }
 
 impl Measure {

@@ -16,7 +16,7 @@ use aws_sdk_bedrockruntime::Client;
 use aws_smithy_types::{Document, Number};
 use serde_json::{json, Value};
 
-use super::llm::{plan_schema, Provider, ProviderError, Role, Turn, TEMPERATURE, TOOL_NAME};
+use super::llm::{Provider, ProviderError, Role, Shape, Turn, TEMPERATURE};
 use crate::aws;
 
 pub struct Bedrock {
@@ -110,7 +110,7 @@ impl Provider for Bedrock {
         json!({"temperature": TEMPERATURE, "region": self.region})
     }
 
-    async fn complete(&self, system: &str, turns: &[Turn]) -> Result<String, ProviderError> {
+    async fn complete(&self, system: &str, turns: &[Turn], shape: &Shape) -> Result<String, ProviderError> {
         let mut messages = Vec::new();
         for t in turns {
             let role = match t.role {
@@ -125,15 +125,15 @@ impl Provider for Bedrock {
             messages.push(m);
         }
         let spec = ToolSpecification::builder()
-            .name(TOOL_NAME)
-            .description("Submit the plan")
-            .input_schema(ToolInputSchema::Json(to_document(&plan_schema())))
+            .name(shape.tool)
+            .description(shape.description)
+            .input_schema(ToolInputSchema::Json(to_document(&shape.schema)))
             .build()
             .map_err(|e| ProviderError(e.to_string()))?;
         let tools = ToolConfiguration::builder()
             .tools(Tool::ToolSpec(spec))
             .tool_choice(ToolChoice::Tool(
-                SpecificToolChoice::builder().name(TOOL_NAME).build().map_err(|e| ProviderError(e.to_string()))?,
+                SpecificToolChoice::builder().name(shape.tool).build().map_err(|e| ProviderError(e.to_string()))?,
             ))
             .build()
             .map_err(|e| ProviderError(e.to_string()))?;

@@ -49,12 +49,31 @@ pub trait Provider: Send + Sync {
     fn settings(&self) -> Value {
         json!({"temperature": TEMPERATURE, "seed": SEED})
     }
-    async fn complete(&self, system: &str, turns: &[Turn]) -> Result<String, ProviderError>;
+    /// The text (JSON) of the model's answer, asked for in `shape`.
+    async fn complete(&self, system: &str, turns: &[Turn], shape: &Shape) -> Result<String, ProviderError>;
+}
+
+/// The shape of an answer: its JSON schema, and the names a provider gives it (the
+/// `response_format` schema name, the forced tool's name and description).
+pub struct Shape {
+    pub name: &'static str,
+    pub tool: &'static str,
+    pub description: &'static str,
+    pub schema: Value,
+}
+
+impl Shape {
+    pub fn plan() -> Shape {
+        Shape { name: "flow_plan", tool: TOOL_NAME, description: "Submit the plan", schema: plan_schema() }
+    }
 }
 
 /// One round with the model, kept in the runbook's state for audit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Exchange {
+    /// What was asked: `plan`, or `requirements` (the requirements a spec states).
+    #[serde(default = "plan_question")]
+    pub question: String,
     pub at: String,
     pub provider: String,
     pub model: String,
@@ -64,6 +83,10 @@ pub struct Exchange {
     pub answer: Option<String>,
     pub violations: Vec<String>,
     pub error: Option<String>,
+}
+
+fn plan_question() -> String {
+    "plan".into()
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -192,7 +215,8 @@ pub fn parse_answer(text: &str) -> (Vec<Step>, Vec<String>) {
     }
 }
 
-fn read_answer(text: &str) -> Result<(Vec<Step>, Vec<String>), Vec<String>> {
+/// A JSON answer, with a Markdown code fence around it or not.
+pub fn answer_json(text: &str) -> Result<Value, String> {
     let trimmed = text.trim();
     let body = trimmed
         .strip_prefix("```json")
@@ -200,7 +224,11 @@ fn read_answer(text: &str) -> Result<(Vec<Step>, Vec<String>), Vec<String>> {
         .and_then(|t| t.strip_suffix("```"))
         .unwrap_or(trimmed)
         .trim();
-    let v: Value = serde_json::from_str(body).map_err(|e| vec![format!("the answer is not valid JSON: {e}")])?;
+    serde_json::from_str(body).map_err(|e| format!("the answer is not valid JSON: {e}"))
+}
+
+fn read_answer(text: &str) -> Result<(Vec<Step>, Vec<String>), Vec<String>> {
+    let v = answer_json(text).map_err(|e| vec![e])?;
     let Some(steps) = v.get("steps").and_then(Value::as_array) else {
         return Err(vec!["the answer has no `steps` array".into()]);
     };
@@ -275,12 +303,14 @@ pub async fn plan(
 ) -> Result<Plan, Error> {
     let Ask { runbook, spec_path, spec, spec_text, repair_rounds } = ask;
     let system = system_prompt();
+    let shape = Shape::plan();
     let mut turns = vec![Turn { role: Role::User, text: prompt(spec, spec_text) }];
     let key = cache_key(spec, provider);
     let mut last = Vec::new();
     for round in 0..=repair_rounds {
         let request = turns.last().map(|t| t.text.clone()).unwrap_or_default();
         let mut ex = Exchange {
+            question: plan_question(),
             at: now(),
             provider: provider.name().into(),
             model: provider.model().into(),
@@ -290,7 +320,7 @@ pub async fn plan(
             violations: vec![],
             error: None,
         };
-        let answer = match provider.complete(&system, &turns).await {
+        let answer = match provider.complete(&system, &turns, &shape).await {
             Ok(a) => a,
             Err(ProviderError(e)) => {
                 ex.error = Some(e.clone());

@@ -3,5 +3,6 @@
 
 pub mod bedrock;
 pub mod builtin;
+pub mod extract;
 pub mod llm;
 pub mod openai;

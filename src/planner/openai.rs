@@ -1,6 +1,6 @@
 //! The OpenAI-compatible provider (OpenAI, Ollama, vLLM, llama.cpp server, LM Studio) through
 //! async-openai. It asks for structured output with `response_format: json_schema` (strict);
-//! a server that refuses it gets a forced tool call whose parameters are the plan schema, and one
+//! a server that refuses it gets a forced tool call whose parameters are the answer's schema, and one
 //! that refuses tools gets a plain request for JSON. 429, 5xx and connection failures are retried
 //! with backoff; then the error says what the server answered.
 
@@ -13,7 +13,7 @@ use async_openai::Client;
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use super::llm::{plan_schema, Provider, ProviderError, Role, Turn, SEED, TEMPERATURE, TOOL_NAME};
+use super::llm::{Provider, ProviderError, Role, Shape, Turn, SEED, TEMPERATURE};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Mode {
@@ -43,7 +43,13 @@ impl OpenAi {
         }
     }
 
-    fn request(&self, mode: Mode, system: &str, turns: &[Turn]) -> Result<CreateChatCompletionRequest, ProviderError> {
+    fn request(
+        &self,
+        mode: Mode,
+        system: &str,
+        turns: &[Turn],
+        shape: &Shape,
+    ) -> Result<CreateChatCompletionRequest, ProviderError> {
         let mut messages = vec![json!({"role": "system", "content": system})];
         for t in turns {
             let role = match t.role {
@@ -55,11 +61,11 @@ impl OpenAi {
         let mut req = json!({"model": self.model, "messages": messages, "temperature": TEMPERATURE, "seed": SEED});
         match mode {
             Mode::Schema => {
-                req["response_format"] = json!({"type": "json_schema", "json_schema": {"name": "flow_plan", "strict": true, "schema": plan_schema()}});
+                req["response_format"] = json!({"type": "json_schema", "json_schema": {"name": shape.name, "strict": true, "schema": shape.schema}});
             }
             Mode::Tool => {
-                req["tools"] = json!([{"type": "function", "function": {"name": TOOL_NAME, "description": "Submit the plan", "parameters": plan_schema(), "strict": true}}]);
-                req["tool_choice"] = json!({"type": "function", "function": {"name": TOOL_NAME}});
+                req["tools"] = json!([{"type": "function", "function": {"name": shape.tool, "description": shape.description, "parameters": shape.schema, "strict": true}}]);
+                req["tool_choice"] = json!({"type": "function", "function": {"name": shape.tool}});
             }
             Mode::Plain => {}
         }
@@ -112,10 +118,10 @@ impl Provider for OpenAi {
         json!({"temperature": TEMPERATURE, "seed": SEED, "base_url": self.base_url})
     }
 
-    async fn complete(&self, system: &str, turns: &[Turn]) -> Result<String, ProviderError> {
+    async fn complete(&self, system: &str, turns: &[Turn], shape: &Shape) -> Result<String, ProviderError> {
         loop {
             let mode = *self.mode.lock().unwrap();
-            let req = self.request(mode, system, turns)?;
+            let req = self.request(mode, system, turns, shape)?;
             match self.client.chat().create(req).await {
                 Ok(resp) => {
                     let Some(choice) = resp.choices.into_iter().next() else {

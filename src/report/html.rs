@@ -59,11 +59,18 @@ fn value(v: &Value) -> String {
 }
 
 fn requirement(r: &RequirementReport) -> Markup {
-    let verdict = if r.measurable { r.verdict.as_str() } else { "check by hand" };
+    let verdict = match (r.measurable, r.verdict.as_str()) {
+        (true, v) => v,
+        (false, "monitoring") => "monitoring after launch",
+        (false, _) => "check by hand",
+    };
     html! {
         tr id={ "req-" (r.id) } {
             td { code { (r.id) } }
-            td { (r.text) br; small { (r.source) ":" (r.line) } }
+            td {
+                (r.text) br;
+                small { (r.source) ":" (r.line) @if let Some(s) = &r.scope { " · " (s) } }
+            }
             td { (r.target) }
             td { (badge(verdict)) }
             td { @for s in &r.steps { a href={ "#step-" (s) } { (s) } " " } }
@@ -182,6 +189,7 @@ pub fn render(r: &Report) -> String {
                         @if !d.unverified.is_empty() { " unverified: " @for id in &d.unverified { a href={ "#req-" (id) } { (id) } " " } }
                     }
                     @if !d.by_hand.is_empty() { p { "to check by hand: " @for id in &d.by_hand { a href={ "#req-" (id) } { (id) } " " } } }
+                    @if !d.monitored.is_empty() { p { "to verify by monitoring after launch: " @for id in &d.monitored { a href={ "#req-" (id) } { (id) } " " } } }
                     p class="muted" { "spec " (r.spec) ", plan version " (r.plan_version) ", generated " (r.generated_at) " by flow" }
                 }
                 section id="requirements" {

@@ -26,9 +26,16 @@ pub fn render(r: &Report, graph: &str, stem: &str) -> (String, Vec<(String, Stri
     if !d.by_hand.is_empty() {
         md.push_str(&format!("\nTo check by hand: {}.\n", d.by_hand.join(", ")));
     }
+    if !d.monitored.is_empty() {
+        md.push_str(&format!("\nTo verify by monitoring after launch: {}.\n", d.monitored.join(", ")));
+    }
     md.push_str("\n## Requirements\n\n| id | requirement | target | verdict | verified by | figures |\n|---|---|---|---|---|---|\n");
     for q in &r.requirements {
-        let verdict = if q.measurable { q.verdict.as_str() } else { "check by hand" };
+        let verdict = match (q.measurable, q.verdict.as_str()) {
+            (true, v) => v,
+            (false, "monitoring") => "monitoring after launch",
+            (false, _) => "check by hand",
+        };
         let steps: Vec<String> = q.steps.iter().map(|s| format!("[{s}](#step-{s})")).collect();
         let figures: Vec<String> = q
             .evidence
@@ -38,7 +45,11 @@ pub fn render(r: &Report, graph: &str, stem: &str) -> (String, Vec<(String, Stri
         md.push_str(&format!(
             "| `{}` | {} ({}:{}) | {} | **{}** | {} | {} |\n",
             q.id,
-            q.text.replace('|', "\\|"),
+            match &q.scope {
+                Some(s) => format!("{} (scope: {s})", q.text),
+                None => q.text.clone(),
+            }
+            .replace('|', "\\|"),
             q.source,
             q.line,
             q.target,

@@ -2,6 +2,10 @@
 //! OpenAI-compatible `POST .../chat/completions` (content, tool call, or an HTTP error) and
 //! Bedrock's `POST /model/{id}/converse` (a toolUse block, or an error with its
 //! `x-amzn-ErrorType`). Every request is kept so tests can read what flow sent.
+//!
+//! Two questions reach it: a plan, and the requirements a spec states (its system prompt says
+//! "You read requirement documents"). Each has its own queue of answers and its own request
+//! list; with no requirements answer queued, the model proposes none.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -36,12 +40,24 @@ pub struct FakeLlm {
     pub url: String,
     answers: Arc<Mutex<VecDeque<Answer>>>,
     pub requests: Arc<Mutex<Vec<(String, Value)>>>,
+    extractions: Arc<Mutex<VecDeque<Answer>>>,
+    pub extract_requests: Arc<Mutex<Vec<(String, Value)>>>,
 }
 
 impl FakeLlm {
     pub fn start(answers: Vec<Answer>) -> FakeLlm {
-        let mut fake =
-            FakeLlm { url: String::new(), answers: Arc::new(Mutex::new(answers.into())), requests: Default::default() };
+        FakeLlm::with_extractions(answers, vec![])
+    }
+
+    /// Plans answered from `answers`, requirement questions from `extractions`.
+    pub fn with_extractions(answers: Vec<Answer>, extractions: Vec<Answer>) -> FakeLlm {
+        let mut fake = FakeLlm {
+            url: String::new(),
+            answers: Arc::new(Mutex::new(answers.into())),
+            requests: Default::default(),
+            extractions: Arc::new(Mutex::new(extractions.into())),
+            extract_requests: Default::default(),
+        };
         let f = fake.clone();
         let port = crate::serve::serve(move |req| f.clone().handle(req));
         fake.url = format!("http://127.0.0.1:{port}");
@@ -56,12 +72,30 @@ impl FakeLlm {
         self.requests.lock().unwrap()[i].clone()
     }
 
+    pub fn extract_count(&self) -> usize {
+        self.extract_requests.lock().unwrap().len()
+    }
+
     async fn handle(self, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
         let path = req.uri().path().to_string();
         let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
         let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        self.requests.lock().unwrap().push((path, json));
-        let answer = self.answers.lock().unwrap().pop_front();
+        let extraction = json.to_string().contains("You read requirement documents");
+        let bedrock = path.ends_with("/converse");
+        let (tool, answer) = if extraction {
+            self.extract_requests.lock().unwrap().push((path, json));
+            let a = self.extractions.lock().unwrap().pop_front().unwrap_or_else(|| {
+                if bedrock {
+                    Answer::Converse(json!({"requirements": []}))
+                } else {
+                    Answer::Content(r#"{"requirements":[]}"#.into())
+                }
+            });
+            ("submit_requirements", Some(a))
+        } else {
+            self.requests.lock().unwrap().push((path, json));
+            ("submit_plan", self.answers.lock().unwrap().pop_front())
+        };
         let reply = |status: u16, body: Value| {
             Response::builder()
                 .status(status)
@@ -80,12 +114,12 @@ impl FakeLlm {
             Some(Answer::ToolCall(args)) => reply(
                 200,
                 completion(json!({"role": "assistant", "content": null, "tool_calls": [
-                    {"id": "call_1", "type": "function", "function": {"name": "submit_plan", "arguments": args}}]})),
+                    {"id": "call_1", "type": "function", "function": {"name": tool, "arguments": args}}]})),
             ),
             Some(Answer::Converse(input)) => reply(
                 200,
                 json!({"output": {"message": {"role": "assistant", "content": [
-                    {"toolUse": {"toolUseId": "tooluse_1", "name": "submit_plan", "input": input}}]}},
+                    {"toolUse": {"toolUseId": "tooluse_1", "name": tool, "input": input}}]}},
                     "stopReason": "tool_use", "usage": {"inputTokens": 1, "outputTokens": 1, "totalTokens": 2},
                     "metrics": {"latencyMs": 1}}),
             ),

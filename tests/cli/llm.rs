@@ -101,10 +101,12 @@ fn invalid_answers_are_repaired() {
         let repair = user_messages(&llm.request(1).1).pop().unwrap();
         assert!(repair.starts_with("That plan is invalid:") && repair.contains(violation), "{bad}: {repair}");
         let log = p.flow(&["log", "--llm", "--json"]).json();
-        let rounds: Vec<(u64, usize)> = log["exchanges"]
-            .as_array()
-            .unwrap()
+        let all = log["exchanges"].as_array().unwrap();
+        // First the question of which requirements the spec states, then the plan's rounds.
+        assert_eq!(all[0]["question"], "requirements", "{bad}");
+        let rounds: Vec<(u64, usize)> = all
             .iter()
+            .filter(|e| e["question"] == "plan")
             .map(|e| (e["round"].as_u64().unwrap(), e["violations"].as_array().unwrap().len()))
             .collect();
         assert_eq!(rounds.len(), 2, "{bad}");
@@ -134,7 +136,8 @@ fn repeated_failure_is_a_clear_error_and_records_no_plan() {
     assert!(s.stderr.contains("no runbook yet"), "{}", s.stderr);
     // The exchanges are kept for audit all the same.
     let log = p.flow(&["log", "--llm", "--json", "-r", "svc"]).json();
-    assert_eq!(log["exchanges"].as_array().unwrap().len(), 3);
+    let plan_rounds = log["exchanges"].as_array().unwrap().iter().filter(|e| e["question"] == "plan").count();
+    assert_eq!(plan_rounds, 3);
 }
 
 #[test]
@@ -254,4 +257,124 @@ fn bedrock_converse_with_a_forced_tool() {
     r.expect(PLANNER);
     assert!(r.stderr.contains("access denied: the credentials lack bedrock:InvokeModel on anthropic.claude-other, or the model is not enabled for this account in us-west-2"), "{}", r.stderr);
     assert!(r.stderr.contains("AccessDeniedException: You don't have access to the model"), "{}", r.stderr);
+}
+
+/// Lines 3-5 are read by flow; line 10 is in a code block, which flow does not read.
+const GROUNDED_SPEC: &str = "# Recovery\n\n- RTO 2 hours\n- RPO 10 minutes\n- The current p99 is 850 ms\n\nLimits agreed with the database team:\n\n```text\np95 latency under 200 ms\n```\n";
+
+fn whys(x: &Value) -> Vec<String> {
+    x["rejected"].as_array().unwrap().iter().map(|r| r["why"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn the_models_requirements_are_kept_only_when_the_grammar_reads_their_quote() {
+    let llm = FakeLlm::with_extractions(vec![], vec![Answer::Content(fixture("requirements.json"))]);
+    let p = project(&llm);
+    p.write("specs/svc.md", GROUNDED_SPEC);
+    let r = p.flow(&["spec", "specs/svc.md", "--extract", "llm", "--model", "test-model", "--json"]);
+    r.expect(OK);
+    let v = r.json();
+    let reqs = v["requirements"].as_array().unwrap();
+    let kept: Vec<&Value> = reqs.iter().filter(|r| r["source"] == "llm").collect();
+    assert_eq!(kept.len(), 1, "{reqs:?}");
+    assert_eq!(
+        (
+            kept[0]["id"].as_str(),
+            kept[0]["kind"].as_str(),
+            kept[0]["op"].as_str(),
+            kept[0]["value"].as_f64(),
+            kept[0]["line"].as_u64()
+        ),
+        (Some("llm-1"), Some("latency_p95"), Some("<"), Some(200.0), Some(10))
+    );
+    // flow's own readings carry no source.
+    assert!(reqs.iter().filter(|r| r["id"] != "llm-1").all(|r| r.get("source").is_none()));
+    let x = &v["llm"];
+    assert_eq!(
+        (x["provider"].as_str(), x["model"].as_str(), x["proposed"].as_u64()),
+        (Some("openai"), Some("test-model"), Some(6))
+    );
+    assert_eq!(x["agreed"], serde_json::json!(["recovery-1"]));
+    // A quote whose number differs, and a fabricated quote.
+    assert_eq!(whys(x), ["the quote says 600 s, not 300 s", "the quote is not on line 4"]);
+    // Where flow reads the line otherwise, both are shown and flow's reading is used.
+    let dis: Vec<(u64, String)> = x["disagreements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["line"].as_u64().unwrap(), d["builtin"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(dis.len(), 2, "{dis:?}");
+    assert_eq!(dis[0].0, 5);
+    assert!(dis[0].1.contains("'850 ms' is not a target: describes what is measured today"), "{dis:?}");
+    assert_eq!(dis[1], (3, "recovery-1 (rto): rto <= 7200 s".to_string()));
+    assert!(reqs.iter().all(|r| r["kind"] != "latency_p99"), "flow's reading of line 5 is used");
+    // The code-block figure the model grounded is no longer reported unread.
+    assert!(v["unread"].as_array().unwrap().iter().all(|u| u["line"] != 10), "{}", v["unread"]);
+    assert_eq!(llm.extract_count(), 1);
+    let (_, req) = llm.extract_requests.lock().unwrap()[0].clone();
+    assert_eq!(req["response_format"]["json_schema"]["name"], "flow_requirements");
+    assert!(user_messages(&req)[0].contains("10 | p95 latency under 200 ms\n"));
+
+    // The text view, from the cache this time.
+    let t = p.flow(&["spec", "specs/svc.md", "--extract", "llm", "--model", "test-model"]);
+    t.expect(OK);
+    assert_eq!(llm.extract_count(), 1, "the same question is not asked twice");
+    assert!(t.stderr.contains("read this spec's requirements before"), "{}", t.stderr);
+    for expected in [
+        "llm-1          latency_p95            < 200 ms              10  p95 latency under 200 ms",
+        "the model (openai test-model): 6 proposed, 1 kept, 1 as flow read them, 2 rejected, 2 read otherwise by flow",
+        "line 3: the model reads \"RTO 2 hours\" as rto < 2 h; flow reads recovery-1 (rto): rto <= 7200 s; flow's reading is used",
+        "rejected line 4: \"RPO of 1 minute\" (rpo <= 1 min): the quote is not on line 4",
+    ] {
+        assert!(t.stdout.contains(expected), "`{expected}` in:\n{}", t.stdout);
+    }
+    // Nothing of a runbook was made.
+    p.flow(&["status"]).expect(REFUSED);
+}
+
+#[test]
+fn an_llm_plan_covers_the_grounded_requirements_too() {
+    let llm = FakeLlm::with_extractions(
+        vec![Answer::Content(fixture("valid_with_latency.json"))],
+        vec![Answer::Content(fixture("requirements.json"))],
+    );
+    let p = project(&llm);
+    p.write("specs/svc.md", GROUNDED_SPEC);
+    let r = plan(&p, &["--json"]);
+    r.expect(OK);
+    assert!(r.stderr.contains("planner: openai test-model proposed 6 requirements: 1 kept"), "{}", r.stderr);
+    let v = r.json();
+    let llm_reqs: Vec<&Value> = v["requirements"].as_array().unwrap().iter().filter(|r| r["source"] == "llm").collect();
+    assert_eq!(llm_reqs.len(), 1);
+    assert_eq!(llm_reqs[0]["id"], "llm-1");
+    // The plan was asked to cover it.
+    let prompt = user_messages(&llm.request(0).1)[0].clone();
+    assert!(prompt.contains("\"id\": \"llm-1\""), "{prompt}");
+    assert!(p.read("workflows/svc.toml").contains("source = \"llm\""));
+    let st = p.flow(&["status", "--json"]);
+    st.expect(OK);
+    assert!(st.json()["requirements"].as_array().unwrap().iter().any(|r| r["id"] == "llm-1"));
+    let log = p.flow(&["log", "--llm", "--json"]).json();
+    let questions: Vec<&str> =
+        log["exchanges"].as_array().unwrap().iter().map(|e| e["question"].as_str().unwrap()).collect();
+    assert_eq!(questions, ["requirements", "plan"]);
+
+    // An unreadable list of requirements: the plan is made from flow's reading, with a warning.
+    // Not cached: `flow spec` asks again.
+    let llm = FakeLlm::with_extractions(
+        vec![Answer::Content(fixture("valid.json"))],
+        vec![Answer::Content("no".into()), Answer::Content("no".into())],
+    );
+    let p = project(&llm);
+    let r = plan(&p, &[]);
+    r.expect(OK);
+    assert!(r.stderr.contains("1 rejected"), "{}", r.stderr);
+    let s = p.flow(&["spec", "specs/svc.md", "--extract", "llm", "--model", "test-model"]);
+    s.expect(OK);
+    assert!(
+        s.stdout.contains("rejected: the model's list of requirements cannot be read: the answer is not valid JSON"),
+        "{}",
+        s.stdout
+    );
 }

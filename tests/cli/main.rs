@@ -8,6 +8,7 @@ mod serve;
 mod support;
 
 mod aws;
+mod corpus;
 mod drill;
 mod llm;
 mod load;

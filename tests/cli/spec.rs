@@ -102,10 +102,37 @@ fn assert_bad(p: &Project, file: &str, expected: &[&str]) {
             assert!(r.stderr.contains(e), "`flow {verb} {file}`: expected `{e}` in:\n{}", r.stderr);
         }
     }
-    // Nothing reached the state store.
+    nothing_stored(p);
+}
+
+fn nothing_stored(p: &Project) {
     let s = p.flow(&["status"]);
     s.expect(REFUSED);
     assert!(s.stderr.contains("no runbook yet"), "{}", s.stderr);
+}
+
+/// A readable document with a problem: `flow spec` shows it among its diagnostics and exits 0;
+/// `flow plan` refuses it (exit 3) naming file and line; nothing reaches the state store.
+fn assert_diagnosed(p: &Project, file: &str, shown: &str, refused: &[&str]) {
+    let r = p.flow(&["spec", file]);
+    r.expect(0);
+    assert!(r.stdout.contains("diagnostics:"), "{}", r.stdout);
+    assert!(r.stdout.contains(shown), "`flow spec {file}`: expected `{shown}` in:\n{}", r.stdout);
+    let j = p.flow(&["spec", file, "--json"]);
+    j.expect(0);
+    // The same diagnostics in JSON, each with its level and message.
+    let diags = j.json()["diagnostics"].as_array().cloned().unwrap_or_default();
+    assert!(!diags.is_empty());
+    for d in &diags {
+        let m = d["message"].as_str().unwrap();
+        assert!(r.stdout.contains(m) && d["level"].is_string(), "{d} not in:\n{}", r.stdout);
+    }
+    let r = p.flow(&["plan", file]);
+    r.expect(BAD_SPEC);
+    for e in refused {
+        assert!(r.stderr.contains(e), "`flow plan {file}`: expected `{e}` in:\n{}", r.stderr);
+    }
+    nothing_stored(p);
 }
 
 #[test]
@@ -132,16 +159,22 @@ fn not_utf8() {
 fn no_requirement() {
     let p = Project::new();
     p.write("specs/prose.md", "# Notes\n\nThis page describes the app.\n");
-    assert_bad(&p, "specs/prose.md", &["error: spec has no requirement", "--> specs/prose.md"]);
+    assert_diagnosed(
+        &p,
+        "specs/prose.md",
+        "no requirement found",
+        &["error: spec has no requirement", "--> specs/prose.md"],
+    );
 }
 
 #[test]
 fn negative_latency() {
     let p = Project::new();
     p.write("specs/neg.md", "# Perf\n\n- average response under -20 ms\n");
-    assert_bad(
+    assert_diagnosed(
         &p,
         "specs/neg.md",
+        "line 3: impossible requirement: a latency of -20 ms is impossible",
         &[
             "impossible requirement: a latency of -20 ms is impossible",
             "--> specs/neg.md:3",
@@ -154,19 +187,124 @@ fn negative_latency() {
 fn rate_over_100_percent() {
     let p = Project::new();
     p.write("specs/pct.md", "# Perf\n\n\n- at least 120 % of requests successful\n");
-    assert_bad(&p, "specs/pct.md", &["a success rate of 120 % is impossible", "--> specs/pct.md:4"]);
+    assert_diagnosed(
+        &p,
+        "specs/pct.md",
+        "line 4: impossible requirement: a success rate of 120 % is impossible",
+        &["a success rate of 120 % is impossible", "--> specs/pct.md:4"],
+    );
 }
 
 #[test]
 fn two_targets_for_one_kind() {
     let p = Project::new();
     p.write("specs/two.md", "# Recovery\n\n- RTO 2 hours\n- RPO 10 minutes\n- RTO of 30 minutes\n");
-    assert_bad(
+    assert_diagnosed(
         &p,
         "specs/two.md",
+        "line 5 (and line 3): two different targets for rto",
         &[
             "two different targets for rto: <= 1800 s (recovery-3) here, but <= 7200 s (recovery-1) at line 3",
             "--> specs/two.md:5",
         ],
     );
+}
+
+#[test]
+fn headings_tables_and_figures_not_read() {
+    let p = Project::new();
+    p.write(
+        "specs/nfr.md",
+        "# Checkout service\n\n## Latency (p99)\n\n- checkout API: under 300 ms\n- search: under 800 ms\n\n## Targets\n\n| Metric | Target | Current |\n|---|---|---|\n| Error rate | ≤ 0.5 % | 1.2 % |\n| Throughput | 1 200 req/s | 800 req/s |\n\n## Notes\n\nMean time to recover is 30 minutes.\nCache hit rate should be 90 %.\n",
+    );
+    let r = p.flow(&["spec", "specs/nfr.md", "--json"]);
+    r.expect(0);
+    let v = r.json();
+    let got: Vec<(String, String, f64, u64, String)> = v["requirements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["kind"].as_str().unwrap().into(),
+                r["op"].as_str().unwrap().into(),
+                r["value"].as_f64().unwrap(),
+                r["line"].as_u64().unwrap(),
+                r["scope"].as_str().unwrap_or("").into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("latency_p99".into(), "<".into(), 300.0, 5, "checkout API".into()),
+            ("latency_p99".into(), "<".into(), 800.0, 6, "search".into()),
+            // An error-rate cap is a success-rate floor; the Current column is not a target.
+            ("success_rate".into(), ">=".into(), 99.5, 12, "".into()),
+            ("throughput".into(), ">=".into(), 1200.0, 13, "".into()),
+            // A promise whose only figure is a look-alike: kept, as not measurable.
+            ("other".into(), "==".into(), 1.0, 18, "".into()),
+        ]
+    );
+    // Nothing silently dropped: the figures that made no requirement, each with its line.
+    let unread: Vec<(u64, String)> = v["unread"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| (u["line"].as_u64().unwrap(), u["figure"].as_str().unwrap().into()))
+        .collect();
+    assert!(unread.contains(&(17, "30 minutes".into())), "{unread:?}");
+    assert!(unread.contains(&(18, "90 %".into())), "{unread:?}");
+    for u in v["unread"].as_array().unwrap() {
+        assert!(u["text"].is_string() && u["why"].is_string(), "{u}");
+    }
+    let text = p.flow(&["spec", "specs/nfr.md"]);
+    text.expect(0);
+    assert!(text.stdout.contains("not read as requirements:"), "{}", text.stdout);
+    assert!(
+        text.stdout.contains("line 17: '30 minutes' not read as a requirement: a mean time to recover"),
+        "{}",
+        text.stdout
+    );
+    assert!(text.stdout.contains("line 18: '90 %' not read as a requirement: a cache hit rate"), "{}", text.stdout);
+}
+
+#[test]
+fn nothing_measurable_plans_with_a_warning() {
+    let p = Project::new();
+    p.write(
+        "specs/vague.md",
+        "# Notes\n\n- The UI should feel modern.\n- THE SYSTEM SHALL notify the on-call engineer.\n",
+    );
+    let r = p.flow(&["plan", "specs/vague.md"]);
+    r.expect(0);
+    assert!(r.stderr.contains("warning: specs/vague.md: nothing measurable"), "{}", r.stderr);
+    let j = p.flow(&["plan", "specs/vague.md", "--json"]);
+    j.expect(0);
+    let notes = j.json()["notes"].as_array().cloned().unwrap_or_default();
+    assert!(notes.iter().any(|n| n.as_str().unwrap().contains("nothing measurable")), "{notes:?}");
+}
+
+#[test]
+fn availability_is_verified_by_monitoring() {
+    let p = Project::new();
+    p.write(
+        "specs/svc.md",
+        "# Svc\n\n- THE SYSTEM SHALL be available 99.9 % of the time.\n- p99 latency under 300 ms\n",
+    );
+    let s = p.flow(&["spec", "specs/svc.md", "--json"]);
+    s.expect(0);
+    let r = &s.json()["requirements"][0];
+    assert_eq!(
+        (r["kind"].as_str(), r["op"].as_str(), r["value"].as_f64()),
+        (Some("availability"), Some(">="), Some(99.9))
+    );
+    p.flow(&["plan", "specs/svc.md"]).expect(0);
+    let st = p.flow(&["status", "--json"]);
+    st.expect(0);
+    let reqs = st.json()["requirements"].as_array().cloned().unwrap();
+    let verdicts: Vec<&str> = reqs.iter().map(|r| r["verdict"].as_str().unwrap()).collect();
+    assert_eq!(verdicts, ["monitoring", "unverified"], "{reqs:?}");
+    let text = p.flow(&["status"]);
+    assert!(text.stdout.contains("verified by monitoring after launch"), "{}", text.stdout);
 }

@@ -1,0 +1,815 @@
+//! Reading one sentence: which figure is which requirement.
+//!
+//! [`quantity`] finds the figures; this module finds the labels that say what a figure
+//! measures ("p99", "average", "RTO", "error rate", "uptime", and the look-alikes that are not
+//! targets: a mean time to recover, a support response time, a cache hit rate, a budget...),
+//! then binds each figure to its nearest compatible label, whichever side it stands on, one
+//! label per figure ("RTO 4 h, RPO 15 min" gives each its own). A figure no label explains is
+//! not guessed: it is returned as unread, with the reason. A latency with no statistic is not
+//! guessed either: it stays `other`, with a note naming what is missing.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::quantity::{self, Class, Cmp, Figure, Token};
+use super::requirement::{fmt_num, Kind, Op};
+
+/// What a label says a figure measures.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Label {
+    /// A latency statistic: `avg`, or a percentile as written (`99`, `99.9`, `50`).
+    Stat(String),
+    /// "latency", "response time": a latency, statistic unknown.
+    Latency,
+    /// "throughput", "load": a request rate (for bare numbers in tables).
+    Throughput,
+    Success,
+    Error,
+    Availability,
+    Downtime,
+    Rto,
+    Rpo,
+    /// A look-alike: why its figure is not a target, and the classes it claims.
+    Ignore(&'static str, &'static [Class]),
+}
+
+impl Label {
+    fn takes(&self, c: Class) -> bool {
+        match self {
+            Label::Stat(_) | Label::Latency | Label::Downtime | Label::Rto | Label::Rpo => c == Class::Time,
+            Label::Success | Label::Error | Label::Availability => c == Class::Percent,
+            Label::Throughput => c == Class::Rate,
+            Label::Ignore(_, classes) => classes.contains(&c),
+        }
+    }
+
+    fn sink(&self) -> bool {
+        matches!(self, Label::Ignore(..))
+    }
+}
+
+/// A label where it stands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+    pub label: Label,
+}
+
+fn re(p: &str) -> Regex {
+    Regex::new(&format!("(?i){p}")).expect("static label pattern")
+}
+
+const TIME: &[Class] = &[Class::Time];
+const PCT: &[Class] = &[Class::Percent];
+const RATE: &[Class] = &[Class::Rate];
+const ALL: &[Class] = &[Class::Time, Class::Percent, Class::Rate];
+const PCT_RATE: &[Class] = &[Class::Percent, Class::Rate];
+
+/// Look-alikes, found first: a label of another kind inside one is not a label.
+static IGNORE: LazyLock<Vec<(Regex, &'static str, &'static [Class])>> = LazyLock::new(|| {
+    vec![
+        (
+            re(r"\bmean\s+time\s+(?:to|between)\s+\w+(?:\s+\w+)?|\bmt(?:tr|bf|td|ta|tf|tre|ti)\b"),
+            "a mean time to recover or repair is an operations figure, not a latency or an RTO",
+            TIME,
+        ),
+        (
+            re(
+                r"\b(?:support|help\s?desk|service\s+desk|tickets?|severity\s*\d|sev\s*\d|first\s+response|p[1-4]\s+(?:incidents?|issues?|tickets?))\b",
+            ),
+            "a support response time, not the service's latency",
+            TIME,
+        ),
+        (
+            re(r"\bcache\s+hit(?:\s+(?:rate|ratio))?\b|\bhit\s+(?:rate|ratio)\b"),
+            "a cache hit rate, not a success rate",
+            PCT,
+        ),
+        (
+            re(r"\b(?:cpu|memory|ram|disk|utili[sz]ation|utili[sz]ed|headroom|saturation)\b"),
+            "a resource utilisation figure, not a target flow measures",
+            PCT,
+        ),
+        (
+            re(
+                r"\b(?:defects?|bugs?|crash(?:es)?|churn|conversion|bounce|coverage|flaky)(?:\s+(?:rate|ratio|density))?\b",
+            ),
+            "a defect or business rate, not the service's success rate",
+            PCT,
+        ),
+        (
+            re(
+                r"\b(?:error\s+)?budgets?\b|\b(?:costs?|price|pricing|spend|service\s+credits?|credits?|refunds?|penalt(?:y|ies)|discounts?)\b",
+            ),
+            "a budget, cost or service credit, not a target",
+            ALL,
+        ),
+        (
+            re(r"\b(?:time-?outs?|ttl|keep-?alive|retry|retries|backoff|deadline)\b"),
+            "a timeout or retry setting, not a target",
+            TIME,
+        ),
+        (
+            re(
+                r"\bevery\s+(?:\d|other|few)|\b(?:retention|retain(?:ed)?|kept\s+for|hourly|daily|nightly|weekly|interval|window|schedule[sd]?|ago|maintenance)\b",
+            ),
+            "a schedule, retention or window, not a target",
+            TIME,
+        ),
+        (
+            re(r"\brate[\s-]*limit\w*|\bthrottl\w*|\bquotas?\b|\bburst\s+limit\b|\bconcurren\w*"),
+            "a limit to enforce, not a capacity target",
+            RATE,
+        ),
+        (
+            re(r"\bgrow(?:th|s|ing)?\b|\byear[\s-]over[\s-]year\b|\bincrease\s+(?:of|by)\b"),
+            "a growth figure, not a target",
+            PCT_RATE,
+        ),
+    ]
+});
+
+static STAT_P: LazyLock<Regex> = LazyLock::new(|| re(r"\bt?p(?P<p>\d{2}(?:\.\d+)?)\b"));
+static STAT_NTH: LazyLock<Regex> =
+    LazyLock::new(|| re(r"\b(?P<p>\d{1,3}(?:\.\d+)?)(?:st|nd|rd|th)?[\s-]*percentiles?\b"));
+static STAT_PCTL: LazyLock<Regex> = LazyLock::new(|| re(r"\bpercentile\s+(?P<p>\d{1,2}(?:\.\d+)?)\b"));
+static STAT_MEDIAN: LazyLock<Regex> = LazyLock::new(|| re(r"\bmedian\b"));
+static STAT_AVG: LazyLock<Regex> = LazyLock::new(|| re(r"\b(?:typical\s+)?(?:average|mean|avg)\b"));
+
+static KINDS: LazyLock<Vec<(Regex, Label)>> = LazyLock::new(|| {
+    vec![
+        (
+            re(
+                r"\b(?:latency|latencies|response\s+times?|responses?|respond(?:s|ed|ing)?|round[\s-]?trips?(?:\s+times?)?|page\s+load(?:\s+times?)?|load\s+times?|answer\s+times?|time\s+to\s+first\s+byte|ttfb|processing\s+times?)\b",
+            ),
+            Label::Latency,
+        ),
+        (re(r"\b(?:throughput|load|traffic|rps|tps|qps)\b"), Label::Throughput),
+        (re(r"\bsuccess(?:ful(?:ly)?)?(?:\s+(?:rate|ratio))?\b|\bsucceed(?:s|ed)?\b"), Label::Success),
+        (
+            re(
+                r"\b(?:errors?|failures?|faults?)(?:\s+(?:rate|ratio|percentage))?\b|\b5xx(?:\s+(?:errors?|rate|responses))?\b|\bfailed\s+(?:requests|calls)\b|\bfail(?:s|ed|ing)?\b",
+            ),
+            Label::Error,
+        ),
+        (re(r"\bavailab(?:ility|le)\b|\buptime\b|\bnines\b"), Label::Availability),
+        (
+            re(
+                r"\b(?:downtime|interruption|unavailability|outages?|failover(?:\s+(?:time|downtime|duration))?|fail(?:s|ing)?\s+over|switch(?:es|ing)?\s+over|cut\s*over)\b",
+            ),
+            Label::Downtime,
+        ),
+        (
+            re(
+                r"\brto\b|\brecovery\s+time(?:\s+objective)?\b|\brecover(?:ed|able|s|y)?\s+(?:with)?in\b|\brestored?\s+(?:with)?in\b|\bback\s+online\b|\bserving\s+again\b|\btime\s+to\s+restore\b|\brestore\s+time\b",
+            ),
+            Label::Rto,
+        ),
+        (
+            re(
+                r"\brpo\b|\brecovery\s+point(?:\s+objective)?\b|\bdata\s+loss\b|\blos(?:e|t|ing|s)\b|\bof\s+(?:committed\s+|recent\s+|acknowledged\s+|customer\s+)?(?:data|writes|transactions|updates|records|changes)\b",
+            ),
+            Label::Rpo,
+        ),
+    ]
+});
+
+/// Words right after a figure that make it today's ("40 ms today", "800 req/s currently").
+static CURRENT_AFTER: LazyLock<Regex> = LazyLock::new(|| re(r"^(?:today|currently|presently)$"));
+
+/// Words before a figure (in its clause) that make it a description of today, not a target.
+static CURRENT: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"\b(?:current(?:ly)?|today|measured|observed|baseline|achieved|actual(?:ly)?|typical(?:ly)?|historic(?:al|ally)?|last\s+(?:week|month|quarter|year)|as\s+of|was|were|used\s+to|at\s+present|presently)\b",
+    )
+});
+
+/// Losing one Availability Zone: a requirement without a figure.
+pub static AZ: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?:\b(?:loss|lose|losing|lost|failure|outage|fail|failing|down)\s+(?:of\s+)?(?:one|an|a|1|a\s+single|any\s+one|any\s+single|any)\s+(?:availability\s+zones?|azs?)\b|\b(?:az|availability[\s-]zone)\s+(?:failure|outage|loss)s?\b|\b(?:one|an|a|1|a\s+single|any)\s+(?:availability\s+zones?|azs?)\s+(?:fails|failed|goes\s+down|is\s+lost|is\s+down|becomes\s+unavailable|is\s+unavailable)\b)",
+    )
+});
+
+/// A response that keeps the service up (after a condition such as "IF an AZ fails").
+pub static KEEP_SERVING: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"\b(?:continue|continues|keep|keeps|remain|remains|stay|stays|still)\s+(?:\w+\s+)?(?:serving|available|working|operating|up|running|online|responsive)\b|\bwithout\s+(?:an?\s+)?(?:outage|interruption|downtime)\b",
+    )
+});
+
+/// Every label in `text`, look-alikes first; a label inside a look-alike is dropped, and a
+/// statistic next to a latency word is one label with it.
+pub fn labels(text: &str) -> Vec<Span> {
+    let mut out: Vec<Span> = Vec::new();
+    for (rx, why, classes) in IGNORE.iter() {
+        for m in rx.find_iter(text) {
+            out.push(Span { start: m.start(), end: m.end(), label: Label::Ignore(why, classes) });
+        }
+    }
+    let free = |out: &[Span], s: usize, e: usize| !out.iter().any(|o| s < o.end && o.start < e);
+    let mut found: Vec<Span> = Vec::new();
+    for rx in [&*STAT_P, &*STAT_NTH, &*STAT_PCTL] {
+        for c in rx.captures_iter(text) {
+            let m = c.get(0).expect("whole match");
+            found.push(Span { start: m.start(), end: m.end(), label: Label::Stat(c["p"].to_string()) });
+        }
+    }
+    for m in STAT_MEDIAN.find_iter(text) {
+        found.push(Span { start: m.start(), end: m.end(), label: Label::Stat("50".into()) });
+    }
+    for m in STAT_AVG.find_iter(text) {
+        found.push(Span { start: m.start(), end: m.end(), label: Label::Stat("avg".into()) });
+    }
+    for (rx, label) in KINDS.iter() {
+        for m in rx.find_iter(text) {
+            found.push(Span { start: m.start(), end: m.end(), label: label.clone() });
+        }
+    }
+    found.sort_by_key(|s| (s.start, std::cmp::Reverse(s.end)));
+    for s in found {
+        if free(&out, s.start, s.end) {
+            out.push(s);
+        }
+    }
+    out.sort_by_key(|s| s.start);
+    merge_adjacent(text, out)
+}
+
+/// "p99 latency", "response time (p95)", "recovery time objective (RTO)": one label.
+fn merge_adjacent(text: &str, spans: Vec<Span>) -> Vec<Span> {
+    let mut out: Vec<Span> = Vec::new();
+    for s in spans {
+        if let Some(last) = out.last_mut() {
+            let between = &text[last.end.min(s.start)..s.start];
+            let words = between.split_whitespace().filter(|w| w.chars().any(char::is_alphanumeric)).count();
+            let close = words <= 2 && !between.contains([',', ';', '.']);
+            let merged = match (&last.label, &s.label) {
+                (Label::Stat(_), Label::Latency) => Some(last.label.clone()),
+                (Label::Latency, Label::Stat(_)) => Some(s.label.clone()),
+                (a, b) if a == b && !a.sink() => Some(a.clone()),
+                _ => None,
+            };
+            if let (true, Some(label)) = (close, merged) {
+                last.end = s.end;
+                last.label = label;
+                continue;
+            }
+        }
+        out.push(s);
+    }
+    out
+}
+
+/// What the context gives a sentence: labels from its heading, parent item or table column; a
+/// unit for a table cell's bare number; a Min or Max column's comparison.
+#[derive(Debug, Clone, Default)]
+pub struct Hints {
+    /// Nearest first.
+    pub labels: Vec<Label>,
+    pub bare_unit: Option<(Class, f64)>,
+    pub op: Option<Op>,
+    /// The condition of an EARS sentence ("WHEN traffic reaches ..."): only a request rate in
+    /// it is a requirement.
+    pub condition: bool,
+}
+
+/// A requirement read from a sentence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Read {
+    pub kind: Kind,
+    pub op: Op,
+    pub value: f64,
+    /// Where its figure starts.
+    pub at: usize,
+}
+
+/// A figure that is not read as a requirement, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unread {
+    pub at: usize,
+    pub figure: String,
+    pub why: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Reading {
+    pub found: Vec<Read>,
+    pub unread: Vec<Unread>,
+    /// Figures that cannot be targets: where, and why.
+    pub impossible: Vec<(usize, String)>,
+    /// What a person should know about a figure kept as `other` (a missing statistic, a mean
+    /// time to recover).
+    pub notes: Vec<String>,
+}
+
+/// Which way is better for a kind.
+#[derive(Clone, Copy, PartialEq)]
+enum Dir {
+    Up,
+    Down,
+}
+
+fn dir(label: &Label) -> Dir {
+    match label {
+        Label::Throughput | Label::Success | Label::Availability => Dir::Up,
+        _ => Dir::Down,
+    }
+}
+
+/// Words between two byte offsets, with clause punctuation weighing more.
+fn distance(toks: &[Token], from: usize, to: usize) -> usize {
+    let (a, b) = (quantity::token_at(toks, from), quantity::token_at(toks, to));
+    toks[a..b.max(a)]
+        .iter()
+        .map(|t| match t.text.as_str() {
+            "," | "—" | "–" => 2,
+            ";" => 4,
+            ":" | "(" | ")" => 0,
+            _ => 1,
+        })
+        .sum()
+}
+
+const MAX_DISTANCE: usize = 10;
+
+/// Why a figure with no label near it is not read.
+pub const NO_LABEL: &str = "no label says what it measures";
+
+const CURRENT_WHY: &str = "describes what is measured today, not a target";
+
+fn clause_break(t: &str) -> bool {
+    matches!(t, "," | ";" | "—" | "–" | "but" | "whereas" | "however" | "after")
+}
+
+/// Is the figure at `start`..`end` described as today's, not a target? Either a word before it
+/// in its clause ("the current p99 is 850 ms") or one right after it ("850 ms today").
+fn is_current(text: &str, toks: &[Token], labels: &[Span], start: usize, end: usize) -> bool {
+    let after = quantity::token_at(toks, end);
+    let trailing = toks[after.min(toks.len())..]
+        .iter()
+        .take_while(|t| !clause_break(&t.text) && t.text != ".")
+        .take(3)
+        .any(|t| CURRENT_AFTER.is_match(&t.text));
+    trailing
+        || CURRENT.find_iter(&text[..start]).any(|m| {
+            let inside_label = labels.iter().any(|l| m.start() < l.end && l.start < m.end());
+            let (a, b) = (quantity::token_at(toks, m.end()), quantity::token_at(toks, start));
+            !inside_label && !toks[a..b.max(a)].iter().any(|t| clause_break(&t.text))
+        })
+}
+
+fn what(label: &Label) -> &'static str {
+    match label {
+        Label::Stat(_) | Label::Latency => "latency",
+        Label::Throughput => "throughput",
+        Label::Success => "success rate",
+        Label::Error => "error rate",
+        Label::Availability => "availability",
+        Label::Downtime => "downtime",
+        Label::Rto => "RTO",
+        Label::Rpo => "RPO",
+        Label::Ignore(..) => "figure",
+    }
+}
+
+fn op_words(op: Op) -> &'static str {
+    match op {
+        Op::Lt => "below",
+        Op::Le => "at most",
+        Op::Gt => "above",
+        Op::Ge => "at least",
+        Op::Eq => "equal to",
+    }
+}
+
+/// Read one sentence (normalized text).
+pub fn read(text: &str, hints: &Hints) -> Reading {
+    let toks = quantity::tokens(text);
+    let spans = labels(text);
+    let load = spans.iter().any(|s| s.label == Label::Throughput);
+    let mut figs: Vec<Figure> = quantity::figures(text, load);
+    if let Some((class, factor)) = hints.bare_unit {
+        for f in figs.iter_mut().filter(|f| f.class == Class::Bare) {
+            f.class = class;
+            f.value *= factor;
+        }
+    }
+    // "a success ratio of at least 0.999": a ratio is a percentage.
+    for f in figs.iter_mut().filter(|f| f.class == Class::Bare && f.value > 0.0 && f.value <= 1.0) {
+        let written = &text[f.start..f.end];
+        let ratio = written.contains('.')
+            && spans.iter().any(|s| {
+                let named = text[s.start..s.end].to_ascii_lowercase();
+                matches!(s.label, Label::Success | Label::Error | Label::Availability)
+                    && (named.contains("ratio") || named.contains("rate") || named.contains("availab"))
+                    && s.end <= f.start
+                    && distance(&toks, s.end, f.start) <= 8
+            });
+        if ratio {
+            f.class = Class::Percent;
+            f.value = (f.value * 100.0 * 1e9).round() / 1e9;
+        }
+    }
+    figs.retain(|f| f.class != Class::Bare);
+
+    let mut out = Reading::default();
+    let mut spans = spans;
+    // "95 % of requests ... within 300 ms": the share is the percentile, not a figure.
+    let mut shares = Vec::new();
+    for (i, f) in figs.iter().enumerate() {
+        let Some(share_end) = f.share_end else { continue };
+        let next_time = figs[i + 1..].iter().find(|g| g.class == Class::Time);
+        let Some(t) = next_time else { continue };
+        let between_success = spans
+            .iter()
+            .any(|s| s.start >= share_end && s.end <= t.start && matches!(s.label, Label::Success | Label::Error));
+        if !between_success {
+            shares.push(i);
+            spans.push(Span { start: f.start, end: share_end, label: Label::Stat(fmt_num(f.value)) });
+        }
+    }
+    for i in shares.into_iter().rev() {
+        figs.remove(i);
+    }
+    spans.sort_by_key(|s| s.start);
+
+    // Today's figures are not targets; their labels still count ("the current p99 is 850 ms;
+    // it must come down to 400 ms": the 400 ms is the p99 too).
+    let current: Vec<bool> = figs.iter().map(|f| is_current(text, &toks, &spans, f.start, f.end)).collect();
+
+    // The condition of an EARS sentence: a load figure in it is a throughput requirement;
+    // anything else there is a trigger, not a target.
+    if hints.condition {
+        for (i, f) in figs.iter().enumerate() {
+            if current[i] {
+                out.unread.push(Unread { at: f.start, figure: f.text(text).to_string(), why: CURRENT_WHY.into() });
+            } else if f.class == Class::Rate {
+                push_rate(text, &toks, &spans, f, &mut out);
+            } else {
+                out.unread.push(Unread {
+                    at: f.start,
+                    figure: f.text(text).to_string(),
+                    why: "in the condition (WHEN/IF/WHILE ...), not a target".into(),
+                });
+            }
+        }
+        return out;
+    }
+
+    let mut bound: Vec<Option<usize>> = vec![None; figs.len()];
+    let mut taken = vec![false; spans.len()];
+    // Figures that explain themselves: request rates, bandwidth, nines.
+    for (i, f) in figs.iter().enumerate() {
+        match f.class {
+            Class::Rate | Class::Bandwidth => bound[i] = Some(usize::MAX),
+            Class::Percent if f.nines => bound[i] = Some(usize::MAX),
+            _ => {}
+        }
+    }
+    // "The RTO and RPO are 1 hour and 5 minutes respectively": in order.
+    if text.to_ascii_lowercase().contains("respectively") {
+        let ls: Vec<usize> = (0..spans.len()).filter(|&j| !spans[j].label.sink()).collect();
+        let fs: Vec<usize> = (0..figs.len()).filter(|&i| bound[i].is_none()).collect();
+        if ls.len() == fs.len()
+            && fs.len() > 1
+            && ls.iter().zip(&fs).all(|(&j, &i)| spans[j].label.takes(figs[i].class))
+        {
+            for (&j, &i) in ls.iter().zip(&fs) {
+                bound[i] = Some(j);
+                taken[j] = true;
+            }
+        }
+    }
+    // The rest: nearest compatible label first, one figure per label (look-alikes take any).
+    let mut pairs: Vec<(usize, bool, usize, usize)> = Vec::new();
+    for (i, f) in figs.iter().enumerate() {
+        if bound[i].is_some() {
+            continue;
+        }
+        for (j, s) in spans.iter().enumerate() {
+            if !s.label.takes(f.class) {
+                continue;
+            }
+            let (d, after) = if s.end <= f.start {
+                (distance(&toks, s.end, f.start), false)
+            } else if s.start >= f.end {
+                (distance(&toks, f.end, s.start), true)
+            } else {
+                (0, false)
+            };
+            if d <= MAX_DISTANCE {
+                pairs.push((d, after, j, i));
+            }
+        }
+    }
+    pairs.sort();
+    for (_, _, j, i) in pairs {
+        if bound[i].is_some() || (taken[j] && !spans[j].label.sink()) {
+            continue;
+        }
+        bound[i] = Some(j);
+        taken[j] = true;
+    }
+
+    for i in 0..figs.len() {
+        if bound[i].is_none() {
+            let earlier = (0..i).rev().find(|&k| current[k] && figs[k].class == figs[i].class && bound[k].is_some());
+            bound[i] = earlier.and_then(|k| bound[k]);
+        }
+    }
+
+    for (i, f) in figs.iter().enumerate() {
+        let figure = f.text(text).to_string();
+        if current[i] {
+            out.unread.push(Unread { at: f.start, figure, why: CURRENT_WHY.into() });
+            continue;
+        }
+        let label = match bound[i] {
+            Some(usize::MAX) => {
+                match f.class {
+                    Class::Rate => push_rate(text, &toks, &spans, f, &mut out),
+                    Class::Bandwidth => out.unread.push(Unread {
+                        at: f.start,
+                        figure,
+                        why: "a bandwidth (bytes or bits per second), not a request rate".into(),
+                    }),
+                    _ => push(text, &toks, f, &Label::Availability, hints, &mut out),
+                }
+                continue;
+            }
+            Some(j) => spans[j].label.clone(),
+            None => match hints.labels.iter().find(|l| l.takes(f.class)) {
+                Some(l) => l.clone(),
+                None => {
+                    out.unread.push(Unread { at: f.start, figure, why: NO_LABEL.into() });
+                    continue;
+                }
+            },
+        };
+        // "responses within 200 ms on average": a free statistic nearby says which latency.
+        let label = match label {
+            Label::Latency => spans
+                .iter()
+                .enumerate()
+                .filter(|(j, s)| !taken[*j] && matches!(s.label, Label::Stat(_)))
+                .map(|(_, s)| {
+                    let d = if s.end <= f.start {
+                        distance(&toks, s.end, f.start)
+                    } else {
+                        distance(&toks, f.end, s.start)
+                    };
+                    (d, s)
+                })
+                .filter(|(d, _)| *d <= MAX_DISTANCE)
+                .min_by_key(|(d, _)| *d)
+                .map(|(_, s)| s.label.clone())
+                .or_else(|| hints.labels.iter().find(|l| matches!(l, Label::Stat(_))).cloned())
+                .unwrap_or(Label::Latency),
+            l => l,
+        };
+        push(text, &toks, f, &label, hints, &mut out);
+    }
+    out
+}
+
+/// A request rate, unless a rate limit explains it.
+fn push_rate(text: &str, toks: &[Token], spans: &[Span], f: &Figure, out: &mut Reading) {
+    let limit = spans.iter().find(|s| {
+        s.label.sink()
+            && s.label.takes(Class::Rate)
+            && (if s.end <= f.start { distance(toks, s.end, f.start) } else { distance(toks, f.end, s.start) }) <= 4
+    });
+    if let Some(Span { label: Label::Ignore(why, _), .. }) = limit {
+        out.unread.push(Unread { at: f.start, figure: f.text(text).to_string(), why: (*why).into() });
+        return;
+    }
+    push(text, toks, f, &Label::Throughput, &Hints::default(), out);
+}
+
+/// A figure with its label: a requirement, or why not.
+fn push(text: &str, toks: &[Token], f: &Figure, label: &Label, hints: &Hints, out: &mut Reading) {
+    let figure = f.text(text).to_string();
+    let at = f.start;
+    let kind = match label {
+        Label::Ignore(why, _) => {
+            out.unread.push(Unread { at, figure, why: (*why).into() });
+            if why.starts_with("a mean time") {
+                out.notes.push((*why).into());
+            }
+            return;
+        }
+        Label::Latency => {
+            let note = format!(
+                "`{figure}` is a latency with no statistic: say average, median or a percentile (p95, p99) to make it a target"
+            );
+            out.unread.push(Unread { at, figure, why: "a latency with no statistic (average? p95? p99?)".into() });
+            out.notes.push(note);
+            return;
+        }
+        Label::Stat(p) if p == "avg" => Kind::LatencyAvg,
+        Label::Stat(p) => Kind::LatencyP(p.clone()),
+        Label::Throughput => Kind::Throughput,
+        Label::Success | Label::Error => Kind::SuccessRate,
+        Label::Availability => Kind::Availability,
+        Label::Downtime => Kind::FailoverDowntime,
+        Label::Rto => Kind::Rto,
+        Label::Rpo => Kind::Rpo,
+    };
+    let d = dir(label);
+    let written = f.suffix.or_else(|| quantity::cmp_before(toks, quantity::token_at(toks, f.start)));
+    let default = if d == Dir::Up { Op::Ge } else { Op::Le };
+    let (op, value) = match f.range {
+        Some((lo, hi)) => (default, if d == Dir::Up { lo } else { hi }),
+        None => {
+            let op = match written.or(hints.op.map(Cmp::Op)) {
+                None | Some(Cmp::UpTo) | Some(Cmp::Op(Op::Eq)) => default,
+                Some(Cmp::Op(op)) => op,
+            };
+            let consistent = match d {
+                Dir::Up => matches!(op, Op::Ge | Op::Gt),
+                Dir::Down => matches!(op, Op::Le | Op::Lt),
+            };
+            if !consistent {
+                out.unread.push(Unread {
+                    at,
+                    figure,
+                    why: format!(
+                        "\"{} {}\" would be a {} for a {}, whose target is {}: not read",
+                        op_words(op),
+                        f.text(text),
+                        if d == Dir::Up { "ceiling" } else { "floor" },
+                        what(label),
+                        if d == Dir::Up { "a floor" } else { "a ceiling" }
+                    ),
+                });
+                return;
+            }
+            (op, f.value)
+        }
+    };
+    // Impossible figures.
+    let bad = match &kind {
+        Kind::LatencyP(p) if !p.parse::<f64>().is_ok_and(|p| p > 0.0 && p < 100.0) => {
+            Some(format!("percentile p{p} does not exist"))
+        }
+        Kind::LatencyAvg | Kind::LatencyP(_) if value < 0.0 => {
+            Some(format!("a latency of {} ms is impossible", fmt_num(value * 1000.0)))
+        }
+        Kind::SuccessRate | Kind::Availability if !(0.0..=100.0).contains(&value) => {
+            Some(format!("a {} of {} % is impossible", what(label), fmt_num(value)))
+        }
+        Kind::Throughput if value <= 0.0 => Some(format!("a throughput of {} req/s is not a target", fmt_num(value))),
+        Kind::FailoverDowntime | Kind::Rto | Kind::Rpo if value < 0.0 => {
+            Some(format!("a {kind} of {} s is impossible", fmt_num(value)))
+        }
+        _ => None,
+    };
+    if let Some(why) = bad {
+        out.impossible.push((at, why));
+        return;
+    }
+    let (op, value) = match (label, &kind) {
+        // error <= x  <=>  success >= 100 - x
+        (Label::Error, _) => (if op == Op::Lt { Op::Gt } else { Op::Ge }, ((100.0 - value) * 1e9).round() / 1e9),
+        (_, Kind::LatencyAvg | Kind::LatencyP(_)) => (op, (value * 1000.0 * 1e6).round() / 1e6),
+        _ => (op, (value * 1e9).round() / 1e9),
+    };
+    out.found.push(Read { kind, op, value, at });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn got(text: &str) -> Vec<(String, Op, f64)> {
+        let r = read(&quantity::normalize(text), &Hints::default());
+        r.found.iter().map(|f| (f.kind.to_string(), f.op, f.value)).collect()
+    }
+
+    fn one(text: &str) -> (String, Op, f64) {
+        let g = got(text);
+        assert_eq!(g.len(), 1, "{text}: {g:?}");
+        g[0].clone()
+    }
+
+    #[test]
+    fn figures_in_prose() {
+        use Op::*;
+        let table: &[(&str, &str, Op, f64)] = &[
+            ("handle 2,500 connections per second", "throughput", Ge, 2500.0),
+            ("serve 2500 requests/s", "throughput", Ge, 2500.0),
+            ("2.5k requests per second", "throughput", Ge, 2500.0),
+            ("peak load of 150,000 per minute", "throughput", Ge, 2500.0),
+            ("handle up to 2,500 rps", "throughput", Ge, 2500.0),
+            ("the average response time is under 250 ms", "latency_avg", Lt, 250.0),
+            ("mean latency at most 0.25 seconds", "latency_avg", Le, 250.0),
+            ("responses within 200 milliseconds on average", "latency_avg", Le, 200.0),
+            ("p99 latency below 800 ms", "latency_p99", Lt, 800.0),
+            ("the 95th percentile response time within 1 second", "latency_p95", Le, 1000.0),
+            ("median response time under 80 ms", "latency_p50", Lt, 80.0),
+            ("95 % of requests complete within 300 ms", "latency_p95", Le, 300.0),
+            ("for 99 % of calls the API responds in under 1 second", "latency_p99", Lt, 1000.0),
+            ("at least 99.5 % of requests are successful", "success_rate", Ge, 99.5),
+            ("success rate of at least 99.9%", "success_rate", Ge, 99.9),
+            ("error rate at most 0.1 %", "success_rate", Ge, 99.9),
+            ("error rate below 1%", "success_rate", Gt, 99.0),
+            ("at most 0.1 % of requests may fail", "success_rate", Ge, 99.9),
+            ("availability of 99.95 %", "availability", Ge, 99.95),
+            ("four nines of uptime", "availability", Ge, 99.99),
+            ("with at most 1 minute of downtime", "failover_downtime", Le, 60.0),
+            ("failover downtime under 45 s", "failover_downtime", Lt, 45.0),
+            ("RTO 2h", "rto", Le, 7200.0),
+            ("recovery time objective of 2 hours 30 minutes", "rto", Le, 9000.0),
+            ("RPO: 10 minutes", "rpo", Le, 600.0),
+            ("lose at most 5 min of data", "rpo", Le, 300.0),
+            ("may not be higher than 120 ms on average", "latency_avg", Le, 120.0),
+        ];
+        for (text, kind, op, value) in table {
+            let (k, o, v) = one(text);
+            assert_eq!((k.as_str(), o, v), (*kind, *op, *value), "{text}");
+        }
+    }
+
+    #[test]
+    fn figures_bind_to_their_own_labels() {
+        assert_eq!(got("RTO 2 h and RPO 10 min"), [("rto".into(), Op::Le, 7200.0), ("rpo".into(), Op::Le, 600.0)]);
+        assert_eq!(
+            got("an RPO of 15 minutes and an RTO of 4 hours"),
+            [("rpo".into(), Op::Le, 900.0), ("rto".into(), Op::Le, 14_400.0)]
+        );
+        assert_eq!(
+            got("4 hours RTO, 15 minutes RPO"),
+            [("rto".into(), Op::Le, 14_400.0), ("rpo".into(), Op::Le, 900.0)]
+        );
+        assert_eq!(
+            got("The RTO and RPO are 1 hour and 5 minutes respectively"),
+            [("rto".into(), Op::Le, 3600.0), ("rpo".into(), Op::Le, 300.0)]
+        );
+        assert_eq!(
+            got("p99 latency under 300 ms and average under 100 ms"),
+            [("latency_p99".into(), Op::Lt, 300.0), ("latency_avg".into(), Op::Lt, 100.0)]
+        );
+    }
+
+    #[test]
+    fn look_alikes_are_not_targets() {
+        for text in [
+            "Mean time to recover (MTTR) shall be under 30 minutes",
+            "Support tickets get a first response within 4 hours",
+            "The cache hit rate stays above 90 %",
+            "Storage throughput of 250 MB/s",
+            "CPU utilisation below 70 %",
+            "Error budget: 0.1 %",
+            "Backups every 5 minutes, kept for 35 days",
+            "Client timeout: 30 s",
+            "The current p99 is 850 ms",
+            "The p95 response time is 40 ms today",
+            "a rate limit of 100 requests per second",
+        ] {
+            let r = read(&quantity::normalize(text), &Hints::default());
+            assert!(r.found.is_empty(), "{text}: {:?}", r.found);
+            assert!(!r.unread.is_empty(), "{text}: its figure is reported unread");
+        }
+        let r = read("Response time should be under 500 ms", &Hints::default());
+        assert!(r.found.is_empty() && r.notes[0].contains("no statistic"), "{r:?}");
+    }
+
+    #[test]
+    fn wrong_way_comparisons_are_not_read() {
+        let r = read("p99 latency above 200 ms", &Hints::default());
+        assert!(r.found.is_empty());
+        assert!(r.unread[0].why.contains("floor"), "{r:?}");
+        let r = read("availability less than 99.9 %", &Hints::default());
+        assert!(r.found.is_empty());
+    }
+
+    #[test]
+    fn impossible_figures() {
+        let r = read("average response under -5 ms", &Hints::default());
+        assert!(r.impossible[0].1.contains("-5 ms"), "{r:?}");
+        let r = read("at least 150 % of requests successful", &Hints::default());
+        assert!(r.impossible[0].1.contains("150 %"), "{r:?}");
+        assert!(!read("error rate at most 120%", &Hints::default()).impossible.is_empty());
+    }
+
+    #[test]
+    fn hints_from_context() {
+        let h = Hints { labels: vec![Label::Stat("99".into())], ..Hints::default() };
+        assert_eq!(read("checkout: 300 ms", &h).found[0].kind, Kind::LatencyP("99".into()));
+        let h = Hints {
+            bare_unit: Some((Class::Time, 0.001)),
+            op: Some(Op::Le),
+            labels: vec![Label::Stat("95".into())],
+            condition: false,
+        };
+        let r = read("200", &h);
+        assert_eq!((r.found[0].op, r.found[0].value), (Op::Le, 200.0));
+        let h = Hints { condition: true, ..Hints::default() };
+        let r = read("WHEN traffic reaches 5,000 requests per second and p99 exceeds 2 s THE system SHALL", &h);
+        assert_eq!(r.found.len(), 1);
+        assert_eq!(r.unread[0].why, "in the condition (WHEN/IF/WHILE ...), not a target");
+    }
+}

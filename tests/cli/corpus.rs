@@ -1,0 +1,153 @@
+//! The spec-reading corpus: short requirement documents in the styles flow meets (Kiro/EARS,
+//! SLO bullets, NFR tables with Target and Current columns, SLA pages, DR decision records,
+//! mixed units and Unicode), each with what a careful reader finds in it, in a `.expect` file
+//! beside it. One table test reads them all and compares both ways: every expected
+//! requirement read with its kind, comparison, value, unit, lines and scope, and nothing read
+//! that is not expected (no wrong target, no extra `other`, no unexpected diagnostic).
+//!
+//! `.expect` lines:
+//!   req KIND OP VALUE UNIT LINE[,LINE...] [SCOPE...]
+//!   other LINE | unread LINE | impossible LINE | conflict LINE LINE
+
+use std::path::Path;
+
+use flow::domain::spec::{self, Level, Spec};
+
+#[derive(Debug, PartialEq)]
+struct Want {
+    kind: String,
+    op: String,
+    value: f64,
+    unit: String,
+    lines: Vec<usize>,
+    scope: Option<String>,
+}
+
+#[derive(Default)]
+struct Expect {
+    reqs: Vec<Want>,
+    others: Vec<usize>,
+    unread: Vec<usize>,
+    impossible: Vec<usize>,
+    conflicts: Vec<(usize, usize)>,
+}
+
+fn expect(text: &str) -> Expect {
+    let mut e = Expect::default();
+    let num = |s: &str| s.parse::<usize>().unwrap_or_else(|_| panic!("bad line number `{s}`"));
+    for l in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        match w[0] {
+            "req" => e.reqs.push(Want {
+                kind: w[1].into(),
+                op: w[2].into(),
+                value: w[3].parse().unwrap(),
+                unit: w[4].into(),
+                lines: w[5].split(',').map(num).collect(),
+                scope: (w.len() > 6).then(|| w[6..].join(" ")),
+            }),
+            "other" => e.others.push(num(w[1])),
+            "unread" => e.unread.push(num(w[1])),
+            "impossible" => e.impossible.push(num(w[1])),
+            "conflict" => e.conflicts.push((num(w[1]), num(w[2]))),
+            other => panic!("unknown expectation `{other}` in `{l}`"),
+        }
+    }
+    e
+}
+
+fn got(s: &Spec) -> Vec<Want> {
+    s.requirements
+        .iter()
+        .filter(|r| r.kind.has_target())
+        .map(|r| Want {
+            kind: r.kind.to_string(),
+            op: r.op.symbol().into(),
+            value: r.value,
+            unit: r.unit.symbol().into(),
+            lines: r.all_lines(),
+            scope: r.scope.clone(),
+        })
+        .collect()
+}
+
+fn same(a: &Want, b: &Want) -> bool {
+    a.kind == b.kind
+        && a.op == b.op
+        && (a.value - b.value).abs() < 1e-6
+        && a.unit == b.unit
+        && a.lines == b.lines
+        && a.scope == b.scope
+}
+
+#[test]
+fn every_corpus_document_reads_as_expected() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
+    let mut docs: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).collect();
+    docs.retain(|p| p.extension().is_some_and(|x| x == "md"));
+    docs.sort();
+    assert!(docs.len() >= 40, "the corpus holds {} documents", docs.len());
+    let (mut right, mut total, mut exact) = (0, 0, 0);
+    let mut problems: Vec<String> = Vec::new();
+    for doc in &docs {
+        let name = doc.file_name().unwrap().to_string_lossy().to_string();
+        let want = expect(&std::fs::read_to_string(doc.with_extension("expect")).unwrap());
+        let s = match spec::parse_bytes(&name, &std::fs::read(doc).unwrap()) {
+            Ok(s) => s,
+            Err(e) => {
+                problems.push(format!("{name}: refused: {e}"));
+                total += want.reqs.len();
+                continue;
+            }
+        };
+        let mut bad = Vec::new();
+        let have = got(&s);
+        for w in &want.reqs {
+            total += 1;
+            if have.iter().any(|h| same(h, w)) {
+                right += 1;
+            } else {
+                bad.push(format!("missed {w:?}"));
+            }
+        }
+        for h in &have {
+            if !want.reqs.iter().any(|w| same(h, w)) {
+                bad.push(format!("read but not expected {h:?}"));
+            }
+        }
+        let mut others: Vec<usize> = s.requirements.iter().filter(|r| !r.kind.has_target()).map(|r| r.line).collect();
+        others.sort();
+        let mut unread: Vec<usize> = s.unread.iter().map(|u| u.line).collect();
+        unread.dedup();
+        let errors = |f: &dyn Fn(&spec::Diagnostic) -> bool| -> Vec<&spec::Diagnostic> {
+            s.diagnostics.iter().filter(|d| d.level == Level::Error && f(d)).collect()
+        };
+        let mut impossible: Vec<usize> =
+            errors(&|d| d.message.starts_with("impossible")).iter().filter_map(|d| d.line).collect();
+        impossible.sort();
+        let mut conflicts: Vec<(usize, usize)> = errors(&|d| d.message.starts_with("two different targets"))
+            .iter()
+            .map(|d| (d.other_line.unwrap_or(0), d.line.unwrap_or(0)))
+            .collect();
+        conflicts.sort();
+        for (what, g, w) in [
+            ("other at lines", &others, &want.others),
+            ("unread figures at lines", &unread, &want.unread),
+            ("impossible at lines", &impossible, &want.impossible),
+        ] {
+            if g != w {
+                bad.push(format!("{what} {g:?}, expected {w:?}"));
+            }
+        }
+        if conflicts != want.conflicts {
+            bad.push(format!("conflicts {conflicts:?}, expected {:?}", want.conflicts));
+        }
+        if bad.is_empty() {
+            exact += 1;
+        } else {
+            problems.push(format!("{name}:\n    {}\n    unread: {:?}", bad.join("\n    "), s.unread));
+        }
+    }
+    eprintln!("corpus: {right}/{total} requirements read right; {exact}/{} documents exactly as expected", docs.len());
+    assert!(problems.is_empty(), "{} of {} documents differ:\n{}", problems.len(), docs.len(), problems.join("\n"));
+}
