@@ -33,6 +33,15 @@ pub struct Config {
     pub bedrock: Bedrock,
     #[serde(default)]
     pub notify: Notify,
+    #[serde(default)]
+    pub state: State,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct State {
+    /// A local directory (sled) or `s3://BUCKET/PREFIX`; `--state` and `FLOW_STATE` win.
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -51,8 +51,10 @@ impl Error {
         match self {
             Error::Spec(_) => exit::BAD_SPEC,
             Error::Invalid(_) | Error::Workflow { .. } => exit::BAD_PLAN,
-            Error::Journal(journal::Error::Locked { .. }) => exit::REFUSED,
-            Error::Engine(engine::Error::Journal(journal::Error::Locked { .. })) => exit::REFUSED,
+            Error::Journal(journal::Error::Locked { .. } | journal::Error::Leased { .. }) => exit::REFUSED,
+            Error::Engine(engine::Error::Journal(journal::Error::Locked { .. } | journal::Error::Leased { .. })) => {
+                exit::REFUSED
+            }
             Error::Journal(_) | Error::Engine(_) => exit::STATE,
             Error::Refused(_) => exit::REFUSED,
             Error::Io { .. } => exit::INTERNAL,

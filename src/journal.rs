@@ -38,6 +38,9 @@ pub enum Error {
     /// Another `flow run` holds the runbook.
     #[error("another `flow run` is working on runbook `{runbook}`; wait for it to finish")]
     Locked { runbook: String },
+    /// Another `flow run` holds the runbook's lease on the shared state.
+    #[error("another `flow run` is working on runbook `{runbook}`: {holder} holds its lease until {until} (renewed while it runs; it lapses if that run dies)")]
+    Leased { runbook: String, holder: String, until: String },
 }
 
 /// A runbook in the registry.
@@ -108,6 +111,20 @@ impl RunLock {
     }
 }
 
+/// This machine's name, as events record it: `FLOW_HOST`, else `HOSTNAME`, else
+/// /etc/hostname.
+pub fn host() -> &'static str {
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        ["FLOW_HOST", "HOSTNAME"]
+            .iter()
+            .find_map(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
+            .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_string()))
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "unknown-host".into())
+    })
+}
+
 /// Where state lives.
 pub trait Backend: Send + Sync {
     /// Open a session, waiting a while for another process that holds the store.
@@ -116,6 +133,10 @@ pub trait Backend: Send + Sync {
     fn run_lock(&self, runbook: &str) -> Result<RunLock, Error>;
     /// Where it is, for messages.
     fn describe(&self) -> String;
+    /// Who holds the runbook's run lock, where the backend can tell (a shared store's lease).
+    fn run_holder(&self, _runbook: &str) -> Result<Option<String>, Error> {
+        Ok(None)
+    }
 }
 
 /// The current projection: the snapshot, if any, and the events after it.
@@ -206,7 +227,7 @@ impl Memory {
         let mut st = self.lock();
         let log = st.events.entry(runbook.to_string()).or_default();
         let seq = log.last().map_or(1, |e| e.seq + 1);
-        let e = Event { seq, at: "t".into(), actor: actor.into(), body };
+        let e = Event { seq, at: "t".into(), actor: actor.into(), host: String::new(), body };
         log.push(e.clone());
         st.appends += 1;
         e
@@ -317,7 +338,7 @@ mod tests {
     use crate::domain::event::Body;
 
     fn ev(seq: u64) -> Event {
-        Event { seq, at: "t".into(), actor: "a".into(), body: Body::RunStarted { pid: 1 } }
+        Event { seq, at: "t".into(), actor: "a".into(), host: String::new(), body: Body::RunStarted { pid: 1 } }
     }
 
     #[test]

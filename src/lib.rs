@@ -40,6 +40,7 @@ pub mod mcp;
 pub mod planner;
 pub mod progress;
 pub mod report;
+pub mod s3state;
 pub mod store;
 pub mod webhook;
 pub mod workflow;

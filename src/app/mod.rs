@@ -16,6 +16,7 @@ pub mod plan;
 pub mod report;
 pub mod run;
 pub mod spec;
+pub mod state;
 pub mod status;
 pub mod verbs;
 
@@ -72,7 +73,13 @@ impl Env {
         let events: Vec<Event> = bodies
             .into_iter()
             .enumerate()
-            .map(|(k, body)| Event { seq: next + k as u64, at: at.clone(), actor: actor.into(), body })
+            .map(|(k, body)| Event {
+                seq: next + k as u64,
+                at: at.clone(),
+                actor: actor.into(),
+                host: crate::journal::host().into(),
+                body,
+            })
             .collect();
         j.append(runbook, &events)?;
         Ok(events)

@@ -51,6 +51,9 @@ pub struct Status {
     pub workflow_edited: Option<PlanDiff>,
     pub steps: Vec<StepStatus>,
     pub requirements: Vec<Verdict>,
+    /// On shared state: the `flow run` holding the runbook's lease, and until when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease: Option<String>,
 }
 
 impl Status {
@@ -110,5 +113,6 @@ pub fn status(env: &Env, runbook: Option<&str>) -> Result<Status> {
         workflow_edited: edited,
         steps,
         requirements,
+        lease: env.backend.run_holder(&l.meta.name)?,
     })
 }

@@ -33,22 +33,34 @@ fn refused(r: Refusal, what_applies: &str) -> Error {
     }
 }
 
-/// Load the runbook, check the verb with `check`, append what it returns as `by`.
+/// Times a verb reads, decides and appends again when another writer appended first (on a
+/// shared store, where nothing holds other writers off).
+const CONFLICT_RETRIES: usize = 8;
+
+/// Load the runbook, check the verb with `check`, append what it returns as `by`. When another
+/// process appended first, the runbook is read again and the verb decided again on what it
+/// holds now.
 fn act(
     env: &Env,
     runbook: Option<&str>,
     step: &str,
     by: &str,
     what_applies: impl Fn(&Loaded) -> String,
-    check: impl FnOnce(&Loaded, &Step) -> Result<Body, Refusal>,
+    check: impl Fn(&Loaded, &Step) -> Result<Body, Refusal>,
 ) -> Result<Event> {
-    let mut j = env.open()?;
-    let l = load(j.as_ref(), pick_runbook(j.as_ref(), runbook)?)?;
-    let applies = what_applies(&l);
-    let s = find_step(&l, step, &applies)?;
-    let body = check(&l, s).map_err(|r| refused(r, &applies))?;
-    let mut events = env.append_as(j.as_mut(), &l.meta.name, l.view.next_seq(), by, vec![body])?;
-    events.pop().ok_or_else(|| Error::Refused("nothing was recorded".into()))
+    let mut tries = 0;
+    loop {
+        let mut j = env.open()?;
+        let l = load(j.as_ref(), pick_runbook(j.as_ref(), runbook)?)?;
+        let applies = what_applies(&l);
+        let s = find_step(&l, step, &applies)?;
+        let body = check(&l, s).map_err(|r| refused(r, &applies))?;
+        match env.append_as(j.as_mut(), &l.meta.name, l.view.next_seq(), by, vec![body]) {
+            Ok(mut events) => return events.pop().ok_or_else(|| Error::Refused("nothing was recorded".into())),
+            Err(Error::Journal(crate::journal::Error::Conflict { .. })) if tries < CONFLICT_RETRIES => tries += 1,
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 fn waiting(l: &Loaded) -> String {
@@ -59,7 +71,7 @@ fn waiting(l: &Loaded) -> String {
 pub fn approve(env: &Env, runbook: Option<&str>, step: &str, by: &str, comment: Option<String>) -> Result<Event> {
     act(env, runbook, step, by, waiting, |l, s| {
         let now = params_digest_now(&l.plan, &l.view, step);
-        lifecycle::approve(step, l.view.step(step), l.view.state(s), now.as_deref(), by, comment)
+        lifecycle::approve(step, l.view.step(step), l.view.state(s), now.as_deref(), by, comment.clone())
     })
 }
 

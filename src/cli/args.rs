@@ -14,9 +14,13 @@ pub struct Cli {
     /// Run as if flow was started in DIR: specs, workflows, state and flow.toml resolve there.
     #[arg(short = 'C', long = "directory", global = true, value_name = "DIR")]
     pub directory: Option<PathBuf>,
-    /// State directory (sled store).
-    #[arg(long, global = true, env = "FLOW_STATE", default_value = "state")]
-    pub state: PathBuf,
+    /// Where state lives: a directory (sled store; default `state`) or `s3://BUCKET/PREFIX`
+    /// (shared team state). Else `[state] url` in flow.toml.
+    #[arg(long, global = true, env = "FLOW_STATE")]
+    pub state: Option<String>,
+    /// Who you are in the journal (default: the OS user); every event also records the host.
+    #[arg(long = "as", global = true, env = "FLOW_ACTOR", value_name = "NAME")]
+    pub actor: Option<String>,
     /// Runbook to act on (default: the only one in the store).
     #[arg(long, short = 'r', global = true, env = "FLOW_RUNBOOK")]
     pub runbook: Option<String>,
@@ -166,9 +170,6 @@ pub enum Command {
     /// Approve what a gated step showed.
     Approve {
         step: String,
-        /// Who approves (default: the OS user).
-        #[arg(long = "as")]
-        by: Option<String>,
         #[arg(long)]
         comment: Option<String>,
     },
@@ -177,22 +178,19 @@ pub enum Command {
         step: String,
         #[arg(long)]
         reason: String,
-        #[arg(long = "as")]
-        by: Option<String>,
     },
     /// Run a failed or rejected step again.
-    Retry {
-        step: String,
-        #[arg(long = "as")]
-        by: Option<String>,
-    },
+    Retry { step: String },
     /// Mark a step as skipped (its requirements stay unverified).
     Skip {
         step: String,
         #[arg(long)]
         reason: String,
-        #[arg(long = "as")]
-        by: Option<String>,
+    },
+    /// Move a runbook with its whole history between this store and another.
+    State {
+        #[command(subcommand)]
+        action: StateAction,
     },
     /// The runbook's journal (`--llm`: the planner's requests and answers).
     Log {
@@ -260,6 +258,24 @@ pub enum Drill {
         /// The most data loss allowed (exit 1 beyond it).
         #[arg(long, value_parser = humantime::parse_duration)]
         max_rpo: Option<std::time::Duration>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StateAction {
+    /// Copy a runbook from this store (--state) to another: a directory or s3://BUCKET/PREFIX.
+    Export {
+        #[arg(long, value_name = "STATE")]
+        to: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Copy a runbook from another store into this one (--state).
+    Import {
+        #[arg(long, value_name = "STATE")]
+        from: String,
         #[arg(long)]
         json: bool,
     },

@@ -13,9 +13,10 @@ use std::time::Duration;
 use clap::Parser;
 use serde::Serialize;
 
-use self::args::{Cli, Command};
+use self::args::{Cli, Command, StateAction};
 use crate::app::{self, Env};
 use crate::clock::Shifted;
+use crate::domain::digest;
 use crate::domain::event::Event;
 use crate::engine::{Options, Reporter};
 use crate::error::{Error, Result};
@@ -46,10 +47,36 @@ pub fn main() -> i32 {
             return exit::USAGE;
         }
     };
+    let clock: Arc<dyn crate::clock::Clock> = Arc::new(clock);
+    let actor = match cli.actor.as_deref().map(str::trim) {
+        Some("") => {
+            eprintln!("error: --as needs a name");
+            return exit::USAGE;
+        }
+        Some(a) => a.to_string(),
+        None => app::os_user(),
+    };
+    let state = match cli.state.clone().filter(|s| !s.is_empty()) {
+        Some(s) => s,
+        None => match crate::config::load() {
+            Ok(c) => c.state.url.unwrap_or_else(|| "state".into()),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::USAGE;
+            }
+        },
+    };
+    let backend = match app::state::backend(&state, clock.clone(), &actor) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return e.exit_code();
+        }
+    };
     let env = Env {
-        backend: Arc::new(crate::store::Sled::new(cli.state.clone())),
-        actor: app::os_user(),
-        clock: Arc::new(clock),
+        backend,
+        actor,
+        clock,
         executors: Arc::new(crate::executor::Builtin),
         notifier: None,
         progress: Arc::new(crate::progress::Silent),
@@ -109,7 +136,6 @@ fn with_bars(env: &Env, quiet: bool) -> (Env, Arc<progress::Bars>) {
 
 async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
     let rb = cli.runbook.as_deref();
-    let by = |b: Option<String>| b.unwrap_or_else(|| env.actor.clone());
     match cli.command {
         Command::Spec { file, extract, planner, model, region, no_cache, json } => {
             let mut s = app::spec::read(&file)?;
@@ -223,24 +249,50 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
             }
             Ok(exit::OK)
         }
-        Command::Approve { step, by: who, comment } => {
-            let e = app::verbs::approve(env, rb, &step, &by(who), comment)?;
+        Command::Approve { step, comment } => {
+            let e = app::verbs::approve(env, rb, &step, &env.actor, comment)?;
             println!("approved `{step}` as {} (event #{}); `flow run` carries it out", e.actor, e.seq);
             Ok(exit::OK)
         }
-        Command::Reject { step, reason, by: who } => {
-            let e = app::verbs::reject(env, rb, &step, &by(who), &reason)?;
+        Command::Reject { step, reason } => {
+            let e = app::verbs::reject(env, rb, &step, &env.actor, &reason)?;
             println!("rejected `{step}` (event #{})", e.seq);
             Ok(exit::OK)
         }
-        Command::Retry { step, by: who } => {
-            let e = app::verbs::retry(env, rb, &step, &by(who))?;
+        Command::Retry { step } => {
+            let e = app::verbs::retry(env, rb, &step, &env.actor)?;
             println!("`{step}` will run again at the next `flow run` (event #{})", e.seq);
             Ok(exit::OK)
         }
-        Command::Skip { step, reason, by: who } => {
-            let e = app::verbs::skip(env, rb, &step, &by(who), &reason)?;
+        Command::Skip { step, reason } => {
+            let e = app::verbs::skip(env, rb, &step, &env.actor, &reason)?;
             println!("skipped `{step}` (event #{})", e.seq);
+            Ok(exit::OK)
+        }
+        Command::State { action } => {
+            let (other, export, json) = match action {
+                StateAction::Export { to, json } => (to, true, json),
+                StateAction::Import { from, json } => (from, false, json),
+            };
+            let there = app::state::backend(&other, env.clock.clone(), &env.actor)?;
+            let (src, dst) =
+                if export { (env.backend.as_ref(), there.as_ref()) } else { (there.as_ref(), env.backend.as_ref()) };
+            let c = app::state::copy(src, dst, rb)?;
+            if json {
+                print_json(&c);
+            } else {
+                println!(
+                    "copied runbook {} from {} to {}: {} events, {} plan versions, {} planner exchanges; read back and checked (journal {}, plans {})",
+                    c.runbook,
+                    c.from,
+                    c.to,
+                    c.events,
+                    c.plan_versions,
+                    c.exchanges,
+                    digest::short(&c.journal_digest),
+                    digest::short(&c.plans_digest)
+                );
+            }
             Ok(exit::OK)
         }
         Command::Log { llm: true, json } => {

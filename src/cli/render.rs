@@ -177,6 +177,9 @@ pub fn run(r: &RunReport) -> String {
 
 pub fn status(st: &Status) -> String {
     let mut out = format!("runbook {} (plan version {}, {})\n", st.runbook, st.version, st.workflow.display());
+    if let Some(l) = &st.lease {
+        out.push_str(&format!("lease: `flow run` by {l}\n"));
+    }
     if let Some(d) = &st.workflow_edited {
         out.push_str(&format!(
             "note: the workflow file was edited since version {} ({}); `flow run` will validate and record it\n",

@@ -12,6 +12,9 @@ pub struct Event {
     /// RFC 3339, UTC.
     pub at: String,
     pub actor: String,
+    /// The machine it was written from (empty in journals written before hosts were kept).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub host: String,
     #[serde(flatten)]
     pub body: Body,
 }
@@ -205,7 +208,7 @@ mod tests {
             },
         ];
         for body in bodies {
-            let e = Event { seq: 7, at: "t".into(), actor: "test".into(), body };
+            let e = Event { seq: 7, at: "t".into(), actor: "test".into(), host: String::new(), body };
             let j = serde_json::to_value(&e).unwrap();
             assert_eq!(j["event"], e.body.name());
             assert_eq!(serde_json::from_value::<Event>(j).unwrap(), e);

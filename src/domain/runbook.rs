@@ -97,7 +97,7 @@ mod tests {
     use serde_json::Map;
 
     fn ev(seq: u64, body: Body) -> Event {
-        Event { seq, at: format!("t{seq}"), actor: "test".into(), body }
+        Event { seq, at: format!("t{seq}"), actor: "test".into(), host: String::new(), body }
     }
 
     fn recorded(version: u32, added: &[&str], changed: &[&str], removed: &[&str]) -> Body {

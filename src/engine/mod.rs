@@ -386,7 +386,13 @@ impl<'a> Engine<'a> {
     }
 
     fn event(&self, body: Body) -> Event {
-        Event { seq: 0, at: rfc3339(self.clock.now_ms()), actor: self.actor.to_string(), body }
+        Event {
+            seq: 0,
+            at: rfc3339(self.clock.now_ms()),
+            actor: self.actor.to_string(),
+            host: crate::journal::host().into(),
+            body,
+        }
     }
 
     /// Record `bodies` now, in one append.

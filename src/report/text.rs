@@ -66,8 +66,18 @@ pub fn event(e: &Event) -> String {
             format!("{effect} result not applied ({result}): {reason}")
         }
     };
+    let who = who(e);
     match e.body.step() {
-        Some(s) => format!("#{:<4} {} {:<10} {s}: {what}", e.seq, e.at, e.actor),
-        None => format!("#{:<4} {} {:<10} {what}", e.seq, e.at, e.actor),
+        Some(s) => format!("#{:<4} {} {who:<10} {s}: {what}", e.seq, e.at),
+        None => format!("#{:<4} {} {who:<10} {what}", e.seq, e.at),
+    }
+}
+
+/// Who wrote an event, and from which machine when it is known: `alice@build-7`.
+pub fn who(e: &Event) -> String {
+    if e.host.is_empty() {
+        e.actor.clone()
+    } else {
+        format!("{}@{}", e.actor, e.host)
     }
 }

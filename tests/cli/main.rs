@@ -19,4 +19,5 @@ mod progress;
 mod report;
 mod run;
 mod spec;
+mod state;
 mod text;

@@ -4,7 +4,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::support::{state, step_field, verdict, Project, Server};
+use crate::support::{state, step_field, verdict, wait_exit, Project, Server};
 use flow::exit::{FAILED, OK, REFUSED, WAITING_APPROVAL};
 
 /// A project with a planned two-requirement spec (RTO, RPO) whose steps the test then writes.
@@ -20,17 +20,6 @@ fn kill_when(p: &Project, child: &mut std::process::Child, what: &str, pred: imp
     p.wait_until(what, pred);
     child.kill().expect("kill -9");
     child.wait().unwrap();
-}
-
-fn wait_exit(child: &mut std::process::Child) -> i32 {
-    let start = Instant::now();
-    loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            return s.code().unwrap_or(-1);
-        }
-        assert!(start.elapsed() < Duration::from_secs(60), "flow run --wait did not finish");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]

@@ -331,6 +331,18 @@ pub fn state(status: &Value, step: &str) -> String {
         .to_string()
 }
 
+/// Wait for a `flow run --wait` child to exit (or fail after 60 s); its exit code.
+pub fn wait_exit(child: &mut std::process::Child) -> i32 {
+    let start = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s.code().unwrap_or(-1);
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "flow run --wait did not finish");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// The moto server scripts/test started for this run.
 pub fn moto_url() -> String {
     std::env::var("FLOW_TEST_MOTO_URL").unwrap_or_else(|_| {
