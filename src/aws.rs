@@ -13,7 +13,6 @@
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::domain::spec::Context;
@@ -93,6 +92,21 @@ impl Aws {
     }
 }
 
+/// An error and its sources, each in its own words, joined by ": " (a source that only repeats
+/// what its parent said is left out). Never a `Debug` dump.
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        let text = err.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cur = err.source();
+    }
+    parts.join(": ")
+}
+
 /// The first [`BODY_QUOTE`] bytes of an answer, on one line.
 fn quote(body: &[u8]) -> String {
     let cut = &body[..body.len().min(BODY_QUOTE)];
@@ -126,17 +140,10 @@ where
         }
         SdkError::TimeoutError(_) => Error::Unreachable { call, endpoint: endpoint(), why: "timed out".into() },
         SdkError::DispatchFailure(_) => {
-            let why = std::error::Error::source(e)
-                .map(|source| DisplayErrorContext(source).to_string())
-                .unwrap_or_else(|| "the connection failed".into());
+            let why = std::error::Error::source(e).map(chain).unwrap_or_else(|| "the connection failed".into());
             Error::Unreachable { call, endpoint: endpoint(), why }
         }
-        _ => Error::Request {
-            call,
-            why: std::error::Error::source(e)
-                .map(|s| DisplayErrorContext(s).to_string())
-                .unwrap_or_else(|| e.to_string()),
-        },
+        _ => Error::Request { call, why: std::error::Error::source(e).map(chain).unwrap_or_else(|| e.to_string()) },
     }
 }
 

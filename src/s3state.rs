@@ -115,7 +115,7 @@ fn fail<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
         _ => Fail::Other(match (code, e.message()) {
             (Some(c), Some(m)) => format!("{c}: {m}"),
             (Some(c), None) => c,
-            _ => aws_smithy_types::error::display::DisplayErrorContext(&e).to_string(),
+            _ => std::error::Error::source(&e).map(crate::aws::chain).unwrap_or_else(|| e.to_string()),
         }),
     }
 }
@@ -149,13 +149,21 @@ impl S3 {
                         Some(c) => c,
                         None => aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await,
                     };
+                    let region = conf.region().is_some();
                     let s3conf = aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build();
-                    Client::from_conf(s3conf)
+                    (Client::from_conf(s3conf), region)
                 })
             })
             .join()
         })
         .map_err(|_| Error::Backend { path: url.into(), detail: "the S3 client could not be made".into() })?;
+        let (client, region) = client;
+        if !region {
+            return Err(Error::Backend {
+                path: url.into(),
+                detail: "no AWS region: set AWS_REGION or a region in the AWS profile".into(),
+            });
+        }
         let s3 = S3 { inner: Arc::new(Inner { bucket, prefix, client, rt: Some(rt), clock, holder: holder(actor) }) };
         let i = s3.inner.clone();
         s3.block(async move { i.client.head_bucket().bucket(&i.bucket).send().await.map_err(fail) }).map_err(|f| {

@@ -98,7 +98,11 @@ pub fn main() -> i32 {
 }
 
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FLOW_LOG").unwrap_or_else(|_| "warn".into());
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FLOW_LOG").unwrap_or_else(|_| {
+        // The AWS SDK's own warnings (no IMDS off EC2, a profile it skipped) are noise for a
+        // person; what failed reaches them as flow's error.
+        "warn,aws_config=error,aws_smithy_runtime=error".into()
+    });
     let ansi = std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).try_init();
 }
