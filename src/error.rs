@@ -87,7 +87,11 @@ mod tests {
             (load::Error::Generator("no thread".into()).into(), exit::INTERNAL, "internal"),
             (journal::Error::Locked { runbook: "rb".into() }.into(), exit::REFUSED, "refused"),
             (journal::Error::Busy { path: "s".into(), waited_ms: 1 }.into(), exit::STATE, "state"),
-            (journal::Error::Conflict { runbook: "rb".into(), expected: 3, found: 4 }.into(), exit::STATE, "state"),
+            (
+                journal::Error::Conflict { runbook: "rb".into(), expected: 3, found: 4, by: None }.into(),
+                exit::STATE,
+                "state",
+            ),
             (Error::Refused("no".into()), exit::REFUSED, "refused"),
             (Error::Planner("down".into()), exit::PLANNER, "planner"),
         ];

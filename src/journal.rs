@@ -33,8 +33,8 @@ pub enum Error {
     #[error("state store {path}: corrupt record in {tree}: {why}")]
     Corrupt { path: String, tree: String, why: String },
     /// Someone else appended first: event `expected` is taken (the journal is at `found`).
-    #[error("runbook `{runbook}` moved on while this command worked: event {expected} was written by another process (the journal's next event is {found}); run the command again")]
-    Conflict { runbook: String, expected: u64, found: u64 },
+    #[error("runbook `{runbook}` moved on while this command worked: event {expected} was written by {} (the journal's next event is {found}); run the command again", by.as_deref().unwrap_or("another process"))]
+    Conflict { runbook: String, expected: u64, found: u64, by: Option<String> },
     /// Another `flow run` holds the runbook.
     #[error("another `flow run` is working on runbook `{runbook}`; wait for it to finish")]
     Locked { runbook: String },
@@ -170,7 +170,7 @@ impl Snapshot {
 pub fn check_append(runbook: &str, next: u64, events: &[Event]) -> Result<(), Error> {
     let Some(first) = events.first() else { return Ok(()) };
     if first.seq != next {
-        return Err(Error::Conflict { runbook: runbook.into(), expected: first.seq, found: next });
+        return Err(Error::Conflict { runbook: runbook.into(), expected: first.seq, found: next, by: None });
     }
     if events.windows(2).any(|w| w[1].seq != w[0].seq + 1) {
         return Err(Error::Backend {

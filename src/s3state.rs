@@ -478,11 +478,14 @@ impl Journal for Session {
         }
         // The key is taken. By this very batch, when a connection dropped after the put
         // reached S3 and the SDK sent it again: then the append happened, once.
-        if self.0.get::<Vec<Event>>(&key)?.as_deref() == Some(events) {
+        let winner = self.0.get::<Vec<Event>>(&key)?;
+        if winner.as_deref() == Some(events) {
             return Ok(());
         }
+        // Who moved the runbook, for the person whose command lost.
+        let by = winner.and_then(|w| w.first().map(crate::report::text::who));
         let found = self.0.next_seq(runbook)?;
-        Err(Error::Conflict { runbook: runbook.into(), expected: first.seq, found })
+        Err(Error::Conflict { runbook: runbook.into(), expected: first.seq, found, by })
     }
     fn snapshot(&self, runbook: &str) -> Result<Option<RunbookView>, Error> {
         Ok(self.0.get::<Snapshot>(&format!("runbooks/{runbook}/snapshot.json"))?.and_then(Snapshot::current))

@@ -395,7 +395,10 @@ fn two_writers_at_one_sequence_number_one_wins() {
     assert!(jx.events_after("rb", 0).unwrap().is_empty() && jy.events_after("rb", 0).unwrap().is_empty());
     jx.append("rb", &[ev(1, "x"), ev(2, "x")]).unwrap();
     match jy.append("rb", &[ev(1, "y")]) {
-        Err(Error::Conflict { expected: 1, found: 3, .. }) => {}
+        Err(e @ Error::Conflict { expected: 1, found: 3, .. }) => {
+            // The loser is told who moved the runbook.
+            assert!(e.to_string().contains("event 1 was written by x@h"), "{e}");
+        }
         other => panic!("expected a conflict at event 1, got {other:?}"),
     }
     // The loser reads again and appends after the winner.
