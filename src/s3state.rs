@@ -231,8 +231,9 @@ impl S3 {
     }
 
     /// Put; with a condition: `None` none, `Some(None)` only if absent, `Some(Some(etag))` only
-    /// if it is still that version. `Ok(false)`: the condition did not hold.
-    fn put_if(&self, rel: &str, body: Vec<u8>, cond: Option<Option<String>>) -> Result<bool, Error> {
+    /// if it is still that version. `Ok(Some(etag))`: written, that is its ETag; `Ok(None)`: the
+    /// condition did not hold.
+    fn put_if(&self, rel: &str, body: Vec<u8>, cond: Option<Option<String>>) -> Result<Option<String>, Error> {
         let (i, key) = (self.inner.clone(), self.key(rel));
         let r = self.block(async move {
             let mut req = i
@@ -250,8 +251,8 @@ impl S3 {
             req.send().await.map_err(fail)
         });
         match r {
-            Ok(_) => Ok(true),
-            Err(Fail::Precondition) => Ok(false),
+            Ok(out) => Ok(Some(out.e_tag().unwrap_or_default().to_string())),
+            Err(Fail::Precondition) => Ok(None),
             Err(Fail::NotFound) => Err(self.err(format!("writing {rel}: no such bucket"))),
             Err(Fail::Other(m)) => Err(self.err(format!("writing {rel}: {m}"))),
         }
@@ -359,9 +360,9 @@ impl S3 {
                 Some(etag.unwrap_or_default())
             }
         };
-        if self.put_if(&key, body.clone(), Some(cond))? {
+        if let Some(etag) = self.put_if(&key, body, Some(cond))? {
             // The ETag of what was written, for renewals.
-            return Ok(self.get_raw(&key)?.and_then(|(_, e)| e).unwrap_or_default());
+            return Ok(etag);
         }
         // Someone else took it between the read and the write.
         match self.get::<Lease>(&key)? {
@@ -473,7 +474,7 @@ impl Journal for Session {
         check_append(runbook, first.seq, events)?;
         let body = serde_json::to_vec(events).map_err(|e| self.0.err(e.to_string()))?;
         let key = format!("runbooks/{runbook}/events/{:020}.json", first.seq);
-        if self.0.put_if(&key, body, Some(None))? {
+        if self.0.put_if(&key, body, Some(None))?.is_some() {
             return Ok(());
         }
         // The key is taken. By this very batch, when a connection dropped after the put
@@ -510,7 +511,7 @@ impl Journal for Session {
         let body = serde_json::to_vec(exchange).map_err(|e| self.0.err(e.to_string()))?;
         for _ in 0..20 {
             let n = self.0.list(&dir, false)?.len() + 1;
-            if self.0.put_if(&format!("{dir}/{n:010}.json"), body.clone(), Some(None))? {
+            if self.0.put_if(&format!("{dir}/{n:010}.json"), body.clone(), Some(None))?.is_some() {
                 return Ok(());
             }
         }
@@ -551,12 +552,8 @@ impl Backend for S3 {
                 let Ok(body) = serde_json::to_vec(&lease) else { return };
                 let current = et.lock().unwrap().clone();
                 match s3.put_if(&k, body, Some(Some(current))) {
-                    Ok(true) => {
-                        if let Ok(Some((_, Some(e)))) = s3.get_raw(&k) {
-                            *et.lock().unwrap() = e;
-                        }
-                    }
-                    Ok(false) => {
+                    Ok(Some(e)) => *et.lock().unwrap() = e,
+                    Ok(None) => {
                         tracing::error!("the lease on {k} was taken over by another runner");
                         return;
                     }

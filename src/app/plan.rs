@@ -135,8 +135,9 @@ pub async fn plan(env: &Env, path: &Path, workflows: &Path, how: &How) -> Result
             return Err(e.into());
         }
     }
-    if llm && how.extract {
-        extract(env, how, path, &mut s, Some(&name), &mut notes).await?;
+    let model = if llm { Some(model(how).await?) } else { None };
+    if let Some(m) = model.as_ref().filter(|_| how.extract) {
+        extract(env, m, path, &mut s, Some(&name), &mut notes).await?;
         if let Some(e) = s.refusal(&shown) {
             return Err(e.into());
         }
@@ -145,10 +146,9 @@ pub async fn plan(env: &Env, path: &Path, workflows: &Path, how: &How) -> Result
         Some(l) => format!("warning: {shown}:{l}: {}", d.message),
         None => format!("warning: {shown}: {}", d.message),
     }));
-    let plan = if how.planner == "builtin" {
-        planner::builtin::plan(&name, &shown, &s)
-    } else {
-        llm_plan(env, how, &name, &shown, path, &s, &mut notes).await?
+    let plan = match &model {
+        None => planner::builtin::plan(&name, &shown, &s),
+        Some(m) => llm_plan(env, m, &name, &shown, path, &s, &mut notes).await?,
     };
     let violations = validate::validate(&plan);
     if !violations.is_empty() {
@@ -179,18 +179,17 @@ pub async fn plan(env: &Env, path: &Path, workflows: &Path, how: &How) -> Result
 /// `audit` runbook's planner log.
 pub async fn extract(
     env: &Env,
-    how: &How,
+    model: &Model,
     path: &Path,
     s: &mut Spec,
     audit: Option<&str>,
     notes: &mut Vec<String>,
 ) -> Result<()> {
-    let conf = config::load()?;
-    let provider = provider(how, &conf).await?;
+    let provider = &model.provider;
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
     let key = planner::extract::cache_key(&text, provider.as_ref());
-    let cached = if how.no_cache { None } else { env.open()?.cached_answer(&key)? };
-    let answer = match cached.as_ref().and_then(Value::as_str) {
+    let cached = if model.no_cache { None } else { env.open()?.cached_answer(&key)? };
+    let read = match cached.as_ref().and_then(Value::as_str) {
         Some(a) => {
             notes.push(format!(
                 "planner: {} {} read this spec's requirements before (cache key {}); not asking again (--no-cache to ask)",
@@ -198,7 +197,7 @@ pub async fn extract(
                 provider.model(),
                 digest::short(&key)
             ));
-            a.to_string()
+            planner::extract::parse_answer(a)
         }
         None => {
             env.progress.show(
@@ -216,13 +215,15 @@ pub async fn extract(
                 }
             }
             let answer = result.map_err(|e| Error::Planner(e.0))?;
-            if planner::extract::parse_answer(&answer).is_ok() {
-                j.cache_answer(&key, &Value::String(answer.clone()))?;
+            // Only a readable answer is worth asking for again.
+            let parsed = planner::extract::parse_answer(&answer);
+            if parsed.is_ok() {
+                j.cache_answer(&key, &Value::String(answer))?;
             }
-            answer
+            parsed
         }
     };
-    let (proposals, malformed) = match planner::extract::parse_answer(&answer) {
+    let (proposals, malformed) = match read {
         Ok(read) => read,
         Err(why) => (Vec::new(), vec![format!("the model's list of requirements cannot be read: {why}")]),
     };
@@ -242,6 +243,23 @@ pub async fn extract(
         ));
     }
     Ok(())
+}
+
+/// The model a `How` names, made once per command, with how to ask it.
+pub struct Model {
+    pub provider: Box<dyn Provider>,
+    pub no_cache: bool,
+    pub repair_rounds: u32,
+}
+
+/// The model `how` names, from flags, environment and `flow.toml`.
+pub async fn model(how: &How) -> Result<Model> {
+    let conf = config::load()?;
+    Ok(Model {
+        provider: provider(how, &conf).await?,
+        no_cache: how.no_cache,
+        repair_rounds: how.repair_rounds.or(conf.planner.repair_rounds).unwrap_or(2),
+    })
 }
 
 async fn provider(how: &How, conf: &Config) -> Result<Box<dyn Provider>> {
@@ -280,17 +298,16 @@ async fn provider(how: &How, conf: &Config) -> Result<Box<dyn Provider>> {
 /// repair); every exchange is kept in the state store, whatever the outcome.
 async fn llm_plan(
     env: &Env,
-    how: &How,
+    model: &Model,
     name: &str,
     shown: &str,
     path: &Path,
     s: &Spec,
     notes: &mut Vec<String>,
 ) -> Result<Plan> {
-    let conf = config::load()?;
-    let provider = provider(how, &conf).await?;
+    let provider = &model.provider;
     let key = planner::llm::cache_key(s, provider.as_ref());
-    if !how.no_cache {
+    if !model.no_cache {
         let j = env.open()?;
         if let Some(plan) = j.cached_plan(&key)? {
             if validate::validate(&plan).is_empty() && plan.runbook == name {
@@ -305,7 +322,7 @@ async fn llm_plan(
         }
     }
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    let rounds = how.repair_rounds.or(conf.planner.repair_rounds).unwrap_or(2);
+    let rounds = model.repair_rounds;
     let mut exchanges = Vec::new();
     let now = || env.now();
     let ask = planner::llm::Ask { runbook: name, spec_path: shown, spec: s, spec_text: &text, repair_rounds: rounds };

@@ -72,23 +72,7 @@ pub fn copy(src: &dyn Backend, dst: &dyn Backend, runbook: Option<&str>) -> Resu
         return Err(Error::Refused(format!("{from} is both the source and the destination")));
     }
     let s = src.open()?;
-    let name = match runbook {
-        Some(n) => n.to_string(),
-        None => {
-            let all = s.runbooks()?;
-            match all.as_slice() {
-                [one] => one.name.clone(),
-                [] => return Err(Error::Refused(format!("no runbook in {from}"))),
-                _ => {
-                    let names: Vec<&str> = all.iter().map(|m| m.name.as_str()).collect();
-                    return Err(Error::Refused(format!(
-                        "{from} holds several runbooks ({}): say which with -r",
-                        names.join(", ")
-                    )));
-                }
-            }
-        }
-    };
+    let name = super::pick_runbook(s.as_ref(), runbook)?.name;
     let c = read(s.as_ref(), &name, &from)?;
     drop(s);
     let mut d = dst.open()?;
@@ -111,11 +95,7 @@ pub fn copy(src: &dyn Backend, dst: &dyn Backend, runbook: Option<&str>) -> Resu
     for chunk in c.events.chunks(500) {
         d.append(&name, chunk)?;
     }
-    let mut view = crate::domain::runbook::RunbookView::default();
-    for e in &c.events {
-        view.apply(e);
-    }
-    d.put_snapshot(&name, &view)?;
+    d.put_snapshot(&name, &crate::domain::runbook::RunbookView::from_events(&c.events))?;
     d.put_meta(&c.meta)?;
     let back = read(d.as_ref(), &name, &to)?;
     let (want, got) = (digests(&c), digests(&back));

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -28,6 +28,20 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Which model to ask, for the commands that can ask one.
+#[derive(Args, Debug)]
+pub struct ModelArgs {
+    /// Model (openai) or model id / inference profile (bedrock).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// AWS region for bedrock (else FLOW_BEDROCK_REGION, [bedrock] region, AWS_REGION).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Ask the model even when it answered the same question before (a cached answer).
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Parse a spec and show its requirements, context and diagnostics.
@@ -40,15 +54,8 @@ pub enum Command {
         /// With --extract llm: openai (any OpenAI-compatible endpoint) or bedrock.
         #[arg(long, default_value = "openai", value_parser = ["openai", "bedrock"])]
         planner: String,
-        /// Model (openai) or model id / inference profile (bedrock).
-        #[arg(long)]
-        model: Option<String>,
-        /// AWS region for bedrock.
-        #[arg(long)]
-        region: Option<String>,
-        /// Ask the model even when it read this spec before.
-        #[arg(long)]
-        no_cache: bool,
+        #[command(flatten)]
+        model: ModelArgs,
         #[arg(long)]
         json: bool,
     },
@@ -58,15 +65,8 @@ pub enum Command {
         /// builtin (offline), openai (any OpenAI-compatible endpoint) or bedrock.
         #[arg(long, default_value = "builtin", value_parser = ["builtin", "openai", "bedrock"])]
         planner: String,
-        /// Model (openai) or model id / inference profile (bedrock).
-        #[arg(long)]
-        model: Option<String>,
-        /// AWS region for bedrock (else FLOW_BEDROCK_REGION, [bedrock] region, AWS_REGION).
-        #[arg(long)]
-        region: Option<String>,
-        /// Ask the model even when the same question has a cached plan.
-        #[arg(long)]
-        no_cache: bool,
+        #[command(flatten)]
+        model: ModelArgs,
         /// Times an invalid answer is sent back for repair (default 2).
         #[arg(long)]
         repair_rounds: Option<u32>,

@@ -13,7 +13,7 @@ use std::time::Duration;
 use clap::Parser;
 use serde::Serialize;
 
-use self::args::{Cli, Command, StateAction};
+use self::args::{Cli, Command, ModelArgs, StateAction};
 use crate::app::{self, Env};
 use crate::clock::Shifted;
 use crate::domain::digest;
@@ -141,13 +141,14 @@ fn with_bars(env: &Env, quiet: bool) -> (Env, Arc<progress::Bars>) {
 async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
     let rb = cli.runbook.as_deref();
     match cli.command {
-        Command::Spec { file, extract, planner, model, region, no_cache, json } => {
+        Command::Spec { file, extract, planner, model: ModelArgs { model, region, no_cache }, json } => {
             let mut s = app::spec::read(&file)?;
             if extract == "llm" {
                 let how = app::plan::How { planner, model, region, no_cache, ..app::plan::How::default() };
                 let (env, _bars) = with_bars(env, json);
                 let mut notes = Vec::new();
-                app::plan::extract(&env, &how, &file, &mut s, None, &mut notes).await?;
+                let model = app::plan::model(&how).await?;
+                app::plan::extract(&env, &model, &file, &mut s, None, &mut notes).await?;
                 for n in notes.iter().filter(|n| n.contains("not asking again")) {
                     eprintln!("{n}");
                 }
@@ -159,7 +160,15 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
             }
             Ok(exit::OK)
         }
-        Command::Plan { spec, planner, model, region, no_cache, repair_rounds, no_extract, workflows, json } => {
+        Command::Plan {
+            spec,
+            planner,
+            model: ModelArgs { model, region, no_cache },
+            repair_rounds,
+            no_extract,
+            workflows,
+            json,
+        } => {
             let how = app::plan::How { planner, model, region, no_cache, repair_rounds, extract: !no_extract };
             let (env, _bars) = with_bars(env, json);
             let planned = app::plan::plan(&env, &spec, &workflows, &how).await?;

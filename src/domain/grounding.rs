@@ -121,7 +121,7 @@ fn negated_before(line: &str, at: usize) -> bool {
 }
 
 /// flow's reasons for leaving a figure unread that say nothing about what it means.
-const NOT_A_VETO: [&str; 3] = [spec::NO_LABEL, spec::IN_CODE, spec::IN_HTML];
+const NOT_A_VETO: [&str; 3] = [reading::NO_LABEL, spec::IN_CODE, spec::IN_HTML];
 
 /// Hold each proposal to the spec's text; add the kept ones to `spec` (source `llm`) and
 /// record what became of every one in `spec.llm`.

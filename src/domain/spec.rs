@@ -167,8 +167,6 @@ type OpenList = (Option<u64>, u64, Vec<Label>, Option<String>);
 /// Why a figure in a code block or in HTML is not read: flow reads prose, lists and tables.
 pub const IN_CODE: &str = "in a code block, which flow does not read";
 pub const IN_HTML: &str = "in HTML, which flow does not read";
-/// Why a figure with no label near it is not read.
-pub const NO_LABEL: &str = reading::NO_LABEL;
 
 /// Figures with a unit in text flow does not read: each reported, none silently dropped.
 fn not_prose(
