@@ -20,10 +20,18 @@ use crate::domain::spec::Context;
 /// How many bytes of an unreadable answer an error quotes.
 pub const BODY_QUOTE: usize = 200;
 
+/// Where AWS credentials come from, for a person who has none set up.
+pub const CREDENTIALS_HELP: &str = "give them as AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) in the environment, \
+as a profile (AWS_PROFILE, with ~/.aws/credentials or `aws sso login --profile NAME`), or run where a role provides them \
+(an EC2 instance profile, an ECS task role, EKS pod identity); with no AWS account, `scripts/demo` runs the whole runbook against a local stand-in";
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     #[error("no AWS region: set `region` in the step's params or the spec's context, or AWS_REGION")]
     NoRegion,
+    /// No credentials anywhere the standard chain looks.
+    #[error("no AWS credentials: {why}; {CREDENTIALS_HELP}")]
+    NoCredentials { why: String },
     /// AWS answered with an error code.
     #[error("{call}: {code}{}", message.as_ref().map(|m| format!(": {m}")).unwrap_or_default())]
     Service { call: String, code: String, message: Option<String> },
@@ -69,6 +77,15 @@ pub async fn config(region: Option<&str>, context: &Context) -> Result<Aws, Erro
     }
     let conf = loader.load().await;
     let region = conf.region().map(|r| r.to_string()).ok_or(Error::NoRegion)?;
+    // Found before any call: without credentials the SDK would report a failed connection.
+    use aws_credential_types::provider::ProvideCredentials;
+    let provider = conf
+        .credentials_provider()
+        .ok_or_else(|| Error::NoCredentials { why: "no credentials provider is configured".into() })?;
+    if let Err(e) = provider.provide_credentials().await {
+        let why: Vec<String> = chain(&e).lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
+        return Err(Error::NoCredentials { why: why.join(" ") });
+    }
     Ok(Aws { conf, region })
 }
 
@@ -99,7 +116,9 @@ pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {
         let text = err.to_string();
-        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+        // The SDK's kind tags (`other`, `io error`, `user error`) say nothing to a person.
+        let tag = matches!(text.as_str(), "other" | "io error" | "user error" | "dispatch failure");
+        if !text.is_empty() && !tag && !parts.iter().any(|p| p.contains(&text)) {
             parts.push(text);
         }
         cur = err.source();

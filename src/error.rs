@@ -24,6 +24,9 @@ pub enum Error {
     Io { what: String, source: std::io::Error },
     #[error("config {0}")]
     Config(String),
+    /// The command line asks for something it cannot have as given.
+    #[error("{0}")]
+    Usage(String),
     #[error("{0}")]
     Clock(#[from] clock::Error),
     /// The LLM provider could not be used (unreachable, refused, retries exhausted).
@@ -58,7 +61,7 @@ impl Error {
             Error::Journal(_) | Error::Engine(_) => exit::STATE,
             Error::Refused(_) => exit::REFUSED,
             Error::Io { .. } => exit::INTERNAL,
-            Error::Config(_) | Error::Clock(_) => exit::USAGE,
+            Error::Config(_) | Error::Clock(_) | Error::Usage(_) => exit::USAGE,
             Error::Planner(_) => exit::PLANNER,
             Error::Load(load::Error::Settings(_)) => exit::USAGE,
             Error::Load(load::Error::Target(_)) => exit::FAILED,

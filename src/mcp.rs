@@ -92,26 +92,39 @@ fn text(s: impl Into<String>) -> ContentBlock {
     ContentBlock::text(s.into())
 }
 
+/// Text for the assistant (and the person reading along) with every character that would act
+/// instead of showing written out.
+fn visible(s: &str) -> String {
+    crate::domain::human::visible(s).into_owned()
+}
+
 /// A summary line for the assistant, then the document.
 fn answer(summary: String, doc: &impl Serialize) -> Result<CallToolResult, ErrorData> {
     let json = serde_json::to_string_pretty(doc).unwrap_or_default();
-    Ok(CallToolResult::success(vec![text(summary), text(json)]))
+    Ok(CallToolResult::success(vec![text(visible(&summary)), text(json)]))
 }
 
 /// A flow error as a tool error: the CLI's message, with its exit code's name.
 fn refused(e: Error) -> Result<CallToolResult, ErrorData> {
-    Ok(CallToolResult::error(vec![text(format!("error [{}]: {e}", e.code_name()))]))
+    Ok(CallToolResult::error(vec![text(visible(&format!("error [{}]: {e}", e.code_name())))]))
 }
 
-/// How a person approves what waits.
-fn approve_hint(runbook: &str, waiting: &[String]) -> String {
+/// How a person approves what waits: (step, digest of what it shows).
+fn approve_hint(runbook: &str, waiting: &[(String, Option<String>)]) -> String {
     if waiting.is_empty() {
         return String::new();
     }
-    let cmds: Vec<String> = waiting.iter().map(|s| format!("`flow approve {s} --runbook {runbook}`")).collect();
+    let ids: Vec<&str> = waiting.iter().map(|(s, _)| s.as_str()).collect();
+    let cmds: Vec<String> = waiting
+        .iter()
+        .map(|(s, d)| {
+            let d = d.as_deref().map(crate::domain::digest::short).unwrap_or("DIGEST");
+            format!("`flow approve {s} --digest {d} --runbook {runbook}`")
+        })
+        .collect();
     format!(
-        " Waiting for a person's approval: {}. Only a person approves, at the command line: {}; then call `run` again.",
-        waiting.join(", "),
+        " Waiting for a person's approval: {}. Only a person approves, at the command line, after reading what each will do: {}; then call `run` again.",
+        ids.join(", "),
         cmds.join(", ")
     )
 }
@@ -147,7 +160,8 @@ impl Flow {
     async fn status(&self, Parameters(a): Parameters<RunbookArg>) -> Result<CallToolResult, ErrorData> {
         match app::status::status(&self.env, a.runbook.as_deref()) {
             Ok(st) => {
-                let waiting: Vec<String> = st.in_state(State::WaitingApproval).map(|s| s.id.clone()).collect();
+                let waiting: Vec<(String, Option<String>)> =
+                    st.in_state(State::WaitingApproval).map(|s| (s.id.clone(), s.artifact_digest.clone())).collect();
                 let verdicts: Vec<String> = st.requirements.iter().map(|r| format!("{} {}", r.id, r.verdict)).collect();
                 let summary = format!(
                     "runbook {} (plan version {}): {} steps; requirements: {}.{}",
@@ -175,7 +189,7 @@ impl Flow {
         match st.step(&a.step) {
             Some(s) => {
                 let hint = if s.state == State::WaitingApproval {
-                    approve_hint(&st.runbook, std::slice::from_ref(&s.id))
+                    approve_hint(&st.runbook, &[(s.id.clone(), s.artifact_digest.clone())])
                 } else {
                     String::new()
                 };
@@ -230,15 +244,25 @@ impl Flow {
         match app::plan::plan(&self.env, &PathBuf::from(&a.spec), &workflows, &how).await {
             Ok(p) => {
                 let gates: Vec<&str> = p.steps.iter().filter(|s| s.gate).map(|s| s.id.as_str()).collect();
-                let summary = format!(
-                    "runbook {}: plan version {} ({} steps, {} gated: {}) written to {}. `run` runs the ready steps and stops at the first gates.",
-                    p.runbook,
-                    p.version,
-                    p.steps.len(),
-                    gates.len(),
-                    gates.join(", "),
-                    p.workflow
-                );
+                let summary = if p.unchanged {
+                    format!(
+                        "runbook {}: plan unchanged (version {}{}); nothing was recorded and {} was left as it is.",
+                        p.runbook,
+                        p.version,
+                        if p.kept_edit.is_some() { ", a person's edit of the workflow file" } else { "" },
+                        p.workflow
+                    )
+                } else {
+                    format!(
+                        "runbook {}: plan version {} ({} steps, {} gated: {}) written to {}. `run` runs the ready steps and stops at the first gates.",
+                        p.runbook,
+                        p.version,
+                        p.steps.len(),
+                        gates.len(),
+                        gates.join(", "),
+                        p.workflow
+                    )
+                };
                 answer(summary, &p)
             }
             Err(e) => refused(e),
@@ -253,8 +277,12 @@ impl Flow {
         let opts = Options { keep_events: true, ..Options::default() };
         match app::run::run(&self.env, a.runbook.as_deref(), &opts, &Quiet).await {
             Ok(r) => {
-                let waiting: Vec<String> =
-                    r.steps.iter().filter(|s| s.state == State::WaitingApproval).map(|s| s.id.clone()).collect();
+                let waiting: Vec<(String, Option<String>)> = r
+                    .steps
+                    .iter()
+                    .filter(|s| s.state == State::WaitingApproval)
+                    .map(|s| (s.id.clone(), s.digest.clone()))
+                    .collect();
                 let failed: Vec<String> = r
                     .steps
                     .iter()
@@ -306,20 +334,20 @@ impl Flow {
             Ok(r) => r,
             Err(e) => return refused(e),
         };
-        let summary = format!("runbook {}: {}", r.runbook, r.decision.word);
+        let summary = format!("runbook {}: {}", r.runbook, r.decision.headline);
         let body = match a.format.as_deref().unwrap_or("md") {
             "json" => serde_json::to_string_pretty(&r).unwrap_or_default(),
-            "junit" => crate::report::junit::render(&r),
-            "html" => crate::report::html::render(&r),
+            "junit" => visible(&crate::report::junit::render(&r)),
+            "html" => visible(&crate::report::html::render(&r)),
             "md" => {
                 let graph = app::report::graph(&self.env, a.runbook.as_deref(), "mermaid").unwrap_or_default();
-                crate::report::markdown::render(&r, &graph, "report").0
+                visible(&crate::report::markdown::render(&r, &graph, "report").0)
             }
             other => {
                 return refused(Error::Config(format!("report format `{other}`: expected md, json, junit or html")))
             }
         };
-        Ok(CallToolResult::success(vec![text(summary), text(body)]))
+        Ok(CallToolResult::success(vec![text(visible(&summary)), text(body)]))
     }
 
     #[tool(
@@ -332,7 +360,7 @@ impl Flow {
             return refused(Error::Config(format!("graph format `{format}`: expected mermaid or dot")));
         }
         match app::report::graph(&self.env, a.runbook.as_deref(), &format) {
-            Ok(g) => Ok(CallToolResult::success(vec![text(g)])),
+            Ok(g) => Ok(CallToolResult::success(vec![text(visible(&g))])),
             Err(e) => refused(e),
         }
     }

@@ -69,7 +69,34 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Plan> {
     let shown = path.display().to_string();
     let text = std::str::from_utf8(bytes)
         .map_err(|e| Error::Workflow { path: shown.clone(), message: format!("not UTF-8 text: {e}") })?;
-    toml::from_str(text).map_err(|e| Error::Workflow { path: shown, message: e.to_string().trim_end().to_string() })
+    let bad = |message: String| Error::Workflow { path: shown.clone(), message };
+    let value: toml::Value = toml::from_str(text).map_err(|e| bad(e.to_string().trim_end().to_string()))?;
+    // TOML has inf and nan; JSON (the params' model) has neither, and would read them as
+    // nothing: refused here, naming the value, rather than silently dropped.
+    if let Some(at) = non_finite(&value, "") {
+        return Err(bad(at));
+    }
+    // Parsed again into the plan, for errors that point at the line.
+    toml::from_str(text).map_err(|e| bad(e.to_string().trim_end().to_string()))
+}
+
+/// The first float that is not a number (inf, nan), named by where it is: `steps[3] (peak-load).params.rate`.
+fn non_finite(v: &toml::Value, at: &str) -> Option<String> {
+    match v {
+        toml::Value::Float(f) if !f.is_finite() => {
+            let f = if f.is_nan() { "nan".to_string() } else { f.to_string() };
+            Some(format!("{at} = {f} is not a number flow can use: give a finite value"))
+        }
+        toml::Value::Table(t) => t.iter().find_map(|(k, v)| {
+            let here = if at.is_empty() { k.clone() } else { format!("{at}.{k}") };
+            non_finite(v, &here)
+        }),
+        toml::Value::Array(a) => a.iter().enumerate().find_map(|(i, v)| {
+            let id = v.get("id").and_then(toml::Value::as_str).map(|id| format!(" ({id})")).unwrap_or_default();
+            non_finite(v, &format!("{at}[{i}]{id}"))
+        }),
+        _ => None,
+    }
 }
 
 pub fn read(path: &Path) -> Result<Plan> {

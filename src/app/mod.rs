@@ -168,6 +168,7 @@ pub fn record_plan(env: &Env, j: &mut dyn Journal, name: &str, plan: &Plan, sour
         None => PlanDiff { added: plan.steps.iter().map(|s| s.id.clone()).collect(), ..Default::default() },
     };
     let version = view.version + 1;
+    let reopened = crate::domain::replan::reopened(plan, &view, &d);
     j.put_plan(name, version, plan)?;
     let body = Body::PlanRecorded {
         version,
@@ -177,6 +178,7 @@ pub fn record_plan(env: &Env, j: &mut dyn Journal, name: &str, plan: &Plan, sour
         added: d.added.clone(),
         removed: d.removed.clone(),
         changed: d.changed.clone(),
+        reopened,
     };
     let event = env.append(j, name, view.next_seq(), vec![body])?.pop();
     Ok(Recorded { version, diff: old.map(|_| d), unchanged: false, event })
@@ -236,7 +238,7 @@ pub fn sync_workflow(env: &Env, j: &mut dyn Journal, meta: &mut RunbookMeta) -> 
     if !violations.is_empty() {
         return Err(validate::Invalid { source: meta.workflow.display().to_string(), violations }.into());
     }
-    let rec = record_plan(env, j, &meta.name, &plan, "workflow edit")?;
+    let rec = record_plan(env, j, &meta.name, &plan, crate::domain::runbook::EDITED)?;
     note_workflow(j, meta, file_digest, rec.version)?;
     Ok(rec)
 }

@@ -9,10 +9,13 @@ use serde_json::{Map, Value};
 use super::{ensure_meta, llm_flag, note_workflow, record_plan, Env, Recorded};
 use crate::config::{self, Config};
 use crate::domain::plan::{Plan, PlanDiff, PlannedBy};
+use crate::domain::replan::{self, Loss};
 use crate::domain::requirement::Requirement;
+use crate::domain::runbook::{EDITED, PLANNED};
 use crate::domain::spec::{self as dspec, Context, Spec};
 use crate::domain::{digest, grounding, validate};
 use crate::error::{Error, Result};
+use crate::journal;
 use crate::planner::{self, llm::Provider};
 use crate::workflow;
 
@@ -28,6 +31,9 @@ pub struct How {
     /// With a model: ask it which requirements the spec states too (grounded, see
     /// [`crate::domain::grounding`]).
     pub extract: bool,
+    /// Record the new version even when it discards evidence, approvals or an edit of the
+    /// workflow file (without it, such a re-plan is refused with the list of what would go).
+    pub force: bool,
 }
 
 impl Default for How {
@@ -39,6 +45,7 @@ impl Default for How {
             no_cache: false,
             repair_rounds: None,
             extract: true,
+            force: false,
         }
     }
 }
@@ -77,6 +84,13 @@ pub struct Planned {
     /// What the spec and the planner said on the way (warnings, cache hits), for the person.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// What recording this version discarded (with `--force`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lost: Option<Loss>,
+    /// No new version: the planner's answer is the version a person edited, and the edit
+    /// stays current (the version it was recorded as).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kept_edit: Option<u32>,
 }
 
 impl Planned {
@@ -107,6 +121,8 @@ impl Planned {
             unchanged: rec.unchanged,
             plan,
             notes: vec![],
+            lost: None,
+            kept_edit: None,
         }
     }
 }
@@ -159,8 +175,68 @@ pub async fn plan(env: &Env, path: &Path, workflows: &Path, how: &How) -> Result
     let wf_path: PathBuf = workflows.join(format!("{name}.toml"));
     let mut j = env.open()?;
     let mut meta = ensure_meta(env, j.as_mut(), &name, &wf_path, &shown)?;
-    let rec = record_plan(env, j.as_mut(), &name, &plan, "plan")?;
+    let view = journal::project(j.as_ref(), &name)?;
+    let current = if view.version > 0 { j.plan(&name, view.version)? } else { None };
+    let file = std::fs::read(&meta.workflow).ok();
+    // An edit in the file that `flow run` has not recorded yet.
+    let file_edit = file.as_ref().and_then(|bytes| {
+        let recorded = meta.workflow_read.as_ref().is_some_and(|r| r.digest == digest::of_bytes(bytes));
+        (!recorded).then(|| workflow::parse(&meta.workflow, bytes).ok()).flatten()
+    });
+    let file_edit = file_edit.filter(|p| current.as_ref().is_none_or(|c| c.digest() != p.digest()));
+    if let Some(current) = current.as_ref().filter(|c| c.digest() == plan.digest()) {
+        // The same plan: no new version; the file stays as it is (a pending edit included),
+        // and is written only if it is missing.
+        notes.extend(write_templates(&plan, &meta.workflow)?);
+        if file.is_none() {
+            let written = workflow::write(&meta.workflow, &plan, view.version)?;
+            note_workflow(j.as_mut(), &mut meta, written, view.version)?;
+        } else if file_edit.is_some() {
+            notes.push(format!(
+                "note: {} holds an edit `flow run` has not recorded yet; it is left as it is",
+                meta.workflow.display()
+            ));
+        }
+        let rec = Recorded { version: view.version, diff: Some(PlanDiff::default()), unchanged: true, event: None };
+        let mut planned = Planned::new(current.clone(), &rec, wf_path.display().to_string());
+        planned.notes = notes;
+        return Ok(planned);
+    }
+    let planned_before = if view.planned_version > 0 { j.plan(&name, view.planned_version)? } else { None };
+    let edited_version = (view.source == EDITED).then_some(view.version);
+    if let (Some(current), Some(before), Some(edited)) = (&current, &planned_before, edited_version) {
+        if before.digest() == plan.digest() && !how.force {
+            // The planner answers as it did before the person's edit: the edit stands.
+            notes.push(format!(
+                "note: the planner's plan is unchanged since version {}; version {edited}, the edit of {}, stays current (`flow plan --force` replaces it with the planner's)",
+                view.planned_version,
+                meta.workflow.display()
+            ));
+            let rec = Recorded { version: view.version, diff: Some(PlanDiff::default()), unchanged: true, event: None };
+            let mut planned = Planned::new(current.clone(), &rec, wf_path.display().to_string());
+            planned.notes = notes;
+            planned.kept_edit = Some(edited);
+            return Ok(planned);
+        }
+    }
+    let lost = current.as_ref().map(|current| {
+        let edit = match (&file_edit, edited_version, &planned_before) {
+            (Some(edit), _, _) => Some((edit, current, None)),
+            (None, Some(v), Some(before)) => Some((current, before, Some(v))),
+            _ => None,
+        };
+        replan::loss(current, &view, &plan, edit)
+    });
+    if let Some(l) = lost.as_ref().filter(|l| !l.is_empty() && !how.force) {
+        return Err(Error::Refused(format!(
+            "re-planning {shown} would discard what runbook `{name}` holds; nothing was recorded or written.\n{}  \
+             `flow plan {shown} --force` records the new version anyway.",
+            l.describe()
+        )));
+    }
+    let rec = record_plan(env, j.as_mut(), &name, &plan, PLANNED)?;
     let written = workflow::write(&meta.workflow, &plan, rec.version)?;
+    notes.extend(write_templates(&plan, &meta.workflow)?);
     // The file reads back as the recorded plan: the next `flow run` need not parse it again.
     let text =
         std::fs::read(&meta.workflow).map_err(|e| Error::io(format!("reading {}", meta.workflow.display()), e))?;
@@ -170,7 +246,33 @@ pub async fn plan(env: &Env, path: &Path, workflows: &Path, how: &How) -> Result
     drop(j);
     let mut planned = Planned::new(plan, &rec, wf_path.display().to_string());
     planned.notes = notes;
+    planned.lost = lost.filter(|l| !l.is_empty());
     Ok(planned)
+}
+
+/// Write the shipped templates the plan's change sets refer to and the workflows folder lacks;
+/// one note each.
+fn write_templates(plan: &Plan, workflow: &Path) -> Result<Vec<String>> {
+    let dir = workflow.parent().unwrap_or(Path::new("."));
+    let mut notes = Vec::new();
+    for s in plan.steps.iter().filter(|s| s.kind == "changeset") {
+        let Some(t) = s.params.get("template").and_then(Value::as_str) else { continue };
+        let Some((_, text)) = planner::builtin::TEMPLATES.iter().find(|(name, _)| *name == t) else { continue };
+        let path = dir.join(t);
+        if path.exists() {
+            continue;
+        }
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
+        }
+        std::fs::write(&path, text).map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+        notes.push(format!(
+            "wrote {} (flow's template for step `{}`: review it before approving the change set)",
+            path.display(),
+            s.id
+        ));
+    }
+    Ok(notes)
 }
 
 /// Ask the model which requirements the spec states (from the cache when the same spec was

@@ -50,6 +50,9 @@ pub struct RequirementReport {
     /// pass, fail, unverified, or monitoring (verified after launch).
     pub verdict: String,
     pub measurable: bool,
+    /// Why it is not a pass, in one line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
     /// The steps that cover it.
     pub steps: Vec<String>,
     pub evidence: Vec<Measure>,
@@ -250,7 +253,7 @@ struct StepViews {
 /// The report of a plan and its projection (and journal).
 pub fn build(plan: &Plan, view: &RunbookView, journal: Vec<Event>, generated_at: String) -> Report {
     let verdicts = verdict::verdicts(plan, view);
-    let decision = verdict::decision(&verdicts);
+    let decision = verdict::decision(plan, view, &verdicts);
     let requirements: Vec<RequirementReport> = plan
         .requirements
         .iter()
@@ -265,10 +268,11 @@ pub fn build(plan: &Plan, view: &RunbookView, journal: Vec<Event>, generated_at:
                 text: r.text.clone(),
                 source: plan.spec.clone(),
                 line: r.line,
-                target: r.target(),
+                target: crate::domain::human::target(r),
                 scope: r.scope.clone(),
                 verdict: v.verdict,
                 measurable: v.measurable,
+                why: v.why,
                 steps,
                 evidence: v.evidence,
                 measured_at,
@@ -363,6 +367,7 @@ mod tests {
         let r = build(&plan, &RunbookView::default(), vec![], "t".into());
         assert!(!r.decision.go);
         assert_eq!(r.decision.word, "NO-GO");
+        assert!(r.decision.headline.starts_with("NO-GO: the evidence does not support GO"), "{}", r.decision.headline);
         assert_eq!(r.decision.unverified, ["req-1", "req-2"]);
         assert_eq!(r.decision.by_hand, ["req-3"]);
         assert_eq!(r.requirements[0].source, "r.md");

@@ -18,6 +18,8 @@ pub struct StepAfter {
     /// The error of a failed step, the reason of a rejected one.
     pub why: Option<String>,
     pub blocked: Option<String>,
+    /// The digest of what a step waiting for approval shows.
+    pub digest: Option<String>,
 }
 
 /// What `flow run` did.
@@ -74,6 +76,7 @@ pub async fn run(env: &Env, runbook: Option<&str>, opts: &Options, reporter: &dy
                 state: view.state(s),
                 why: v.error.clone().or(v.reason.clone()),
                 blocked: v.blocked.clone(),
+                digest: v.artifact_digest.clone(),
             }
         })
         .collect();

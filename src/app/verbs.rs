@@ -3,7 +3,7 @@
 
 use super::{load, params_digest_now, pick_runbook, Env, Loaded};
 use crate::domain::event::{Body, Event};
-use crate::domain::lifecycle::{self, Phase, Refusal};
+use crate::domain::lifecycle::{self, Phase, Refusal, Seen};
 use crate::domain::plan::Step;
 use crate::error::{Error, Result};
 
@@ -67,12 +67,36 @@ fn waiting(l: &Loaded) -> String {
     format!("waiting for approval: {}", step_list(l, Phase::AwaitingApproval))
 }
 
-/// `flow approve`: records who, when, the comment, and the digests of what was shown.
-pub fn approve(env: &Env, runbook: Option<&str>, step: &str, by: &str, comment: Option<String>) -> Result<Event> {
+/// `flow approve`: records who, when, the comment, the digests of what was shown, and how the
+/// person saw it; refused when the preview recorded now is not the one they saw.
+pub fn approve(
+    env: &Env,
+    runbook: Option<&str>,
+    step: &str,
+    by: &str,
+    comment: Option<String>,
+    seen: &Seen,
+) -> Result<Event> {
     act(env, runbook, step, by, waiting, |l, s| {
         let now = params_digest_now(&l.plan, &l.view, step);
-        lifecycle::approve(step, l.view.step(step), l.view.state(s), now.as_deref(), by, comment.clone())
+        lifecycle::approve(step, l.view.step(step), l.view.state(s), now.as_deref(), by, comment.clone(), seen)
     })
+}
+
+/// What a step waiting for approval shows now: its artifact and the artifact's digest.
+pub fn preview(env: &Env, runbook: Option<&str>, step: &str) -> Result<(String, String)> {
+    let j = env.open()?;
+    let l = load(j.as_ref(), pick_runbook(j.as_ref(), runbook)?)?;
+    let s = find_step(&l, step, &waiting(&l))?;
+    let v = l.view.step(step);
+    match (&v.artifact, &v.artifact_digest, &v.approval) {
+        (Some(a), Some(d), _) if v.phase == Phase::AwaitingApproval => Ok((a.clone(), d.clone())),
+        (_, _, Some(a)) if v.phase == Phase::Approved => Err(refused(
+            Refusal::AlreadyApproved { step: step.into(), by: a.by.clone(), at: a.at.clone() },
+            &waiting(&l),
+        )),
+        _ => Err(refused(Refusal::NotWaitingForApproval { step: step.into(), state: l.view.state(s) }, &waiting(&l))),
+    }
 }
 
 /// `flow reject`.

@@ -73,6 +73,10 @@ pub enum Command {
         /// With a model: do not ask it which requirements the spec states (the grammar's alone).
         #[arg(long)]
         no_extract: bool,
+        /// Record the new version even if it discards evidence, approvals or an edit of the
+        /// workflow file (without it, flow lists what would be lost and records nothing).
+        #[arg(long)]
+        force: bool,
         /// Where workflow files go.
         #[arg(long, env = "FLOW_WORKFLOWS", default_value = "workflows")]
         workflows: PathBuf,
@@ -153,6 +157,11 @@ pub enum Command {
         /// The same as --format json.
         #[arg(long)]
         json: bool,
+        /// Print the decision's headline and exit with its code: 0 GO, 1 NO-GO, 10 UNDECIDED
+        /// (the evidence supports GO; the go/no-go gate waits for a person). With -o the report
+        /// is written too.
+        #[arg(long)]
+        check: bool,
     },
     /// The plan's DAG with each step's state: Mermaid or Graphviz DOT.
     Graph {
@@ -167,9 +176,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Approve what a gated step showed.
+    /// Approve what a gated step showed: the preview whose digest you give, or (on a terminal)
+    /// the one printed for you to confirm.
     Approve {
+        /// The step waiting for approval (`flow status` lists them).
         step: String,
+        /// The digest of the preview you reviewed, as `flow status` shows it (at least 8 hex
+        /// digits); refused if the recorded preview is another. Required off a terminal.
+        #[arg(long)]
+        digest: Option<String>,
+        /// Why you approve, kept in the journal and the report.
         #[arg(long)]
         comment: Option<String>,
     },
@@ -215,7 +231,8 @@ pub enum Drill {
         /// Time between probes.
         #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
         interval: std::time::Duration,
-        /// Each probe's timeout (default 80 % of the interval).
+        /// How long each probe waits for an answer before it counts the service as down
+        /// (default 1s, whatever the interval: probes overlap).
         #[arg(long, value_parser = humantime::parse_duration)]
         probe_timeout: Option<std::time::Duration>,
         /// How long to watch after the fault starts (longer when the fault outlasts it).
@@ -243,6 +260,13 @@ pub enum Drill {
         probe: String,
         #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
         interval: std::time::Duration,
+        /// How long each probe waits for an answer (default 1s).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        probe_timeout: Option<std::time::Duration>,
+        /// The probe may answer before the restore starts (a copy restored over one that
+        /// already serves); without it, such a drill fails: it would measure nothing.
+        #[arg(long)]
+        allow_probe_up_before: bool,
         /// How long the restore may take.
         #[arg(long, default_value = "4h", value_parser = humantime::parse_duration)]
         timeout: std::time::Duration,

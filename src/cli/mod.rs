@@ -18,6 +18,8 @@ use crate::app::{self, Env};
 use crate::clock::Shifted;
 use crate::domain::digest;
 use crate::domain::event::Event;
+use crate::domain::human::visible;
+use crate::domain::lifecycle::Seen;
 use crate::engine::{Options, Reporter};
 use crate::error::{Error, Result};
 use crate::{exit, load};
@@ -43,7 +45,7 @@ pub fn main() -> i32 {
     let clock = match Shifted::from_env() {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", visible(&e.to_string()));
             return exit::USAGE;
         }
     };
@@ -61,7 +63,7 @@ pub fn main() -> i32 {
         None => match crate::config::load() {
             Ok(c) => c.state.url.unwrap_or_else(|| "state".into()),
             Err(e) => {
-                eprintln!("error: {e}");
+                eprintln!("error: {}", visible(&e.to_string()));
                 return exit::USAGE;
             }
         },
@@ -69,7 +71,7 @@ pub fn main() -> i32 {
     let backend = match app::state::backend(&state, clock.clone(), &actor) {
         Ok(b) => b,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", visible(&e.to_string()));
             return e.exit_code();
         }
     };
@@ -91,7 +93,7 @@ pub fn main() -> i32 {
     match rt.block_on(dispatch(&env, cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", visible(&e.to_string()));
             e.exit_code()
         }
     }
@@ -105,6 +107,12 @@ fn init_tracing() {
     });
     let ansi = std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).try_init();
+}
+
+/// Text for a person on stdout, with every character that would act on the terminal instead
+/// of showing written out ([`visible`]).
+fn out(text: &str) {
+    print!("{}", visible(text));
 }
 
 /// One JSON document on stdout, written as it is serialized (a long run's report is large).
@@ -125,7 +133,7 @@ struct Lines {
 impl Reporter for Lines {
     fn event(&self, e: &Event) {
         if !self.quiet {
-            self.bars.line(&render::event(e));
+            self.bars.line(&visible(&render::event(e)));
         }
     }
 }
@@ -150,13 +158,13 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
                 let model = app::plan::model(&how).await?;
                 app::plan::extract(&env, &model, &file, &mut s, None, &mut notes).await?;
                 for n in notes.iter().filter(|n| n.contains("not asking again")) {
-                    eprintln!("{n}");
+                    eprintln!("{}", visible(n));
                 }
             }
             if json {
                 print_json(&s);
             } else {
-                print!("{}", render::spec(&file.display().to_string(), &s));
+                out(&render::spec(&file.display().to_string(), &s));
             }
             Ok(exit::OK)
         }
@@ -166,19 +174,20 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
             model: ModelArgs { model, region, no_cache },
             repair_rounds,
             no_extract,
+            force,
             workflows,
             json,
         } => {
-            let how = app::plan::How { planner, model, region, no_cache, repair_rounds, extract: !no_extract };
+            let how = app::plan::How { planner, model, region, no_cache, repair_rounds, extract: !no_extract, force };
             let (env, _bars) = with_bars(env, json);
             let planned = app::plan::plan(&env, &spec, &workflows, &how).await?;
             for n in &planned.notes {
-                eprintln!("{n}");
+                eprintln!("{}", visible(n));
             }
             if json {
                 print_json(&planned);
             } else {
-                print!("{}", render::plan(&planned));
+                out(&render::plan(&planned));
             }
             Ok(exit::OK)
         }
@@ -196,7 +205,7 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
             if json {
                 print_json(&report);
             } else {
-                print!("{}", render::run(&report));
+                out(&render::run(&report));
             }
             Ok(report.outcome.exit_code())
         }
@@ -245,12 +254,18 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
             crate::mcp::serve(env).await?;
             Ok(exit::OK)
         }
-        Command::Report { format, output, json } => {
-            report(env, rb, if json { "json" } else { &format }, output.as_deref())
+        Command::Report { format, output, json, check } => {
+            if check && output.is_none() {
+                let r = app::report::report(env, rb)?;
+                out(&format!("{}\n", r.decision.headline));
+                return Ok(decision_code(&r.decision));
+            }
+            let code = report(env, rb, if json { "json" } else { &format }, output.as_deref())?;
+            Ok(if check { code } else { exit::OK })
         }
         Command::Graph { format } => {
             let g = app::report::graph(env, rb, &format)?;
-            print!("{g}");
+            out(&g);
             Ok(exit::OK)
         }
         Command::Status { json } => {
@@ -258,28 +273,38 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
             if json {
                 print_json(&st);
             } else {
-                print!("{}", render::status(&st));
+                out(&render::status(&st));
             }
             Ok(exit::OK)
         }
-        Command::Approve { step, comment } => {
-            let e = app::verbs::approve(env, rb, &step, &env.actor, comment)?;
-            println!("approved `{step}` as {} (event #{}); `flow run` carries it out", e.actor, e.seq);
+        Command::Approve { step, digest, comment } => {
+            let seen = match digest {
+                Some(d) => Seen::Digest(d),
+                None => match confirm(env, rb, &step)? {
+                    Some(d) => Seen::Confirmed(d),
+                    None => {
+                        eprintln!("nothing was approved");
+                        return Ok(exit::REFUSED);
+                    }
+                },
+            };
+            let e = app::verbs::approve(env, rb, &step, &env.actor, comment, &seen)?;
+            out(&format!("approved `{step}` as {} (event #{}); `flow run` carries it out\n", e.actor, e.seq));
             Ok(exit::OK)
         }
         Command::Reject { step, reason } => {
             let e = app::verbs::reject(env, rb, &step, &env.actor, &reason)?;
-            println!("rejected `{step}` (event #{})", e.seq);
+            out(&format!("rejected `{step}` (event #{})\n", e.seq));
             Ok(exit::OK)
         }
         Command::Retry { step } => {
             let e = app::verbs::retry(env, rb, &step, &env.actor)?;
-            println!("`{step}` will run again at the next `flow run` (event #{})", e.seq);
+            out(&format!("`{step}` will run again at the next `flow run` (event #{})\n", e.seq));
             Ok(exit::OK)
         }
         Command::Skip { step, reason } => {
             let e = app::verbs::skip(env, rb, &step, &env.actor, &reason)?;
-            println!("skipped `{step}` (event #{})", e.seq);
+            out(&format!("skipped `{step}` (event #{})\n", e.seq));
             Ok(exit::OK)
         }
         Command::State { action } => {
@@ -313,7 +338,7 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
             if json {
                 print_json(&x);
             } else {
-                print!("{}", render::exchanges(&x));
+                out(&render::exchanges(&x));
             }
             Ok(exit::OK)
         }
@@ -322,11 +347,35 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
             if json {
                 print_json(&l);
             } else {
-                print!("{}", render::log(&l));
+                out(&render::log(&l));
             }
             Ok(exit::OK)
         }
     }
+}
+
+/// `flow approve` without a digest: on a terminal, print what would be approved and ask; the
+/// digest of what was printed is what gets approved (`None`: the person said no). Off a
+/// terminal (a script, CI) there is no one to show it to: the digest is required.
+fn confirm(env: &Env, rb: Option<&str>, step: &str) -> Result<Option<String>> {
+    use std::io::{BufRead, Write};
+    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+        return Err(Error::Usage(format!(
+            "`flow approve {step}` off a terminal needs the digest of the preview you reviewed: \
+             `flow approve {step} --digest DIGEST` (`flow status` shows it beside the step)"
+        )));
+    }
+    let (artifact, digest) = app::verbs::preview(env, rb, step)?;
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "`{step}` will ({}):", digest::short(&digest));
+    for line in render::visible(&artifact).lines() {
+        let _ = writeln!(err, "    {line}");
+    }
+    let _ = write!(err, "approve this as {}? [y/N] ", env.actor);
+    let _ = err.flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes").then_some(digest))
 }
 
 /// `flow report`: render, then write to the file (and the charts beside it) or print.
@@ -349,6 +398,8 @@ fn report(env: &Env, rb: Option<&str>, format: &str, output: Option<&std::path::
         }
         _ => (report::html::render(&r), vec![]),
     };
+    // What a person reads shows every character that would act instead (JSON escapes its own).
+    let text = if format == "json" { text } else { visible(&text).into_owned() };
     let dir =
         output.and_then(|o| o.parent()).filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
@@ -361,14 +412,23 @@ fn report(env: &Env, rb: Option<&str>, format: &str, output: Option<&std::path::
             eprintln!(
                 "{}: {} ({} requirements, {} charts beside it)",
                 path.display(),
-                r.decision.word,
+                visible(&r.decision.headline),
                 r.requirements.len(),
                 files.len()
             );
         }
-        None => print!("{text}"),
+        None => out(&text),
     }
-    Ok(exit::OK)
+    Ok(decision_code(&r.decision))
+}
+
+/// `flow report --check`'s exit code: 0 GO, 1 NO-GO, 10 UNDECIDED.
+fn decision_code(d: &crate::domain::verdict::Decision) -> i32 {
+    match d.word.as_str() {
+        "GO" => exit::OK,
+        "UNDECIDED" => exit::WAITING_APPROVAL,
+        _ => exit::FAILED,
+    }
 }
 
 async fn drill(env: &Env, d: args::Drill) -> Result<i32> {
@@ -398,10 +458,23 @@ async fn drill(env: &Env, d: args::Drill) -> Result<i32> {
                 max_downtime.map(|d| (ad::DOWNTIME, d.as_secs_f64())).into_iter().collect();
             (StepKind::FailoverDrill, params, bounds, json)
         }
-        args::Drill::Restore { restore, probe, interval, timeout, cleanup, worst_rpo, max_rto, max_rpo, json } => {
+        args::Drill::Restore {
+            restore,
+            probe,
+            interval,
+            probe_timeout,
+            allow_probe_up_before,
+            timeout,
+            cleanup,
+            worst_rpo,
+            max_rto,
+            max_rpo,
+            json,
+        } => {
             let params = json!({
                 "restore": restore, "probe": probe, "probe_interval_ms": ms(interval), "timeout_s": timeout.as_secs().max(1),
                 "cleanup": cleanup, "worst_rpo_s": worst_rpo.map(|d| d.as_secs_f64()),
+                "probe_timeout_ms": probe_timeout.map(ms), "allow_probe_up_before": allow_probe_up_before,
             });
             let mut bounds: Vec<(&'static str, f64)> = Vec::new();
             bounds.extend(max_rto.map(|d| (ad::RTO, d.as_secs_f64())));
@@ -416,7 +489,7 @@ async fn drill(env: &Env, d: args::Drill) -> Result<i32> {
     if json {
         print_json(&report);
     } else {
-        print!("{}", render::drill(&report));
+        out(&render::drill(&report));
     }
     Ok(if report.passed { exit::OK } else { exit::FAILED })
 }
@@ -425,16 +498,16 @@ async fn loadtest(s: load::Settings, json: bool) -> Result<i32> {
     use crate::progress::Progress;
     let bars = Arc::new(progress::Bars::new(json));
     let b = bars.clone();
-    let (total, target) = (s.duration.as_secs(), s.rate);
+    let live = load::LiveLine::new(s.duration.as_secs(), s.rate);
     let tick: Arc<dyn Fn(Duration, load::Live) + Send + Sync> = Arc::new(move |t, l| {
-        b.show("loadtest", &load::live_line(t, total, target, &l));
+        b.show("loadtest", &live.line(t, &l));
     });
     let report = load::run(s, tick).await.map_err(Error::Load)?;
     bars.done("loadtest");
     if json {
         print_json(&report);
     } else {
-        print!("{}", render::load(&report));
+        out(&render::load(&report));
     }
     Ok(if !report.valid {
         exit::INVALID

@@ -29,6 +29,7 @@ impl Bars {
 
     /// A line for the person (an event), above the bars.
     pub fn line(&self, text: &str) {
+        let text = crate::domain::human::visible(text);
         match &self.multi {
             Some(m) => {
                 let _ = m.println(text);
@@ -52,7 +53,7 @@ impl Progress for Bars {
             b.enable_steady_tick(Duration::from_millis(120));
             b
         });
-        bar.set_message(line.to_string());
+        bar.set_message(crate::domain::human::visible(line).into_owned());
     }
 
     fn done(&self, what: &str) {

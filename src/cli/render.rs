@@ -13,6 +13,7 @@ use crate::domain::spec::{Level, Spec};
 use crate::domain::validate;
 use crate::engine::RunOutcome;
 
+pub use crate::domain::human::visible;
 pub use crate::report::text::{diff, event};
 
 fn req_row(r: &Requirement) -> String {
@@ -98,7 +99,11 @@ pub fn spec(path: &str, s: &Spec) -> String {
 pub fn plan(p: &Planned) -> String {
     let (plan, version, wf) = (&p.plan, p.version, &p.workflow);
     let mut out = match (&p.diff, p.unchanged) {
-        (_, true) => format!("runbook {}: plan unchanged (version {version}); {wf} rewritten\n", plan.runbook),
+        (_, true) if p.kept_edit.is_some() => format!(
+            "runbook {}: the planner's plan is unchanged; version {version}, the edit of {wf}, stays current\n",
+            plan.runbook
+        ),
+        (_, true) => format!("runbook {}: plan unchanged (version {version}); {wf} left as it is\n", plan.runbook),
         (None, _) => format!("runbook {}: plan version {version} ({}) written to {wf}\n", plan.runbook, plan.planner),
         (Some(d), _) => format!(
             "runbook {}: plan version {version} ({}) written to {wf}\nchanges: {}\n  unchanged steps keep their state and evidence; changed steps lose their approvals\n",
@@ -107,6 +112,9 @@ pub fn plan(p: &Planned) -> String {
             diff(d)
         ),
     };
+    if let Some(l) = &p.lost {
+        out.push_str(&format!("discarded (--force):\n{}", l.describe()));
+    }
     out.push_str("\nrequirements:\n");
     for r in &plan.requirements {
         out.push_str(&req_row(r));
@@ -144,7 +152,15 @@ pub fn run(r: &RunReport) -> String {
         RunOutcome::Done => out.push_str("done: every step succeeded or was skipped\n"),
         RunOutcome::Failed => {
             out.push_str("failed:\n");
-            for s in ids(State::Failed).chain(ids(State::Rejected)) {
+            for s in ids(State::Failed) {
+                out.push_str(&format!(
+                    "  {}: {}\n    {}\n",
+                    s.id,
+                    s.why.clone().unwrap_or_default(),
+                    next_for_failed(&s.id)
+                ));
+            }
+            for s in ids(State::Rejected) {
                 out.push_str(&format!("  {}: {}\n", s.id, s.why.clone().unwrap_or_default()));
             }
         }
@@ -152,8 +168,9 @@ pub fn run(r: &RunReport) -> String {
             out.push_str("waiting for approval:\n");
             for s in ids(State::WaitingApproval) {
                 out.push_str(&format!(
-                    "  {id}: review with `flow status`, then `flow approve {id}` or `flow reject {id} --reason ...`\n",
-                    id = s.id
+                    "  {id}: review with `flow status`, then `flow approve {id} --digest {d}` or `flow reject {id} --reason ...`\n",
+                    id = s.id,
+                    d = s.digest.as_deref().map(digest::short).unwrap_or("...")
                 ));
             }
         }
@@ -173,6 +190,32 @@ pub fn run(r: &RunReport) -> String {
         }
     }
     out
+}
+
+/// What a person can do about a failed step.
+pub fn next_for_failed(step: &str) -> String {
+    format!("next: `flow retry {step}` to run it again, or `flow skip {step} --reason ...` to go on without it")
+}
+
+/// A step's outputs for people: the figures that matter first (throughput and success rate
+/// before latencies), with their units; at most five.
+pub fn outputs(o: &serde_json::Map<String, Value>) -> String {
+    use crate::domain::{human, metric as m};
+    let first = [m::THROUGHPUT_RPS, m::SUCCESS_RATE_PCT, m::LATENCY_AVG_MS, m::LATENCY_P99_MS];
+    let mut keys: Vec<&String> = o.keys().collect();
+    keys.sort_by_key(|k| (first.iter().position(|f| f == k).unwrap_or(first.len()), k.to_string()));
+    let parts: Vec<String> = keys
+        .into_iter()
+        .take(5)
+        .map(|k| match &o[k] {
+            Value::Number(n) if human::metric_unit(k).is_some() => {
+                format!("{} {}", human::metric_name(k), human::metric(k, n.as_f64().unwrap_or_default()))
+            }
+            Value::String(v) => format!("{k}={v}"),
+            v => format!("{k}={v}"),
+        })
+        .collect();
+    parts.join(", ")
 }
 
 pub fn status(st: &Status) -> String {
@@ -196,6 +239,9 @@ pub fn status(st: &Status) -> String {
         if let Some(e) = &s.error {
             detail.push(e.clone());
         }
+        if s.state == State::Failed {
+            detail.push(next_for_failed(&s.id));
+        }
         if let Some(r) = &s.reason {
             detail.push(r.clone());
         }
@@ -216,8 +262,7 @@ pub fn status(st: &Status) -> String {
             detail.push(format!("approval void: {void}"));
         }
         if s.state == State::Succeeded && !s.outputs.is_empty() {
-            let o: Vec<String> = s.outputs.iter().take(4).map(|(k, v)| format!("{k}={v}")).collect();
-            detail.push(o.join(" "));
+            detail.push(outputs(&s.outputs));
         }
         let row = format!("{:<22} {:<15} {:<17} {}", s.id, s.kind, s.state, detail.join("; "));
         out.push_str(row.trim_end());
@@ -235,13 +280,23 @@ pub fn status(st: &Status) -> String {
             for line in s.will.as_deref().unwrap_or_default().lines() {
                 out.push_str(&format!("    {line}\n"));
             }
-            out.push_str(&format!("    -> flow approve {}   |   flow reject {} --reason ...\n", s.id, s.id));
+            let d = s.artifact_digest.as_deref().map(digest::short).unwrap_or("");
+            out.push_str(&format!(
+                "    -> flow approve {} --digest {d}   |   flow reject {} --reason ...\n",
+                s.id, s.id
+            ));
         }
     }
     out.push_str("\nrequirements:\n");
     for v in &st.requirements {
         let ev: Vec<String> = v.evidence.iter().map(|m| m.describe()).collect();
-        let note = if v.measurable || !v.evidence.is_empty() { ev.join("; ") } else { v.unmeasured().into() };
+        let mut note = if v.measurable || !v.evidence.is_empty() { ev.join("; ") } else { v.unmeasured().into() };
+        if let Some(why) = &v.why {
+            if !note.is_empty() {
+                note.push_str("; ");
+            }
+            note.push_str(why);
+        }
         let row = format!("  {:<10} {:<12} {:<22} {:<18} {}", v.verdict, v.id, v.kind, v.target, note);
         out.push_str(row.trim_end());
         out.push('\n');
@@ -280,21 +335,21 @@ pub fn load(r: &crate::load::Report) -> String {
     };
     let c = &r.counts;
     let mut out = format!(
-        "rate       target {}  achieved {:.1} req/s  throughput {:.1} req/s\n\
+        "throughput {:.1} req/s (successful answers)  success {:.3} %\n\
+         rate       target {}  sent {:.1} req/s\n\
          requests   scheduled {}  sent {}  completed {}  ok {}  in flight {}  unsent {}\n\
-         success    {:.3} %\n\
          latency    {}   (from the intended send time)\n\
          service    {}   (from the actual send)\n",
+        r.throughput_rps,
+        r.success_rate_pct,
         r.target_rate.map(|t| format!("{t} req/s")).unwrap_or_else(|| "none (closed model)".into()),
         r.achieved_rate,
-        r.throughput_rps,
         c.scheduled,
         c.sent,
         c.completed,
         c.ok,
         c.in_flight,
         c.unsent,
-        r.success_rate_pct,
         lat(&r.latency),
         lat(&r.uncorrected_latency)
     );
@@ -319,6 +374,9 @@ pub fn load(r: &crate::load::Report) -> String {
     }
     if let Some(why) = &r.invalid_reason {
         out.push_str(&format!("INVALID    {why}\n"));
+    }
+    if let Some(why) = &r.unanswered {
+        out.push_str(&format!("NO ANSWER  {why}\n"));
     }
     if r.aborted {
         out.push_str("aborted    a threshold failed during the run\n");

@@ -286,6 +286,11 @@ impl StepKind {
         self.def().side_effect || self.def().decision
     }
 
+    /// Is a step of this kind a person's decision (the go/no-go)?
+    pub fn is_decision(self) -> bool {
+        self.def().decision
+    }
+
     pub fn outputs(self) -> &'static Outputs {
         &self.def().outputs
     }
@@ -315,9 +320,39 @@ pub trait Check {
 
 fn positive(name: &str, v: &Input<f64>) -> Result<(), ParamsError> {
     match v {
+        Input::Value(x) if !x.is_finite() => Err(format!("`{name}` must be a finite number, got {x}").into()),
         Input::Value(x) if x.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) => {
             Err(format!("`{name}` must be greater than 0, got {x}").into())
         }
+        _ => Ok(()),
+    }
+}
+
+/// The highest arrival rate the load generator schedules: one request every 100 ns. Its
+/// scheduler counts time in nanoseconds; far above this, gaps round to nothing.
+pub const MAX_RATE: f64 = 10_000_000.0;
+
+/// The one rule for a load test's arrival rate, for `flow loadtest` flags and `loadtest`
+/// params alike: a finite number above 0 and at most [`MAX_RATE`].
+pub fn check_rate(name: &str, rate: f64) -> Result<(), String> {
+    if !rate.is_finite() {
+        return Err(format!("{name} {rate} is not a rate: give a finite number of requests per second"));
+    }
+    if rate <= 0.0 {
+        return Err(format!("{name} must be greater than 0, got {rate}"));
+    }
+    if rate > MAX_RATE {
+        return Err(format!(
+            "{name} {rate} req/s is more than the load generator can schedule (at most {} req/s, one request every 100 ns)",
+            super::requirement::fmt_num(MAX_RATE)
+        ));
+    }
+    Ok(())
+}
+
+fn rate(name: &str, v: &Input<f64>) -> Result<(), ParamsError> {
+    match v {
+        Input::Value(x) => check_rate(&format!("`{name}`"), *x).map_err(ParamsError),
         _ => Ok(()),
     }
 }
@@ -516,11 +551,23 @@ pub struct LoadtestParams {
     /// Reach `rate` linearly over this many seconds first.
     #[serde(default)]
     pub ramp_s: Option<u64>,
+    /// For a run that covers no success-rate requirement (a baseline): the success rate (%)
+    /// below which its figures are not evidence and the step fails (default 99).
+    #[serde(default)]
+    pub min_success_pct: Option<f64>,
 }
+
+/// The success rate a load test covering no success-rate requirement must reach for its
+/// figures to count (a baseline against a broken endpoint sizes nothing).
+pub const MIN_SUCCESS_PCT: f64 = 99.0;
+
 impl Check for LoadtestParams {
     fn check(&self) -> Result<(), ParamsError> {
+        if let Some(m) = self.min_success_pct.filter(|m| !(m.is_finite() && (0.0..=100.0).contains(m))) {
+            return Err(format!("`min_success_pct` must be between 0 and 100, got {m}").into());
+        }
         if let Some(r) = &self.rate {
-            positive("rate", r)?;
+            rate("rate", r)?;
         }
         if self.duration_s == 0 {
             return Err("`duration_s` must be at least 1".into());
@@ -559,7 +606,9 @@ pub struct FailoverDrillParams {
     pub duration_s: u64,
     #[serde(default)]
     pub probe_interval_ms: Option<u64>,
-    /// Each probe's timeout: shorter than the interval (default 80 % of it).
+    /// How long a probe waits for its answer before it counts the service as down (default
+    /// 1 s, whatever the interval: probes overlap on their fixed schedule). A slow answer is a
+    /// latency figure, not an outage.
     #[serde(default)]
     pub probe_timeout_ms: Option<u64>,
     /// Probes before the fault, which must all succeed or nothing is injected (default 1 s).
@@ -602,11 +651,11 @@ impl Check for FailoverDrillParams {
         if interval == 0 {
             return Err("`probe_interval_ms` must be at least 1".into());
         }
-        if self.probe_timeout_ms.is_some_and(|t| t == 0 || t >= interval) {
-            return Err(format!("`probe_timeout_ms` must be shorter than the probe interval ({interval} ms)").into());
+        if self.probe_timeout_ms == Some(0) {
+            return Err("`probe_timeout_ms` must be at least 1".into());
         }
         if let Some(r) = &self.rate {
-            positive("rate", r)?;
+            rate("rate", r)?;
         }
         Ok(())
     }
@@ -614,6 +663,9 @@ impl Check for FailoverDrillParams {
 
 /// Drills probe this often unless told otherwise (ms).
 pub const DRILL_INTERVAL_MS: u64 = 100;
+/// A drill's probe waits this long for an answer unless told otherwise (ms): a service under
+/// a fault that answers within a second is up, if slow.
+pub const PROBE_TIMEOUT_MS: u64 = 1000;
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -648,6 +700,14 @@ pub struct RestoreDrillParams {
     pub probe: Option<Input<String>>,
     #[serde(default)]
     pub probe_interval_ms: Option<u64>,
+    /// How long a probe waits for an answer (default 1 s).
+    #[serde(default)]
+    pub probe_timeout_ms: Option<u64>,
+    /// The probe is expected not to answer before the restore starts (it should reach the
+    /// scratch copy, which does not exist yet); one that does makes the drill fail, unless
+    /// this says that is intended (a copy restored over one that already serves).
+    #[serde(default)]
+    pub allow_probe_up_before: bool,
     /// How long the restore may take before the drill fails (default 4 h).
     #[serde(default)]
     pub timeout_s: Option<u64>,
@@ -681,8 +741,8 @@ impl Check for RestoreDrillParams {
                 return Err(format!("`probe` must be an http(s):// URL or tcp://host:port, got `{p}`").into());
             }
         }
-        if self.probe_interval_ms == Some(0) || self.timeout_s == Some(0) {
-            return Err("`probe_interval_ms` and `timeout_s` must be at least 1".into());
+        if self.probe_interval_ms == Some(0) || self.timeout_s == Some(0) || self.probe_timeout_ms == Some(0) {
+            return Err("`probe_interval_ms`, `probe_timeout_ms` and `timeout_s` must be at least 1".into());
         }
         if self.worst_rpo_s.is_some_and(|w| w.is_nan() || w < 0.0) {
             return Err("`worst_rpo_s` cannot be negative".into());

@@ -2,10 +2,13 @@
 //! to recover, whether the service came back, a compressed timeline; and the worst-case data
 //! loss a backup schedule allows. Pure: the probing itself is in the executors.
 //!
-//! Probes go out on a fixed schedule, each timed by its *intended* send time and with a timeout
-//! shorter than the interval (so a hung service counts as down). An outage runs from the first
-//! failing probe to the first succeeding one after it: with probes `interval` apart, each edge is
-//! within one interval of the truth.
+//! Probes go out on a fixed schedule, each timed by its *intended* send time, each with its own
+//! timeout (probes overlap: a probe that is still waiting does not delay the next). A probe is
+//! up when a good answer came within its timeout: a slow answer is a latency, not an outage. An
+//! outage runs from the first failing probe's intended time to the moment the first good answer
+//! after it arrived (a stalled service that answers everything at once when it resumes is down
+//! until then, not until the first of those probes was sent): each edge is within one interval
+//! of the truth.
 
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +17,9 @@ use serde::{Deserialize, Serialize};
 pub struct Probe {
     pub at_ms: u64,
     pub up: bool,
+    /// When its answer arrived (ms after the probes started), for a probe that got one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered_ms: Option<u64>,
     /// `200`, `503`, `timeout`, `refused` ...
     pub detail: String,
 }
@@ -73,7 +79,8 @@ pub fn outages(probes: &[Probe], end_ms: u64) -> Vec<Outage> {
         match (p.up, start) {
             (false, None) => start = Some(p.at_ms),
             (true, Some(s)) => {
-                out.push(Outage { start_ms: s, end_ms: Some(p.at_ms), duration_s: secs(p.at_ms - s) });
+                let end = p.answered_ms.unwrap_or(p.at_ms).max(s);
+                out.push(Outage { start_ms: s, end_ms: Some(end), duration_s: secs(end - s) });
                 start = None;
             }
             _ => {}
@@ -183,9 +190,38 @@ mod tests {
             .map(|(i, c)| Probe {
                 at_ms: i as u64 * every,
                 up: c == '+',
+                answered_ms: (c == '+').then_some(i as u64 * every + 1),
                 detail: if c == '+' { "200" } else { "503" }.into(),
             })
             .collect()
+    }
+
+    #[test]
+    fn a_stalled_service_is_down_until_its_first_answer_arrives() {
+        // Stalled from 100 to 3,000 ms, probes every 100 ms with a 1 s timeout: those due
+        // before 2,000 ms time out; those due after it are answered at 3,000 ms, when it
+        // resumes. The outage ends when that first answer arrived, not when its probe went out.
+        let p: Vec<Probe> = (0..40u64)
+            .map(|i| {
+                let at = i * 100;
+                let (up, answered) = match at {
+                    0 => (true, Some(1)),
+                    a if a < 2000 => (false, None),
+                    a if a < 3000 => (true, Some(3000)),
+                    a => (true, Some(a + 1)),
+                };
+                Probe { at_ms: at, up, answered_ms: answered, detail: String::new() }
+            })
+            .collect();
+        let f = failover(&p, 100, 4000);
+        assert_eq!(f.outages.len(), 1);
+        assert_eq!((f.outages[0].start_ms, f.outages[0].end_ms), (100, Some(3000)));
+        assert_eq!(f.downtime_s, 2.9);
+        // A slow but answering service (every answer 300 ms late, within the timeout) has no outage.
+        let slow: Vec<Probe> = (0..20u64)
+            .map(|i| Probe { at_ms: i * 100, up: true, answered_ms: Some(i * 100 + 300), detail: "200".into() })
+            .collect();
+        assert_eq!(failover(&slow, 100, 2000).downtime_s, 0.0);
     }
 
     #[test]
@@ -194,9 +230,9 @@ mod tests {
         let p = probes("++--+-----++", 100);
         let f = failover(&p, 150, 1200);
         assert_eq!(f.outages.len(), 2);
-        assert_eq!((f.outages[1].start_ms, f.outages[1].end_ms), (500, Some(1000)));
-        assert_eq!(f.downtime_s, 0.5);
-        assert_eq!(f.time_to_recover_s, 0.85, "from the fault at 150 ms to 1000 ms");
+        assert_eq!((f.outages[1].start_ms, f.outages[1].end_ms), (500, Some(1001)));
+        assert_eq!(f.downtime_s, 0.501);
+        assert_eq!(f.time_to_recover_s, 0.851, "from the fault at 150 ms to the answer at 1001 ms");
         assert!(f.recovered);
         assert_eq!(
             f.timeline.iter().map(|c| (c.at_ms, c.up)).collect::<Vec<_>>(),

@@ -31,6 +31,10 @@ pub enum Body {
         added: Vec<String>,
         removed: Vec<String>,
         changed: Vec<String>,
+        /// Steps downstream of a changed one whose preview or decision no longer holds: a
+        /// gate waiting or approved, a decision taken. They are shown again for approval.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        reopened: Vec<String>,
     },
     RunStarted {
         pid: u32,
@@ -57,6 +61,10 @@ pub enum Body {
         comment: Option<String>,
         artifact_digest: String,
         params_digest: String,
+        /// How the person saw what they approved: the digest they gave (`--digest`), or
+        /// `confirmed` when the artifact was printed on their terminal and they said yes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        shown: Option<String>,
     },
     ApprovalVoided {
         step: String,

@@ -52,6 +52,11 @@ pub fn void_plan_changed(version: u32) -> String {
     format!("step definition changed in plan version {version}")
 }
 
+/// Why a gate downstream of a changed step is shown again.
+pub fn void_upstream_changed(version: u32) -> String {
+    format!("a step it depends on changed in plan version {version}: what it shows is shown again")
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Approval {
     pub by: String,
@@ -59,6 +64,14 @@ pub struct Approval {
     pub comment: Option<String>,
     pub artifact_digest: String,
     pub params_digest: String,
+}
+
+/// A person's no: who, when, why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rejection {
+    pub by: String,
+    pub at: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +123,9 @@ pub struct StepView {
     pub blocked: Option<String>,
     /// Skip or reject reason, with who.
     pub reason: Option<String>,
+    /// The last rejection, while the step stays rejected.
+    #[serde(default)]
+    pub rejection: Option<Rejection>,
     pub updated_at: Option<String>,
 }
 
@@ -134,6 +150,7 @@ impl Default for StepView {
             interrupted: false,
             blocked: None,
             reason: None,
+            rejection: None,
             updated_at: None,
         }
     }
@@ -148,6 +165,20 @@ impl StepView {
             fresh.void_reason = Some(void_plan_changed(version));
         }
         fresh
+    }
+
+    /// A gate or a decision downstream of a step changed in plan `version`: what it showed,
+    /// and any approval of it, no longer hold; it starts over from its preview.
+    pub fn reopened(&self, version: u32) -> StepView {
+        StepView { attempt: self.attempt, void_reason: Some(void_upstream_changed(version)), ..StepView::default() }
+    }
+
+    /// Has a person's decision or the world's answer been recorded here (evidence, an
+    /// approval, a rejection or skip, an external wait under way)? Such a step loses
+    /// something when a new plan version starts it over.
+    pub fn holds_something(&self) -> bool {
+        self.approval.is_some()
+            || matches!(self.phase, Phase::Succeeded | Phase::Skipped | Phase::Rejected | Phase::Waiting)
     }
 }
 
@@ -188,6 +219,7 @@ pub fn apply(s: &mut StepView, body: &Body, at: &str) {
         Body::Rejected { by, reason, .. } => {
             s.phase = Phase::Rejected;
             s.reason = Some(format!("rejected by {by}: {reason}"));
+            s.rejection = Some(Rejection { by: by.clone(), at: at.to_string(), reason: reason.clone() });
         }
         Body::SubmitStarted { attempt, token, params_digest, .. } => {
             s.phase = Phase::Submitting;
@@ -231,6 +263,7 @@ pub fn apply(s: &mut StepView, body: &Body, at: &str) {
             s.error = None;
             s.interrupted = false;
             s.reason = None;
+            s.rejection = None;
             s.next_poll_at = None;
             s.handle = None;
         }
@@ -632,13 +665,46 @@ pub fn settle(runbook: &str, step: &str, v: &StepView, started: &Start, finished
 /// Why an operator verb does not apply to a step. The app layer adds what would apply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
-    NotWaitingForApproval { step: String, state: State },
-    NoPreview { step: String },
-    ParamsChanged { step: String },
-    NotWaitingForDecision { step: String, state: State },
-    NotFailed { step: String, state: State },
-    AlreadyDone { step: String, state: State },
-    Running { step: String },
+    NotWaitingForApproval {
+        step: String,
+        state: State,
+    },
+    AlreadyApproved {
+        step: String,
+        by: String,
+        at: String,
+    },
+    /// The preview recorded now is not the one whose digest the person gave.
+    NotWhatWasShown {
+        step: String,
+        given: String,
+        now: String,
+    },
+    BadDigest {
+        step: String,
+        given: String,
+    },
+    NoPreview {
+        step: String,
+    },
+    ParamsChanged {
+        step: String,
+    },
+    NotWaitingForDecision {
+        step: String,
+        state: State,
+    },
+    NotFailed {
+        step: String,
+        state: State,
+    },
+    AlreadyDone {
+        step: String,
+        state: State,
+    },
+    Running {
+        step: String,
+    },
 }
 
 impl fmt::Display for Refusal {
@@ -647,6 +713,18 @@ impl fmt::Display for Refusal {
             Refusal::NotWaitingForApproval { step, state } => {
                 write!(f, "step `{step}` is not waiting for approval (it is {state})")
             }
+            Refusal::AlreadyApproved { step, by, at } => {
+                write!(f, "step `{step}` is already approved by {by} at {at}; `flow run` carries it out")
+            }
+            Refusal::NotWhatWasShown { step, given, now } => write!(
+                f,
+                "step `{step}`: the preview recorded now ({now}) is not the one you reviewed ({given}); nothing was approved. \
+                 Read it with `flow status`, then `flow approve {step} --digest {now}`"
+            ),
+            Refusal::BadDigest { step, given } => write!(
+                f,
+                "step `{step}`: `{given}` is not a digest: give at least {DIGEST_MIN} hex digits of the one `flow status` shows"
+            ),
             Refusal::NoPreview { step } => write!(f, "step `{step}` has no recorded preview to approve"),
             Refusal::ParamsChanged { step } => write!(
                 f,
@@ -665,6 +743,19 @@ impl fmt::Display for Refusal {
     }
 }
 
+/// How the person approving saw what they approve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    /// They give the digest of the preview they read (`flow approve STEP --digest D`): the
+    /// recorded preview must still be that one.
+    Digest(String),
+    /// The preview of this digest was printed on their terminal just now and they said yes.
+    Confirmed(String),
+}
+
+/// The fewest leading hex digits of a digest that `--digest` accepts.
+pub const DIGEST_MIN: usize = 8;
+
 /// `flow approve`: only what was shown, and only while the params it was shown with still hold.
 pub fn approve(
     step: &str,
@@ -673,7 +764,13 @@ pub fn approve(
     params_digest_now: Option<&str>,
     by: &str,
     comment: Option<String>,
+    seen: &Seen,
 ) -> Result<Body, Refusal> {
+    if v.phase == Phase::Approved {
+        if let Some(a) = &v.approval {
+            return Err(Refusal::AlreadyApproved { step: step.into(), by: a.by.clone(), at: a.at.clone() });
+        }
+    }
     if v.phase != Phase::AwaitingApproval {
         return Err(Refusal::NotWaitingForApproval { step: step.into(), state });
     }
@@ -683,7 +780,27 @@ pub fn approve(
     if params_digest_now != Some(params_digest.as_str()) {
         return Err(Refusal::ParamsChanged { step: step.into() });
     }
-    Ok(Body::Approved { step: step.into(), by: by.into(), comment, artifact_digest, params_digest })
+    let (Seen::Digest(d) | Seen::Confirmed(d)) = seen;
+    let shown = {
+        {
+            let d = d.trim().trim_start_matches("sha256:").to_ascii_lowercase();
+            if d.len() < DIGEST_MIN || !d.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(Refusal::BadDigest { step: step.into(), given: d });
+            }
+            if !artifact_digest.strip_prefix("sha256:").unwrap_or(&artifact_digest).starts_with(&d) {
+                return Err(Refusal::NotWhatWasShown {
+                    step: step.into(),
+                    given: d,
+                    now: super::digest::short(&artifact_digest).to_string(),
+                });
+            }
+            match seen {
+                Seen::Digest(_) => d,
+                Seen::Confirmed(_) => format!("{d}, shown on a terminal and confirmed"),
+            }
+        }
+    };
+    Ok(Body::Approved { step: step.into(), by: by.into(), comment, artifact_digest, params_digest, shown: Some(shown) })
 }
 
 /// `flow reject`: a step waiting for approval, or approved and not yet carried out.
@@ -783,6 +900,7 @@ mod tests {
             comment: None,
             artifact_digest: a.into(),
             params_digest: p.into(),
+            shown: None,
         }
     }
     fn previewed(artifact: &str, p: &str) -> Body {
@@ -1107,14 +1225,33 @@ mod tests {
     fn verbs_apply_only_where_they_mean_something() {
         let a = digest::of_bytes(b"run x");
         let waiting = Case::new(StepKind::Command, true).with(&[previewed("run x", "p")]).view;
-        assert_eq!(approve("s", &waiting, State::WaitingApproval, Some("p"), "ana", None), Ok(approved(&a, "p")));
+        let seen = Seen::Digest(digest::short(&a).to_string());
+        let mut want = approved(&a, "p");
+        if let Body::Approved { shown, .. } = &mut want {
+            *shown = Some(digest::short(&a).to_string());
+        }
+        assert_eq!(approve("s", &waiting, State::WaitingApproval, Some("p"), "ana", None, &seen), Ok(want));
+        // A digest other than the one recorded: what was read is not what would be approved.
+        let other = Seen::Digest("0123456789ab".into());
+        assert!(matches!(
+            approve("s", &waiting, State::WaitingApproval, Some("p"), "ana", None, &other),
+            Err(Refusal::NotWhatWasShown { .. })
+        ));
+        assert!(matches!(
+            approve("s", &waiting, State::WaitingApproval, Some("p"), "ana", None, &Seen::Digest("ab".into())),
+            Err(Refusal::BadDigest { .. })
+        ));
         assert_eq!(
-            approve("s", &waiting, State::WaitingApproval, Some("q"), "ana", None).unwrap_err().to_string(),
+            approve("s", &waiting, State::WaitingApproval, Some("q"), "ana", None, &Seen::Confirmed(a.clone()))
+                .unwrap_err()
+                .to_string(),
             "step `s`: its params changed since the preview was shown; run `flow run` to preview it again"
         );
         let idle = StepView::default();
         assert_eq!(
-            approve("s", &idle, State::Pending, None, "ana", None).unwrap_err().to_string(),
+            approve("s", &idle, State::Pending, None, "ana", None, &Seen::Confirmed(a.clone()))
+                .unwrap_err()
+                .to_string(),
             "step `s` is not waiting for approval (it is pending)"
         );
         assert!(reject("s", &waiting, State::WaitingApproval, "b", "no").is_ok());

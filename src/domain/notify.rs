@@ -80,8 +80,8 @@ pub fn about(e: &Event, plan: &Plan) -> Option<Notice> {
 /// The notice of a runbook done: the go/no-go answer on its evidence.
 pub fn completed(plan: &Plan, view: &RunbookView) -> Notice {
     let verdicts = verdict::verdicts(plan, view);
-    let d = verdict::decision(&verdicts);
-    let mut text = String::new();
+    let d = verdict::decision(plan, view, &verdicts);
+    let mut text = format!("{}\n", d.headline);
     for v in &verdicts {
         text.push_str(&format!("{} {} {} {}\n", v.verdict, v.id, v.kind, v.target));
     }

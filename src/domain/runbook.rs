@@ -15,19 +15,31 @@ use super::plan::Step;
 
 /// Bump when [`RunbookView`] or the fold changes shape: older snapshots are then ignored and
 /// the view is folded again from the events.
-pub const PROJECTION_VERSION: u32 = 2;
+pub const PROJECTION_VERSION: u32 = 3;
 
 /// The projection of a whole journal, up to `last_seq`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunbookView {
     pub version: u32,
     pub plan_digest: String,
+    /// The last version a planner made (`flow plan`), as opposed to an edit of the workflow
+    /// file: a re-plan that gives the same answer keeps the person's edit.
+    #[serde(default)]
+    pub planned_version: u32,
+    /// Where the current version came from: `plan` or `workflow edit`.
+    #[serde(default)]
+    pub source: String,
     pub steps: BTreeMap<String, StepView>,
     pub last_seq: u64,
     /// The keys of the notices already sent (or being sent): each is sent once.
     #[serde(default)]
     pub notified: BTreeSet<String>,
 }
+
+/// The source of a plan version a planner made (`flow plan`).
+pub const PLANNED: &str = "plan";
+/// The source of a version recorded from an edit of the workflow file.
+pub const EDITED: &str = "workflow edit";
 
 static FRESH: LazyLock<StepView> = LazyLock::new(StepView::default);
 
@@ -53,15 +65,24 @@ impl RunbookView {
     /// Fold one event. Returns the step it changed, if any.
     pub fn apply<'e>(&mut self, e: &'e Event) -> Option<&'e str> {
         self.last_seq = e.seq;
-        if let Body::PlanRecorded { version, digest, changed, removed, .. } = &e.body {
+        if let Body::PlanRecorded { version, digest, changed, removed, reopened, source, .. } = &e.body {
             self.version = *version;
             self.plan_digest = digest.clone();
+            self.source = source.clone();
+            if source == PLANNED {
+                self.planned_version = *version;
+            }
             for id in removed {
                 self.steps.remove(id);
             }
             for id in changed {
                 if let Some(old) = self.steps.get_mut(id) {
                     *old = old.restarted(*version);
+                }
+            }
+            for id in reopened {
+                if let Some(old) = self.steps.get_mut(id) {
+                    *old = old.reopened(*version);
                 }
             }
             return None;
@@ -110,6 +131,7 @@ mod tests {
             added: v(added),
             removed: v(removed),
             changed: v(changed),
+            reopened: vec![],
         }
     }
 
@@ -125,6 +147,7 @@ mod tests {
                     comment: None,
                     artifact_digest: "a".into(),
                     params_digest: "p".into(),
+                    shown: None,
                 },
             ),
             ev(3, Body::Succeeded { step: "t".into(), outputs: Map::new(), evidence: Map::new() }),

@@ -56,6 +56,37 @@ impl std::error::Error for Invalid {}
 
 static STEP_ID: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9-]{0,62}$").expect("static pattern"));
 
+/// A character a terminal or browser would act on instead of showing, in words, if `text` has
+/// one: such text could hide what a step does from the person approving it.
+fn hidden(text: &str) -> Option<String> {
+    let (at, c) = text.chars().enumerate().find(|(_, c)| super::human::is_hidden(*c))?;
+    Some(format!(
+        "a control character ({} at character {}), which a terminal or browser would act on instead of showing: refused",
+        super::human::visible(&c.to_string()),
+        at + 1
+    ))
+}
+
+/// Every string (and key) in params holding a hidden character, by its path.
+fn hidden_in(v: &serde_json::Value, path: &str, out: &mut Vec<(String, String)>) {
+    match v {
+        serde_json::Value::String(s) => out.extend(hidden(s).map(|c| (path.to_string(), c))),
+        serde_json::Value::Array(a) => {
+            a.iter().enumerate().for_each(|(i, v)| hidden_in(v, &format!("{path}[{i}]"), out))
+        }
+        serde_json::Value::Object(m) => {
+            for (k, v) in m {
+                let here = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                if let Some(c) = hidden(k) {
+                    out.push((super::human::visible(&here).into_owned(), c));
+                }
+                hidden_in(v, &here, out);
+            }
+        }
+        _ => {}
+    }
+}
+
 pub fn validate(plan: &Plan) -> Vec<Violation> {
     let mut out = Vec::new();
     let mut v = |step: Option<&str>, message: String| out.push(Violation { step: step.map(str::to_string), message });
@@ -76,8 +107,27 @@ pub fn validate(plan: &Plan) -> Vec<Violation> {
     let requirements: HashMap<&str, &super::requirement::Requirement> =
         plan.requirements.iter().map(|r| (r.id.as_str(), r)).collect();
 
+    for (k, val) in &plan.context {
+        if let Some(c) = hidden(k).or_else(|| hidden(val)) {
+            v(None, format!("context `{}` holds {c}", super::human::visible(k)));
+        }
+    }
     for s in &plan.steps {
         let id = Some(s.id.as_str());
+        for (field, text) in [("kind", &s.kind), ("description", &s.description)]
+            .into_iter()
+            .chain(s.needs.iter().map(|n| ("needs", n)))
+            .chain(s.covers.iter().map(|c| ("covers", c)))
+        {
+            if let Some(c) = hidden(text) {
+                v(id, format!("`{field}` holds {c}"));
+            }
+        }
+        let mut hidden_params = Vec::new();
+        hidden_in(&serde_json::Value::Object(s.params.clone()), "", &mut hidden_params);
+        for (path, c) in hidden_params {
+            v(id, format!("param `{path}` holds {c}"));
+        }
         for n in &s.needs {
             if n == &s.id {
                 v(id, "needs itself".into());
@@ -277,6 +327,22 @@ mod tests {
                 "the needs form a cycle: a -> c -> b -> a",
             ),
             (vec![ok_cmd("a", &[]), step("x", "teleport", &[], json!({}))], "step `x`: unknown kind `teleport`"),
+            (
+                vec![step("a", "command", &[], json!({"run": "rm -rf / #\u{1b}[1K\r  $ echo hello"}))],
+                "step `a`: param `run` holds a control character (\\e at character 11)",
+            ),
+            (
+                vec![{
+                    let mut s = ok_cmd("a", &[]);
+                    s.description = "deploy \u{202e}v1.2".into();
+                    s
+                }],
+                "step `a`: `description` holds a control character (<U+202E> at character 8)",
+            ),
+            (
+                vec![step("a", "command", &[], json!({"run": "x", "env": {"K\u{7}": "v"}}))],
+                "step `a`: param `env.K\\x07` holds a control character (\\x07 at character 2)",
+            ),
             (
                 vec![ok_cmd("a", &[]), step("x", "probe", &[], json!({"url": 5}))],
                 "step `x`: params invalid for kind `probe`",

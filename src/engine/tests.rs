@@ -188,6 +188,7 @@ impl Rig {
             added: ids,
             removed: vec![],
             changed: vec![],
+            reopened: vec![],
         };
         memory.append_next(RB, "planner", body);
         Rig {
@@ -236,6 +237,7 @@ impl Rig {
             comment: None,
             artifact_digest: s.artifact_digest.clone().unwrap(),
             params_digest: s.params_digest.clone().unwrap(),
+            shown: None,
         };
         self.memory.append_next(RB, "ana", body);
     }

@@ -25,7 +25,7 @@ use serde_json::{json, Map, Value};
 use super::watch::Watch;
 use super::{obj, typed, Ctx, Error, Executor, Outcome, Preview, Result};
 use crate::aws::{self, Aws, ARC_ZONAL_SHIFT, FIS};
-use crate::domain::catalogue::{FailoverDrillParams, DRILL_INTERVAL_MS};
+use crate::domain::catalogue::{FailoverDrillParams, DRILL_INTERVAL_MS, PROBE_TIMEOUT_MS};
 use crate::domain::requirement::{fmt_num, Kind};
 use crate::domain::{digest, drill, metric};
 
@@ -58,7 +58,7 @@ fn plan(ctx: &Ctx, params: &Map<String, Value>) -> Result<Plan> {
     let p: FailoverDrillParams = typed(params)?;
     let endpoint = p.endpoint.get()?.clone();
     let interval = Duration::from_millis(p.probe_interval_ms.unwrap_or(DRILL_INTERVAL_MS));
-    let timeout = p.probe_timeout_ms.map(Duration::from_millis).unwrap_or(interval.mul_f64(0.8));
+    let timeout = Duration::from_millis(p.probe_timeout_ms.unwrap_or(PROBE_TIMEOUT_MS));
     let bound = match p.max_downtime_s {
         Some(b) => Some((b, "max_downtime_s".to_string())),
         None => ctx.covers.iter().find(|r| r.kind == Kind::FailoverDowntime).map(|r| (r.value, r.id.clone())),

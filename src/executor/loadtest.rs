@@ -11,9 +11,9 @@ use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 
 use super::{obj, typed, Ctx, Executor, Outcome, Preview, Result};
-use crate::domain::catalogue::LoadtestParams;
+use crate::domain::catalogue::{LoadtestParams, MIN_SUCCESS_PCT};
 use crate::domain::metric as m;
-use crate::domain::requirement::{fmt_num, Kind, Requirement};
+use crate::domain::requirement::{fmt_num, Kind, Requirement, Unit};
 use crate::load::{self, threshold};
 
 pub struct Loadtest;
@@ -49,6 +49,37 @@ fn settings(ctx: &Ctx, params: &Map<String, Value>) -> Result<load::Settings> {
     Ok(load::Settings::resolve(ask)?)
 }
 
+fn params_floor(params: &Map<String, Value>) -> Option<f64> {
+    params.get("min_success_pct").and_then(Value::as_f64)
+}
+
+/// A run whose success rate is below the success target it covers (or, covering none, below
+/// the floor) measured a failing service: its throughput and latency figures are not evidence
+/// of the service at that load, and nothing downstream may be sized from them.
+fn success_shortfall(ctx: &Ctx, floor: &Option<f64>, success: f64) -> Option<String> {
+    let h = crate::domain::human::value;
+    let targets: Vec<&Requirement> = ctx.covers.iter().filter(|r| r.kind == Kind::SuccessRate).collect();
+    if targets.is_empty() {
+        let floor = floor.unwrap_or(MIN_SUCCESS_PCT);
+        return (success < floor).then(|| {
+            format!(
+                "the success rate was {}, below the {} a load test needs for its figures to be evidence (`min_success_pct`): \
+                 the endpoint is failing, so nothing is measured or sized from this run",
+                h(success, Unit::Percent),
+                h(floor, Unit::Percent)
+            )
+        });
+    }
+    targets.iter().find(|r| !r.op.holds(success, r.value)).map(|r| {
+        format!(
+            "the success rate was {}, short of the {} target of {}: the run's throughput and latency figures are not evidence of the service at this load",
+            h(success, Unit::Percent),
+            crate::domain::human::target(r),
+            r.id
+        )
+    })
+}
+
 #[async_trait]
 impl Executor for Loadtest {
     async fn preview(&self, ctx: &Ctx, params: &Map<String, Value>) -> Result<Preview> {
@@ -68,17 +99,30 @@ impl Executor for Loadtest {
         for t in &s.thresholds {
             a.push_str(&format!("  threshold {t}\n"));
         }
+        if !ctx.covers.iter().any(|r| r.kind == Kind::SuccessRate) {
+            let floor = params_floor(params).unwrap_or(MIN_SUCCESS_PCT);
+            a.push_str(&format!(
+                "  fails below a success rate of {} %: its figures would not be evidence\n",
+                fmt_num(floor)
+            ));
+        }
         Ok(Preview::Approve(a))
     }
 
     async fn submit(&self, ctx: &Ctx, params: &Map<String, Value>, _token: &str) -> Result<Outcome> {
         let s = settings(ctx, params)?;
         let shown = Arc::new(super::Shown::new(ctx));
-        let (total, target, say) = (s.duration.as_secs(), s.rate, shown.clone());
-        let report = load::run(s, Arc::new(move |t, l| say.say(&load::live_line(t, total, target, &l)))).await?;
+        let (live, say) = (load::LiveLine::new(s.duration.as_secs(), s.rate), shown.clone());
+        let report = load::run(s, Arc::new(move |t, l| say.say(&live.line(t, &l)))).await?;
         drop(shown);
         if let Some(why) = &report.invalid_reason {
             return Err(super::Error::Step(format!("the load test is not valid evidence: {why}")));
+        }
+        if let Some(why) = &report.unanswered {
+            return Err(super::Error::Step(format!("the load test is not evidence: {why}")));
+        }
+        if let Some(why) = success_shortfall(ctx, &params_floor(params), report.success_rate_pct) {
+            return Err(super::Error::Step(why));
         }
         let l = &report.latency;
         let outputs = obj(json!({

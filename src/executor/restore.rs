@@ -25,7 +25,7 @@ use super::watch::Watch;
 use super::{obj, typed, Ctx, Error, Executor, Outcome, Preview, Result};
 use crate::aws::{self, Aws, BACKUP};
 use crate::clock::rfc3339;
-use crate::domain::catalogue::{RestoreDrillParams, DRILL_INTERVAL_MS};
+use crate::domain::catalogue::{RestoreDrillParams, DRILL_INTERVAL_MS, PROBE_TIMEOUT_MS};
 use crate::domain::requirement::fmt_num;
 use crate::domain::{drill, metric};
 
@@ -40,6 +40,8 @@ struct Plan {
     p: RestoreDrillParams,
     probe: String,
     interval: Duration,
+    /// How long each probe waits for an answer.
+    probe_timeout: Duration,
     timeout: Duration,
 }
 
@@ -54,7 +56,30 @@ fn plan(ctx: &Ctx, params: &Map<String, Value>) -> Result<Plan> {
         })?,
     };
     let interval = Duration::from_millis(p.probe_interval_ms.unwrap_or(DRILL_INTERVAL_MS));
-    Ok(Plan { probe, interval, timeout: p.timeout_s.map(Duration::from_secs).unwrap_or(TIMEOUT), p })
+    let probe_timeout = Duration::from_millis(p.probe_timeout_ms.unwrap_or(PROBE_TIMEOUT_MS));
+    Ok(Plan { probe, interval, probe_timeout, timeout: p.timeout_s.map(Duration::from_secs).unwrap_or(TIMEOUT), p })
+}
+
+/// Before the restore starts, the probe must not answer: it is meant to reach the scratch
+/// copy, which does not exist yet. One that answers is probing something else (production,
+/// most often), and the RTO it would give is 0 s of nothing. Refused, unless the step says
+/// that is intended.
+async fn nothing_answers_yet(d: &Plan) -> Result<Value> {
+    let (up, detail) = super::watch::probe_once(&d.probe, d.probe_timeout).await?;
+    if up && !d.p.allow_probe_up_before {
+        return Err(Error::Step(format!(
+            "{} already answers ({detail}) before the restore has started: the probe must reach the restored copy, \
+             which does not exist yet (is it probing production?); nothing was restored. If a copy that already \
+             serves is intended, set `allow_probe_up_before = true`",
+            d.probe
+        )));
+    }
+    Ok(json!({"up": up, "detail": detail}))
+}
+
+/// When the first answer arrived, in ms after the probes started.
+fn answered(p: &drill::Probe) -> u64 {
+    p.answered_ms.unwrap_or(p.at_ms)
 }
 
 /// `::restore-point RFC3339` in a restore command's output: the newest data it restored.
@@ -100,8 +125,9 @@ impl RestoreDrill {
     /// Restore by command: run it, probe until the copy answers.
     async fn by_command(&self, ctx: &Ctx, d: &Plan, token: &str) -> Result<Outcome> {
         let run = d.p.restore.clone().unwrap_or_default();
+        let before = nothing_answers_yet(d).await?;
         let started_wall = ctx.clock.now_ms();
-        let watch = Watch::start(&d.probe, d.interval, d.interval.mul_f64(0.8))?;
+        let watch = Watch::start(&d.probe, d.interval, d.probe_timeout)?;
         let mut child = super::command::shell(ctx, &run, token)
             .env("FLOW_RESTORED_ARN", "")
             .spawn()
@@ -123,7 +149,7 @@ impl RestoreDrill {
         let up_at = loop {
             shown.say(&format!("restoring: {:.1} s, {} not answering yet", watch.now_ms() as f64 / 1000.0, d.probe));
             if let Some(p) = watch.so_far().into_iter().find(|p| p.up) {
-                break p.at_ms;
+                break answered(&p);
             }
             if exited.is_none() {
                 if let Ok(Some(status)) = child.try_wait() {
@@ -172,6 +198,9 @@ impl RestoreDrill {
             "timeline": drill::timeline(&probes),
             "restore": {"how": "command", "command": run, "exit_code": finished.map(|s| s.code().unwrap_or(-1)), "stdout": stdout, "stderr": stderr},
             "drill_started_at": rfc3339(started_wall),
+            "probe_before_restore": before,
+            "first_answer_ms": up_at,
+            "first_answer_at": rfc3339(started_wall + up_at),
         }));
         let metrics = super::command::metrics(&stdout);
         let measured = restore_point(&stdout)
@@ -288,7 +317,10 @@ fn waiting(ctx: &Ctx, handle: Value, polls: u64, note: String) -> Outcome {
 }
 
 impl RestoreDrill {
-    async fn start_backup(&self, ctx: &Ctx, d: &Plan, token: &str) -> Result<Outcome> {
+    /// Start the restore job (idempotent by the token). `first`: this is the step's submit, not a
+    /// reconcile after a crash (when the copy may well be answering by now).
+    async fn start_backup(&self, ctx: &Ctx, d: &Plan, token: &str, first: bool) -> Result<Outcome> {
+        let before = if first { nothing_answers_yet(d).await? } else { Value::Null };
         let b = backup(ctx, &d.p).await?;
         let (point, created) = recovery_point(&b, &d.p).await?;
         let worst = worst_case(&b, &d.p).await?;
@@ -306,7 +338,7 @@ impl RestoreDrill {
         let job = out.restore_job_id().unwrap_or_default().to_string();
         let handle = json!({
             "job": job, "recovery_point": point, "recovery_point_created_ms": created,
-            "worst": worst, "drill_started_ms": started, "polls": 0,
+            "worst": worst, "drill_started_ms": started, "polls": 0, "probe_before_restore": before,
         });
         self.check_backup(ctx, d, &b, handle, true).await
     }
@@ -372,7 +404,8 @@ impl RestoreDrill {
             (Some(a), Some(b)) => secs(b.saturating_sub(a)),
             _ => 0.0,
         };
-        let watch = Watch::start(&d.probe, d.interval, d.interval.mul_f64(0.8))?;
+        let probing_started = ctx.clock.now_ms();
+        let watch = Watch::start(&d.probe, d.interval, d.probe_timeout)?;
         let limit = d.timeout.as_millis() as u64;
         let up_at = tokio::select! {
             at = watch.first_up_after(0, d.interval.min(Duration::from_millis(50))) => Some(at),
@@ -406,6 +439,8 @@ impl RestoreDrill {
                 "recovery_point_created_at": point_ms.map(rfc3339), "created_resource": restored,
             },
             "drill_started_at": rfc3339(started),
+            "probe_before_restore": handle["probe_before_restore"],
+            "first_answer_at": rfc3339(probing_started + up_at),
         }));
         rpo(measured, worst, &mut evidence);
         evidence.insert("cleanup".into(), cleanup(ctx, &d.p, "", &restored).await);
@@ -444,11 +479,19 @@ impl Executor for RestoreDrill {
             }
         };
         a.push_str(&format!(
-            "then probe the restored copy at {} every {} ms, up to {} s\n",
+            "then probe the restored copy at {} every {} ms (each waits {} ms for an answer), up to {} s\n",
             d.probe,
             d.interval.as_millis(),
+            d.probe_timeout.as_millis(),
             d.timeout.as_secs()
         ));
+        if d.p.allow_probe_up_before {
+            a.push_str("  the probe may answer before the restore starts (allow_probe_up_before)\n");
+        } else {
+            a.push_str(
+                "  first checks that the probe does not answer yet: the copy does not exist before the restore\n",
+            );
+        }
         a.push_str(&match &d.p.cleanup {
             Some(c) => format!("then delete the scratch copy:\n  $ {c}\n"),
             None => "the scratch copy is left in place (no cleanup given)\n".into(),
@@ -460,7 +503,7 @@ impl Executor for RestoreDrill {
         let d = plan(ctx, params)?;
         match d.p.mode().map_err(|e| Error::Params(e.to_string()))? {
             "command" => self.by_command(ctx, &d, token).await,
-            _ => self.start_backup(ctx, &d, token).await,
+            _ => self.start_backup(ctx, &d, token, true).await,
         }
     }
 
@@ -476,7 +519,7 @@ impl Executor for RestoreDrill {
             // A command cannot be looked up: a person decides.
             "command" => Ok(None),
             // StartRestoreJob is idempotent by its token: the job started before the crash is found again.
-            _ => self.start_backup(ctx, &d, token).await.map(Some),
+            _ => self.start_backup(ctx, &d, token, false).await.map(Some),
         }
     }
 }

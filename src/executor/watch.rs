@@ -1,6 +1,8 @@
 //! Watching a service during a drill: probes on a fixed schedule, each recorded at its
-//! *intended* time (so a slow answer cannot shift the timeline) and with its own timeout shorter
-//! than the interval (so a hung service counts as down). `http(s)://` probes want a 2xx or 3xx
+//! *intended* time (so a slow answer cannot shift the timeline) and with its own timeout,
+//! independent of the interval (probes overlap: a hung service counts as down once a probe's
+//! timeout passes; a slow one that answers within it is up). Each probe also records when its
+//! answer arrived. `http(s)://` probes want a 2xx or 3xx
 //! answer on a fresh connection; `tcp://host:port` probes want a connection.
 
 use std::sync::{Arc, Mutex};
@@ -57,6 +59,11 @@ impl Target {
     }
 }
 
+/// One probe now: (up, detail).
+pub async fn probe_once(url: &str, timeout: Duration) -> Result<(bool, String)> {
+    Ok(Target::parse(url, timeout)?.probe(timeout).await)
+}
+
 /// Probes running in the background from [`Watch::start`] until [`Watch::stop`].
 pub struct Watch {
     started: Instant,
@@ -84,7 +91,8 @@ impl Watch {
                         let (t, r) = (target.clone(), r.clone());
                         probes.spawn(async move {
                             let (up, detail) = t.probe(timeout).await;
-                            r.lock().unwrap_or_else(|e| e.into_inner()).push(Probe { at_ms, up, detail });
+                            let answered_ms = up.then(|| started.elapsed().as_millis() as u64);
+                            r.lock().unwrap_or_else(|e| e.into_inner()).push(Probe { at_ms, up, answered_ms, detail });
                         });
                         while probes.try_join_next().is_some() {}
                     }
@@ -107,11 +115,11 @@ impl Watch {
         v
     }
 
-    /// Wait until a probe due at or after `from_ms` has succeeded; its due time.
+    /// Wait until a probe due at or after `from_ms` has succeeded; when its answer arrived.
     pub async fn first_up_after(&self, from_ms: u64, poll: Duration) -> u64 {
         loop {
             if let Some(p) = self.so_far().into_iter().find(|p| p.at_ms >= from_ms && p.up) {
-                return p.at_ms;
+                return p.answered_ms.unwrap_or(p.at_ms);
             }
             tokio::time::sleep(poll).await;
         }

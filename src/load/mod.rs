@@ -186,8 +186,8 @@ impl Settings {
         if a.duration.is_zero() {
             return Err(bad("the duration must be longer than 0".into()));
         }
-        if a.rate.is_some_and(|r| r.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater)) {
-            return Err(bad("the rate must be greater than 0".into()));
+        if let Some(r) = a.rate {
+            crate::domain::catalogue::check_rate("the rate", r).map_err(bad)?;
         }
         if a.warmup >= a.duration {
             return Err(bad(format!(
@@ -255,8 +255,9 @@ pub fn parse_stage(s: &str) -> Result<(Duration, f64), Error> {
     let (d, r) = s.split_once(':').ok_or_else(|| bad("expected DURATION:RATE, such as 30s:1000".into()))?;
     let d = humantime::parse_duration(d.trim()).map_err(|e| bad(e.to_string()))?;
     let r: f64 = r.trim().parse().map_err(|_| bad(format!("`{r}` is not a rate")))?;
-    if r.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) || d.is_zero() {
-        return Err(bad("duration and rate must be positive".into()));
+    crate::domain::catalogue::check_rate("the rate", r).map_err(bad)?;
+    if d.is_zero() {
+        return Err(bad("the duration must be longer than 0".into()));
     }
     Ok((d, r))
 }
@@ -1018,6 +1019,9 @@ pub struct Report {
     pub generator: Generator,
     pub verdicts: Vec<Verdict>,
     pub aborted: bool,
+    /// Set when no request got an expected answer: the run measured nothing (a dead endpoint).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unanswered: Option<String>,
     /// The corrected latencies, for percentile thresholds.
     #[serde(skip)]
     pub percentiles: Option<Histogram<u64>>,
@@ -1045,8 +1049,9 @@ impl Figures for Report {
 }
 
 impl Report {
+    /// Every threshold held, and the service answered at all.
     pub fn passed(&self) -> bool {
-        self.verdicts.iter().all(|v| v.pass)
+        self.unanswered.is_none() && self.verdicts.iter().all(|v| v.pass)
     }
 }
 
@@ -1067,19 +1072,39 @@ fn port_warning(s: &Settings) -> Option<String> {
     })
 }
 
-/// The live counters as one line: `12/60 s  target 2500 req/s  sent ...  ok ...  errors ...`.
-pub fn live_line(t: Duration, total_s: u64, target: Option<f64>, l: &Live) -> String {
-    let rate = if t.as_secs_f64() > 0.0 { l.completed as f64 / t.as_secs_f64() } else { 0.0 };
-    format!(
-        "{}/{total_s} s  {}  {rate:.0} answers/s  sent {}  ok {}  errors {}",
-        t.as_secs(),
-        target
-            .map(|r| format!("target {} req/s", crate::domain::requirement::fmt_num(r)))
-            .unwrap_or_else(|| "closed model".into()),
-        l.sent,
-        l.ok,
-        l.errors
-    )
+/// The live view's line, once a second: answers and errors in the last second apart (a
+/// refused connection is an error, never an answer), and the totals so far.
+pub struct LiveLine {
+    total_s: u64,
+    target: Option<f64>,
+    last: Mutex<(Duration, Live)>,
+}
+
+impl LiveLine {
+    pub fn new(total_s: u64, target: Option<f64>) -> LiveLine {
+        LiveLine { total_s, target, last: Mutex::new((Duration::ZERO, Live::default())) }
+    }
+
+    /// `12/60 s  target 2,500 req/s  ok 2,498/s  errors 0/s  sent 29,970  ok 29,970  errors 0`.
+    pub fn line(&self, t: Duration, l: &Live) -> String {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let dt = t.saturating_sub(last.0).as_secs_f64();
+        let per_s = |now: u64, then: u64| if dt > 0.0 { now.saturating_sub(then) as f64 / dt } else { 0.0 };
+        let (ok_s, err_s) = (per_s(l.ok, last.1.ok), per_s(l.errors, last.1.errors));
+        *last = (t, *l);
+        let g = crate::domain::human::grouped;
+        format!(
+            "{}/{} s  {}  ok {}/s  errors {}/s  sent {}  ok {}  errors {}",
+            t.as_secs(),
+            self.total_s,
+            self.target.map(|r| format!("target {} req/s", g(r))).unwrap_or_else(|| "closed model".into()),
+            g(ok_s.round()),
+            g(err_s.round()),
+            g(l.sent as f64),
+            g(l.ok as f64),
+            g(l.errors as f64)
+        )
+    }
 }
 
 /// Run a load test. `live` is called about once a second with the counters.
@@ -1205,7 +1230,9 @@ pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, Live) + Send 
     let completed = all.completed.saturating_sub(never_sent);
     let in_flight = all.sent.saturating_sub(completed);
     let achieved = all.sent as f64 / measured_secs;
-    let throughput = completed as f64 / measured_secs;
+    // Throughput is what the service did: expected answers a second. Refusals, errors and
+    // timeouts are failures, never throughput.
+    let throughput = all.ok as f64 / measured_secs;
     let success = if scheduled == 0 { 0.0 } else { all.ok as f64 * 100.0 / scheduled as f64 };
     let sched_p99 = sched_lag.value_at_quantile(0.99) as f64 / 1000.0;
     let invalid_reason = match settings.rate {
@@ -1215,9 +1242,6 @@ pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, Live) + Send 
         Some(_) if stranded > 0 => Some(format!(
             "{stranded} of {scheduled} scheduled requests were never sent: every connection was still waiting on the server when the run ended"
         )),
-        Some(_) if sched_p99 > 10.0 => {
-            Some(format!("the generator released requests late (scheduler lag p99 {sched_p99:.1} ms): it could not keep the schedule"))
-        }
         Some(_) if scheduled > 0 && (all.sent as f64) < scheduled as f64 * 0.995 && !aborted => {
             Some(format!("sent {} of the {scheduled} requests the schedule called for ({achieved:.1} req/s)", all.sent))
         }
@@ -1297,10 +1321,58 @@ pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, Live) + Send 
         },
         verdicts: vec![],
         aborted,
+        unanswered: None,
         percentiles: Some(all.corrected),
     };
     report.verdicts = settings.thresholds.iter().map(|t| threshold::judge(t, &report)).collect();
+    if report.valid {
+        if let Some(why) = lag_changes_a_verdict(&settings.thresholds, &report.verdicts, sched_p99) {
+            report.valid = false;
+            report.invalid_reason = Some(why);
+        }
+    }
+    if settings.rate.is_some() && sched_p99 > LAG_WARNING_MS && report.valid {
+        report.warnings.push(format!(
+            "the generator released requests late (scheduler lag p99 {sched_p99:.1} ms, as on a busy machine): latencies are measured from the intended send time, so they include it and err on the high side"
+        ));
+    }
+    if report.counts.ok == 0 {
+        report.unanswered = Some(unanswered(&report));
+    }
     Ok(report)
+}
+
+/// Scheduler lag above which a run says so (its figures stay valid: latency is measured from
+/// the intended send time, so lag can only make them look worse).
+const LAG_WARNING_MS: f64 = 10.0;
+
+/// Late releases add to measured latency (it counts from the intended send time), so they
+/// can only turn a pass into a fail, never the other way. A run is refused as evidence only
+/// when a latency threshold failed and would have held without the lag (the figure less the
+/// scheduler's lag p99 meets it): then the failure may be the generator's, not the service's.
+fn lag_changes_a_verdict(thresholds: &[Threshold], verdicts: &[Verdict], sched_p99: f64) -> Option<String> {
+    thresholds.iter().zip(verdicts).find_map(|(t, v)| {
+        let latency = matches!(t.metric, threshold::Metric::Avg | threshold::Metric::Max | threshold::Metric::P(_));
+        let without_lag = (v.measured - sched_p99).max(0.0);
+        (latency && !v.pass && t.op.holds(without_lag, t.value)).then(|| {
+            format!(
+                "`{t}` failed at {} ms, but the generator released requests late (scheduler lag p99 {sched_p99:.1} ms, as on a busy machine): \
+                 without that lag it could have passed, so the failure may be the generator's, not the service's",
+                crate::domain::requirement::fmt_num(v.measured)
+            )
+        })
+    })
+}
+
+/// Why a run measured nothing: not one request got an expected answer.
+fn unanswered(r: &Report) -> String {
+    let errors: Vec<String> = r.errors.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{n} {k}")).collect();
+    format!(
+        "no request got a successful answer from {} ({} requests{}): the figures measure nothing",
+        r.config["url"].as_str().unwrap_or("the target"),
+        r.counts.scheduled.max(r.counts.sent),
+        if errors.is_empty() { String::new() } else { format!("; {}", errors.join(", ")) }
+    )
 }
 
 #[cfg(test)]
@@ -1322,6 +1394,22 @@ mod tests {
             let v = Buckets::value(i);
             assert!((v - us as f64).abs() <= (us as f64 * 0.04).max(1.0), "{us} -> {i} -> {v}");
         }
+    }
+
+    #[test]
+    fn lag_refuses_a_run_only_when_it_could_have_changed_a_verdict() {
+        let t = |text: &str| threshold::parse(text).unwrap();
+        let v = |measured: f64, pass: bool| Verdict { threshold: String::new(), measured, pass };
+        let ts = [t("p99<10ms"), t("avg<5ms"), t("rate>=100")];
+        // Passing with lag: the true figures are lower still; valid.
+        assert_eq!(lag_changes_a_verdict(&ts, &[v(9.0, true), v(4.0, true), v(100.0, true)], 20.0), None);
+        // Failing by far more than the lag: the service's own doing; valid.
+        assert_eq!(lag_changes_a_verdict(&ts, &[v(40.0, false), v(4.0, true), v(100.0, true)], 12.0), None);
+        // Failing by less than the lag: it may be the generator's; refused, naming the threshold.
+        let why = lag_changes_a_verdict(&ts, &[v(15.0, false), v(4.0, true), v(100.0, true)], 12.0).unwrap();
+        assert!(why.starts_with("`p99<10ms` failed at 15 ms"), "{why}");
+        // A failed rate is not a latency: lag does not excuse it.
+        assert_eq!(lag_changes_a_verdict(&ts, &[v(9.0, true), v(4.0, true), v(90.0, false)], 50.0), None);
     }
 
     #[test]

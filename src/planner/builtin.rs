@@ -18,6 +18,17 @@ use crate::domain::plan::{Plan, Step};
 use crate::domain::requirement::{Kind, Requirement};
 use crate::domain::spec::Spec;
 
+/// The CloudFormation templates the builtin plan's change sets use, shipped in the binary:
+/// `flow plan` writes each one a plan refers to into the workflows folder when it is not there
+/// (a person reviews and may edit them; an existing file is never overwritten).
+pub const TEMPLATES: &[(&str, &str)] = &[
+    ("templates/network.yaml", include_str!("../../workflows/templates/network.yaml")),
+    ("templates/compute.yaml", include_str!("../../workflows/templates/compute.yaml")),
+    ("templates/alarms.yaml", include_str!("../../workflows/templates/alarms.yaml")),
+    ("templates/resilience.yaml", include_str!("../../workflows/templates/resilience.yaml")),
+    ("templates/backup.yaml", include_str!("../../workflows/templates/backup.yaml")),
+];
+
 /// Used when the spec names no endpoint; the plan says so in the step's description.
 pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:8080/";
 pub const AZS: u32 = 3;

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::charts;
 use crate::app::report::{Report, RequirementReport, StepReport};
+use crate::domain::human;
 use crate::domain::requirement::fmt_num;
 
 const CSS: &str = r#"
@@ -31,6 +32,8 @@ pre { background: #f6f6f6; padding: 8px; overflow-x: auto; font-size: 13px; }
 .decision { font-size: 1.3em; padding: 12px; border: 3px solid; border-radius: 6px; }
 .decision.go { border-color: #0072b2; }
 .decision.nogo { border-color: #d55e00; }
+.decision.undecided { border-color: #e69f00; }
+.warn { border-left: 4px solid #d55e00; padding-left: 8px; }
 .chart svg { max-width: 100%; height: auto; }
 article.step { border-top: 1px solid #ddd; padding-top: 4px; }
 @media print { .chart { break-inside: avoid; } a { color: inherit; } details { display: block; } }
@@ -72,11 +75,11 @@ fn requirement(r: &RequirementReport) -> Markup {
                 small { (r.source) ":" (r.line) @if let Some(s) = &r.scope { " · " (s) } }
             }
             td { (r.target) }
-            td { (badge(verdict)) }
+            td { (badge(verdict)) @if let Some(w) = &r.why { br; small { (w) } } }
             td { @for s in &r.steps { a href={ "#step-" (s) } { (s) } " " } }
             td {
                 @for m in &r.evidence {
-                    (m.metric) " = " strong { (fmt_num(m.value)) } " " (if m.pass { "(meets)" } else { "(misses)" }) br;
+                    (human::metric_name(&m.metric)) " " strong { (human::metric(&m.metric, m.value)) } " " (if m.pass { "(meets)" } else { "(misses)" }) br;
                 }
                 @if let Some(at) = &r.measured_at { small { "taken " (at) } }
             }
@@ -168,6 +171,21 @@ fn step(s: &StepReport) -> Markup {
     }
 }
 
+/// What the person at the gate decided, in words.
+pub fn decided(d: &crate::domain::verdict::Decision) -> String {
+    match (&d.decided, &d.gate) {
+        (Some(x), _) => format!(
+            "{} by {} at {}{}",
+            if x.go { "GO, approved" } else { "NO-GO, rejected" },
+            x.by,
+            x.at,
+            x.comment.as_ref().map(|c| format!(": “{c}”")).unwrap_or_default()
+        ),
+        (None, Some(g)) => format!("not decided yet (the `{g}` gate waits for a person)"),
+        (None, None) => "the plan has no go/no-go gate: the evidence decides".into(),
+    }
+}
+
 pub fn render(r: &Report) -> String {
     let d = &r.decision;
     let page = html! {
@@ -182,11 +200,20 @@ pub fn render(r: &Report) -> String {
             body { main {
                 header {
                     h1 { "Launch decision: " (r.runbook) }
-                    p class={ "decision " (if d.go { "go" } else { "nogo" }) } {
+                    p class={ "decision " (match d.word.as_str() { "GO" => "go", "UNDECIDED" => "undecided", _ => "nogo" }) } {
                         strong id="decision" { (d.word) }
-                        @if d.go { " every measurable requirement passes on measured evidence" }
-                        @if !d.failing.is_empty() { " failing: " @for id in &d.failing { a href={ "#req-" (id) } { (id) } " " } }
-                        @if !d.unverified.is_empty() { " unverified: " @for id in &d.unverified { a href={ "#req-" (id) } { (id) } " " } }
+                        br;
+                        span id="evidence" { "Evidence: " (if d.evidence_go { "supports GO" } else { "does not support GO" }) }
+                        @if !d.failing.is_empty() { "; failing: " @for id in &d.failing { a href={ "#req-" (id) } { (id) } " " } }
+                        @if !d.unverified.is_empty() { "; unverified: " @for id in &d.unverified { a href={ "#req-" (id) } { (id) } " " } }
+                        br;
+                        span id="decided" { "Decision: " (decided(d)) }
+                    }
+                    @if !d.skipped_failures.is_empty() {
+                        p class="warn" id="skipped-failures" {
+                            strong { "Failed, then skipped: " }
+                            @for f in &d.skipped_failures { a href={ "#step-" (f.step) } { (f.step) } " (" (f.error) "; " (f.skipped) ") " }
+                        }
                     }
                     @if !d.by_hand.is_empty() { p { "to check by hand: " @for id in &d.by_hand { a href={ "#req-" (id) } { (id) } " " } } }
                     @if !d.monitored.is_empty() { p { "to verify by monitoring after launch: " @for id in &d.monitored { a href={ "#req-" (id) } { (id) } " " } } }

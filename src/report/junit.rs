@@ -3,7 +3,6 @@
 //! is a failure too (no evidence is no pass); a promise no figure can verify is skipped.
 
 use crate::app::report::Report;
-use crate::domain::requirement::fmt_num;
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
@@ -26,8 +25,7 @@ pub fn render(r: &Report) -> String {
             esc(&q.id),
             esc(&q.text)
         ));
-        let measured: Vec<String> =
-            q.evidence.iter().map(|m| format!("{} = {} ({})", m.metric, fmt_num(m.value), m.step)).collect();
+        let measured: Vec<String> = q.evidence.iter().map(|m| m.describe()).collect();
         match (q.measurable, q.verdict.as_str()) {
             (false, "monitoring") => x.push_str("<skipped message=\"verified by monitoring after launch\"/>"),
             (false, _) => x.push_str("<skipped message=\"not measurable: check by hand\"/>"),
@@ -40,9 +38,9 @@ pub fn render(r: &Report) -> String {
                 esc(&measured.join("; "))
             )),
             (true, _) => x.push_str(&format!(
-                "<failure message=\"target {}: unverified, no step has measured it ({})\"/>",
+                "<failure message=\"target {}: unverified: {}\"/>",
                 esc(&q.target),
-                esc(&q.steps.join(", "))
+                esc(q.why.as_deref().unwrap_or("no step has measured it"))
             )),
         }
         x.push_str("</testcase>\n");

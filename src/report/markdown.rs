@@ -3,21 +3,24 @@
 
 use super::charts;
 use crate::app::report::Report;
+use crate::domain::human;
 use crate::domain::requirement::fmt_num;
 
 /// The text, and the chart files (name, SVG) to write beside it; `stem` prefixes their names.
 pub fn render(r: &Report, graph: &str, stem: &str) -> (String, Vec<(String, String)>) {
     let d = &r.decision;
     let mut files = Vec::new();
-    let mut md = format!("# Launch decision: {}\n\n**{}**", r.runbook, d.word);
-    if d.go {
-        md.push_str(": every measurable requirement passes on measured evidence");
-    }
+    let mut md = format!("# Launch decision: {}\n\n**{}**\n\n", r.runbook, d.word);
+    md.push_str(&format!("- Evidence: {}", if d.evidence_go { "supports GO" } else { "does not support GO" }));
     if !d.failing.is_empty() {
-        md.push_str(&format!(" (failing: {})", d.failing.join(", ")));
+        md.push_str(&format!("; failing: {}", d.failing.join(", ")));
     }
     if !d.unverified.is_empty() {
-        md.push_str(&format!(" (unverified: {})", d.unverified.join(", ")));
+        md.push_str(&format!("; unverified: {}", d.unverified.join(", ")));
+    }
+    md.push_str(&format!("\n- Decision: {}", super::html::decided(d)));
+    for f in &d.skipped_failures {
+        md.push_str(&format!("\n- **Failed, then skipped**: `{}` ({}; {})", f.step, f.error, f.skipped));
     }
     md.push_str(&format!(
         "\n\nSpec `{}`, plan version {}, generated {} by flow.\n",
@@ -37,11 +40,19 @@ pub fn render(r: &Report, graph: &str, stem: &str) -> (String, Vec<(String, Stri
             (false, _) => "check by hand",
         };
         let steps: Vec<String> = q.steps.iter().map(|s| format!("[{s}](#step-{s})")).collect();
-        let figures: Vec<String> = q
+        let mut figures: Vec<String> = q
             .evidence
             .iter()
-            .map(|m| format!("{} = {} ({})", m.metric, fmt_num(m.value), if m.pass { "meets" } else { "misses" }))
+            .map(|m| {
+                format!(
+                    "{} {} ({})",
+                    human::metric_name(&m.metric),
+                    human::metric(&m.metric, m.value),
+                    if m.pass { "meets" } else { "misses" }
+                )
+            })
             .collect();
+        figures.extend(q.why.clone());
         md.push_str(&format!(
             "| `{}` | {} ({}:{}) | {} | **{}** | {} | {} |\n",
             q.id,

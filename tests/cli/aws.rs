@@ -76,7 +76,7 @@ fn a_short_quota_is_requested_once_and_polled_to_approved() {
     }
     assert_eq!(aws.with(|s| s.filed), 0, "nothing is filed before the approval");
 
-    p.flow(&["approve", "quota", "--as", "ana"]).expect(OK);
+    p.approve(&["quota", "--as", "ana"]).expect(OK);
     let r = p.flow(&["run"]);
     r.expect(WAITING);
     assert!(r.stdout.contains("run `flow run` again after"), "{}", r.stdout);
@@ -111,7 +111,7 @@ fn a_denied_request_fails_the_step_in_aws_words() {
     let p = project(&quota_step("ec2", "L-0263D0A3", 8));
     p.aws(&aws.url);
     p.flow(&["run"]).expect(WAITING_APPROVAL);
-    p.flow(&["approve", "quota"]).expect(OK);
+    p.approve(&["quota"]).expect(OK);
     p.flow(&["run"]).expect(WAITING);
     aws.set_request_status("DENIED");
     p.env("FLOW_NOW", &later(3600));
@@ -128,7 +128,7 @@ fn a_kill_between_filing_and_recording_files_one_request() {
     let p = project(&quota_step("elasticloadbalancing", "L-53DA6B97", 2));
     p.aws(&aws.url);
     p.flow(&["run"]).expect(WAITING_APPROVAL);
-    p.flow(&["approve", "quota"]).expect(OK);
+    p.approve(&["quota"]).expect(OK);
     let mut child = p.spawn(&["run"]);
     let start = Instant::now();
     while aws.with(|s| s.filed) == 0 {
@@ -200,7 +200,7 @@ fn a_change_set_is_shown_approved_executed_and_its_outputs_used() {
     ] {
         assert!(will.contains(expected), "`{expected}` in\n{will}");
     }
-    p.flow(&["approve", "net"]).expect(OK);
+    p.approve(&["net"]).expect(OK);
     p.flow(&["run"]).expect(WAITING_APPROVAL);
     let s = p.status();
     assert_eq!(step_field(&s, "net", "state"), "succeeded");
@@ -256,7 +256,7 @@ fn a_change_set_against_moto() {
         will.contains("CREATE change set") && will.contains("Add      Vpc") && will.contains("Add      Subnet"),
         "{will}"
     );
-    p.flow(&["approve", "net"]).expect(OK);
+    p.approve(&["net"]).expect(OK);
     // moto gives a stack made by a change set no Outputs: the step that needs one says so.
     let r = p.flow(&["run"]);
     r.expect(FAILED);
@@ -278,7 +278,7 @@ fn editing_the_template_after_approval_voids_the_approval() {
     p.write("workflows/templates/net.yaml", NETWORK_V1);
     p.aws(&aws.url);
     p.flow(&["run"]).expect(WAITING_APPROVAL);
-    p.flow(&["approve", "net"]).expect(OK);
+    p.approve(&["net"]).expect(OK);
 
     // Someone edits the template after the approval: the approval no longer applies.
     p.write(
@@ -292,7 +292,7 @@ fn editing_the_template_after_approval_voids_the_approval() {
     assert!(step_field(&s, "net", "will").contains("Add      Extra"));
     assert!(aws.with(|s| s.stacks["shop-network"].status.clone()) == "REVIEW_IN_PROGRESS", "nothing was executed");
 
-    p.flow(&["approve", "net"]).expect(OK);
+    p.approve(&["net"]).expect(OK);
     p.flow(&["run"]).expect(WAITING_APPROVAL);
     assert_eq!(p.state_of("net"), "succeeded");
     assert!(aws.with(|s| s.stacks["shop-network"].template.contains("Extra")), "the approved template was applied");
@@ -305,7 +305,7 @@ fn a_failing_resource_fails_the_step_with_its_reason() {
     p.write("workflows/templates/net.yaml", NETWORK_V1.replace("  Subnet:", "  BrokenSubnet:"));
     p.aws(&aws.url);
     p.flow(&["run"]).expect(WAITING_APPROVAL);
-    p.flow(&["approve", "net"]).expect(OK);
+    p.approve(&["net"]).expect(OK);
     let r = p.flow(&["run"]);
     r.expect(FAILED);
     assert!(
@@ -390,8 +390,8 @@ fn the_shipped_templates_work_against_moto() {
         assert!(compute.contains(expected), "`{expected}` in\n{compute}");
     }
     assert!(step_field(&s, "alarms", "will").contains("RequestCountAnomalyAlarm"));
-    p.flow(&["approve", "network"]).expect(OK);
-    p.flow(&["approve", "alarms"]).expect(OK);
+    p.approve(&["network"]).expect(OK);
+    p.approve(&["alarms"]).expect(OK);
     p.flow(&["run"]).expect(WAITING_APPROVAL);
     let s = p.status();
     for step in ["network", "alarms"] {

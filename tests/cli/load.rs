@@ -150,7 +150,7 @@ fn a_loadtest_step_sets_the_requirement_verdicts() {
         will.contains("threshold latency_avg < 100 ms (web-1)") && will.contains("open model at 50 req/s"),
         "{will}"
     );
-    p.flow(&["approve", "load-test"]).expect(OK);
+    p.approve(&["load-test"]).expect(OK);
     p.flow(&["run"]).expect(WAITING_APPROVAL);
     let s = p.status();
     assert_eq!(step_field(&s, "load-test", "state"), "succeeded", "{s}");

@@ -10,6 +10,7 @@ mod support;
 mod aws;
 mod corpus;
 mod drill;
+mod evidence;
 mod llm;
 mod load;
 mod mcp;

@@ -34,6 +34,18 @@ async fn call(c: &RunningService<RoleClient, ()>, tool: &str, a: Value) -> CallT
         .expect("the call is answered")
 }
 
+/// Call one tool from a fresh `flow mcp` (for tests that are not async): (a tool error?, the
+/// answer's text).
+pub fn call_tool(p: &Project, tool: &str, a: Value) -> (bool, String) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let c = client(p).await;
+        let r = call(&c, tool, a).await;
+        let _ = c.cancel().await;
+        (r.is_error == Some(true), texts(&r).join("\n"))
+    })
+}
+
 /// The text blocks of an answer.
 fn texts(r: &CallToolResult) -> Vec<String> {
     r.content.iter().filter_map(|b| b.as_text().map(|t| t.text.clone())).collect()
@@ -112,7 +124,8 @@ async fn an_assistant_plans_runs_and_stops_at_the_gate() {
     let summary = &texts(&ran)[0];
     assert!(summary.starts_with("run of dr: waiting_approval"), "{summary}");
     assert!(
-        summary.contains("Only a person approves, at the command line: `flow approve changeset-backup --runbook dr`"),
+        summary.contains("Only a person approves, at the command line, after reading what each will do: `flow approve changeset-backup --digest ")
+            && summary.contains(" --runbook dr`"),
         "{summary}"
     );
 
@@ -142,7 +155,7 @@ async fn an_assistant_plans_runs_and_stops_at_the_gate() {
     let wrong = call(&c, "report", json!({"format": "pdf"})).await;
     assert!(texts(&wrong)[0].starts_with("error [usage]: config report format `pdf`"), "{:?}", texts(&wrong));
     // A person approves on the CLI while the assistant stays connected; the assistant runs on.
-    p.flow(&["approve", "changeset-backup", "--as", "ana"]).expect(OK);
+    p.approve(&["changeset-backup", "--as", "ana"]).expect(OK);
     let again = call(&c, "run", json!({"runbook": "dr"})).await;
     assert!(!texts(&again)[0].contains("changeset-backup"), "{:?}", texts(&again));
     let done = call(&c, "show_step", json!({"step": "changeset-backup"})).await;

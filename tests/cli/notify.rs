@@ -63,13 +63,13 @@ fn a_gate_and_the_decision_are_told_once() {
         assert_eq!(calls[0]["blocks"][0]["type"], "header", "Slack blocks beside the plain text");
         assert_eq!(calls[0]["flow"]["kind"], "gate_waiting");
     }
-    p.flow(&["approve", "restore"]).expect(OK);
+    p.approve(&["restore"]).expect(OK);
     p.flow(&["run"]).expect(OK);
     p.flow(&["run"]).expect(OK);
     let calls = got.lock().unwrap();
     assert_eq!(calls.len(), 2, "{calls:?}");
     let done = calls[1]["text"].as_str().unwrap();
-    assert!(done.starts_with("dr: every step is done: GO") && done.contains("pass recovery-1 rto <= 7200 s"), "{done}");
+    assert!(done.starts_with("dr: every step is done: GO") && done.contains("pass recovery-1 rto <= 2 h"), "{done}");
     let log = p.flow(&["log"]).stdout;
     assert!(
         log.contains("notify (gate_waiting): dr: `restore` waits for approval")

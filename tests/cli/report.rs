@@ -61,10 +61,10 @@ fn ran(server: &Server) -> Project {
     );
     p.flow(&["run"]).expect(WAITING_APPROVAL);
     for step in ["load", "restore"] {
-        p.flow(&["approve", step, "--as", "ana", "--comment", "measured in the test"]).expect(OK);
+        p.approve(&[step, "--as", "ana", "--comment", "measured in the test"]).expect(OK);
     }
     p.flow(&["run"]).expect(WAITING_APPROVAL);
-    p.flow(&["approve", "az", "--as", "ana"]).expect(OK);
+    p.approve(&["az", "--as", "ana"]).expect(OK);
     p.flow(&["run"]).expect(WAITING_APPROVAL);
     p
 }
@@ -91,7 +91,9 @@ fn the_report_in_four_formats_and_a_real_browser() {
     assert_eq!(x.stdout.matches("<testcase ").count(), 8);
     assert!(x.stdout.contains("tests=\"8\" failures=\"1\" skipped=\"1\""), "{}", x.stdout);
     assert!(
-        x.stdout.contains("<failure message=\"target &gt;= 2500 req/s (specs/rel.md:3), measured throughput_rps = "),
+        x.stdout.contains(
+            "<failure message=\"target &gt;= 2,500 req/s (specs/rel.md:3), measured throughput 40 req/s (load)"
+        ),
         "{}",
         x.stdout
     );
@@ -99,7 +101,11 @@ fn the_report_in_four_formats_and_a_real_browser() {
     // Markdown: tables, the graph, charts as files beside it.
     p.flow(&["report", "--format", "md", "-o", "out/report.md"]).expect(OK);
     let md = p.read("out/report.md");
-    assert!(md.contains("**NO-GO** (failing: release-1)") && md.contains("```mermaid\nflowchart TD"), "{md}");
+    assert!(
+        md.contains("**NO-GO**\n\n- Evidence: does not support GO; failing: release-1\n- Decision: not decided yet")
+            && md.contains("```mermaid\nflowchart TD"),
+        "{md}"
+    );
     for chart in ["load-latency", "load-throughput", "load-distribution", "az-probes", "restore-restore"] {
         let name = format!("report-{chart}.svg");
         assert!(md.contains(&format!("]({name})")), "{name} linked");

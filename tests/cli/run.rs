@@ -57,13 +57,18 @@ fn gate_approve_kill_resume_side_effect_once() {
     // The first run records the edited workflow and stops at the first gate.
     let r = p.flow(&["run"]);
     r.expect(WAITING_APPROVAL);
-    assert!(r.stdout.contains("append: review with `flow status`, then `flow approve append`"), "{}", r.stdout);
+    let digest = p.digest_of(&["append"]);
+    assert!(
+        r.stdout.contains(&format!("append: review with `flow status`, then `flow approve append --digest {digest}`")),
+        "{}",
+        r.stdout
+    );
     let s = p.status();
     assert_eq!(step_field(&s, "append", "state"), "waiting_approval");
     assert!(step_field(&s, "append", "will").contains("$ echo once >> side-effect.txt"));
     assert!(!p.path("side-effect.txt").exists(), "nothing runs before its gate");
 
-    p.flow(&["approve", "append", "--as", "ana", "--comment", "looks right"]).expect(OK);
+    p.approve(&["append", "--as", "ana", "--comment", "looks right"]).expect(OK);
 
     // Run, and kill -9 while the (read-only) probe is in flight.
     let mut child = p.spawn(&["run"]);
@@ -78,17 +83,17 @@ fn gate_approve_kill_resume_side_effect_once() {
     assert_eq!(step_field(&s, "restore", "state"), "waiting_approval");
     assert_eq!(p.read("side-effect.txt"), "once\n");
 
-    p.flow(&["approve", "restore"]).expect(OK);
+    p.approve(&["restore"]).expect(OK);
     p.flow(&["run"]).expect(WAITING_APPROVAL);
     let s = p.status();
     assert_eq!((verdict(&s, "recovery-1"), verdict(&s, "recovery-2")), ("pass".into(), "pass".into()));
     let will = step_field(&s, "go", "will");
     assert!(
-        will.contains("decide: launch?") && will.contains("pass") && will.contains("rto_s = 3600 (restore)"),
+        will.contains("decide: launch?") && will.contains("pass") && will.contains("RTO 1 h (restore)"),
         "{will}"
     );
 
-    p.flow(&["approve", "go", "--as", "lead"]).expect(OK);
+    p.approve(&["go", "--as", "lead"]).expect(OK);
     let r = p.flow(&["run"]);
     r.expect(OK);
     assert!(r.stdout.contains("done"), "{}", r.stdout);
@@ -123,7 +128,7 @@ fn a_command_caught_mid_flight_is_handed_to_a_person() {
         "#,
     );
     p.flow(&["run"]).expect(WAITING_APPROVAL);
-    p.flow(&["approve", "slow"]).expect(OK);
+    p.approve(&["slow"]).expect(OK);
     let mut child = p.spawn(&["run"]);
     kill_when(&p, &mut child, "slow running", |s| state(s, "slow") == "running" && p.path("slow.txt").exists());
 
@@ -170,7 +175,7 @@ fn approve_while_another_process_runs_wait() {
     p.wait_until("gate waiting and health polling", |s| {
         state(s, "gate") == "waiting_approval" && state(s, "health") == "waiting"
     });
-    let r = p.flow(&["approve", "gate", "--as", "ops"]);
+    let r = p.approve(&["gate", "--as", "ops"]);
     r.expect(OK);
     assert!(child.try_wait().unwrap().is_none(), "run --wait is still polling");
     p.wait_until("gate carried out by the waiting run", |s| state(s, "gate") == "succeeded");
@@ -180,7 +185,7 @@ fn approve_while_another_process_runs_wait() {
     let s = p.status();
     assert_eq!(step_field(&s, "health", "state"), "succeeded");
     assert!(step_field(&s, "gate", "approval").contains("\"by\":\"ops\""));
-    p.flow(&["approve", "drill"]).expect(OK);
+    p.approve(&["drill"]).expect(OK);
     // Every step succeeds; a requirement can still fail on its evidence.
     p.flow(&["run"]).expect(OK);
     let s = p.status();
@@ -207,9 +212,9 @@ fn editing_a_step_voids_its_approval_and_keeps_the_rest() {
         "#,
     );
     p.flow(&["run"]).expect(WAITING_APPROVAL);
-    p.flow(&["approve", "a"]).expect(OK);
+    p.approve(&["a"]).expect(OK);
     p.flow(&["run"]).expect(WAITING_APPROVAL);
-    p.flow(&["approve", "b"]).expect(OK);
+    p.approve(&["b"]).expect(OK);
     let evidence_before = step_field(&p.status(), "a", "evidence");
 
     // A person edits b in the workflow file before the next run.
@@ -249,16 +254,16 @@ fn an_approval_binds_to_the_evidence_it_showed() {
     );
     p.flow(&["run"]).expect(WAITING_APPROVAL);
     assert!(step_field(&p.status(), "go", "will").contains("unverified"));
-    p.flow(&["approve", "measure"]).expect(OK);
+    p.approve(&["measure"]).expect(OK);
     p.flow(&["run"]).expect(WAITING_APPROVAL);
     // The go/no-go preview still shows the old verdicts; approving that is approving stale evidence.
-    p.flow(&["approve", "go"]).expect(OK);
+    p.approve(&["go"]).expect(OK);
     p.flow(&["run"]).expect(WAITING_APPROVAL);
     let s = p.status();
     assert_eq!(step_field(&s, "go", "state"), "waiting_approval");
     assert_eq!(step_field(&s, "go", "approval_void"), "what the step would do changed since it was approved");
     assert!(step_field(&s, "go", "will").contains("pass"));
-    p.flow(&["approve", "go"]).expect(OK);
+    p.approve(&["go"]).expect(OK);
     p.flow(&["run"]).expect(OK);
 }
 
@@ -281,10 +286,10 @@ fn operator_verbs_refuse_what_does_not_apply() {
         "#,
     );
     p.flow(&["run"]).expect(WAITING_APPROVAL);
-    let r = p.flow(&["approve", "nope"]);
+    let r = p.approve(&["nope"]);
     r.expect(REFUSED);
     assert!(r.stderr.contains("error: no step `nope` in runbook `drill`; waiting for approval: a"), "{}", r.stderr);
-    let r = p.flow(&["approve", "b"]);
+    let r = p.approve(&["b"]);
     r.expect(REFUSED);
     assert!(
         r.stderr.contains("step `b` is not waiting for approval (it is pending); waiting for approval: a"),
@@ -420,7 +425,7 @@ fn kill_at_random_moments() {
             let id = st["id"].as_str().unwrap().to_string();
             match st["state"].as_str().unwrap() {
                 "waiting_approval" => {
-                    p.flow(&["approve", &id]).expect(OK);
+                    p.approve(&[&id]).expect(OK);
                     *approvals += 1;
                 }
                 "failed" => {
@@ -485,27 +490,28 @@ fn an_approval_binds_to_resolved_params() {
         "#,
     );
     p.flow(&["run"]).expect(WAITING_APPROVAL);
-    p.flow(&["approve", "m"]).expect(OK);
+    p.approve(&["m"]).expect(OK);
     p.flow(&["run"]).expect(WAITING_APPROVAL);
     assert!(step_field(&p.status(), "x", "will").contains("echo 'n was 1'"));
-    p.flow(&["approve", "x"]).expect(OK);
+    p.approve(&["x"]).expect(OK);
     // m is edited before x runs: m must run again, and x's input changes with it.
     let wf = p.read("workflows/drill.toml").replace("metric n=1", "metric n=2");
     p.write("workflows/drill.toml", wf);
     p.flow(&["run"]).expect(WAITING_APPROVAL);
     assert_eq!(p.state_of("m"), "waiting_approval");
-    assert_eq!(p.state_of("x"), "ready", "approved, waiting for m");
-    p.flow(&["approve", "m"]).expect(OK);
+    // x is downstream of the edited step: its approval is void and it is shown again.
+    assert_eq!(p.state_of("x"), "pending", "reopened, waiting for m");
+    p.approve(&["m"]).expect(OK);
     p.flow(&["run"]).expect(WAITING_APPROVAL);
     let s = p.status();
     assert_eq!(step_field(&s, "x", "state"), "waiting_approval");
     assert_eq!(
         step_field(&s, "x", "approval_void"),
-        "its params changed since it was approved (an earlier step's output differs)"
+        "a step it depends on changed in plan version 3: what it shows is shown again"
     );
     assert!(step_field(&s, "x", "will").contains("echo 'n was 2'"));
     assert!(!p.path("x.txt").exists(), "x never ran on the approval of other params");
-    p.flow(&["approve", "x"]).expect(OK);
+    p.approve(&["x"]).expect(OK);
     p.flow(&["run"]).expect(OK);
     assert_eq!(p.read("x.txt"), "n was 2\n");
 }
@@ -606,8 +612,13 @@ fn a_busy_run_hands_the_store_to_a_waiting_command() {
     // Its thousands of event lines go nowhere: an unread pipe would stall it.
     let mut child = p.cmd(&["run"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     p.wait_until("the gate waiting while the chain runs", |s| state(s, "gate") == "waiting_approval");
+    let digest = p.digest_of(&["gate"]);
     let started = Instant::now();
-    let r = p.cmd(&["approve", "gate", "--as", "ops"]).env("FLOW_LOCK_TIMEOUT_MS", "5000").output().unwrap();
+    let r = p
+        .cmd(&["approve", "gate", "--as", "ops", "--digest", &digest])
+        .env("FLOW_LOCK_TIMEOUT_MS", "5000")
+        .output()
+        .unwrap();
     assert_eq!(r.status.code(), Some(OK), "{}", String::from_utf8_lossy(&r.stderr));
     let waited = started.elapsed();
     assert!(child.try_wait().unwrap().is_none(), "the run was still busy when the approval landed");

@@ -105,7 +105,7 @@ fn two_directories_share_one_runbook_on_a_bucket() {
     assert!(s["lease"].as_str().unwrap().starts_with("tester@"), "{}", s["lease"]);
     let text = other.flow(&["status"]);
     assert!(text.stdout.contains("lease: `flow run` by tester@"), "{}", text.stdout);
-    other.flow(&["approve", "gate", "--as", "ops"]).expect(OK);
+    other.approve(&["gate", "--as", "ops"]).expect(OK);
     other.wait_until("the gate carried out by the waiting run", |s| state(s, "gate") == "succeeded");
     server.set_healthy(true);
     // The waiting run carries on, then stops at the next gate.
@@ -113,7 +113,7 @@ fn two_directories_share_one_runbook_on_a_bucket() {
     assert_eq!(step_field(&a.status(), "gate", "state"), "succeeded");
     // The lease is given back when the run ends.
     assert!(a.status().get("lease").is_none());
-    other.flow(&["approve", "drill"]).expect(OK);
+    other.approve(&["drill"]).expect(OK);
     other.flow(&["run"]).expect(OK);
     let s = a.status();
     assert_eq!((verdict(&s, "recovery-1"), verdict(&s, "recovery-2")), ("pass".into(), "pass".into()));
@@ -151,7 +151,7 @@ fn polling(b: &str, server: &Server) -> Project {
         ),
     );
     p.flow(&["run"]).expect(WAITING_APPROVAL);
-    p.flow(&["approve", "once"]).expect(OK);
+    p.approve(&["once"]).expect(OK);
     p
 }
 
@@ -211,10 +211,12 @@ fn verbs_racing_at_one_sequence_number_lose_nothing_and_double_nothing() {
     let before = events(&p).len();
     // Six people approve at once from six directories: each reads the same next sequence
     // number and races for it.
+    let digests: Vec<String> = (1..=6).map(|i| p.digest_of(&[&format!("g{i}")])).collect();
     let children: Vec<_> = (1..=6)
         .map(|i| {
             let d = on(&b, &moto_url());
-            let c = d.spawn(&["approve", &format!("g{i}"), "--as", &format!("person-{i}")]);
+            let c =
+                d.spawn(&["approve", &format!("g{i}"), "--as", &format!("person-{i}"), "--digest", &digests[i - 1]]);
             (d, c)
         })
         .collect();
@@ -336,7 +338,7 @@ fn export_and_import_keep_the_whole_history() {
         "#,
     );
     local.flow(&["run"]).expect(WAITING_APPROVAL);
-    local.flow(&["approve", "drill", "--comment", "looks right"]).expect(OK);
+    local.approve(&["drill", "--comment", "looks right"]).expect(OK);
     local.flow(&["run"]).expect(OK);
     let url = format!("s3://{b}/moved");
     let out = local.flow(&["state", "export", "--to", &url, "--json"]);

@@ -164,6 +164,34 @@ impl Project {
         self.cmd(args).output().expect("flow runs").into()
     }
 
+    /// `flow approve STEP ARGS...` as a person who read `flow status` does it: with the digest
+    /// of the preview it shows now (`00000000` when it shows none, for tests of refusals).
+    pub fn approve(&self, args: &[&str]) -> Run {
+        let digest = self.digest_of(args);
+        let mut all = vec!["approve"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--digest", &digest]);
+        self.flow(&all)
+    }
+
+    /// The short digest `flow status` shows for the step `args[0]` (with any `-r NAME` in `args`).
+    pub fn digest_of(&self, args: &[&str]) -> String {
+        let mut status = vec!["status", "--json"];
+        if let Some(i) = args.iter().position(|a| *a == "-r" || *a == "--runbook") {
+            status.extend_from_slice(&args[i..=i + 1]);
+        }
+        let r = self.flow(&status);
+        let found = (r.code == 0)
+            .then(|| r.json())
+            .and_then(|v| {
+                v["steps"].as_array()?.iter().find(|s| s["id"] == args[0])?["artifact_digest"]
+                    .as_str()
+                    .map(str::to_string)
+            })
+            .map(|d| d.trim_start_matches("sha256:")[..12].to_string());
+        found.unwrap_or_else(|| "00000000".into())
+    }
+
     pub fn spawn(&self, args: &[&str]) -> Child {
         self.cmd(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("flow starts")
     }

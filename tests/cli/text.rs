@@ -37,7 +37,7 @@ fn launch_plan_run_and_status_text() {
     status.expect(OK);
     insta::assert_snapshot!("status-at-the-gate", redacted(&p, &status.stdout));
 
-    p.flow(&["approve", "baseline-load", "--as", "ana", "--comment", "go"]).expect(OK);
+    p.approve(&["baseline-load", "--as", "ana", "--comment", "go"]).expect(OK);
     let status = p.flow(&["status"]);
     status.expect(OK);
     insta::assert_snapshot!("status-approved", redacted(&p, &status.stdout));
