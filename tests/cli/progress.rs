@@ -34,7 +34,9 @@ fn bars_on_a_terminal_and_nothing_when_piped() {
     let url = server.url("/ok");
     let shown = under_a_terminal(&p, &["loadtest", &url, "--rate", "50", "--duration", "2s"]);
     assert!(
-        shown.contains("loadtest") && shown.contains("target 50 req/s") && regex::Regex::new(r"ok \d+/s  errors 0/s").unwrap().is_match(&shown),
+        shown.contains("loadtest")
+            && shown.contains("target 50 req/s")
+            && regex::Regex::new(r"ok \d+/s  errors 0/s").unwrap().is_match(&shown),
         "{shown}"
     );
     let piped = p.flow(&["loadtest", &url, "--rate", "50", "--duration", "2s"]);

@@ -88,10 +88,7 @@ fn gate_approve_kill_resume_side_effect_once() {
     let s = p.status();
     assert_eq!((verdict(&s, "recovery-1"), verdict(&s, "recovery-2")), ("pass".into(), "pass".into()));
     let will = step_field(&s, "go", "will");
-    assert!(
-        will.contains("decide: launch?") && will.contains("pass") && will.contains("RTO 1 h (restore)"),
-        "{will}"
-    );
+    assert!(will.contains("decide: launch?") && will.contains("pass") && will.contains("RTO 1 h (restore)"), "{will}");
 
     p.approve(&["go", "--as", "lead"]).expect(OK);
     let r = p.flow(&["run"]);
