@@ -16,6 +16,11 @@
 //!
 //! [notify]
 //! webhook_url = "https://hooks.slack.com/services/..."   # or FLOW_WEBHOOK_URL
+//!
+//! [[approval]]                     # approval policy rules: see domain::policy
+//! kinds = ["changeset"]
+//! min_approvers = 2
+//! not_author = true
 //! ```
 
 use serde::Deserialize;
@@ -35,6 +40,15 @@ pub struct Config {
     pub notify: Notify,
     #[serde(default)]
     pub state: State,
+    /// Approval policy rules (`[[approval]]`), see [`crate::domain::policy`].
+    #[serde(default)]
+    pub approval: Vec<crate::domain::policy::Rule>,
+}
+
+impl Config {
+    pub fn policy(&self) -> crate::domain::policy::Policy {
+        crate::domain::policy::Policy { rules: self.approval.clone() }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -137,6 +137,11 @@ pub trait Backend: Send + Sync {
     fn run_holder(&self, _runbook: &str) -> Result<Option<String>, Error> {
         Ok(None)
     }
+    /// Who the person acting is, where the backend can tell (the AWS caller identity on S3);
+    /// `None`: the OS user.
+    fn identity(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The current projection: the snapshot, if any, and the events after it.
@@ -227,7 +232,7 @@ impl Memory {
         let mut st = self.lock();
         let log = st.events.entry(runbook.to_string()).or_default();
         let seq = log.last().map_or(1, |e| e.seq + 1);
-        let e = Event { seq, at: "t".into(), actor: actor.into(), host: String::new(), body };
+        let e = Event { seq, at: "t".into(), actor: actor.into(), as_name: None, host: String::new(), body };
         log.push(e.clone());
         st.appends += 1;
         e
@@ -338,7 +343,14 @@ mod tests {
     use crate::domain::event::Body;
 
     fn ev(seq: u64) -> Event {
-        Event { seq, at: "t".into(), actor: "a".into(), host: String::new(), body: Body::RunStarted { pid: 1 } }
+        Event {
+            seq,
+            at: "t".into(),
+            actor: "a".into(),
+            as_name: None,
+            host: String::new(),
+            body: Body::RunStarted { pid: 1 },
+        }
     }
 
     #[test]

@@ -52,6 +52,8 @@ struct Inner {
     rt: Option<tokio::runtime::Runtime>,
     clock: Arc<dyn Clock>,
     holder: String,
+    /// Who the credentials belong to (STS GetCallerIdentity): the identity every event records.
+    identity: String,
 }
 
 impl Drop for Inner {
@@ -123,17 +125,12 @@ fn fail<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
 impl S3 {
     /// Connect to `s3://bucket/prefix` with the standard AWS chain (profiles, SSO, env,
     /// `AWS_ENDPOINT_URL`), checking that the bucket answers.
-    pub fn connect(url: &str, clock: Arc<dyn Clock>, actor: &str) -> Result<S3, Error> {
-        S3::with_config(url, None, clock, actor)
+    pub fn connect(url: &str, clock: Arc<dyn Clock>) -> Result<S3, Error> {
+        S3::with_config(url, None, clock)
     }
 
     /// As [`S3::connect`], with this SDK config instead of the standard chain's.
-    pub fn with_config(
-        url: &str,
-        conf: Option<aws_config::SdkConfig>,
-        clock: Arc<dyn Clock>,
-        actor: &str,
-    ) -> Result<S3, Error> {
+    pub fn with_config(url: &str, conf: Option<aws_config::SdkConfig>, clock: Arc<dyn Clock>) -> Result<S3, Error> {
         let (bucket, prefix) = parse_url(url).ok_or_else(|| Error::Backend {
             path: url.into(),
             detail: "not an S3 URL: expected s3://BUCKET/PREFIX".into(),
@@ -151,20 +148,51 @@ impl S3 {
                     };
                     let region = conf.region().is_some();
                     let s3conf = aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build();
-                    (Client::from_conf(s3conf), region)
+                    // Who acts on shared state is who AWS says the credentials belong to, not
+                    // a name typed on the command line.
+                    let identity = if region {
+                        aws_sdk_sts::Client::new(&conf)
+                            .get_caller_identity()
+                            .send()
+                            .await
+                            .map(|o| o.arn().map(str::to_string))
+                    } else {
+                        Ok(None)
+                    };
+                    (Client::from_conf(s3conf), region, identity)
                 })
             })
             .join()
         })
         .map_err(|_| Error::Backend { path: url.into(), detail: "the S3 client could not be made".into() })?;
-        let (client, region) = client;
+        let (client, region, identity) = client;
         if !region {
             return Err(Error::Backend {
                 path: url.into(),
                 detail: "no AWS region: set AWS_REGION or a region in the AWS profile".into(),
             });
         }
-        let s3 = S3 { inner: Arc::new(Inner { bucket, prefix, client, rt: Some(rt), clock, holder: holder(actor) }) };
+        let identity = match identity {
+            Ok(Some(arn)) => arn,
+            Ok(None) => {
+                return Err(Error::Backend { path: url.into(), detail: "STS GetCallerIdentity gave no ARN".into() })
+            }
+            Err(e) => {
+                let why = match fail(e) {
+                    Fail::Other(m) => m,
+                    _ => "refused".into(),
+                };
+                return Err(Error::Backend {
+                    path: url.into(),
+                    detail: format!(
+                        "cannot tell who you are on AWS (STS GetCallerIdentity): {why}; shared state records every event under the caller's identity"
+                    ),
+                });
+            }
+        };
+        let s3 = S3 {
+            inner: Arc::new(Inner { bucket, prefix, client, rt: Some(rt), clock, holder: holder(&identity), identity }),
+        };
         let i = s3.inner.clone();
         s3.block(async move { i.client.head_bucket().bucket(&i.bucket).send().await.map_err(fail) }).map_err(|f| {
             s3.err(match f {
@@ -534,6 +562,10 @@ fn safe(key: &str) -> String {
 impl Backend for S3 {
     fn open(&self) -> Result<Box<dyn Journal>, Error> {
         Ok(Box::new(Session(self.clone())))
+    }
+
+    fn identity(&self) -> Option<String> {
+        Some(self.inner.identity.clone())
     }
 
     fn run_lock(&self, runbook: &str) -> Result<RunLock, Error> {

@@ -315,7 +315,14 @@ mod tests {
     use crate::domain::event::Body;
 
     fn ev(seq: u64) -> Event {
-        Event { seq, at: "t".into(), actor: "a".into(), host: String::new(), body: Body::RunStarted { pid: 1 } }
+        Event {
+            seq,
+            at: "t".into(),
+            actor: "a".into(),
+            as_name: None,
+            host: String::new(),
+            body: Body::RunStarted { pid: 1 },
+        }
     }
 
     #[test]

@@ -27,6 +27,7 @@ use crate::clock::{rfc3339, Clock};
 use crate::domain::digest;
 use crate::domain::event::{Body, Event};
 use crate::domain::plan::{diff, Plan, PlanDiff};
+use crate::domain::policy::Policy;
 use crate::domain::runbook::RunbookView;
 use crate::domain::validate;
 use crate::error::{Error, Result};
@@ -38,7 +39,12 @@ use crate::workflow;
 #[derive(Clone)]
 pub struct Env {
     pub backend: Arc<dyn Backend>,
+    /// Who acts: the AWS caller identity on shared state, the OS user locally.
     pub actor: String,
+    /// The display name the person gave (`--as`): shown next to the identity, never instead.
+    pub display: Option<String>,
+    /// The approval policy in force (`flow.toml`).
+    pub policy: Policy,
     pub clock: Arc<dyn Clock>,
     pub executors: Arc<dyn Registry>,
     /// Who is told when a gate waits, a step fails, a long wait starts, a runbook completes.
@@ -77,6 +83,7 @@ impl Env {
                 seq: next + k as u64,
                 at: at.clone(),
                 actor: actor.into(),
+                as_name: self.display.clone(),
                 host: crate::journal::host().into(),
                 body,
             })
@@ -86,13 +93,35 @@ impl Env {
     }
 }
 
-/// The OS user, for approvals without `--as`.
+/// The OS user this process runs as: the login name of its uid (not `$USER`, which anyone sets).
 pub fn os_user() -> String {
-    ["USER", "USERNAME", "LOGNAME"]
-        .iter()
-        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
-        .or_else(passwd_user)
-        .unwrap_or_else(|| "unknown".into())
+    passwd_user().unwrap_or_else(|| {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata("/proc/self").map(|m| format!("uid {}", m.uid())).unwrap_or_else(|_| "unknown".into())
+    })
+}
+
+impl Env {
+    /// Who acts, as the lifecycle's verbs take it.
+    pub fn who(&self) -> crate::domain::lifecycle::Who {
+        crate::domain::lifecycle::Who::new(&self.actor, self.display.as_deref())
+    }
+
+    /// The policy event to journal first when the one in force is not the one last journaled.
+    pub fn policy_change(&self, view: &RunbookView) -> Option<Body> {
+        let d = policy_digest(&self.policy);
+        (d != view.policy_digest)
+            .then(|| Body::PolicyRecorded { digest: d, policy: serde_json::to_value(&self.policy).unwrap_or_default() })
+    }
+}
+
+/// A policy's digest; empty for no policy at all (nothing to journal).
+pub fn policy_digest(p: &Policy) -> String {
+    if p.is_empty() {
+        String::new()
+    } else {
+        digest::of_json(&serde_json::to_value(p).unwrap_or_default())
+    }
 }
 
 /// The login name of this process's uid, from /etc/passwd.

@@ -70,6 +70,9 @@ pub struct StepReport {
     pub covers: Vec<String>,
     pub gate: bool,
     pub approval: Option<Approval>,
+    /// Every approval of what it showed (several when the policy asks for more).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvals: Vec<Approval>,
     /// What was shown for approval (or is waiting for it).
     pub artifact: Option<String>,
     pub error: Option<String>,
@@ -295,6 +298,7 @@ pub fn build(plan: &Plan, view: &RunbookView, journal: Vec<Event>, generated_at:
                 covers: st.covers.clone(),
                 gate: st.gated(),
                 approval: s.approval.clone(),
+                approvals: s.approvals.clone(),
                 artifact: s.artifact.clone(),
                 error: s.error.clone(),
                 reason: s.reason.clone(),

@@ -53,6 +53,17 @@ pub async fn run(env: &Env, runbook: Option<&str>, opts: &Options, reporter: &dy
         reporter.event(e);
         events.push(e.clone());
     }
+    {
+        // The approval policy this run enforces, journaled when it changed.
+        let mut j = env.open()?;
+        let view = crate::journal::project(j.as_ref(), &meta.name)?;
+        if let Some(body) = env.policy_change(&view) {
+            for e in env.append(j.as_mut(), &meta.name, view.next_seq(), vec![body])? {
+                reporter.event(&e);
+                events.push(e);
+            }
+        }
+    }
     let edited = if recorded.unchanged { None } else { recorded.diff.clone() };
     let parts = engine::Parts {
         backend: env.backend.as_ref(),
@@ -62,6 +73,8 @@ pub async fn run(env: &Env, runbook: Option<&str>, opts: &Options, reporter: &dy
         notifier: env.notifier.clone(),
         progress: env.progress.clone(),
         actor: &env.actor,
+        as_name: env.display.as_deref(),
+        policy: &env.policy,
     };
     let ran = engine::run(parts, &meta, opts).await?;
     events.extend(ran.events);

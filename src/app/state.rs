@@ -15,9 +15,9 @@ use crate::error::{Error, Result};
 use crate::journal::{self, Backend, Journal};
 
 /// A backend for a state location: `s3://BUCKET/PREFIX`, or a local directory (sled).
-pub fn backend(url: &str, clock: Arc<dyn Clock>, actor: &str) -> Result<Arc<dyn Backend>> {
+pub fn backend(url: &str, clock: Arc<dyn Clock>) -> Result<Arc<dyn Backend>> {
     if url.starts_with("s3://") {
-        Ok(Arc::new(crate::s3state::S3::connect(url, clock, actor)?))
+        Ok(Arc::new(crate::s3state::S3::connect(url, clock)?))
     } else {
         Ok(Arc::new(crate::store::Sled::new(PathBuf::from(url))))
     }

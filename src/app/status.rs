@@ -27,6 +27,15 @@ pub struct StepStatus {
     pub will: Option<String>,
     pub artifact_digest: Option<String>,
     pub approval: Option<Approval>,
+    /// Approvals of what it shows now (more than one when the policy asks for more).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvals: Vec<Approval>,
+    /// What the approval policy in force still needs before it may go on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
+    /// Who recorded the plan version that added or last changed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
     pub approval_void: Option<String>,
     /// RFC 3339.
     pub next_poll_at: Option<String>,
@@ -54,6 +63,11 @@ pub struct Status {
     /// On shared state: the `flow run` holding the runbook's lease, and until when.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lease: Option<String>,
+    /// Who this command acts as (the identity the backend vouches for, and the `--as` name).
+    pub you: String,
+    /// The approval policy in force (`flow.toml`), one line a rule.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policy: Vec<String>,
 }
 
 impl Status {
@@ -92,6 +106,14 @@ pub fn status(env: &Env, runbook: Option<&str>) -> Result<Status> {
                 will: if v.phase == Phase::AwaitingApproval { v.artifact.clone() } else { None },
                 artifact_digest: v.artifact_digest.clone(),
                 approval: v.approval.clone(),
+                approvals: v.approvals.clone(),
+                missing: match v.phase {
+                    Phase::AwaitingApproval if !v.approvals.is_empty() => {
+                        env.policy.missing(s, &v.approvals, v.author.as_deref())
+                    }
+                    _ => v.missing.clone(),
+                },
+                author: v.author.clone(),
                 approval_void: lifecycle::void_reason(v, now.as_deref(), edit_pending),
                 next_poll_at: v.next_poll_at.map(rfc3339),
                 note: v.note.clone(),
@@ -114,5 +136,7 @@ pub fn status(env: &Env, runbook: Option<&str>) -> Result<Status> {
         steps,
         requirements,
         lease: env.backend.run_holder(&l.meta.name)?,
+        you: crate::domain::lifecycle::shown_as(&env.actor, env.display.as_deref()),
+        policy: env.policy.rules.iter().map(|r| r.describe()).collect(),
     })
 }

@@ -44,7 +44,6 @@ fn act(
     env: &Env,
     runbook: Option<&str>,
     step: &str,
-    by: &str,
     what_applies: impl Fn(&Loaded) -> String,
     check: impl Fn(&Loaded, &Step) -> Result<Body, Refusal>,
 ) -> Result<Event> {
@@ -55,7 +54,9 @@ fn act(
         let applies = what_applies(&l);
         let s = find_step(&l, step, &applies)?;
         let body = check(&l, s).map_err(|r| refused(r, &applies))?;
-        match env.append_as(j.as_mut(), &l.meta.name, l.view.next_seq(), by, vec![body]) {
+        // A policy that changed since it was last journaled is journaled with the verb it applied to.
+        let bodies: Vec<Body> = env.policy_change(&l.view).into_iter().chain([body]).collect();
+        match env.append(j.as_mut(), &l.meta.name, l.view.next_seq(), bodies) {
             Ok(mut events) => return events.pop().ok_or_else(|| Error::Refused("nothing was recorded".into())),
             Err(Error::Journal(crate::journal::Error::Conflict { .. })) if tries < CONFLICT_RETRIES => tries += 1,
             Err(e) => return Err(e),
@@ -69,17 +70,20 @@ fn waiting(l: &Loaded) -> String {
 
 /// `flow approve`: records who, when, the comment, the digests of what was shown, and how the
 /// person saw it; refused when the preview recorded now is not the one they saw.
-pub fn approve(
-    env: &Env,
-    runbook: Option<&str>,
-    step: &str,
-    by: &str,
-    comment: Option<String>,
-    seen: &Seen,
-) -> Result<Event> {
-    act(env, runbook, step, by, waiting, |l, s| {
+pub fn approve(env: &Env, runbook: Option<&str>, step: &str, comment: Option<String>, seen: &Seen) -> Result<Event> {
+    let who = env.who();
+    act(env, runbook, step, waiting, |l, s| {
         let now = params_digest_now(&l.plan, &l.view, step);
-        lifecycle::approve(step, l.view.step(step), l.view.state(s), now.as_deref(), by, comment.clone(), seen)
+        lifecycle::approve(
+            s,
+            l.view.step(step),
+            l.view.state(s),
+            now.as_deref(),
+            &who,
+            comment.clone(),
+            seen,
+            &env.policy,
+        )
     })
 }
 
@@ -100,22 +104,25 @@ pub fn preview(env: &Env, runbook: Option<&str>, step: &str) -> Result<(String, 
 }
 
 /// `flow reject`.
-pub fn reject(env: &Env, runbook: Option<&str>, step: &str, by: &str, reason: &str) -> Result<Event> {
-    act(env, runbook, step, by, waiting, |l, s| lifecycle::reject(step, l.view.step(step), l.view.state(s), by, reason))
+pub fn reject(env: &Env, runbook: Option<&str>, step: &str, reason: &str) -> Result<Event> {
+    let who = env.who();
+    act(env, runbook, step, waiting, |l, s| lifecycle::reject(step, l.view.step(step), l.view.state(s), &who, reason))
 }
 
 /// `flow retry`.
-pub fn retry(env: &Env, runbook: Option<&str>, step: &str, by: &str) -> Result<Event> {
+pub fn retry(env: &Env, runbook: Option<&str>, step: &str) -> Result<Event> {
+    let by = env.actor.as_str();
     let failed =
         |l: &Loaded| format!("failed or rejected: {}, {}", step_list(l, Phase::Failed), step_list(l, Phase::Rejected));
-    act(env, runbook, step, by, failed, |l, s| {
+    act(env, runbook, step, failed, |l, s| {
         let kind = crate::domain::catalogue::StepKind::parse(&s.kind);
         lifecycle::retry(step, kind, l.view.step(step), l.view.state(s), by)
     })
 }
 
 /// `flow skip`.
-pub fn skip(env: &Env, runbook: Option<&str>, step: &str, by: &str, reason: &str) -> Result<Event> {
+pub fn skip(env: &Env, runbook: Option<&str>, step: &str, reason: &str) -> Result<Event> {
+    let by = env.actor.as_str();
     let see = |_: &Loaded| "see `flow status` for the steps".to_string();
-    act(env, runbook, step, by, see, |l, s| lifecycle::skip(step, l.view.step(step), l.view.state(s), by, reason))
+    act(env, runbook, step, see, |l, s| lifecycle::skip(step, l.view.step(step), l.view.state(s), by, reason))
 }

@@ -50,34 +50,40 @@ pub fn main() -> i32 {
         }
     };
     let clock: Arc<dyn crate::clock::Clock> = Arc::new(clock);
-    let actor = match cli.actor.as_deref().map(str::trim) {
+    let display = match cli.actor.as_deref().map(str::trim) {
         Some("") => {
             eprintln!("error: --as needs a name");
             return exit::USAGE;
         }
-        Some(a) => a.to_string(),
-        None => app::os_user(),
+        Some(a) => Some(a.to_string()),
+        None => None,
+    };
+    let config = match crate::config::load() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {}", visible(&e.to_string()));
+            return exit::USAGE;
+        }
     };
     let state = match cli.state.clone().filter(|s| !s.is_empty()) {
         Some(s) => s,
-        None => match crate::config::load() {
-            Ok(c) => c.state.url.unwrap_or_else(|| "state".into()),
-            Err(e) => {
-                eprintln!("error: {}", visible(&e.to_string()));
-                return exit::USAGE;
-            }
-        },
+        None => config.state.url.clone().unwrap_or_else(|| "state".into()),
     };
-    let backend = match app::state::backend(&state, clock.clone(), &actor) {
+    let backend = match app::state::backend(&state, clock.clone()) {
         Ok(b) => b,
         Err(e) => {
             eprintln!("error: {}", visible(&e.to_string()));
             return e.exit_code();
         }
     };
+    // Who acts is who the state's backend can vouch for (the AWS caller on S3), else the OS
+    // user; `--as` only adds a display name beside it.
+    let actor = backend.identity().unwrap_or_else(app::os_user);
     let env = Env {
         backend,
         actor,
+        display,
+        policy: config.policy(),
         clock,
         executors: Arc::new(crate::executor::Builtin),
         notifier: None,
@@ -288,22 +294,39 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
                     }
                 },
             };
-            let e = app::verbs::approve(env, rb, &step, &env.actor, comment, &seen)?;
-            out(&format!("approved `{step}` as {} (event #{}); `flow run` carries it out\n", e.actor, e.seq));
+            let e = app::verbs::approve(env, rb, &step, comment, &seen)?;
+            let who = crate::domain::lifecycle::shown_as(&e.actor, e.as_name.as_deref());
+            match &e.body {
+                crate::domain::event::Body::Approved { complete: false, missing, .. } => out(&format!(
+                    "approved `{step}` as {who} (event #{}); the approval policy still needs {} before it runs\n",
+                    e.seq,
+                    missing.join("; ")
+                )),
+                _ => out(&format!("approved `{step}` as {who} (event #{}); `flow run` carries it out\n", e.seq)),
+            }
             Ok(exit::OK)
         }
         Command::Reject { step, reason } => {
-            let e = app::verbs::reject(env, rb, &step, &env.actor, &reason)?;
+            let e = app::verbs::reject(env, rb, &step, &reason)?;
             out(&format!("rejected `{step}` (event #{})\n", e.seq));
             Ok(exit::OK)
         }
         Command::Retry { step } => {
-            let e = app::verbs::retry(env, rb, &step, &env.actor)?;
-            out(&format!("`{step}` will run again at the next `flow run` (event #{})\n", e.seq));
+            let e = app::verbs::retry(env, rb, &step)?;
+            let st = app::status::status(env, rb)?;
+            let how = match st.step(&step).and_then(|s| s.approval.as_ref()) {
+                Some(a) => format!(
+                    "on the approval by {} at {}, which holds only if what it shows is unchanged (else it is shown again for approval)",
+                    crate::domain::lifecycle::shown_as(&a.by, a.as_name.as_deref()),
+                    a.at
+                ),
+                None => "from its preview: it needs a new approval".into(),
+            };
+            out(&format!("`{step}` will run again at the next `flow run`, {how} (event #{})\n", e.seq));
             Ok(exit::OK)
         }
         Command::Skip { step, reason } => {
-            let e = app::verbs::skip(env, rb, &step, &env.actor, &reason)?;
+            let e = app::verbs::skip(env, rb, &step, &reason)?;
             out(&format!("skipped `{step}` (event #{})\n", e.seq));
             Ok(exit::OK)
         }
@@ -312,7 +335,7 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
                 StateAction::Export { to, json } => (to, true, json),
                 StateAction::Import { from, json } => (from, false, json),
             };
-            let there = app::state::backend(&other, env.clock.clone(), &env.actor)?;
+            let there = app::state::backend(&other, env.clock.clone())?;
             let (src, dst) =
                 if export { (env.backend.as_ref(), there.as_ref()) } else { (there.as_ref(), env.backend.as_ref()) };
             let c = app::state::copy(src, dst, rb)?;

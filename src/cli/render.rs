@@ -7,7 +7,7 @@ use crate::app::plan::Planned;
 use crate::app::run::RunReport;
 use crate::app::status::Status;
 use crate::domain::digest;
-use crate::domain::lifecycle::State;
+use crate::domain::lifecycle::{shown_as, State};
 use crate::domain::requirement::Requirement;
 use crate::domain::spec::{Level, Spec};
 use crate::domain::validate;
@@ -223,6 +223,9 @@ pub fn status(st: &Status) -> String {
     if let Some(l) = &st.lease {
         out.push_str(&format!("lease: `flow run` by {l}\n"));
     }
+    for rule in &st.policy {
+        out.push_str(&format!("approval policy: {rule}\n"));
+    }
     if let Some(d) = &st.workflow_edited {
         out.push_str(&format!(
             "note: the workflow file was edited since version {} ({}); `flow run` will validate and record it\n",
@@ -253,7 +256,13 @@ pub fn status(st: &Status) -> String {
             ));
         }
         if let Some(a) = &s.approval {
-            detail.push(format!("approved by {} at {}", a.by, a.at));
+            detail.push(format!("approved by {} at {}", shown_as(&a.by, a.as_name.as_deref()), a.at));
+        } else if !s.approvals.is_empty() {
+            let by: Vec<String> = s.approvals.iter().map(|a| shown_as(&a.by, a.as_name.as_deref())).collect();
+            detail.push(format!("approved so far by {}", by.join(", ")));
+        }
+        if !s.missing.is_empty() {
+            detail.push(format!("still needs {}", s.missing.join("; ")));
         }
         if let Some(flag) = &s.flag {
             detail.push(format!("! {flag}"));

@@ -11,7 +11,12 @@ pub struct Event {
     pub seq: u64,
     /// RFC 3339, UTC.
     pub at: String,
+    /// Who: the AWS caller identity on shared state (from STS), the OS user locally; never
+    /// only what a flag says.
     pub actor: String,
+    /// The display name the person gave (`--as`), shown next to the identity.
+    #[serde(default, rename = "as", skip_serializing_if = "Option::is_none")]
+    pub as_name: Option<String>,
     /// The machine it was written from (empty in journals written before hosts were kept).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub host: String,
@@ -54,9 +59,13 @@ pub enum Body {
         artifact_digest: String,
         params_digest: String,
     },
+    /// One person's approval of what was shown. With an approval policy asking for more than
+    /// one, it may be partial (`complete: false`): the step keeps waiting for `missing`.
     Approved {
         step: String,
         by: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        as_name: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         comment: Option<String>,
         artifact_digest: String,
@@ -65,6 +74,21 @@ pub enum Body {
         /// `confirmed` when the artifact was printed on their terminal and they said yes.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         shown: Option<String>,
+        #[serde(default = "yes", skip_serializing_if = "is_yes")]
+        complete: bool,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        missing: Vec<String>,
+    },
+    /// An approved step falls short of the approval policy now in force (made stricter since):
+    /// it waits for what is missing before its effect.
+    ApprovalIncomplete {
+        step: String,
+        missing: Vec<String>,
+    },
+    /// The approval policy in force changed (`flow.toml`).
+    PolicyRecorded {
+        digest: String,
+        policy: Value,
     },
     ApprovalVoided {
         step: String,
@@ -73,6 +97,8 @@ pub enum Body {
     Rejected {
         step: String,
         by: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        as_name: Option<String>,
         reason: String,
     },
     /// Intent: the step's effect is about to be carried out, idempotent by `token`.
@@ -157,6 +183,7 @@ impl Body {
             PreviewStarted { step, .. }
             | PreviewRecorded { step, .. }
             | Approved { step, .. }
+            | ApprovalIncomplete { step, .. }
             | ApprovalVoided { step, .. }
             | Rejected { step, .. }
             | SubmitStarted { step, .. }
@@ -167,9 +194,12 @@ impl Body {
             | Skipped { step, .. }
             | RetryRequested { step, .. }
             | OutcomeDiscarded { step, .. } => Some(step),
-            PlanRecorded { .. } | RunStarted { .. } | RunFinished { .. } | NotifyStarted { .. } | Notified { .. } => {
-                None
-            }
+            PlanRecorded { .. }
+            | PolicyRecorded { .. }
+            | RunStarted { .. }
+            | RunFinished { .. }
+            | NotifyStarted { .. }
+            | Notified { .. } => None,
         }
     }
 
@@ -183,6 +213,8 @@ impl Body {
             PreviewStarted { .. } => "preview_started",
             PreviewRecorded { .. } => "preview_recorded",
             Approved { .. } => "approved",
+            ApprovalIncomplete { .. } => "approval_incomplete",
+            PolicyRecorded { .. } => "policy_recorded",
             ApprovalVoided { .. } => "approval_voided",
             Rejected { .. } => "rejected",
             SubmitStarted { .. } => "submit_started",
@@ -216,7 +248,7 @@ mod tests {
             },
         ];
         for body in bodies {
-            let e = Event { seq: 7, at: "t".into(), actor: "test".into(), host: String::new(), body };
+            let e = Event { seq: 7, at: "t".into(), actor: "test".into(), as_name: None, host: String::new(), body };
             let j = serde_json::to_value(&e).unwrap();
             assert_eq!(j["event"], e.body.name());
             assert_eq!(serde_json::from_value::<Event>(j).unwrap(), e);

@@ -35,6 +35,7 @@ use super::catalogue::StepKind;
 use super::digest;
 use super::event::Body;
 use super::plan::Step;
+use super::policy::Policy;
 use super::reference::OutputRef;
 
 /// Why an approval no longer applies: the params resolved before the effect differ.
@@ -59,7 +60,11 @@ pub fn void_upstream_changed(version: u32) -> String {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Approval {
+    /// The approver's identity: the AWS caller on shared state, the OS user locally.
     pub by: String,
+    /// The display name they gave (`--as`), shown next to the identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_name: Option<String>,
     pub at: String,
     pub comment: Option<String>,
     pub artifact_digest: String,
@@ -70,6 +75,8 @@ pub struct Approval {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rejection {
     pub by: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_name: Option<String>,
     pub at: String,
     pub reason: String,
 }
@@ -107,7 +114,18 @@ pub struct StepView {
     pub artifact: Option<String>,
     pub artifact_digest: Option<String>,
     pub params_digest: Option<String>,
+    /// The approval that let the step go on (the one that completed its policy).
     pub approval: Option<Approval>,
+    /// Every approval of the artifact shown now, by distinct identities (one, unless the
+    /// approval policy asks for more).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvals: Vec<Approval>,
+    /// Who recorded the plan version that added or last changed the step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    /// What the approval policy still needs before the step may go on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
     /// Why the last approval no longer applies.
     pub void_reason: Option<String>,
     pub token: Option<String>,
@@ -138,6 +156,9 @@ impl Default for StepView {
             artifact_digest: None,
             params_digest: None,
             approval: None,
+            approvals: vec![],
+            author: None,
+            missing: vec![],
             void_reason: None,
             token: None,
             submitted_attempt: None,
@@ -160,7 +181,7 @@ impl StepView {
     /// The fresh view of a step whose definition changed in plan `version`: it keeps its
     /// attempt count (tokens stay unique) and says why an approval it had is gone.
     pub fn restarted(&self, version: u32) -> StepView {
-        let mut fresh = StepView { attempt: self.attempt, ..StepView::default() };
+        let mut fresh = StepView { attempt: self.attempt, author: self.author.clone(), ..StepView::default() };
         if self.approval.is_some() || self.phase != Phase::Idle {
             fresh.void_reason = Some(void_plan_changed(version));
         }
@@ -170,7 +191,12 @@ impl StepView {
     /// A gate or a decision downstream of a step changed in plan `version`: what it showed,
     /// and any approval of it, no longer hold; it starts over from its preview.
     pub fn reopened(&self, version: u32) -> StepView {
-        StepView { attempt: self.attempt, void_reason: Some(void_upstream_changed(version)), ..StepView::default() }
+        StepView {
+            attempt: self.attempt,
+            author: self.author.clone(),
+            void_reason: Some(void_upstream_changed(version)),
+            ..StepView::default()
+        }
     }
 
     /// Has a person's decision or the world's answer been recorded here (evidence, an
@@ -194,32 +220,60 @@ pub fn apply(s: &mut StepView, body: &Body, at: &str) {
         }
         Body::PreviewRecorded { artifact, artifact_digest, params_digest, .. } => {
             s.phase = Phase::AwaitingApproval;
+            // Partial approvals hold only for the artifact they saw.
+            s.approvals.retain(|a| &a.artifact_digest == artifact_digest && &a.params_digest == params_digest);
             s.artifact = Some(artifact.clone());
             s.artifact_digest = Some(artifact_digest.clone());
             s.params_digest = Some(params_digest.clone());
         }
-        Body::Approved { by, comment, artifact_digest, params_digest, .. } => {
-            s.phase = Phase::Approved;
-            s.void_reason = None;
-            s.approval = Some(Approval {
+        Body::Approved { by, as_name, comment, artifact_digest, params_digest, complete, missing, .. } => {
+            let a = Approval {
                 by: by.clone(),
+                as_name: as_name.clone(),
                 at: at.to_string(),
                 comment: comment.clone(),
                 artifact_digest: artifact_digest.clone(),
                 params_digest: params_digest.clone(),
-            });
+            };
+            s.approvals.retain(|x| &x.artifact_digest == artifact_digest && x.by != *by);
+            s.approvals.push(a.clone());
+            s.void_reason = None;
+            s.missing = missing.clone();
+            if *complete {
+                s.phase = Phase::Approved;
+                s.approval = Some(a);
+            }
+        }
+        Body::ApprovalIncomplete { missing, .. } => {
+            // A stricter policy than the one it was approved under: it waits for what is missing.
+            s.phase = Phase::AwaitingApproval;
+            s.approval = None;
+            s.missing = missing.clone();
         }
         Body::ApprovalVoided { reason, .. } => {
             s.approval = None;
+            s.approvals.clear();
+            s.missing.clear();
             s.void_reason = Some(reason.clone());
             if matches!(s.phase, Phase::Approved | Phase::AwaitingApproval) {
                 s.phase = Phase::Idle;
             }
         }
-        Body::Rejected { by, reason, .. } => {
+        Body::Rejected { by, as_name, reason, .. } => {
+            // A later no is final for what was shown: earlier approvals of it are void.
             s.phase = Phase::Rejected;
-            s.reason = Some(format!("rejected by {by}: {reason}"));
-            s.rejection = Some(Rejection { by: by.clone(), at: at.to_string(), reason: reason.clone() });
+            s.reason = Some(format!("rejected by {}: {reason}", shown_as(by, as_name.as_deref())));
+            s.rejection = Some(Rejection {
+                by: by.clone(),
+                as_name: as_name.clone(),
+                at: at.to_string(),
+                reason: reason.clone(),
+            });
+            if s.approval.take().is_some() || !s.approvals.is_empty() {
+                s.void_reason = Some(format!("rejected by {}", shown_as(by, as_name.as_deref())));
+            }
+            s.approvals.clear();
+            s.missing.clear();
         }
         Body::SubmitStarted { attempt, token, params_digest, .. } => {
             s.phase = Phase::Submitting;
@@ -268,11 +322,20 @@ pub fn apply(s: &mut StepView, body: &Body, at: &str) {
             s.handle = None;
         }
         Body::OutcomeDiscarded { .. }
+        | Body::PolicyRecorded { .. }
         | Body::NotifyStarted { .. }
         | Body::Notified { .. }
         | Body::PlanRecorded { .. }
         | Body::RunStarted { .. }
         | Body::RunFinished { .. } => {}
+    }
+}
+
+/// An identity with the display name its holder gave: `arn:...:user/alice (as Alice)`.
+pub fn shown_as(by: &str, as_name: Option<&str>) -> String {
+    match as_name {
+        Some(n) if n != by => format!("{by} (as {n})"),
+        _ => by.to_string(),
     }
 }
 
@@ -470,6 +533,8 @@ pub struct Situation<'a> {
     /// Is an executor for the kind built in?
     pub executor: bool,
     pub now_ms: u64,
+    /// The approval policy in force: an approved step short of it goes back to waiting.
+    pub policy: &'a Policy,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -506,6 +571,15 @@ pub fn unsupported_reason(kind: StepKind) -> String {
 pub fn decide(s: &Situation, resolve: impl FnOnce() -> Result<Resolved, OutputRef>) -> Decision {
     let Some(action) = next_action(s) else { return Decision::default() };
     let (v, id) = (s.view, s.step.id.as_str());
+    if action == Action::Verify {
+        // Approved under a looser policy than the one in force now: wait for what it lacks.
+        let approvals: Vec<Approval> =
+            if v.approvals.is_empty() { v.approval.iter().cloned().collect() } else { v.approvals.clone() };
+        let missing = s.policy.missing(s.step, &approvals, v.author.as_deref());
+        if !missing.is_empty() {
+            return Decision::record(Body::ApprovalIncomplete { step: id.into(), missing });
+        }
+    }
     if !s.executor {
         let reason = unsupported_reason(s.kind);
         let record = if v.blocked.as_deref() == Some(reason.as_str()) {
@@ -674,6 +748,17 @@ pub enum Refusal {
         by: String,
         at: String,
     },
+    /// This identity approved this artifact already: a second approval does not count twice.
+    AlreadyApprovedBy {
+        step: String,
+        by: String,
+        at: String,
+    },
+    /// The approval policy does not let this identity approve this step.
+    NotAllowed {
+        step: String,
+        why: String,
+    },
     /// The preview recorded now is not the one whose digest the person gave.
     NotWhatWasShown {
         step: String,
@@ -716,6 +801,11 @@ impl fmt::Display for Refusal {
             Refusal::AlreadyApproved { step, by, at } => {
                 write!(f, "step `{step}` is already approved by {by} at {at}; `flow run` carries it out")
             }
+            Refusal::AlreadyApprovedBy { step, by, at } => write!(
+                f,
+                "{by} approved `{step}` already (at {at}); an approval counts once per person: the policy needs someone else"
+            ),
+            Refusal::NotAllowed { why, .. } => f.write_str(why),
             Refusal::NotWhatWasShown { step, given, now } => write!(
                 f,
                 "step `{step}`: the preview recorded now ({now}) is not the one you reviewed ({given}); nothing was approved. \
@@ -757,15 +847,31 @@ pub enum Seen {
 pub const DIGEST_MIN: usize = 8;
 
 /// `flow approve`: only what was shown, and only while the params it was shown with still hold.
+/// Who approves: their identity and the display name they gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Who {
+    pub id: String,
+    pub as_name: Option<String>,
+}
+
+impl Who {
+    pub fn new(id: &str, as_name: Option<&str>) -> Who {
+        Who { id: id.into(), as_name: as_name.map(str::to_string) }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 pub fn approve(
-    step: &str,
+    step: &Step,
     v: &StepView,
     state: State,
     params_digest_now: Option<&str>,
-    by: &str,
+    who: &Who,
     comment: Option<String>,
     seen: &Seen,
+    policy: &Policy,
 ) -> Result<Body, Refusal> {
+    let (def, step) = (step, step.id.as_str());
     if v.phase == Phase::Approved {
         if let Some(a) = &v.approval {
             return Err(Refusal::AlreadyApproved { step: step.into(), by: a.by.clone(), at: a.at.clone() });
@@ -800,15 +906,39 @@ pub fn approve(
             }
         }
     };
-    Ok(Body::Approved { step: step.into(), by: by.into(), comment, artifact_digest, params_digest, shown: Some(shown) })
+    policy.allowed(def, &who.id).map_err(|why| Refusal::NotAllowed { step: step.into(), why })?;
+    if let Some(a) = v.approvals.iter().find(|a| a.by == who.id && a.artifact_digest == artifact_digest) {
+        return Err(Refusal::AlreadyApprovedBy { step: step.into(), by: who.id.clone(), at: a.at.clone() });
+    }
+    let mut all: Vec<Approval> = v.approvals.iter().filter(|a| a.artifact_digest == artifact_digest).cloned().collect();
+    all.push(Approval {
+        by: who.id.clone(),
+        as_name: who.as_name.clone(),
+        at: String::new(),
+        comment: comment.clone(),
+        artifact_digest: artifact_digest.clone(),
+        params_digest: params_digest.clone(),
+    });
+    let missing = policy.missing(def, &all, v.author.as_deref());
+    Ok(Body::Approved {
+        step: step.into(),
+        by: who.id.clone(),
+        as_name: who.as_name.clone(),
+        comment,
+        artifact_digest,
+        params_digest,
+        shown: Some(shown),
+        complete: missing.is_empty(),
+        missing,
+    })
 }
 
 /// `flow reject`: a step waiting for approval, or approved and not yet carried out.
-pub fn reject(step: &str, v: &StepView, state: State, by: &str, reason: &str) -> Result<Body, Refusal> {
+pub fn reject(step: &str, v: &StepView, state: State, who: &Who, reason: &str) -> Result<Body, Refusal> {
     if !matches!(v.phase, Phase::AwaitingApproval | Phase::Approved) {
         return Err(Refusal::NotWaitingForDecision { step: step.into(), state });
     }
-    Ok(Body::Rejected { step: step.into(), by: by.into(), reason: reason.into() })
+    Ok(Body::Rejected { step: step.into(), by: who.id.clone(), as_name: who.as_name.clone(), reason: reason.into() })
 }
 
 /// `flow retry`: a failed or rejected step runs again; its approval carries over unless its
@@ -847,6 +977,14 @@ mod tests {
             gate,
             params: Map::new(),
         }
+    }
+
+    fn step_s() -> Step {
+        step("command", true)
+    }
+
+    fn ana() -> Who {
+        Who::new("ana", None)
     }
 
     fn params(d: &str) -> Resolved {
@@ -888,6 +1026,7 @@ mod tests {
                 needs_done: self.needs_done,
                 executor: self.executor,
                 now_ms: self.now,
+                policy: &Policy::default(),
             };
             decide(&s, || Ok(params(digest)))
         }
@@ -901,6 +1040,9 @@ mod tests {
             artifact_digest: a.into(),
             params_digest: p.into(),
             shown: None,
+            as_name: None,
+            complete: true,
+            missing: vec![],
         }
     }
     fn previewed(artifact: &str, p: &str) -> Body {
@@ -1097,6 +1239,7 @@ mod tests {
             needs_done: true,
             executor: true,
             now_ms: 0,
+            policy: &Policy::default(),
         };
         let d = decide(&s, || Err(OutputRef { step: "m".into(), output: "n".into() }));
         assert_eq!(
@@ -1197,7 +1340,7 @@ mod tests {
             .with(&[
                 previewed("run x", "p"),
                 approved(&a, "p"),
-                Body::Rejected { step: "s".into(), by: "b".into(), reason: "no".into() },
+                Body::Rejected { step: "s".into(), by: "b".into(), as_name: None, reason: "no".into() },
             ])
             .view;
         let d = settle(
@@ -1230,31 +1373,61 @@ mod tests {
         if let Body::Approved { shown, .. } = &mut want {
             *shown = Some(digest::short(&a).to_string());
         }
-        assert_eq!(approve("s", &waiting, State::WaitingApproval, Some("p"), "ana", None, &seen), Ok(want));
+        assert_eq!(
+            approve(&step_s(), &waiting, State::WaitingApproval, Some("p"), &ana(), None, &seen, &Policy::default()),
+            Ok(want)
+        );
         // A digest other than the one recorded: what was read is not what would be approved.
         let other = Seen::Digest("0123456789ab".into());
         assert!(matches!(
-            approve("s", &waiting, State::WaitingApproval, Some("p"), "ana", None, &other),
+            approve(&step_s(), &waiting, State::WaitingApproval, Some("p"), &ana(), None, &other, &Policy::default()),
             Err(Refusal::NotWhatWasShown { .. })
         ));
         assert!(matches!(
-            approve("s", &waiting, State::WaitingApproval, Some("p"), "ana", None, &Seen::Digest("ab".into())),
+            approve(
+                &step_s(),
+                &waiting,
+                State::WaitingApproval,
+                Some("p"),
+                &ana(),
+                None,
+                &Seen::Digest("ab".into()),
+                &Policy::default()
+            ),
             Err(Refusal::BadDigest { .. })
         ));
         assert_eq!(
-            approve("s", &waiting, State::WaitingApproval, Some("q"), "ana", None, &Seen::Confirmed(a.clone()))
-                .unwrap_err()
-                .to_string(),
+            approve(
+                &step_s(),
+                &waiting,
+                State::WaitingApproval,
+                Some("q"),
+                &ana(),
+                None,
+                &Seen::Confirmed(a.clone()),
+                &Policy::default()
+            )
+            .unwrap_err()
+            .to_string(),
             "step `s`: its params changed since the preview was shown; run `flow run` to preview it again"
         );
         let idle = StepView::default();
         assert_eq!(
-            approve("s", &idle, State::Pending, None, "ana", None, &Seen::Confirmed(a.clone()))
-                .unwrap_err()
-                .to_string(),
+            approve(
+                &step_s(),
+                &idle,
+                State::Pending,
+                None,
+                &ana(),
+                None,
+                &Seen::Confirmed(a.clone()),
+                &Policy::default()
+            )
+            .unwrap_err()
+            .to_string(),
             "step `s` is not waiting for approval (it is pending)"
         );
-        assert!(reject("s", &waiting, State::WaitingApproval, "b", "no").is_ok());
+        assert!(reject("s", &waiting, State::WaitingApproval, &Who::new("b", None), "no").is_ok());
         assert_eq!(
             retry("s", None, &waiting, State::WaitingApproval, "b").unwrap_err().to_string(),
             "step `s` has not failed (it is waiting_approval)"
@@ -1268,6 +1441,77 @@ mod tests {
             skip("s", &skipped, State::Skipped, "b", "r").unwrap_err().to_string(),
             "step `s` is already skipped"
         );
+    }
+
+    #[test]
+    fn a_rejection_is_final_for_what_was_shown() {
+        let a = digest::of_bytes(b"run x");
+        // alice approves, bob rejects: the later no voids the earlier yes.
+        let c = Case::new(StepKind::Command, true).with(&[
+            previewed("run x", "p"),
+            approved(&a, "p"),
+            Body::Rejected { step: "s".into(), by: "bob".into(), as_name: None, reason: "wrong database".into() },
+        ]);
+        assert_eq!((c.view.phase, c.view.approval.is_none()), (Phase::Rejected, true));
+        assert_eq!(c.view.void_reason.as_deref(), Some("rejected by bob"));
+        // A retry starts over from the preview and needs a new approval.
+        let again = retry("s", Some(StepKind::Command), &c.view, State::Rejected, "carl").unwrap();
+        let c = c.with(&[again]);
+        assert_eq!(c.view.phase, Phase::Idle);
+        assert_eq!(c.decide("p").start.map(|s| s.effect), Some(Effect::Preview));
+    }
+
+    #[test]
+    fn an_approval_short_of_the_policy_is_partial() {
+        let policy: Policy = toml::from_str("[[approval]]\nkinds = [\"command\"]\nmin_approvers = 2\n").unwrap();
+        let a = digest::of_bytes(b"run x");
+        let seen = Seen::Digest(digest::short(&a).to_string());
+        let mut c = Case::new(StepKind::Command, true).with(&[previewed("run x", "p")]);
+        let first =
+            approve(&step_s(), &c.view, State::WaitingApproval, Some("p"), &ana(), None, &seen, &policy).unwrap();
+        assert!(
+            matches!(&first, Body::Approved { complete: false, missing, .. } if missing == &["1 more approver (1 of 2)"])
+        );
+        c = c.with(&[first]);
+        assert_eq!((c.view.phase, c.view.approvals.len()), (Phase::AwaitingApproval, 1));
+        // The same person again does not count twice.
+        assert!(matches!(
+            approve(&step_s(), &c.view, State::WaitingApproval, Some("p"), &ana(), None, &seen, &policy),
+            Err(Refusal::AlreadyApprovedBy { .. })
+        ));
+        let second = approve(
+            &step_s(),
+            &c.view,
+            State::WaitingApproval,
+            Some("p"),
+            &Who::new("bob", None),
+            None,
+            &seen,
+            &policy,
+        )
+        .unwrap();
+        c = c.with(&[second]);
+        assert_eq!(c.view.phase, Phase::Approved);
+        // Approved under one approver, a policy asking for two now holds it back before its effect.
+        let one = Case::new(StepKind::Command, true).with(&[previewed("run x", "p"), approved(&a, "p")]);
+        let s = Situation {
+            runbook: "rb",
+            step: &one.step,
+            kind: one.kind,
+            view: &one.view,
+            needs_done: true,
+            executor: true,
+            now_ms: 0,
+            policy: &policy,
+        };
+        let d = decide(&s, || Ok(params("p")));
+        assert_eq!(
+            d.record,
+            vec![Body::ApprovalIncomplete { step: "s".into(), missing: vec!["1 more approver (1 of 2)".into()] }]
+        );
+        assert!(d.start.is_none());
+        let back = one.with(&d.record);
+        assert_eq!(back.view.phase, Phase::AwaitingApproval);
     }
 
     #[test]

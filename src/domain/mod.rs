@@ -15,6 +15,7 @@ pub mod lifecycle;
 pub mod metric;
 pub mod notify;
 pub mod plan;
+pub mod policy;
 pub mod quantity;
 pub mod reading;
 pub mod reference;

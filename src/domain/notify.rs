@@ -108,7 +108,7 @@ mod tests {
     use serde_json::json;
 
     fn ev(seq: u64, at: &str, body: Body) -> Event {
-        Event { seq, at: at.into(), actor: "t".into(), host: String::new(), body }
+        Event { seq, at: at.into(), actor: "t".into(), as_name: None, host: String::new(), body }
     }
 
     #[test]

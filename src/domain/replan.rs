@@ -207,6 +207,7 @@ pub fn loss(current: &Plan, view: &RunbookView, new: &Plan, edit: Option<(&Plan,
         seq: view.next_seq(),
         at: String::new(),
         actor: String::new(),
+        as_name: None,
         host: String::new(),
         body: Body::PlanRecorded {
             version: view.version + 1,
@@ -261,7 +262,7 @@ mod tests {
     }
 
     fn ev(seq: u64, body: Body) -> Event {
-        Event { seq, at: "t".into(), actor: "ana".into(), host: String::new(), body }
+        Event { seq, at: "t".into(), actor: "ana".into(), as_name: None, host: String::new(), body }
     }
 
     #[test]

@@ -34,6 +34,9 @@ pub struct RunbookView {
     /// The keys of the notices already sent (or being sent): each is sent once.
     #[serde(default)]
     pub notified: BTreeSet<String>,
+    /// The digest of the approval policy last journaled (empty: none yet).
+    #[serde(default)]
+    pub policy_digest: String,
 }
 
 /// The source of a plan version a planner made (`flow plan`).
@@ -65,7 +68,7 @@ impl RunbookView {
     /// Fold one event. Returns the step it changed, if any.
     pub fn apply<'e>(&mut self, e: &'e Event) -> Option<&'e str> {
         self.last_seq = e.seq;
-        if let Body::PlanRecorded { version, digest, changed, removed, reopened, source, .. } = &e.body {
+        if let Body::PlanRecorded { version, digest, added, changed, removed, reopened, source, .. } = &e.body {
             self.version = *version;
             self.plan_digest = digest.clone();
             self.source = source.clone();
@@ -80,6 +83,10 @@ impl RunbookView {
                     *old = old.restarted(*version);
                 }
             }
+            // Whoever recorded the version that added or changed a step is its author.
+            for id in added.iter().chain(changed) {
+                self.steps.entry(id.clone()).or_default().author = Some(e.actor.clone());
+            }
             for id in reopened {
                 if let Some(old) = self.steps.get_mut(id) {
                     *old = old.reopened(*version);
@@ -89,6 +96,10 @@ impl RunbookView {
         }
         if let Body::NotifyStarted { key, .. } = &e.body {
             self.notified.insert(key.clone());
+            return None;
+        }
+        if let Body::PolicyRecorded { digest, .. } = &e.body {
+            self.policy_digest = digest.clone();
             return None;
         }
         let id = e.body.step()?;
@@ -118,7 +129,7 @@ mod tests {
     use serde_json::Map;
 
     fn ev(seq: u64, body: Body) -> Event {
-        Event { seq, at: format!("t{seq}"), actor: "test".into(), host: String::new(), body }
+        Event { seq, at: format!("t{seq}"), actor: "test".into(), as_name: None, host: String::new(), body }
     }
 
     fn recorded(version: u32, added: &[&str], changed: &[&str], removed: &[&str]) -> Body {
@@ -148,6 +159,9 @@ mod tests {
                     artifact_digest: "a".into(),
                     params_digest: "p".into(),
                     shown: None,
+                    as_name: None,
+                    complete: true,
+                    missing: vec![],
                 },
             ),
             ev(3, Body::Succeeded { step: "t".into(), outputs: Map::new(), evidence: Map::new() }),

@@ -142,6 +142,7 @@ pub struct Decided {
     pub step: String,
     /// Approved (go) or rejected (no-go).
     pub go: bool,
+    /// The identity, with the display name they gave.
     pub by: String,
     pub at: String,
     /// The approval's comment, or the rejection's reason.
@@ -207,14 +208,14 @@ pub fn decision(plan: &Plan, view: &RunbookView, verdicts: &[Verdict]) -> Decisi
             (Phase::Rejected, _, Some(r)) => Some(Decided {
                 step: g.id.clone(),
                 go: false,
-                by: r.by.clone(),
+                by: super::lifecycle::shown_as(&r.by, r.as_name.as_deref()),
                 at: r.at.clone(),
                 comment: Some(r.reason.clone()),
             }),
             (Phase::Succeeded, Some(a), _) => Some(Decided {
                 step: g.id.clone(),
                 go: true,
-                by: a.by.clone(),
+                by: super::lifecycle::shown_as(&a.by, a.as_name.as_deref()),
                 at: a.at.clone(),
                 comment: a.comment.clone(),
             }),
@@ -337,7 +338,14 @@ mod tests {
         let events: Vec<Event> = bodies
             .into_iter()
             .enumerate()
-            .map(|(i, body)| Event { seq: i as u64 + 1, at: "T".into(), actor: "x".into(), host: String::new(), body })
+            .map(|(i, body)| Event {
+                seq: i as u64 + 1,
+                at: "T".into(),
+                actor: "x".into(),
+                as_name: None,
+                host: String::new(),
+                body,
+            })
             .collect();
         RunbookView::from_events(&events)
     }
@@ -362,6 +370,9 @@ mod tests {
                 artifact_digest: "d".into(),
                 params_digest: "p".into(),
                 shown: None,
+                as_name: None,
+                complete: true,
+                missing: vec![],
             },
             Body::Succeeded { step: "go-no-go".into(), outputs: Map::new(), evidence: Map::new() },
         ]
@@ -393,7 +404,12 @@ mod tests {
                         artifact_digest: "d".into(),
                         params_digest: "p".into(),
                     },
-                    Body::Rejected { step: "go-no-go".into(), by: "bob".into(), reason: "not this week".into() },
+                    Body::Rejected {
+                        step: "go-no-go".into(),
+                        by: "bob".into(),
+                        as_name: None,
+                        reason: "not this week".into(),
+                    },
                 ],
                 "NO-GO",
                 true,
@@ -440,7 +456,12 @@ mod tests {
                 artifact_digest: "d".into(),
                 params_digest: "p".into(),
             },
-            Body::Rejected { step: "go-no-go".into(), by: "bob".into(), reason: "wrong database".into() },
+            Body::Rejected {
+                step: "go-no-go".into(),
+                by: "bob".into(),
+                as_name: None,
+                reason: "wrong database".into(),
+            },
         ]);
         let d = decision(&p, &v, &verdicts(&p, &v));
         assert_eq!(

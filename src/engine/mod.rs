@@ -35,6 +35,7 @@ use crate::domain::event::{Body, Event};
 use crate::domain::lifecycle::{self, Decision, Effect, Finished, Phase, Resolved, Situation, Start, StepView};
 use crate::domain::notify::{self, Notice};
 use crate::domain::plan::Plan;
+use crate::domain::policy::Policy;
 use crate::domain::reference::resolve;
 use crate::domain::runbook::RunbookView;
 use crate::domain::{validate, verdict};
@@ -154,6 +155,10 @@ pub struct Parts<'a> {
     pub notifier: Option<Arc<dyn Notifier>>,
     pub progress: Arc<dyn crate::progress::Progress>,
     pub actor: &'a str,
+    /// The display name the person running it gave (`--as`).
+    pub as_name: Option<&'a str>,
+    /// The approval policy in force: an approved step that falls short of it waits.
+    pub policy: &'a Policy,
 }
 
 /// Run a runbook's ready steps until nothing more can start now (or, with `wait`, until done
@@ -253,6 +258,8 @@ struct Engine<'a> {
     notifier: Option<Arc<dyn Notifier>>,
     progress: Arc<dyn crate::progress::Progress>,
     actor: &'a str,
+    as_name: Option<&'a str>,
+    policy: &'a Policy,
     meta: &'a RunbookMeta,
     opts: &'a Options,
 
@@ -284,7 +291,7 @@ const CONFLICTS: usize = 8;
 
 impl<'a> Engine<'a> {
     fn new(parts: Parts<'a>, meta: &'a RunbookMeta, opts: &'a Options) -> Result<Engine<'a>> {
-        let Parts { backend, executors, clock, reporter, notifier, progress, actor } = parts;
+        let Parts { backend, executors, clock, reporter, notifier, progress, actor, as_name, policy } = parts;
         let clock = clock.clone();
         let session = backend.open()?;
         let view = journal::project(session.as_ref(), &meta.name)?;
@@ -298,6 +305,8 @@ impl<'a> Engine<'a> {
             notifier,
             progress,
             actor,
+            as_name,
+            policy,
             meta,
             opts,
             session: Some(session),
@@ -390,6 +399,7 @@ impl<'a> Engine<'a> {
             seq: 0,
             at: rfc3339(self.clock.now_ms()),
             actor: self.actor.to_string(),
+            as_name: self.as_name.map(str::to_string),
             host: crate::journal::host().into(),
             body,
         }
@@ -656,6 +666,7 @@ impl<'a> Engine<'a> {
                 needs_done: step.needs.iter().all(|n| view.step(&self.view, n).phase.satisfies_needs()),
                 executor: self.executors.executor(kind).is_some(),
                 now_ms: now,
+                policy: self.policy,
             };
             let resolve_params = || {
                 let lookup = |s: &str, o: &str| view.output(&self.view, s, o);

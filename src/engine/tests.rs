@@ -133,6 +133,7 @@ struct Rig {
     clock: Arc<dyn Clock>,
     meta: RunbookMeta,
     opts: Options,
+    policy: crate::domain::policy::Policy,
 }
 
 const RB: &str = "rb";
@@ -198,6 +199,7 @@ impl Rig {
             clock,
             meta,
             opts: Options { tick: Duration::from_millis(100), ..Options::default() },
+            policy: Default::default(),
         }
     }
 
@@ -215,6 +217,8 @@ impl Rig {
             notifier: self.notifier.clone(),
             progress: Arc::new(crate::progress::Silent),
             actor: "engine",
+            as_name: None,
+            policy: &self.policy,
         };
         run(parts, &self.meta, &self.opts).await
     }
@@ -238,6 +242,9 @@ impl Rig {
             artifact_digest: s.artifact_digest.clone().unwrap(),
             params_digest: s.params_digest.clone().unwrap(),
             shown: None,
+            as_name: None,
+            complete: true,
+            missing: vec![],
         };
         self.memory.append_next(RB, "ana", body);
     }
@@ -388,7 +395,11 @@ async fn a_step_rejected_while_its_verify_ran_is_not_carried_out() {
     let memory = rig.memory.clone();
     let reject = async move {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        memory.append_next(RB, "bo", Body::Rejected { step: "g".into(), by: "bo".into(), reason: "not today".into() });
+        memory.append_next(
+            RB,
+            "bo",
+            Body::Rejected { step: "g".into(), by: "bo".into(), as_name: None, reason: "not today".into() },
+        );
     };
     let (ran, ()) = tokio::join!(rig.run(), reject);
     assert_eq!(ran.unwrap().outcome, RunOutcome::Failed);

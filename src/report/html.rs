@@ -95,12 +95,15 @@ fn step(s: &StepReport) -> Markup {
             @if !s.covers.is_empty() { p { small { "verifies: " @for c in &s.covers { a href={ "#req-" (c) } { (c) } " " } } } }
             @if let Some(a) = &s.approval {
                 p {
-                    "approved by " strong { (a.by) } " at " (a.at)
+                    "approved by " strong { (crate::domain::lifecycle::shown_as(&a.by, a.as_name.as_deref())) } " at " (a.at)
                     @if let Some(c) = &a.comment { ": “" (c) "”" }
                     br; small { "artifact " code { (a.artifact_digest) } }
                 }
             } @else if s.gate {
                 p { small { "gated; not approved" } }
+            }
+            @if s.approvals.len() > 1 {
+                p { small { "approvals: " @for a in &s.approvals { (crate::domain::lifecycle::shown_as(&a.by, a.as_name.as_deref())) " at " (a.at) "; " } } }
             }
             @if let Some(e) = &s.error { p { strong { "error: " } (e) } }
             @if let Some(r) = &s.reason { p { (r) } }

@@ -78,7 +78,7 @@ pub fn render(r: &Report, graph: &str, stem: &str) -> (String, Vec<(String, Stri
         if let Some(a) = &s.approval {
             md.push_str(&format!(
                 "Approved by **{}** at {}{} (artifact `{}`).\n\n",
-                a.by,
+                crate::domain::lifecycle::shown_as(&a.by, a.as_name.as_deref()),
                 a.at,
                 a.comment.as_ref().map(|c| format!(": \"{c}\"")).unwrap_or_default(),
                 a.artifact_digest

@@ -4,6 +4,7 @@
 use crate::clock::rfc3339;
 use crate::domain::digest;
 use crate::domain::event::{Body, Event};
+use crate::domain::lifecycle::shown_as;
 use crate::domain::plan::PlanDiff;
 
 pub fn diff(d: &PlanDiff) -> String {
@@ -36,13 +37,28 @@ pub fn event(e: &Event) -> String {
         Body::PreviewRecorded { artifact_digest, .. } => {
             format!("waiting for approval ({})", digest::short(artifact_digest))
         }
-        Body::Approved { by, comment, artifact_digest, .. } => format!(
-            "approved by {by} ({}){}",
+        Body::Approved { by, as_name, comment, artifact_digest, complete, missing, .. } => format!(
+            "approved by {} ({}){}{}",
+            shown_as(by, as_name.as_deref()),
             digest::short(artifact_digest),
-            comment.as_ref().map(|c| format!(": {c}")).unwrap_or_default()
+            comment.as_ref().map(|c| format!(": {c}")).unwrap_or_default(),
+            if *complete { String::new() } else { format!(" (partial: still needs {})", missing.join("; ")) }
         ),
+        Body::ApprovalIncomplete { missing, .. } => {
+            format!("waits again: the approval policy in force needs {}", missing.join("; "))
+        }
+        Body::PolicyRecorded { digest, policy } => {
+            let rules = policy.get("approval").and_then(|r| r.as_array()).map(Vec::len).unwrap_or(0);
+            format!(
+                "approval policy in force: {rules} rule{} ({})",
+                if rules == 1 { "" } else { "s" },
+                digest::short(digest)
+            )
+        }
         Body::ApprovalVoided { reason, .. } => format!("approval void: {reason}"),
-        Body::Rejected { by, reason, .. } => format!("rejected by {by}: {reason}"),
+        Body::Rejected { by, as_name, reason, .. } => {
+            format!("rejected by {}: {reason}", shown_as(by, as_name.as_deref()))
+        }
         Body::SubmitStarted { attempt, token, .. } => format!("started (attempt {attempt}, token {token})"),
         Body::WaitScheduled { next_poll_at, note, .. } => format!("waiting until {}: {note}", rfc3339(*next_poll_at)),
         Body::Succeeded { outputs, .. } => {
@@ -73,11 +89,13 @@ pub fn event(e: &Event) -> String {
     }
 }
 
-/// Who wrote an event, and from which machine when it is known: `alice@build-7`.
+/// Who wrote an event, and from which machine when it is known: `alice@build-7`, or with a
+/// display name `arn:...:user/alice (as Alice)@build-7`.
 pub fn who(e: &Event) -> String {
+    let who = shown_as(&e.actor, e.as_name.as_deref());
     if e.host.is_empty() {
-        e.actor.clone()
+        who
     } else {
-        format!("{}@{}", e.actor, e.host)
+        format!("{who}@{}", e.host)
     }
 }

@@ -178,10 +178,10 @@ fn the_first_line_of_the_report_is_the_decision() {
     // A person says no: NO-GO whatever the evidence.
     p.flow(&["reject", "go-no-go", "--as", "bob", "--reason", "wrong database: do not launch"]).expect(OK);
     let no = check(FAILED, "NO-GO: the evidence supports GO");
-    assert!(no.contains("rejected by bob at ") && no.contains("\"wrong database: do not launch\""), "{no}");
+    assert!(no.contains("(as bob) at ") && no.contains("\"wrong database: do not launch\""), "{no}");
     let j = p.flow(&["report", "--json"]).json();
     assert_eq!((j["decision"]["go"].as_bool(), j["decision"]["evidence_go"].as_bool()), (Some(false), Some(true)));
-    assert_eq!(j["decision"]["decided"]["by"], "bob");
+    assert_eq!(j["decision"]["decided"]["by"], format!("{} (as bob)", crate::support::me()));
 
     // Retried and approved: GO, with who and the comment on the first line.
     p.flow(&["retry", "go-no-go"]).expect(OK);
@@ -189,10 +189,13 @@ fn the_first_line_of_the_report_is_the_decision() {
     p.approve(&["go-no-go", "--as", "alice", "--comment", "ship it"]).expect(OK);
     p.flow(&["run"]).expect(OK);
     let go = check(OK, "GO: the evidence supports GO");
-    assert!(go.contains("approved by alice at ") && go.contains("\"ship it\""), "{go}");
+    assert!(go.contains("(as alice) at ") && go.contains("\"ship it\""), "{go}");
     p.flow(&["report", "-o", "after.html"]).expect(OK);
     let html = p.read("after.html");
-    assert!(html.contains("Decision: GO, approved by alice"), "the decision on the first screen");
+    assert!(
+        html.contains("Decision: GO, approved by ") && html.contains("(as alice)"),
+        "the decision on the first screen"
+    );
 }
 
 #[test]
@@ -222,7 +225,8 @@ fn an_unverified_requirement_says_why_and_a_skipped_failure_is_named() {
     assert_eq!(r.code, FAILED);
     let j = p.flow(&["report", "--json"]).json();
     assert_eq!(
-        j["requirements"][0]["why"], "step `restore` was skipped by ana: no backups before launch",
+        j["requirements"][0]["why"],
+        format!("step `restore` was skipped by {}: no backups before launch", crate::support::me()),
         "{}",
         j["requirements"][0]
     );
@@ -282,7 +286,7 @@ fn a_replan_that_would_lose_evidence_needs_force() {
     assert_eq!(r.code, REFUSED, "{}", r.stdout);
     for lost in [
         "would discard what runbook `dr` holds; nothing was recorded or written",
-        "go-no-go (changed): succeeded; approved by lead at ",
+        &format!("go-no-go (changed): succeeded; approved by {} at ", crate::support::me()),
         "restore (removed): succeeded: RPO 5 min, RTO",
         "recovery-1 rto (now pass)",
         "recovery-2 rpo (now pass)",

@@ -7,6 +7,7 @@ mod fake_llm;
 mod serve;
 mod support;
 
+mod approvals;
 mod aws;
 mod corpus;
 mod drill;

@@ -161,7 +161,11 @@ async fn an_assistant_plans_runs_and_stops_at_the_gate() {
     let done = call(&c, "show_step", json!({"step": "changeset-backup"})).await;
     assert!(texts(&done)[0].starts_with("step changeset-backup (changeset): succeeded."), "{:?}", texts(&done));
     let journal = call(&c, "journal", json!({"last": 50})).await;
-    assert!(texts(&journal)[0].contains("changeset-backup: approved by ana"), "{:?}", texts(&journal));
+    assert!(
+        texts(&journal)[0].contains("changeset-backup: approved by ") && texts(&journal)[0].contains("(as ana)"),
+        "{:?}",
+        texts(&journal)
+    );
     c.cancel().await.unwrap();
 }
 

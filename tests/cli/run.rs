@@ -102,14 +102,17 @@ fn gate_approve_kill_resume_side_effect_once() {
         .unwrap()
         .iter()
         .filter(|e| e["event"] == "approved")
-        .map(|e| (e["step"].as_str().unwrap().into(), e["by"].as_str().unwrap().into()))
+        .map(|e| (e["step"].as_str().unwrap().into(), e["as"].as_str().unwrap_or("").into()))
         .collect();
     assert_eq!(
         approvals,
-        [("append".into(), "ana".into()), ("restore".into(), "tester".into()), ("go".into(), "lead".into())]
+        [("append".into(), "ana".into()), ("restore".into(), "".into()), ("go".into(), "lead".into())]
     );
     let human = p.flow(&["log"]).stdout;
-    assert!(human.contains("append: approved by ana") && human.contains(": looks right"), "{human}");
+    assert!(
+        human.contains("append: approved by ") && human.contains("(as ana)") && human.contains(": looks right"),
+        "{human}"
+    );
 }
 
 #[test]
@@ -181,7 +184,7 @@ fn approve_while_another_process_runs_wait() {
     assert_eq!(wait_exit(&mut child), WAITING_APPROVAL);
     let s = p.status();
     assert_eq!(step_field(&s, "health", "state"), "succeeded");
-    assert!(step_field(&s, "gate", "approval").contains("\"by\":\"ops\""));
+    assert!(step_field(&s, "gate", "approval").contains("\"as_name\":\"ops\""), "{s}");
     p.approve(&["drill"]).expect(OK);
     // Every step succeeds; a requirement can still fail on its evidence.
     p.flow(&["run"]).expect(OK);
@@ -303,7 +306,7 @@ fn operator_verbs_refuse_what_does_not_apply() {
     p.flow(&["reject", "a", "--reason", "wrong target"]).expect(OK);
     let r = p.flow(&["run"]);
     r.expect(FAILED);
-    assert!(r.stdout.contains("a: rejected by tester: wrong target"), "{}", r.stdout);
+    assert!(r.stdout.contains(&format!("a: rejected by {}: wrong target", crate::support::me())), "{}", r.stdout);
     assert!(!p.path("a.txt").exists());
     p.flow(&["retry", "a"]).expect(OK);
     p.flow(&["run"]).expect(WAITING_APPROVAL);
@@ -317,10 +320,13 @@ fn operator_verbs_refuse_what_does_not_apply() {
     assert_eq!(p.state_of("b"), "waiting_approval");
     assert!(!p.path("a.txt").exists());
     let log = p.flow(&["log"]).stdout;
-    for expected in
-        ["a: rejected by tester: wrong target", "a: retry requested by tester", "a: skipped by tester: done by hand"]
-    {
-        assert!(log.contains(expected), "{expected} in\n{log}");
+    let me = crate::support::me();
+    for expected in [
+        format!("a: rejected by {me}: wrong target"),
+        format!("a: retry requested by {me}"),
+        format!("a: skipped by {me}: done by hand"),
+    ] {
+        assert!(log.contains(&expected), "{expected} in\n{log}");
     }
 }
 

@@ -15,7 +15,7 @@ use flow::exit::{OK, REFUSED, WAITING_APPROVAL};
 static BUCKETS: AtomicUsize = AtomicUsize::new(0);
 
 /// A new bucket in moto, for one test.
-fn bucket() -> String {
+pub fn bucket() -> String {
     let name = format!("flow-state-{}-{}", std::process::id(), BUCKETS.fetch_add(1, Ordering::SeqCst));
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
@@ -42,7 +42,7 @@ fn bucket() -> String {
 }
 
 /// A working directory whose state is `s3://BUCKET/team`.
-fn on(bucket: &str, endpoint: &str) -> Project {
+pub fn on(bucket: &str, endpoint: &str) -> Project {
     let p = Project::new();
     p.aws(endpoint).env("FLOW_STATE", &format!("s3://{bucket}/team"));
     p
@@ -102,9 +102,10 @@ fn two_directories_share_one_runbook_on_a_bucket() {
     let s = other.wait_until("gate waiting, the lease held", |s| {
         state(s, "gate") == "waiting_approval" && s["lease"].is_string()
     });
-    assert!(s["lease"].as_str().unwrap().starts_with("tester@"), "{}", s["lease"]);
+    // On shared state the holder is the AWS caller identity, not a typed name.
+    assert!(s["lease"].as_str().unwrap().starts_with("arn:aws:sts::123456789012:user/moto@"), "{}", s["lease"]);
     let text = other.flow(&["status"]);
-    assert!(text.stdout.contains("lease: `flow run` by tester@"), "{}", text.stdout);
+    assert!(text.stdout.contains("lease: `flow run` by arn:aws:sts::123456789012:user/moto@"), "{}", text.stdout);
     other.approve(&["gate", "--as", "ops"]).expect(OK);
     other.wait_until("the gate carried out by the waiting run", |s| state(s, "gate") == "succeeded");
     server.set_healthy(true);
@@ -121,10 +122,14 @@ fn two_directories_share_one_runbook_on_a_bucket() {
     let evs = events(&a);
     contiguous(&evs);
     let approved: Vec<&Value> = evs.iter().filter(|e| e["event"] == "approved").collect();
-    assert_eq!(approved[0]["actor"], "ops");
+    // The AWS caller is the actor; `--as` the name beside it.
+    assert_eq!(
+        (approved[0]["actor"].as_str(), approved[0]["as"].as_str()),
+        (Some("arn:aws:sts::123456789012:user/moto"), Some("ops"))
+    );
     assert!(evs.iter().all(|e| e["host"].as_str().is_some_and(|h| !h.is_empty())), "{evs:?}");
     let log = a.flow(&["log"]);
-    assert!(log.stdout.contains("ops@"), "{}", log.stdout);
+    assert!(log.stdout.contains("arn:aws:sts::123456789012:user/moto (as ops)@"), "{}", log.stdout);
 }
 
 /// A project whose run polls a health probe until the server turns healthy, after a gated
@@ -165,7 +170,9 @@ fn one_run_holds_the_lease_the_other_is_told_who() {
     let second = on(&b, &moto_url()).flow(&["run"]);
     second.expect(REFUSED);
     assert!(
-        second.stderr.contains("another `flow run` is working on runbook `drill`: tester@")
+        second
+            .stderr
+            .contains("another `flow run` is working on runbook `drill`: arn:aws:sts::123456789012:user/moto@")
             && second.stderr.contains("holds its lease until"),
         "{}",
         second.stderr
@@ -228,7 +235,7 @@ fn verbs_racing_at_one_sequence_number_lose_nothing_and_double_nothing() {
     contiguous(&evs);
     assert_eq!(evs.len(), before + 6);
     let mut by: Vec<String> =
-        evs.iter().filter(|e| e["event"] == "approved").map(|e| e["actor"].as_str().unwrap().to_string()).collect();
+        evs.iter().filter(|e| e["event"] == "approved").map(|e| e["as"].as_str().unwrap().to_string()).collect();
     by.sort();
     assert_eq!(by, (1..=6).map(|i| format!("person-{i}")).collect::<Vec<_>>());
 }
@@ -383,13 +390,14 @@ fn two_writers_at_one_sequence_number_one_wins() {
         .build();
     let clock: Arc<dyn flow::clock::Clock> = Arc::new(flow::clock::Shifted::system());
     let url = format!("s3://{b}/race");
-    let x = S3::with_config(&url, Some(conf.clone()), clock.clone(), "x").unwrap();
-    let y = S3::with_config(&url, Some(conf), clock, "y").unwrap();
+    let x = S3::with_config(&url, Some(conf.clone()), clock.clone()).unwrap();
+    let y = S3::with_config(&url, Some(conf), clock).unwrap();
     let (mut jx, mut jy) = (x.open().unwrap(), y.open().unwrap());
     let ev = |seq: u64, actor: &str| Event {
         seq,
         at: "2026-12-03T00:00:00Z".into(),
         actor: actor.into(),
+        as_name: None,
         host: "h".into(),
         body: Body::RunStarted { pid: seq as u32 },
     };

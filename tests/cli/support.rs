@@ -233,6 +233,12 @@ impl Project {
     }
 }
 
+/// The OS user these tests run as: who flow records as the actor on local state.
+pub fn me() -> String {
+    let out = std::process::Command::new("id").arg("-un").output().expect("id runs");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 pub fn step_field(status: &Value, step: &str, field: &str) -> String {
     let s = status["steps"]
         .as_array()

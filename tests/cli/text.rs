@@ -13,7 +13,9 @@ fn redacted(p: &Project, text: &str) -> String {
     let port = regex::Regex::new(r"127\.0\.0\.1:\d+").unwrap();
     let text = port.replace_all(&text, "127.0.0.1:[port]").into_owned();
     let time = regex::Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ").unwrap();
-    time.replace_all(&text, "[time]").into_owned()
+    // The actor is the OS user the tests run as.
+    let me = regex::Regex::new(&format!(r"\b{}\b", regex::escape(&crate::support::me()))).unwrap();
+    me.replace_all(&time.replace_all(&text, "[time]"), "[user]").into_owned()
 }
 
 #[test]
