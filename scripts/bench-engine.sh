@@ -9,9 +9,12 @@
 #   scripts/bench-engine.sh                    # 100 chains of 100 = 10,000 steps, --jobs 4
 #   CHAINS=10 LEN=100 JOBS=16 scripts/bench-engine.sh
 #   LIMIT=300 scripts/bench-engine.sh          # stop the run after 300 s (for a slow build)
+#   CHAINS=1 LEN=20000 scripts/bench-engine.sh # one chain: each step references the one before
+#   SHAPE=fanin LEN=20000 scripts/bench-engine.sh  # LEN independent steps and one that needs them all
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+SHAPE=${SHAPE:-chains}
 CHAINS=${CHAINS:-100}
 LEN=${LEN:-100}
 JOBS=${JOBS:-4}
@@ -25,10 +28,12 @@ export FLOW_STATE=$work/state FLOW_WORKFLOWS=$work/workflows
 printf '# Bench\n\n- The team shall keep this runbook in git.\n' > "$work/bench.md"
 "$FLOW_BIN" plan "$work/bench.md" > /dev/null
 
-python3 - "$work" "$CHAINS" "$LEN" "$JOBS" "$LIMIT" <<'PY'
+python3 - "$work" "$CHAINS" "$LEN" "$JOBS" "$LIMIT" "$SHAPE" <<'PY'
 import json, os, resource, subprocess, sys, time
 
-work, chains, length, jobs, limit = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+work, chains, length, jobs, limit, shape = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), sys.argv[6]
+if shape == "fanin":
+    chains = 1
 flow = os.environ["FLOW_BIN"]
 wf = os.path.join(work, "workflows", "bench.toml")
 head = open(wf).read().split("[[steps]]")[0]
@@ -44,8 +49,20 @@ for c in range(chains):
             f'[[steps]]\nid = "{sid}"\nkind = "capacity_model"\nneeds = {needs}\n'
             f'[steps.params]\ntarget_rps = {target}\nper_instance_rps = 400\nazs = 3\nheadroom_pct = 25\nvcpus_per_instance = 2\n'
         )
+if shape == "fanin":
+    steps = []
+    for i in range(length):
+        steps.append(
+            f'[[steps]]\nid = "s{i}"\nkind = "capacity_model"\nneeds = []\n'
+            f'[steps.params]\ntarget_rps = 2500\nper_instance_rps = 400\nazs = 3\nheadroom_pct = 25\nvcpus_per_instance = 2\n'
+        )
+    needs = ", ".join(f'"s{i}"' for i in range(length))
+    steps.append(
+        f'[[steps]]\nid = "all"\nkind = "capacity_model"\nneeds = [{needs}]\n'
+        f'[steps.params]\ntarget_rps = "${{s{length - 1}.instances_total}}"\nper_instance_rps = 400\nazs = 3\nheadroom_pct = 25\nvcpus_per_instance = 2\n'
+    )
 open(wf, "w").write(head + "\n".join(steps))
-total = chains * length
+total = len(steps)
 
 def events():
     out = subprocess.run([flow, "log", "--json"], capture_output=True, text=True, check=True).stdout
@@ -70,7 +87,8 @@ status_s = time.monotonic() - t
 done = sum(1 for s in status["steps"] if s["state"] == "succeeded")
 appended = events() - before
 
-print(f"steps                {total:,} ({chains} chains of {length}), --jobs {jobs}")
+shown = f"{length} independent and one that needs them all" if shape == "fanin" else f"{chains} chains of {length}"
+print(f"steps                {total:,} ({shown}), --jobs {jobs}")
 print(f"finished             {done:,} steps{' (stopped after %d s)' % limit if timed_out else ''}, exit {run.returncode}")
 print(f"run time             {elapsed:.2f} s")
 print(f"journal events       {appended:,}")

@@ -61,8 +61,11 @@ pub struct State {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Notify {
-    /// Where notices go (Slack-compatible JSON); `FLOW_WEBHOOK_URL` wins.
+    /// Where notices go (Slack-compatible JSON); `FLOW_WEBHOOK_URL` wins. Never shown: the URL
+    /// is the credential.
     pub webhook_url: Option<String>,
+    /// What to call it wherever people read (default: the URL's scheme and host).
+    pub webhook_name: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -103,10 +106,10 @@ pub fn env(key: &str) -> Option<String> {
     std::env::var(key).ok().filter(|v| !v.is_empty())
 }
 
-/// The webhook URL notices go to, if any: `FLOW_WEBHOOK_URL`, else `[notify] webhook_url`.
-pub fn webhook_url() -> Result<Option<String>> {
-    match env("FLOW_WEBHOOK_URL") {
-        Some(u) => Ok(Some(u)),
-        None => Ok(load()?.notify.webhook_url),
-    }
+/// The webhook notices go to, if any: `FLOW_WEBHOOK_URL`, else `[notify] webhook_url`; with the
+/// name it is shown as (`FLOW_WEBHOOK_NAME`, else `[notify] webhook_name`).
+pub fn webhook() -> Result<Option<(String, Option<String>)>> {
+    let conf = load()?;
+    let name = env("FLOW_WEBHOOK_NAME").or(conf.notify.webhook_name);
+    Ok(env("FLOW_WEBHOOK_URL").or(conf.notify.webhook_url).map(|u| (u, name)))
 }

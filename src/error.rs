@@ -54,7 +54,9 @@ impl Error {
         match self {
             Error::Spec(_) => exit::BAD_SPEC,
             Error::Invalid(_) | Error::Workflow { .. } => exit::BAD_PLAN,
-            Error::Journal(journal::Error::Locked { .. } | journal::Error::Leased { .. }) => exit::REFUSED,
+            Error::Journal(
+                journal::Error::Locked { .. } | journal::Error::Leased { .. } | journal::Error::NoStore { .. },
+            ) => exit::REFUSED,
             Error::Engine(engine::Error::Journal(journal::Error::Locked { .. } | journal::Error::Leased { .. })) => {
                 exit::REFUSED
             }

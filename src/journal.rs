@@ -38,6 +38,9 @@ pub enum Error {
     /// Another `flow run` holds the runbook.
     #[error("another `flow run` is working on runbook `{runbook}`; wait for it to finish")]
     Locked { runbook: String },
+    /// There is no store where the command was pointed (and it may not make one).
+    #[error("no runbook yet: there is no state store at {path} (`flow plan SPEC` creates one; --state or FLOW_STATE names another)")]
+    NoStore { path: String },
     /// Another `flow run` holds the runbook's lease on the shared state.
     #[error("another `flow run` is working on runbook `{runbook}`: {holder} holds its lease until {until} (renewed while it runs; it lapses if that run dies)")]
     Leased { runbook: String, holder: String, until: String },

@@ -34,12 +34,14 @@ retry or skip a step: a person does that at the command line (each answer that f
 `run` returns at the first gate or long wait; call it again after a person has approved.";
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RunbookArg {
     /// The runbook (default: the only one in the state store).
     pub runbook: Option<String>,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct StepArg {
     /// The runbook (default: the only one in the state store).
     pub runbook: Option<String>,
@@ -48,12 +50,14 @@ pub struct StepArg {
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SpecArg {
     /// Path of the Markdown spec, relative to where `flow mcp` runs.
     pub path: String,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PlanArg {
     /// Path of the Markdown spec, relative to where `flow mcp` runs.
     pub spec: String,
@@ -61,11 +65,10 @@ pub struct PlanArg {
     pub planner: Option<String>,
     /// The model, for an LLM planner.
     pub model: Option<String>,
-    /// Where the workflow file goes (default `workflows`).
-    pub workflows: Option<String>,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct JournalArg {
     /// The runbook (default: the only one in the state store).
     pub runbook: Option<String>,
@@ -74,11 +77,48 @@ pub struct JournalArg {
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct FormatArg {
     /// The runbook (default: the only one in the state store).
     pub runbook: Option<String>,
     /// report: `md` (default), `json`, `junit`, `html`; graph: `mermaid` (default) or `dot`.
     pub format: Option<String>,
+}
+
+/// A path an MCP client gives, confined to the project (the directory `flow mcp` serves,
+/// `-C`): resolved, symlinks followed, and refused when it leads outside. Given back relative to
+/// the project, as the CLI would be given it.
+pub fn inside_project(given: &str) -> Result<PathBuf, Error> {
+    let root =
+        std::env::current_dir().and_then(|d| d.canonicalize()).map_err(|e| Error::io("the project directory", e))?;
+    let asked = std::path::Path::new(given);
+    let full = if asked.is_absolute() { asked.to_path_buf() } else { root.join(asked) };
+    // `..` taken away by the letter first; then what exists is resolved, symlinks and all (a
+    // file that is not there yet is judged by its folder, and reported as missing by the tool).
+    let mut lexical = PathBuf::new();
+    for c in full.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                lexical.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => lexical.push(other),
+        }
+    }
+    let real = match lexical.canonicalize() {
+        Ok(r) => r,
+        Err(_) => match (lexical.parent().and_then(|p| p.canonicalize().ok()), lexical.file_name()) {
+            (Some(dir), Some(name)) => dir.join(name),
+            _ => lexical.clone(),
+        },
+    };
+    match real.strip_prefix(&root) {
+        Ok(rel) => Ok(rel.to_path_buf()),
+        Err(_) => Err(Error::Refused(format!(
+            "{given} is outside the project ({}): flow mcp reads and writes only inside it",
+            root.display()
+        ))),
+    }
 }
 
 /// The MCP server: an [`Env`] and the tool table.
@@ -212,7 +252,11 @@ impl Flow {
         annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn read_spec(&self, Parameters(a): Parameters<SpecArg>) -> Result<CallToolResult, ErrorData> {
-        match app::spec::read(&PathBuf::from(&a.path)) {
+        let path = match inside_project(&a.path) {
+            Ok(p) => p,
+            Err(e) => return refused(e),
+        };
+        match app::spec::read(&path) {
             Ok(s) => {
                 let measurable = s.requirements.iter().filter(|r| r.kind.is_measurable()).count();
                 let errors = s.diagnostics.iter().filter(|d| d.level == crate::domain::spec::Level::Error).count();
@@ -240,8 +284,13 @@ impl Flow {
             return refused(Error::Config(format!("planner `{planner}`: expected builtin, openai or bedrock")));
         }
         let how = app::plan::How { planner, model: a.model, ..app::plan::How::default() };
-        let workflows = PathBuf::from(a.workflows.unwrap_or_else(|| "workflows".into()));
-        match app::plan::plan(&self.env, &PathBuf::from(&a.spec), &workflows, &how).await {
+        // The workflow file goes where the CLI would put it: the project's `workflows/`.
+        let workflows = PathBuf::from(crate::config::env("FLOW_WORKFLOWS").unwrap_or_else(|| "workflows".into()));
+        let spec = match inside_project(&a.spec) {
+            Ok(p) => p,
+            Err(e) => return refused(e),
+        };
+        match app::plan::plan(&self.env, &spec, &workflows, &how).await {
             Ok(p) => {
                 let gates: Vec<&str> = p.steps.iter().filter(|s| s.gate).map(|s| s.id.as_str()).collect();
                 let summary = if p.unchanged {
@@ -452,13 +501,217 @@ impl ServerHandler for Flow {
 
 /// Serve MCP over stdin and stdout until the client goes away.
 pub async fn serve(env: Env) -> Result<(), Error> {
-    let service = Flow::new(env).serve(rmcp::transport::stdio()).await.map_err(|e| Error::Io {
+    use tokio::io::AsyncWriteExt;
+    // rmcp serves on one pair of pipes; the gate stands between them and stdio, answering what
+    // is not a well-formed request itself (so no client waits forever on a line it sent).
+    let (to_server, server_in) = tokio::io::duplex(1 << 20);
+    let (server_out, from_server) = tokio::io::duplex(1 << 20);
+    let (lines, mut out) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    let writer = tokio::spawn(async move {
+        let mut stdout = tokio::io::stdout();
+        while let Some(line) = out.recv().await {
+            if stdout.write_all(&line).await.is_err() || stdout.flush().await.is_err() {
+                break;
+            }
+        }
+    });
+    let copy_out = {
+        let lines = lines.clone();
+        tokio::spawn(async move {
+            use tokio::io::AsyncBufReadExt;
+            let mut r = tokio::io::BufReader::new(from_server);
+            loop {
+                let mut line = Vec::new();
+                match r.read_until(b'\n', &mut line).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        if lines.send(line).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        })
+    };
+    let gate = tokio::spawn(gate::run(tokio::io::stdin(), to_server, lines));
+    let service = Flow::new(env).serve((server_in, server_out)).await.map_err(|e| Error::Io {
         what: "starting the MCP server".into(),
         source: std::io::Error::other(e.to_string()),
     })?;
-    service
-        .waiting()
-        .await
-        .map_err(|e| Error::Io { what: "serving MCP".into(), source: std::io::Error::other(e.to_string()) })?;
+    let served = service.waiting().await;
+    gate.abort();
+    let _ = copy_out.await;
+    let _ = writer.await;
+    served.map_err(|e| Error::Io { what: "serving MCP".into(), source: std::io::Error::other(e.to_string()) })?;
     Ok(())
+}
+
+/// The JSON-RPC gate in front of the server: each line from the client is checked before rmcp
+/// sees it. Unparsable JSON gets `-32700`; a batch, a non-object, a `jsonrpc` other than "2.0",
+/// a method that is not a string, params that are not an object, or a line longer than
+/// [`gate::MAX_LINE`] get `-32600`; a tool call whose arguments do not fit the tool gets
+/// `-32602`, naming the tool and the field. Everything else passes unchanged.
+pub mod gate {
+    use serde_json::{json, Value};
+    use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt};
+
+    /// The longest request line accepted (bytes).
+    pub const MAX_LINE: usize = 4 << 20;
+
+    fn error(id: Value, code: i64, message: String) -> Vec<u8> {
+        let mut v =
+            serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}))
+                .unwrap_or_default();
+        v.push(b'\n');
+        v
+    }
+
+    /// Does this tool call's arguments fit the tool? Why not.
+    fn arguments(tool: &str, args: &Value) -> Result<(), String> {
+        fn fits<T: serde::de::DeserializeOwned>(args: &Value) -> Result<(), String> {
+            serde_json::from_value::<T>(args.clone()).map(|_| ()).map_err(|e| e.to_string())
+        }
+        let args = if args.is_null() { &Value::Object(Default::default()) } else { args };
+        if !args.is_object() {
+            return Err("arguments must be an object".into());
+        }
+        match tool {
+            "status" | "run" => fits::<super::RunbookArg>(args),
+            "show_step" => fits::<super::StepArg>(args),
+            "read_spec" => fits::<super::SpecArg>(args),
+            "plan" => fits::<super::PlanArg>(args),
+            "journal" => fits::<super::JournalArg>(args),
+            "report" | "graph" => fits::<super::FormatArg>(args),
+            _ => Ok(()),
+        }
+    }
+
+    /// What to do with one line: pass it on, or answer it here.
+    pub fn check(line: &[u8]) -> Result<(), Vec<u8>> {
+        let v: Value = match serde_json::from_slice(line) {
+            Ok(v) => v,
+            Err(e) => return Err(error(Value::Null, -32700, format!("parse error: not JSON ({e})"))),
+        };
+        let Some(o) = v.as_object() else {
+            let what = if v.is_array() { "a batch (MCP takes one request a line)" } else { "not a JSON-RPC object" };
+            return Err(error(Value::Null, -32600, format!("invalid request: {what}")));
+        };
+        let id = match o.get("id") {
+            Some(id @ (Value::String(_) | Value::Number(_))) => id.clone(),
+            Some(Value::Null) | None => Value::Null,
+            Some(_) => {
+                return Err(error(Value::Null, -32600, "invalid request: `id` must be a string or a number".into()))
+            }
+        };
+        if o.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+            return Err(error(id, -32600, "invalid request: `jsonrpc` must be \"2.0\"".into()));
+        }
+        match o.get("method") {
+            Some(Value::String(_)) | None => {}
+            Some(_) => return Err(error(id, -32600, "invalid request: `method` must be a string".into())),
+        }
+        if o.get("method").is_none() && !(o.contains_key("result") || o.contains_key("error")) {
+            return Err(error(id, -32600, "invalid request: no `method`".into()));
+        }
+        match o.get("params") {
+            Some(Value::Object(_)) | None => {}
+            Some(_) => return Err(error(id, -32600, "invalid request: `params` must be an object".into())),
+        }
+        if o.get("method").and_then(Value::as_str) == Some("tools/call") {
+            let p = &o["params"];
+            let tool = p.get("name").and_then(Value::as_str).unwrap_or_default();
+            if let Err(why) = arguments(tool, p.get("arguments").unwrap_or(&Value::Null)) {
+                return Err(error(id, -32602, format!("invalid params for tool `{tool}`: {why}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Read the client's lines from `input`; pass the good ones to the server, answer the rest.
+    pub async fn run(
+        input: impl AsyncRead + Unpin,
+        mut server: impl AsyncWrite + Unpin,
+        answers: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
+    ) {
+        let mut r = tokio::io::BufReader::new(input);
+        loop {
+            let mut line = Vec::new();
+            let mut too_long = false;
+            // Read one line, keeping at most MAX_LINE bytes of it.
+            loop {
+                let buf = match r.fill_buf().await {
+                    Ok(b) => b,
+                    Err(_) => return,
+                };
+                if buf.is_empty() {
+                    if line.is_empty() {
+                        return;
+                    }
+                    break;
+                }
+                let (take, done) = match buf.iter().position(|b| *b == b'\n') {
+                    Some(i) => (i + 1, true),
+                    None => (buf.len(), false),
+                };
+                if line.len() + take <= MAX_LINE + 1 {
+                    line.extend_from_slice(&buf[..take]);
+                } else {
+                    too_long = true;
+                }
+                r.consume(take);
+                if done {
+                    break;
+                }
+            }
+            if too_long {
+                let _ = answers.send(error(
+                    Value::Null,
+                    -32600,
+                    format!("invalid request: a line longer than {} MiB", MAX_LINE >> 20),
+                ));
+                continue;
+            }
+            if line.iter().all(|b| b.is_ascii_whitespace()) {
+                continue;
+            }
+            match check(&line) {
+                Ok(()) => {
+                    if !line.ends_with(b"\n") {
+                        line.push(b'\n');
+                    }
+                    if server.write_all(&line).await.is_err() || server.flush().await.is_err() {
+                        return;
+                    }
+                }
+                Err(answer) => {
+                    if answers.send(answer).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn code(line: &str) -> Option<i64> {
+            check(line.as_bytes())
+                .err()
+                .map(|a| serde_json::from_slice::<Value>(&a).unwrap()["error"]["code"].as_i64().unwrap())
+        }
+
+        #[test]
+        fn what_is_not_a_request_is_answered() {
+            assert_eq!(code("{not json"), Some(-32700));
+            assert_eq!(code("[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]"), Some(-32600));
+            assert_eq!(code("{\"jsonrpc\":\"1.0\",\"id\":1,\"method\":\"ping\"}"), Some(-32600));
+            assert_eq!(code("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":7}"), Some(-32600));
+            assert_eq!(code("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"params\":[1]}"), Some(-32600));
+            assert_eq!(code("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"journal\",\"arguments\":{\"last\":\"ten\"}}}"), Some(-32602));
+            assert_eq!(code("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}"), None);
+            assert_eq!(code("{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}"), None);
+        }
+    }
 }

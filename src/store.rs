@@ -33,11 +33,38 @@ use crate::journal::{check_append, Backend, Error, Journal, RunLock, RunbookMeta
 /// The sled backend rooted at a directory.
 pub struct Sled {
     path: PathBuf,
+    /// May opening it create the store? Only for the commands that start one (`flow plan`, an
+    /// import's destination): a mistyped `--state` never leaves an empty store behind.
+    create: bool,
 }
 
 impl Sled {
+    /// A store that is opened if it is there, and created if it is not.
     pub fn new(path: impl Into<PathBuf>) -> Sled {
-        Sled { path: path.into() }
+        Sled { path: path.into(), create: true }
+    }
+
+    /// A store that must already be there.
+    pub fn existing(path: impl Into<PathBuf>) -> Sled {
+        Sled { path: path.into(), create: false }
+    }
+}
+
+/// Is there a store (sled's files) at `path`?
+fn is_store(path: &Path) -> bool {
+    path.join("conf").is_file() || path.join("db").is_file()
+}
+
+/// sled's error, for people: its corruption report is a Debug dump (file offsets, backtraces).
+fn sled_error(path: &Path, e: sled::Error) -> Error {
+    match e {
+        sled::Error::Corruption { .. } => Error::Backend {
+            path: path.display().to_string(),
+            detail: "its files are damaged (the database reports corruption); restore the directory from a backup, \
+                     or move it aside: a runbook's journal lives only there, so keep the damaged copy for recovery"
+                .into(),
+        },
+        other => io_error(path, other),
     }
 }
 
@@ -102,9 +129,15 @@ impl Session {
     /// (`snap.*.generating`: sled writes, fsyncs, then renames) is removed before opening; sled
     /// 0.34 would otherwise refuse to open (spacejam/sled#1527). The log stays authoritative:
     /// sled replays it from the previous complete snapshot.
-    pub fn open(path: &Path) -> Result<Session, Error> {
+    pub fn open(path: &Path, create: bool) -> Result<Session, Error> {
         let start = Instant::now();
         let limit = lock_wait();
+        if path.exists() && !path.is_dir() {
+            return Err(io_error(path, "not a directory: a state store is a directory (or s3://BUCKET/PREFIX)"));
+        }
+        if !create && !is_store(path) {
+            return Err(Error::NoStore { path: path.display().to_string() });
+        }
         std::fs::create_dir_all(path).map_err(|e| io_error(path, e))?;
         let queue = lock_file(&path.join("flow.queue"))?;
         let lock = lock_file(&path.join("flow.lock"))?;
@@ -135,13 +168,13 @@ impl Session {
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_millis(50));
                 }
-                Err(e) => return Err(io_error(path, e)),
+                Err(e) => return Err(sled_error(path, e)),
             }
         }
     }
 
     fn err(&self, e: sled::Error) -> Error {
-        io_error(&self.path, e)
+        sled_error(&self.path, e)
     }
 
     fn corrupt(&self, tree: &str, why: impl ToString) -> Error {
@@ -289,7 +322,7 @@ struct FileLock(#[allow(dead_code)] File);
 
 impl Backend for Sled {
     fn open(&self) -> Result<Box<dyn Journal>, Error> {
-        Ok(Box::new(Session::open(&self.path)?))
+        Ok(Box::new(Session::open(&self.path, self.create)?))
     }
 
     fn run_lock(&self, runbook: &str) -> Result<RunLock, Error> {

@@ -1,7 +1,9 @@
 //! The webhook notifier: a notice POSTed as Slack-compatible JSON (`text`, the plain-text
 //! fallback every receiver reads; `blocks`, the formatted form Slack shows), with a timeout,
 //! tried three times. The URL comes from `FLOW_WEBHOOK_URL` or `[notify] webhook_url` in
-//! `flow.toml`.
+//! `flow.toml`. For Slack's incoming webhooks (and most others) the URL is the credential:
+//! it is never written anywhere (messages, the journal, reports) but as its scheme and host, or
+//! the name given it (`[notify] webhook_name`).
 
 use std::time::Duration;
 
@@ -16,17 +18,29 @@ pub const TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct Webhook {
     url: String,
+    /// How it is named wherever people read: a given name, or the URL's scheme and host.
+    shown: String,
     client: reqwest::Client,
 }
 
+/// A webhook URL as it may be shown: scheme and host only (`https://hooks.slack.com/…`).
+pub fn redacted(url: &str) -> String {
+    match url.parse::<url::Url>() {
+        Ok(u) => format!("{}://{}/…", u.scheme(), u.host_str().unwrap_or("?")),
+        Err(_) => "the webhook (its URL does not parse)".into(),
+    }
+}
+
 impl Webhook {
-    pub fn new(url: &str) -> Result<Webhook, String> {
-        let parsed: url::Url = url.parse().map_err(|e| format!("webhook URL `{url}`: {e}"))?;
+    /// `name`: what to call it in messages (default: the URL's scheme and host).
+    pub fn new(url: &str, name: Option<&str>) -> Result<Webhook, String> {
+        let parsed: url::Url = url.parse().map_err(|e| format!("webhook URL {}: {e}", redacted(url)))?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(format!("webhook URL `{url}`: expected http:// or https://"));
+            return Err(format!("webhook URL {}: expected http:// or https://", redacted(url)));
         }
         let client = reqwest::Client::builder().timeout(TIMEOUT).build().map_err(|e| format!("HTTP client: {e}"))?;
-        Ok(Webhook { url: url.into(), client })
+        let shown = name.map(|n| format!("webhook `{n}`")).unwrap_or_else(|| redacted(url));
+        Ok(Webhook { url: url.into(), shown, client })
     }
 }
 
@@ -54,17 +68,29 @@ impl Notifier for Webhook {
                 self.client.post(&self.url).header("content-type", "application/json").body(payload.to_string());
             match request.send().await {
                 Ok(r) if r.status().is_success() => return Ok(()),
-                Ok(r) => last = format!("HTTP {} from {}", r.status().as_u16(), self.url),
+                Ok(r) => last = format!("HTTP {} from {}", r.status().as_u16(), self.shown),
                 Err(e) if e.is_timeout() => {
-                    last = format!("no answer from {} within {} s", self.url, TIMEOUT.as_secs())
+                    last = format!("no answer from {} within {} s", self.shown, TIMEOUT.as_secs())
                 }
-                Err(e) if e.is_connect() => last = format!("cannot connect to {}", self.url),
-                Err(e) => last = format!("{}: {e}", self.url),
+                Err(e) if e.is_connect() => last = format!("cannot connect to {}", self.shown),
+                // reqwest's own text names the URL: left out.
+                Err(e) => last = format!("{}: {}", self.shown, crate::aws::chain(&e.without_url())),
             }
             if attempt < ATTEMPTS {
                 tokio::time::sleep(Duration::from_millis(500 * attempt as u64)).await;
             }
         }
         Err(format!("{last} (after {ATTEMPTS} attempts)"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_url_is_never_shown() {
+        let url = "https://hooks.slack.com/services/T000/B000/XXXXSECRET";
+        assert_eq!(super::redacted(url), "https://hooks.slack.com/…");
+        let e = super::Webhook::new("ftp://hooks.example/services/SECRET", None).err().unwrap();
+        assert!(!e.contains("SECRET"), "{e}");
     }
 }

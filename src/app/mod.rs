@@ -221,20 +221,30 @@ pub fn ensure_meta(
     workflow_path: &Path,
     spec: &str,
 ) -> Result<RunbookMeta> {
-    let workflow_abs = std::path::absolute(workflow_path).unwrap_or_else(|_| workflow_path.to_path_buf());
+    // Kept as given (relative to the project, as `flow plan` was given it), so a copied or
+    // moved project, or a CI checkout at another path on shared state, finds its own file.
+    let workflow = relative(workflow_path);
     let meta = match j.meta(name)? {
-        Some(m) if m.workflow == workflow_abs && m.spec == spec => return Ok(m),
-        Some(m) => RunbookMeta { workflow: workflow_abs, spec: spec.into(), ..m },
-        None => RunbookMeta {
-            name: name.into(),
-            workflow: workflow_abs,
-            spec: spec.into(),
-            created_at: env.now(),
-            workflow_read: None,
-        },
+        Some(m) if m.workflow == workflow && m.spec == spec => return Ok(m),
+        Some(m) => RunbookMeta { workflow, spec: spec.into(), ..m },
+        None => {
+            RunbookMeta { name: name.into(), workflow, spec: spec.into(), created_at: env.now(), workflow_read: None }
+        }
     };
     j.put_meta(&meta)?;
     Ok(meta)
+}
+
+/// A path as the project sees it: relative to the working directory (`-C`) when it is under
+/// it, else as given.
+pub fn relative(p: &Path) -> std::path::PathBuf {
+    if p.is_relative() {
+        return p.to_path_buf();
+    }
+    std::env::current_dir()
+        .ok()
+        .and_then(|d| p.strip_prefix(d).ok().map(Path::to_path_buf))
+        .unwrap_or_else(|| p.to_path_buf())
 }
 
 /// Note that the workflow file's bytes (of `digest`) are plan `version`.

@@ -34,6 +34,8 @@ pub struct How {
     /// Record the new version even when it discards evidence, approvals or an edit of the
     /// workflow file (without it, such a re-plan is refused with the list of what would go).
     pub force: bool,
+    /// The runbook's name (default: the spec file's name as a slug).
+    pub runbook: Option<String>,
 }
 
 impl Default for How {
@@ -46,6 +48,7 @@ impl Default for How {
             repair_rounds: None,
             extract: true,
             force: false,
+            runbook: None,
         }
     }
 }
@@ -127,10 +130,34 @@ impl Planned {
     }
 }
 
-/// The runbook a spec file names: its file name as a slug.
-pub fn runbook_name(spec_path: &Path) -> Result<String> {
-    let stem = spec_path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
-    let name = dspec::slug(stem);
+/// A runbook name from any text: lowercase letters (any script) and digits, other runs of
+/// characters as one `-`, at most 60 characters.
+pub fn slug(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if c.is_alphanumeric() {
+            out.extend(c.to_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    out.trim_end_matches('-').chars().take(60).collect::<String>().trim_end_matches('-').to_string()
+}
+
+/// The runbook a spec file names: its file name as a slug (or the name given).
+pub fn runbook_name(spec_path: &Path, given: Option<&str>) -> Result<String> {
+    let name = match given {
+        Some(g) => {
+            let n = slug(g);
+            if n != g {
+                return Err(Error::Usage(format!(
+                    "runbook name `{g}`: use lowercase letters, digits and `-` (`{n}` would do)"
+                )));
+            }
+            n
+        }
+        None => slug(spec_path.file_stem().and_then(|s| s.to_str()).unwrap_or("")),
+    };
     if name.is_empty() {
         return Err(Error::Refused(format!("cannot name a runbook after {}", spec_path.display())));
     }
@@ -140,7 +167,7 @@ pub fn runbook_name(spec_path: &Path) -> Result<String> {
 /// Plan a spec file: validate, write `<workflows>/<name>.toml`, record the version.
 pub async fn plan(env: &Env, path: &Path, workflows: &Path, how: &How) -> Result<Planned> {
     let mut s = super::spec::read(path)?;
-    let name = runbook_name(path)?;
+    let name = runbook_name(path, how.runbook.as_deref())?;
     let shown = path.display().to_string();
     let llm = how.planner != "builtin";
     let mut notes = Vec::new();
@@ -174,6 +201,15 @@ pub async fn plan(env: &Env, path: &Path, workflows: &Path, how: &How) -> Result
     }
     let wf_path: PathBuf = workflows.join(format!("{name}.toml"));
     let mut j = env.open()?;
+    // A runbook belongs to one spec file: another file whose name gives the same runbook
+    // (`orders/launch.md` and `search/launch.md`) would take over its history.
+    if let Some(m) = j.meta(&name)?.filter(|m| same_file(&m.spec, &shown) == Some(false)) {
+        return Err(Error::Refused(format!(
+            "runbook `{name}` belongs to {}, not {shown}; nothing was planned. Give this spec its own runbook: \
+             `flow plan {shown} --runbook NAME`",
+            m.spec
+        )));
+    }
     let mut meta = ensure_meta(env, j.as_mut(), &name, &wf_path, &shown)?;
     let view = journal::project(j.as_ref(), &name)?;
     let current = if view.version > 0 { j.plan(&name, view.version)? } else { None };
@@ -248,6 +284,16 @@ pub async fn plan(env: &Env, path: &Path, workflows: &Path, how: &How) -> Result
     planned.notes = notes;
     planned.lost = lost.filter(|l| !l.is_empty());
     Ok(planned)
+}
+
+/// Do two spec paths name the same file? `None` when that cannot be told (the recorded one is
+/// gone): then it is taken to be the same, as a moved project's would be.
+fn same_file(recorded: &str, given: &str) -> Option<bool> {
+    if recorded == given {
+        return Some(true);
+    }
+    let (a, b) = (std::fs::canonicalize(recorded).ok()?, std::fs::canonicalize(given).ok()?);
+    Some(a == b)
 }
 
 /// Write the shipped templates the plan's change sets refer to and the workflows folder lacks;

@@ -14,12 +14,15 @@ use crate::domain::event::Body;
 use crate::error::{Error, Result};
 use crate::journal::{self, Backend, Journal};
 
-/// A backend for a state location: `s3://BUCKET/PREFIX`, or a local directory (sled).
-pub fn backend(url: &str, clock: Arc<dyn Clock>) -> Result<Arc<dyn Backend>> {
+/// A backend for a state location: `s3://BUCKET/PREFIX`, or a local directory (sled), which
+/// `create` allows to be made when it is not there yet.
+pub fn backend(url: &str, clock: Arc<dyn Clock>, create: bool) -> Result<Arc<dyn Backend>> {
     if url.starts_with("s3://") {
         Ok(Arc::new(crate::s3state::S3::connect(url, clock)?))
-    } else {
+    } else if create {
         Ok(Arc::new(crate::store::Sled::new(PathBuf::from(url))))
+    } else {
+        Ok(Arc::new(crate::store::Sled::existing(PathBuf::from(url))))
     }
 }
 

@@ -69,7 +69,14 @@ pub fn main() -> i32 {
         Some(s) => s,
         None => config.state.url.clone().unwrap_or_else(|| "state".into()),
     };
-    let backend = match app::state::backend(&state, clock.clone()) {
+    // Only the commands that start a store may create one: a mistyped --state leaves nothing.
+    let creates = match &cli.command {
+        Command::Plan { .. } | Command::Mcp | Command::State { action: StateAction::Import { .. } } => true,
+        // A model's answer is cached in the store.
+        Command::Spec { extract, .. } => extract == "llm",
+        _ => false,
+    };
+    let backend = match app::state::backend(&state, clock.clone(), creates) {
         Ok(b) => b,
         Err(e) => {
             eprintln!("error: {}", visible(&e.to_string()));
@@ -109,7 +116,7 @@ fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FLOW_LOG").unwrap_or_else(|_| {
         // The AWS SDK's own warnings (no IMDS off EC2, a profile it skipped) are noise for a
         // person; what failed reaches them as flow's error.
-        "warn,aws_config=error,aws_smithy_runtime=error".into()
+        "warn,aws_config=error,aws_smithy_runtime=error,rmcp=error".into()
     });
     let ansi = std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).try_init();
@@ -184,7 +191,16 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
             workflows,
             json,
         } => {
-            let how = app::plan::How { planner, model, region, no_cache, repair_rounds, extract: !no_extract, force };
+            let how = app::plan::How {
+                planner,
+                model,
+                region,
+                no_cache,
+                repair_rounds,
+                extract: !no_extract,
+                force,
+                runbook: rb.map(str::to_string),
+            };
             let (env, _bars) = with_bars(env, json);
             let planned = app::plan::plan(&env, &spec, &workflows, &how).await?;
             for n in &planned.notes {
@@ -203,8 +219,8 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
             let opts =
                 Options { wait, jobs, tick: Duration::from_millis(tick), keep_events: json, ..Options::default() };
             let (mut env, bars) = with_bars(env, json);
-            if let Some(url) = crate::config::webhook_url()? {
-                let hook = crate::webhook::Webhook::new(&url).map_err(Error::Config)?;
+            if let Some((url, name)) = crate::config::webhook()? {
+                let hook = crate::webhook::Webhook::new(&url, name.as_deref()).map_err(Error::Config)?;
                 env.notifier = Some(Arc::new(hook));
             }
             let report = app::run::run(&env, rb, &opts, &Lines { quiet: json, bars }).await?;
@@ -254,8 +270,9 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
         Command::Drill { drill } => self::drill(env, drill).await,
         Command::Mcp => {
             let mut env = env.clone();
-            if let Some(url) = crate::config::webhook_url()? {
-                env.notifier = Some(Arc::new(crate::webhook::Webhook::new(&url).map_err(Error::Config)?));
+            if let Some((url, name)) = crate::config::webhook()? {
+                env.notifier =
+                    Some(Arc::new(crate::webhook::Webhook::new(&url, name.as_deref()).map_err(Error::Config)?));
             }
             crate::mcp::serve(env).await?;
             Ok(exit::OK)
@@ -335,7 +352,7 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
                 StateAction::Export { to, json } => (to, true, json),
                 StateAction::Import { from, json } => (from, false, json),
             };
-            let there = app::state::backend(&other, env.clock.clone())?;
+            let there = app::state::backend(&other, env.clock.clone(), export)?;
             let (src, dst) =
                 if export { (env.backend.as_ref(), there.as_ref()) } else { (there.as_ref(), env.backend.as_ref()) };
             let c = app::state::copy(src, dst, rb)?;

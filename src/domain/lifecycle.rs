@@ -482,6 +482,9 @@ pub enum Finished {
     Submitted(Result<Outcome, Failure>),
     /// `None`: the executor cannot tell whether the effect happened.
     Reconciled(Result<Option<Outcome>, Failure>),
+    /// The executor cannot tell whether the effect happened, and says what it found (a command
+    /// from the run that was killed, still running, waited for or stopped).
+    Interrupted(String),
 }
 
 /// A step's params resolved against the outputs recorded so far, and their digest.
@@ -669,7 +672,7 @@ fn describe(f: &Finished) -> String {
             Outcome::Done { .. } => "done".into(),
             Outcome::Wait { note, .. } => format!("waiting: {note}"),
         },
-        Finished::Reconciled(Ok(None)) => "cannot tell whether it happened".into(),
+        Finished::Reconciled(Ok(None)) | Finished::Interrupted(_) => "cannot tell whether it happened".into(),
         Finished::Previewed(Err(e)) | Finished::Submitted(Err(e)) | Finished::Reconciled(Err(e)) => {
             format!("failed: {e}")
         }
@@ -733,6 +736,11 @@ pub fn settle(runbook: &str, step: &str, v: &StepView, started: &Start, finished
         Finished::Reconciled(Ok(None)) => {
             Decision::record(Body::Failed { step: step.into(), error: interrupted_message(step), interrupted: true })
         }
+        Finished::Interrupted(found) => Decision::record(Body::Failed {
+            step: step.into(),
+            error: format!("{}; {found}", interrupted_message(step)),
+            interrupted: true,
+        }),
     }
 }
 

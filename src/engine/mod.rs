@@ -179,6 +179,10 @@ struct Indexed {
     order: Vec<usize>,
     dependents: Vec<Vec<usize>>,
     kinds: Vec<Option<StepKind>>,
+    /// Per step, how many of its needs (in order) are known done in the recorded view: a need
+    /// done stays done until the plan changes (which builds a new index), so a step with
+    /// thousands of needs is not asked about all of them again each time one finishes.
+    needs_done_upto: std::cell::RefCell<Vec<usize>>,
 }
 
 impl Indexed {
@@ -203,7 +207,21 @@ impl Indexed {
             }
         }
         let kinds = plan.steps.iter().map(|s| StepKind::parse(&s.kind)).collect();
-        Indexed { plan, index, rank, order, dependents, kinds }
+        let needs_done_upto = std::cell::RefCell::new(vec![0; plan.steps.len()]);
+        Indexed { plan, index, rank, order, dependents, kinds, needs_done_upto }
+    }
+
+    /// Are step `i`'s needs all done: in the recorded view up to the mark, then in the turn's
+    /// working view (`done`). The mark moves only on what is recorded.
+    fn needs_done(&self, i: usize, recorded: &RunbookView, done: impl Fn(&str) -> bool) -> bool {
+        let needs = &self.plan.steps[i].needs;
+        let mut upto = self.needs_done_upto.borrow_mut();
+        let mut k = upto[i];
+        while k < needs.len() && recorded.step(&needs[k]).phase.satisfies_needs() {
+            k += 1;
+        }
+        upto[i] = k;
+        needs[k..].iter().all(|n| done(n))
     }
 }
 
@@ -213,7 +231,7 @@ struct Turn {
     staged: Vec<Event>,
     starts: Vec<(String, Start)>,
     /// Ranks of steps that wait for a free slot.
-    kept: Vec<usize>,
+    kept: BTreeSet<usize>,
     unsupported: Vec<String>,
 }
 
@@ -608,7 +626,13 @@ impl<'a> Engine<'a> {
             self.unsupported.extend(t.unsupported);
             match self.commit(t.staged) {
                 Ok(()) => {
-                    self.dirty.extend(t.kept);
+                    // Merged the small into the large: thousands of ready steps waiting for a
+                    // slot are not copied again at every turn.
+                    let mut kept = t.kept;
+                    if kept.len() > self.dirty.len() {
+                        std::mem::swap(&mut kept, &mut self.dirty);
+                    }
+                    self.dirty.extend(kept);
                     self.completed.clear();
                     for (id, start) in t.starts {
                         self.launch(id, start);
@@ -663,7 +687,7 @@ impl<'a> Engine<'a> {
                 step,
                 kind,
                 view: view.step(&self.view, &step.id),
-                needs_done: step.needs.iter().all(|n| view.step(&self.view, n).phase.satisfies_needs()),
+                needs_done: self.plan.needs_done(i, &self.view, |n| view.step(&self.view, n).phase.satisfies_needs()),
                 executor: self.executors.executor(kind).is_some(),
                 now_ms: now,
                 policy: self.policy,
@@ -678,8 +702,8 @@ impl<'a> Engine<'a> {
             }
             if start.is_some() && self.flights.len() + t.starts.len() >= jobs {
                 // No slot: this step (and the rest) wait for one; nothing of it is recorded.
-                t.kept.push(rank);
-                t.kept.extend(dirty.iter().copied());
+                t.kept = std::mem::take(&mut dirty);
+                t.kept.insert(rank);
                 break;
             }
             if record.is_empty() && start.is_none() {
@@ -755,7 +779,10 @@ async fn carry_out(exec: Arc<dyn Executor>, ctx: Ctx, params: Map<String, Value>
         Effect::Preview | Effect::Verify => Finished::Previewed(exec.preview(&ctx, &params).await.map_err(msg)),
         Effect::Submit { token } => Finished::Submitted(exec.submit(&ctx, &params, &token).await.map_err(msg)),
         Effect::Poll { handle } => Finished::Submitted(exec.poll(&ctx, &params, &handle).await.map_err(msg)),
-        Effect::Reconcile { token } => Finished::Reconciled(exec.reconcile(&ctx, &params, &token).await.map_err(msg)),
+        Effect::Reconcile { token } => match exec.reconcile(&ctx, &params, &token).await {
+            Err(crate::executor::Error::Interrupted(found)) => Finished::Interrupted(found),
+            other => Finished::Reconciled(other.map_err(msg)),
+        },
     }
 }
 

@@ -71,6 +71,9 @@ pub enum Error {
     /// Anything else the step ran into, said for a person.
     #[error("{0}")]
     Step(String),
+    /// From `reconcile`: flow cannot tell whether the effect happened, and found this.
+    #[error("{0}")]
+    Interrupted(String),
 }
 
 impl From<String> for Error {

@@ -6,6 +6,12 @@ use crate::app::report::Report;
 use crate::domain::human;
 use crate::domain::requirement::fmt_num;
 
+/// Text from people and commands (names, comments, reasons, errors, output) as Markdown shows
+/// it literally: no HTML it could carry is rendered, no table it sits in is broken.
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('|', "\\|").replace('\n', " ")
+}
+
 /// The text, and the chart files (name, SVG) to write beside it; `stem` prefixes their names.
 pub fn render(r: &Report, graph: &str, stem: &str) -> (String, Vec<(String, String)>) {
     let d = &r.decision;
@@ -18,9 +24,9 @@ pub fn render(r: &Report, graph: &str, stem: &str) -> (String, Vec<(String, Stri
     if !d.unverified.is_empty() {
         md.push_str(&format!("; unverified: {}", d.unverified.join(", ")));
     }
-    md.push_str(&format!("\n- Decision: {}", super::html::decided(d)));
+    md.push_str(&format!("\n- Decision: {}", esc(&super::html::decided(d))));
     for f in &d.skipped_failures {
-        md.push_str(&format!("\n- **Failed, then skipped**: `{}` ({}; {})", f.step, f.error, f.skipped));
+        md.push_str(&format!("\n- **Failed, then skipped**: `{}` ({}; {})", f.step, esc(&f.error), esc(&f.skipped)));
     }
     md.push_str(&format!(
         "\n\nSpec `{}`, plan version {}, generated {} by flow.\n",
@@ -52,15 +58,14 @@ pub fn render(r: &Report, graph: &str, stem: &str) -> (String, Vec<(String, Stri
                 )
             })
             .collect();
-        figures.extend(q.why.clone());
+        figures.extend(q.why.as_deref().map(esc));
         md.push_str(&format!(
             "| `{}` | {} ({}:{}) | {} | **{}** | {} | {} |\n",
             q.id,
             match &q.scope {
-                Some(s) => format!("{} (scope: {s})", q.text),
-                None => q.text.clone(),
-            }
-            .replace('|', "\\|"),
+                Some(s) => esc(&format!("{} (scope: {s})", q.text)),
+                None => esc(&q.text),
+            },
             q.source,
             q.line,
             q.target,
@@ -73,19 +78,19 @@ pub fn render(r: &Report, graph: &str, stem: &str) -> (String, Vec<(String, Stri
     for s in &r.steps {
         md.push_str(&format!("\n### <a id=\"step-{0}\"></a>{0} ({1}): {2}\n\n", s.id, s.kind, s.state));
         if !s.description.is_empty() {
-            md.push_str(&format!("{}\n\n", s.description));
+            md.push_str(&format!("{}\n\n", esc(&s.description)));
         }
         if let Some(a) = &s.approval {
             md.push_str(&format!(
                 "Approved by **{}** at {}{} (artifact `{}`).\n\n",
-                crate::domain::lifecycle::shown_as(&a.by, a.as_name.as_deref()),
+                esc(&crate::domain::lifecycle::shown_as(&a.by, a.as_name.as_deref())),
                 a.at,
-                a.comment.as_ref().map(|c| format!(": \"{c}\"")).unwrap_or_default(),
+                a.comment.as_ref().map(|c| format!(": \"{}\"", esc(c))).unwrap_or_default(),
                 a.artifact_digest
             ));
         }
         if let Some(e) = &s.error {
-            md.push_str(&format!("Error: {e}\n\n"));
+            md.push_str(&format!("Error: {}\n\n", esc(e)));
         }
         if let Some(q) = &s.quota {
             md.push_str(&format!(
@@ -142,7 +147,8 @@ pub fn render(r: &Report, graph: &str, stem: &str) -> (String, Vec<(String, Stri
     }
     md.push_str("\n## Journal\n\n```text\n");
     for e in &r.journal {
-        md.push_str(&super::text::event(e));
+        // Inside the fence nothing renders; a fence in a journal line must not close it.
+        md.push_str(&super::text::event(e).replace("```", "'''"));
         md.push('\n');
     }
     md.push_str("```\n");

@@ -12,6 +12,7 @@ mod aws;
 mod corpus;
 mod drill;
 mod evidence;
+mod hardening;
 mod llm;
 mod load;
 mod mcp;

@@ -97,6 +97,10 @@ fn two_directories_share_one_runbook_on_a_bucket() {
             server.url("/health")
         ),
     );
+    // The other directory is another checkout of the same project (at another path): the same
+    // spec and workflow file, found relative to it.
+    other.write("specs/drill.md", a.read("specs/drill.md"));
+    other.write("workflows/drill.toml", a.read("workflows/drill.toml"));
     let mut child = a.spawn(&["run", "--wait"]);
     // The other directory sees the gate waiting, and who holds the run's lease.
     let s = other.wait_until("gate waiting, the lease held", |s| {
