@@ -233,6 +233,42 @@ impl Project {
     }
 }
 
+/// How busy the machine is while a test measures time: a thread that asks for 1 ms sleeps and
+/// records how late it wakes. A timing assertion adds what this saw to its tolerance, so it
+/// holds on a busy machine (tests run beside a build) and stays tight on an idle one.
+pub struct Noise {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<f64>>,
+}
+
+impl Noise {
+    pub fn start() -> Noise {
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut late = Vec::new();
+            while !s.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                std::thread::sleep(Duration::from_millis(1));
+                late.push((t.elapsed().as_secs_f64() * 1000.0 - 1.0).max(0.0));
+            }
+            late
+        });
+        Noise { stop, thread }
+    }
+
+    /// How late the wake-ups were (ms): (p50, p99).
+    pub fn stop(self) -> (f64, f64) {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut late = self.thread.join().unwrap_or_default();
+        late.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            late.get(((late.len() as f64 * q) as usize).min(late.len().saturating_sub(1))).copied().unwrap_or(0.0)
+        };
+        (at(0.5), at(0.99))
+    }
+}
+
 /// The OS user these tests run as: who flow records as the actor on local state.
 pub fn me() -> String {
     let out = std::process::Command::new("id").arg("-un").output().expect("id runs");

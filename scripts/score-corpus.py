@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""Score flow's spec reading against a corpus of documents with hand-written expectations.
+
+    scripts/score-corpus.py tests/corpus-real [--flow target/debug/flow] [--verbose]
+
+Each DOC.md has DOC.expect beside it (`req KIND OP VALUE UNIT LINE`, `not LINE FIGURE # why`,
+`ask LINE # readings`). For each document, `flow spec --json` is compared with the expectations:
+
+- right: an expected target read with its kind, comparison, value (within 0.1 %) and unit, on
+  its line;
+- missed: an expected target not read so;
+- wrong: a target read that is not expected (on a line with a `not`, or on no expected line);
+- guessed: a target read on an `ask` line (where a careful reader would ask, not read);
+- asked: an `ask` line that flow turned into a question (or listed as not read), as it should;
+- silent: a `not` figure's line with neither a requirement nor an unread entry (dropped without
+  a word);
+- planned: `flow plan` on the document exits 0 (questions allowed).
+"""
+import json, os, subprocess, sys, tempfile
+
+def expectations(path):
+    reqs, nots, asks = [], {}, set()
+    for raw in open(path, encoding="utf-8"):
+        line = raw.split("#", 1)[0].strip() if not raw.startswith("req") else raw.split(" #", 1)[0].strip()
+        if not line:
+            continue
+        w = line.split()
+        if w[0] == "req":
+            reqs.append({"kind": w[1], "op": w[2], "value": float(w[3]), "unit": w[4], "line": int(w[5])})
+        elif w[0] == "not":
+            figure = " ".join(w[2:])
+            # Only a figure with a unit (a letter or a sign after the number) must be accounted
+            # for: a bare status code or count is not a figure flow reads.
+            if any(c.isalpha() or c in "%‰" for c in figure):
+                nots.setdefault(int(w[1]), []).append(figure)
+        elif w[0] == "ask":
+            asks.add(int(w[1]))
+    return reqs, nots, asks
+
+def same_value(a, b):
+    return abs(a - b) <= max(1e-6, 1e-3 * max(abs(a), abs(b)))
+
+def score(doc, flow, verbose):
+    reqs, nots, asks = expectations(doc[:-3] + ".expect")
+    out = subprocess.run([flow, "spec", doc, "--json"], capture_output=True, text=True)
+    r = {"doc": os.path.basename(doc), "expected": len(reqs), "right": 0, "missed": 0, "wrong": 0, "guessed": 0,
+         "asked": 0, "ask_lines": len(asks), "silent": 0, "not_lines": len(nots), "planned": False, "notes": []}
+    if out.returncode != 0:
+        r["missed"] = len(reqs)
+        r["notes"].append("spec refused: " + out.stderr.strip()[:200])
+        return r
+    s = json.loads(out.stdout)
+    read = [q for q in s["requirements"] if q["kind"] != "other"]
+    lines_of = lambda q: q.get("lines") or [q["line"]]
+    used = set()
+    for e in reqs:
+        hit = next((i for i, q in enumerate(read) if q["kind"] == e["kind"] and q["op"] == e["op"] and q["unit"] == e["unit"]
+                    and same_value(q["value"], e["value"]) and e["line"] in lines_of(q)), None)
+        if hit is None:
+            r["missed"] += 1
+            r["notes"].append("missed %s %s %s %s line %d" % (e["kind"], e["op"], e["value"], e["unit"], e["line"]))
+        else:
+            r["right"] += 1
+            used.add(hit)
+    for i, q in enumerate(read):
+        if i in used:
+            continue
+        ls = lines_of(q)
+        if any(l in asks for l in ls) and not any(any(e["line"] == l for e in reqs) for l in ls):
+            r["guessed"] += 1
+            r["notes"].append("guessed %s %s %s %s line %s" % (q["kind"], q["op"], q["value"], q["unit"], ls))
+        elif any(any(e["line"] == l for e in reqs) for l in ls) and not any(l in nots for l in ls):
+            # A second reading on a line that does hold a target: counted wrong unless it matches one.
+            r["wrong"] += 1
+            r["notes"].append("wrong %s %s %s %s line %s (%s)" % (q["kind"], q["op"], q["value"], q["unit"], ls, q["text"][:60]))
+        else:
+            r["wrong"] += 1
+            r["notes"].append("wrong %s %s %s %s line %s (%s)" % (q["kind"], q["op"], q["value"], q["unit"], ls, q["text"][:60]))
+    unread = {u["line"] for u in s.get("unread", [])}
+    questions = {q["line"] for q in s.get("questions", [])} | {d["line"] for d in s.get("diagnostics", []) if d.get("line")}
+    read_lines = {l for q in s["requirements"] for l in lines_of(q)}
+    for l in asks:
+        if l in questions or l in unread:
+            r["asked"] += 1
+    for l in nots:
+        if l not in unread and l not in read_lines and l not in questions:
+            r["silent"] += 1
+            r["notes"].append("silent line %d: %s" % (l, "; ".join(nots[l])))
+    with tempfile.TemporaryDirectory() as d:
+        p = subprocess.run([flow, "plan", os.path.abspath(doc)], capture_output=True, text=True, cwd=d,
+                           env=dict(os.environ, FLOW_STATE=os.path.join(d, "state"), FLOW_WORKFLOWS=os.path.join(d, "wf")))
+        r["planned"] = p.returncode == 0
+        if not r["planned"]:
+            r["notes"].append("plan refused (exit %d): %s" % (p.returncode, p.stderr.strip().splitlines()[0][:200] if p.stderr.strip() else ""))
+    return r
+
+def main():
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    flow = "target/debug/flow"
+    if "--flow" in sys.argv:
+        flow = sys.argv[sys.argv.index("--flow") + 1]
+        args = [a for a in args if a != flow]
+    verbose = "--verbose" in sys.argv
+    docs = []
+    for d in args:
+        docs += sorted(os.path.join(d, f) for f in os.listdir(d) if f.endswith(".md") and f != "README.md")
+    tot = {k: 0 for k in ["expected", "right", "missed", "wrong", "guessed", "asked", "ask_lines", "silent", "not_lines"]}
+    planned = 0
+    print("%-52s %4s %5s %6s %5s %7s %5s %6s %s" % ("document", "req", "right", "missed", "wrong", "guessed", "asked", "silent", "planned"))
+    for doc in docs:
+        r = score(doc, flow, verbose)
+        for k in tot:
+            tot[k] += r[k]
+        planned += r["planned"]
+        print("%-52s %4d %5d %6d %5d %7d %5s %6d %s" % (r["doc"][:52], r["expected"], r["right"], r["missed"], r["wrong"], r["guessed"],
+              "%d/%d" % (r["asked"], r["ask_lines"]), r["silent"], "yes" if r["planned"] else "NO"))
+        if verbose:
+            for n in r["notes"]:
+                print("    " + n)
+    pct = 100.0 * tot["right"] / max(1, tot["expected"])
+    print("total: %d documents; %d of %d targets right (%.1f %%), %d missed, %d wrong, %d guessed where a reader would ask; "
+          "%d of %d uncertain lines asked; %d of %d non-target lines dropped silently; %d of %d documents planned"
+          % (len(docs), tot["right"], tot["expected"], pct, tot["missed"], tot["wrong"], tot["guessed"], tot["asked"], tot["ask_lines"],
+             tot["silent"], tot["not_lines"], planned, len(docs)))
+
+main()
