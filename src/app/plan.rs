@@ -77,6 +77,9 @@ pub struct Planned {
     pub context: Context,
     pub steps: Vec<PlannedStep>,
     pub requirements: Vec<Requirement>,
+    /// What the spec leaves open until a person answers (`flow answer`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub questions: Vec<crate::domain::spec::Question>,
     pub workflow: String,
     /// `None` for the first version.
     pub diff: Option<PlanDiff>,
@@ -119,6 +122,7 @@ impl Planned {
                 })
                 .collect(),
             requirements: plan.requirements.clone(),
+            questions: plan.questions.clone(),
             workflow,
             diff: rec.diff.clone(),
             unchanged: rec.unchanged,
@@ -168,6 +172,14 @@ pub fn runbook_name(spec_path: &Path, given: Option<&str>) -> Result<String> {
 pub async fn plan(env: &Env, path: &Path, workflows: &Path, how: &How) -> Result<Planned> {
     let mut s = super::spec::read(path)?;
     let name = runbook_name(path, how.runbook.as_deref())?;
+    // Questions a person already answered for this runbook (lines unchanged) are settled.
+    {
+        let j = env.open()?;
+        if j.meta(&name)?.is_some() {
+            let view = journal::project(j.as_ref(), &name)?;
+            s.apply_answers(&view.answers);
+        }
+    }
     let shown = path.display().to_string();
     let llm = how.planner != "builtin";
     let mut notes = Vec::new();

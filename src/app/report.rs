@@ -30,6 +30,9 @@ pub struct Report {
     pub generated_at: String,
     pub decision: Decision,
     pub requirements: Vec<RequirementReport>,
+    /// What the spec leaves open until a person answers: not requirements yet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub questions: Vec<crate::domain::spec::Question>,
     pub steps: Vec<StepReport>,
     pub journal: Vec<Event>,
 }
@@ -322,6 +325,7 @@ pub fn build(plan: &Plan, view: &RunbookView, journal: Vec<Event>, generated_at:
         generated_at,
         decision,
         requirements,
+        questions: plan.questions.clone(),
         steps,
         journal,
     }

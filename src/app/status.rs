@@ -68,6 +68,11 @@ pub struct Status {
     /// The approval policy in force (`flow.toml`), one line a rule.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policy: Vec<String>,
+    /// The spec this runbook was planned from.
+    pub spec: String,
+    /// What the spec leaves open until a person answers (`flow answer`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub questions: Vec<crate::domain::spec::Question>,
 }
 
 impl Status {
@@ -138,5 +143,7 @@ pub fn status(env: &Env, runbook: Option<&str>) -> Result<Status> {
         lease: env.backend.run_holder(&l.meta.name)?,
         you: crate::domain::lifecycle::shown_as(&env.actor, env.display.as_deref()),
         policy: env.policy.rules.iter().map(|r| r.describe()).collect(),
+        spec: l.meta.spec.clone(),
+        questions: l.plan.questions.clone(),
     })
 }

@@ -87,6 +87,46 @@ pub fn approve(env: &Env, runbook: Option<&str>, step: &str, comment: Option<Str
     })
 }
 
+/// `flow answer`: settle one of the plan's open questions, once: the reading chosen (1-based) or
+/// none of them. Recorded with who and when; `flow plan` then plans with it.
+pub fn answer(
+    env: &Env,
+    runbook: Option<&str>,
+    question: &str,
+    choice: Option<usize>,
+    comment: Option<String>,
+) -> Result<(Event, crate::domain::spec::Question)> {
+    let mut tries = 0;
+    loop {
+        let mut j = env.open()?;
+        let l = load(j.as_ref(), pick_runbook(j.as_ref(), runbook)?)?;
+        let open: Vec<&str> = l.plan.questions.iter().map(|q| q.id.as_str()).collect();
+        let Some(q) = l.plan.questions.iter().find(|q| q.id == question) else {
+            return Err(Error::Refused(format!(
+                "no open question `{question}` in runbook `{}`; open questions: {}",
+                l.meta.name,
+                if open.is_empty() { "none".into() } else { open.join(", ") }
+            )));
+        };
+        if let Some(n) = choice.filter(|n| *n == 0 || *n > q.readings.len()) {
+            return Err(Error::Usage(format!(
+                "question `{question}` has readings 1 to {}; {n} is not one (or --none: none of them)",
+                q.readings.len()
+            )));
+        }
+        let body =
+            Body::QuestionAnswered { question: q.id.clone(), key: q.key.clone(), choice, comment: comment.clone() };
+        match env.append(j.as_mut(), &l.meta.name, l.view.next_seq(), vec![body]) {
+            Ok(mut events) => {
+                let e = events.pop().ok_or_else(|| Error::Refused("nothing was recorded".into()))?;
+                return Ok((e, q.clone()));
+            }
+            Err(Error::Journal(crate::journal::Error::Conflict { .. })) if tries < CONFLICT_RETRIES => tries += 1,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// What a step waiting for approval shows now: its artifact and the artifact's digest.
 pub fn preview(env: &Env, runbook: Option<&str>, step: &str) -> Result<(String, String)> {
     let j = env.open()?;

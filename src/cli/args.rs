@@ -189,6 +189,21 @@ pub enum Command {
         #[arg(long)]
         comment: Option<String>,
     },
+    /// Settle a question the spec left open (`flow spec` and `flow status` list them): which
+    /// reading holds, or none of them. `flow plan` then plans with the answer.
+    Answer {
+        /// The question (`q-12`).
+        question: String,
+        /// The reading that holds, numbered as listed (1, 2, ...).
+        #[arg(long = "use", value_name = "N", conflicts_with = "none", required_unless_present = "none")]
+        choice: Option<usize>,
+        /// None of the readings: the figure is not a target.
+        #[arg(long)]
+        none: bool,
+        /// Why, kept in the journal.
+        #[arg(long)]
+        comment: Option<String>,
+    },
     /// Reject a gated step.
     Reject {
         step: String,

@@ -323,6 +323,23 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
             }
             Ok(exit::OK)
         }
+        Command::Answer { question, choice, none: _, comment } => {
+            let (e, q) = app::verbs::answer(env, rb, &question, choice, comment)?;
+            let what = match choice {
+                Some(n) => {
+                    let r = &q.readings[n - 1];
+                    format!("reading {n}: {} {}", r.kind, crate::domain::human::target(r))
+                }
+                None => "none of the readings: the figure is not a target".into(),
+            };
+            let spec = app::status::status(env, rb).map(|s| s.spec).unwrap_or_default();
+            out(&format!(
+                "answered {question} ({what}) as {} (event #{}); `flow plan {spec}` plans with it\n",
+                crate::domain::lifecycle::shown_as(&e.actor, e.as_name.as_deref()),
+                e.seq
+            ));
+            Ok(exit::OK)
+        }
         Command::Reject { step, reason } => {
             let e = app::verbs::reject(env, rb, &step, &reason)?;
             out(&format!("rejected `{step}` (event #{})\n", e.seq));

@@ -54,6 +54,7 @@ pub fn spec(path: &str, s: &Spec) -> String {
             out.push_str(&format!("  {level:<7} {at}{}\n", d.message));
         }
     }
+    out.push_str(&questions(&s.questions, None));
     if !s.unread.is_empty() {
         out.push_str("not read as requirements:\n");
         for u in &s.unread {
@@ -96,6 +97,23 @@ pub fn spec(path: &str, s: &Spec) -> String {
     out
 }
 
+/// The open questions, each with its readings and the command that settles it.
+pub fn questions(qs: &[crate::domain::spec::Question], runbook: Option<&str>) -> String {
+    if qs.is_empty() {
+        return String::new();
+    }
+    let rb = runbook.map(|r| format!(" -r {r}")).unwrap_or_default();
+    let mut out = format!("questions ({}): flow is not sure, and asks instead of guessing\n", qs.len());
+    for q in qs {
+        out.push_str(&format!("  {} (line {}): {}\n", q.id, q.line, q.why));
+        for (i, r) in q.readings.iter().enumerate() {
+            out.push_str(&format!("    {}. {} {} (line {})\n", i + 1, r.kind, crate::domain::human::target(r), r.line));
+        }
+        out.push_str(&format!("    -> flow answer {}{rb} --use N   |   flow answer {}{rb} --none\n", q.id, q.id));
+    }
+    out
+}
+
 pub fn plan(p: &Planned) -> String {
     let (plan, version, wf) = (&p.plan, p.version, &p.workflow);
     let mut out = match (&p.diff, p.unchanged) {
@@ -118,6 +136,11 @@ pub fn plan(p: &Planned) -> String {
     out.push_str("\nrequirements:\n");
     for r in &plan.requirements {
         out.push_str(&req_row(r));
+    }
+    if !plan.questions.is_empty() {
+        out.push('\n');
+        out.push_str(&questions(&plan.questions, Some(&plan.runbook)));
+        out.push_str("  (a requirement with an open question is not covered by any step until it is answered)\n");
     }
     out.push_str("\nsteps (dependency order):\n");
     let index = plan.index();
@@ -295,6 +318,10 @@ pub fn status(st: &Status) -> String {
                 s.id, s.id
             ));
         }
+    }
+    if !st.questions.is_empty() {
+        out.push('\n');
+        out.push_str(&questions(&st.questions, Some(&st.runbook)));
     }
     out.push_str("\nrequirements:\n");
     for v in &st.requirements {

@@ -85,6 +85,17 @@ pub enum Body {
         step: String,
         missing: Vec<String>,
     },
+    /// A person settled a question the spec left open (`flow answer`): the reading chosen
+    /// (1-based), or none of them. Kept under the question's key, so it holds across re-plans
+    /// while the lines it is about are unchanged.
+    QuestionAnswered {
+        question: String,
+        key: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        choice: Option<usize>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        comment: Option<String>,
+    },
     /// The approval policy in force changed (`flow.toml`).
     PolicyRecorded {
         digest: String,
@@ -196,6 +207,7 @@ impl Body {
             | OutcomeDiscarded { step, .. } => Some(step),
             PlanRecorded { .. }
             | PolicyRecorded { .. }
+            | QuestionAnswered { .. }
             | RunStarted { .. }
             | RunFinished { .. }
             | NotifyStarted { .. }
@@ -215,6 +227,7 @@ impl Body {
             Approved { .. } => "approved",
             ApprovalIncomplete { .. } => "approval_incomplete",
             PolicyRecorded { .. } => "policy_recorded",
+            QuestionAnswered { .. } => "question_answered",
             ApprovalVoided { .. } => "approval_voided",
             Rejected { .. } => "rejected",
             SubmitStarted { .. } => "submit_started",

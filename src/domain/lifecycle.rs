@@ -323,6 +323,7 @@ pub fn apply(s: &mut StepView, body: &Body, at: &str) {
         }
         Body::OutcomeDiscarded { .. }
         | Body::PolicyRecorded { .. }
+        | Body::QuestionAnswered { .. }
         | Body::NotifyStarted { .. }
         | Body::Notified { .. }
         | Body::PlanRecorded { .. }

@@ -33,6 +33,9 @@ pub struct Plan {
     pub steps: Vec<Step>,
     #[serde(default)]
     pub requirements: Vec<Requirement>,
+    /// What the spec leaves open until a person answers (`flow answer`): no step covers these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub questions: Vec<super::spec::Question>,
 }
 
 fn builtin() -> String {
@@ -78,6 +81,7 @@ impl Plan {
             context: Default::default(),
             steps,
             requirements,
+            questions: Vec::new(),
         }
     }
 

@@ -235,6 +235,11 @@ pub fn labels(text: &str) -> Vec<Span> {
         }
     }
     out.sort_by_key(|s| s.start);
+    // "Severity 1 support requests receive a response within 1 hour": in a sentence about
+    // support, a response is support's, not the service's latency.
+    if out.iter().any(|s| matches!(s.label, Label::Ignore(why, _) if why.starts_with("a support response"))) {
+        out.retain(|s| s.label != Label::Latency);
+    }
     merge_adjacent(text, out)
 }
 
@@ -294,10 +299,21 @@ pub struct Unread {
     pub why: String,
 }
 
+/// A figure flow is not sure how to read: the readings a person may choose from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ask {
+    pub at: usize,
+    pub figure: String,
+    pub why: String,
+    pub readings: Vec<Read>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Reading {
     pub found: Vec<Read>,
     pub unread: Vec<Unread>,
+    /// Figures to ask a person about rather than guess.
+    pub asks: Vec<Ask>,
     /// Figures that cannot be targets: where, and why.
     pub impossible: Vec<(usize, String)>,
     /// What a person should know about a figure kept as `other` (a missing statistic, a mean
@@ -601,14 +617,7 @@ fn push(text: &str, toks: &[Token], f: &Figure, label: &Label, hints: &Hints, ou
             }
             return;
         }
-        Label::Latency => {
-            let note = format!(
-                "`{figure}` is a latency with no statistic: say average, median or a percentile (p95, p99) to make it a target"
-            );
-            out.unread.push(Unread { at, figure, why: "a latency with no statistic (average? p95? p99?)".into() });
-            out.notes.push(note);
-            return;
-        }
+        Label::Latency => Kind::Other,
         Label::Stat(p) if p == "avg" => Kind::LatencyAvg,
         Label::Stat(p) => Kind::LatencyP(p.clone()),
         Label::Throughput => Kind::Throughput,
@@ -655,7 +664,7 @@ fn push(text: &str, toks: &[Token], f: &Figure, label: &Label, hints: &Hints, ou
         Kind::LatencyP(p) if !p.parse::<f64>().is_ok_and(|p| p > 0.0 && p < 100.0) => {
             Some(format!("percentile p{p} does not exist"))
         }
-        Kind::LatencyAvg | Kind::LatencyP(_) if value < 0.0 => {
+        Kind::LatencyAvg | Kind::LatencyP(_) | Kind::Other if value < 0.0 => {
             Some(format!("a latency of {} ms is impossible", fmt_num(value * 1000.0)))
         }
         Kind::SuccessRate | Kind::Availability if !(0.0..=100.0).contains(&value) => {
@@ -669,6 +678,20 @@ fn push(text: &str, toks: &[Token], f: &Figure, label: &Label, hints: &Hints, ou
     };
     if let Some(why) = bad {
         out.impossible.push((at, why));
+        return;
+    }
+    if *label == Label::Latency {
+        // No statistic: flow does not guess one; a person says which (or none).
+        let ms = (value * 1000.0 * 1e6).round() / 1e6;
+        out.asks.push(Ask {
+            at,
+            figure: figure.clone(),
+            why: format!("`{figure}` is a latency with no statistic: the average, the p95 or the p99?"),
+            readings: [Kind::LatencyAvg, Kind::LatencyP("95".into()), Kind::LatencyP("99".into())]
+                .into_iter()
+                .map(|kind| Read { kind, op, value: ms, at })
+                .collect(),
+        });
         return;
     }
     let (op, value) = match (label, &kind) {

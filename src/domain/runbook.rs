@@ -37,6 +37,9 @@ pub struct RunbookView {
     /// The digest of the approval policy last journaled (empty: none yet).
     #[serde(default)]
     pub policy_digest: String,
+    /// What people answered to the spec's questions, by question key.
+    #[serde(default)]
+    pub answers: BTreeMap<String, super::spec::Answer>,
 }
 
 /// The source of a plan version a planner made (`flow plan`).
@@ -100,6 +103,11 @@ impl RunbookView {
         }
         if let Body::PolicyRecorded { digest, .. } = &e.body {
             self.policy_digest = digest.clone();
+            return None;
+        }
+        if let Body::QuestionAnswered { key, choice, .. } = &e.body {
+            let by = super::lifecycle::shown_as(&e.actor, e.as_name.as_deref());
+            self.answers.insert(key.clone(), super::spec::Answer { choice: *choice, by, at: e.at.clone() });
             return None;
         }
         let id = e.body.step()?;

@@ -37,6 +37,11 @@ pub struct Spec {
     pub diagnostics: Vec<Diagnostic>,
     /// Every figure with a unit that is not read as a requirement, and why.
     pub unread: Vec<Unread>,
+    /// What flow is not sure of and asks a person instead of guessing: two different targets
+    /// for one thing, a latency with no statistic, a figure stated with no comparison or
+    /// commitment. Each is settled once (`flow answer`); until then it is no requirement.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub questions: Vec<Question>,
     /// What a model proposed and what became of each proposal, when one was asked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub llm: Option<Extraction>,
@@ -65,6 +70,25 @@ pub struct Diagnostic {
     pub text: String,
     #[serde(skip)]
     refusal: Option<ErrorKind>,
+}
+
+/// A reading flow is not sure of: the candidates a person chooses from (or none of them).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Question {
+    /// `q-LINE` (with a suffix when a line holds several): what `flow answer` names.
+    pub id: String,
+    /// What the answer is kept under: the question and the text of its lines, so an answer
+    /// holds across re-plans while those lines are unchanged.
+    pub key: String,
+    pub line: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other_line: Option<usize>,
+    /// The source line, as written.
+    pub text: String,
+    /// What flow is not sure of, in words.
+    pub why: String,
+    /// The readings to choose from, numbered from 1 in `flow answer --use N`.
+    pub readings: Vec<Requirement>,
 }
 
 /// A figure not read as a requirement.
@@ -138,7 +162,7 @@ impl Spec {
                 source_line: (!d.text.is_empty()).then(|| d.text.clone()),
             });
         }
-        self.requirements.is_empty().then(|| Error {
+        (self.requirements.is_empty() && self.questions.is_empty()).then(|| Error {
             path: path.into(),
             line: None,
             kind: ErrorKind::NoRequirements,
@@ -158,6 +182,45 @@ impl Spec {
     pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
         self.diagnostics.iter().filter(|d| d.level == Level::Warning)
     }
+
+    /// Settle the questions a person answered (by key): the reading chosen becomes a
+    /// requirement; "none of them" leaves the figure unread, with who said so.
+    pub fn apply_answers(&mut self, answers: &BTreeMap<String, Answer>) {
+        let mut open = Vec::new();
+        for q in std::mem::take(&mut self.questions) {
+            match answers.get(&q.key) {
+                Some(Answer { choice: Some(n), by, .. }) if *n >= 1 && *n <= q.readings.len() => {
+                    let mut r = q.readings[*n - 1].clone();
+                    if r.id.is_empty() {
+                        r.id = q.id.clone();
+                    }
+                    r.note = Some(format!("chosen by {by} (question {})", q.id));
+                    if self.requirements.iter().any(|e| e.id == r.id) {
+                        r.id = format!("{}-{}", r.id, q.id);
+                    }
+                    self.requirements.push(r);
+                }
+                Some(Answer { by, .. }) => self.unread.push(Unread {
+                    line: q.line,
+                    text: q.text.clone(),
+                    figure: q.readings.first().map(|r| r.target()).unwrap_or_default(),
+                    why: format!("not a target: answered by {by} (question {})", q.id),
+                }),
+                None => open.push(q),
+            }
+        }
+        self.questions = open;
+        self.requirements.sort_by_key(|r| r.line);
+        self.unread.sort_by_key(|u| u.line);
+    }
+}
+
+/// A person's answer to a question: the reading chosen (1-based), or none of them.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Answer {
+    pub choice: Option<usize>,
+    pub by: String,
+    pub at: String,
 }
 
 /// An open list: its ordered start, the items seen so far, and the labels and scope its parent
@@ -1068,6 +1131,7 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
 
     let mut diagnostics: Vec<Diagnostic> = Vec::new();
     let mut reqs: Vec<Requirement> = Vec::new();
+    let mut asked: Vec<Question> = Vec::new();
     let mut per_heading: BTreeMap<String, usize> = BTreeMap::new();
     for u in units.iter().filter(|u| !u.in_context) {
         let full = u.text.text.trim_end();
@@ -1131,6 +1195,7 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
                 None => (0, vec![(0, reading::read(sentence, &hints))]),
             };
             let mut any = false;
+            let mut any_ask = false;
             let mut notes = Vec::new();
             let mut impossible = false;
             for (off, r) in readings {
@@ -1153,6 +1218,28 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
                         text: source_line(line).trim().to_string(),
                         figure: x.figure,
                         why: x.why,
+                    });
+                }
+                for a in r.asks {
+                    any_ask = true;
+                    let line = line_at(s + off + a.at);
+                    let src = source_line(line);
+                    asked.push(Question {
+                        id: String::new(),
+                        key: question_key(&format!("ask {}", a.why), &[&src]),
+                        line,
+                        other_line: None,
+                        text: src.trim().to_string(),
+                        why: a.why,
+                        readings: a
+                            .readings
+                            .into_iter()
+                            .map(|f| {
+                                let mut r = Requirement::new("", f.kind, f.op, f.value, line, &shown);
+                                r.scope = scope.clone();
+                                r
+                            })
+                            .collect(),
                     });
                 }
                 for (at, why) in r.impossible {
@@ -1199,7 +1286,7 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
                     });
                 }
             }
-            if !any && !impossible && promise {
+            if !any && !any_ask && !impossible && promise {
                 found.push(Found {
                     kind: Kind::Other,
                     op: Op::Eq,
@@ -1255,12 +1342,39 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
             r.id = format!("{}-{}", r.id, n);
         }
     }
-    conflicts(&reqs, &mut diagnostics, &source_line);
+    let (reqs, mut questions) = conflicts(reqs, &source_line);
+    questions.extend(asked);
+    questions.sort_by_key(|q| q.line);
+    number_questions(&mut questions);
     diagnostics.extend(whole_spec_warning(&reqs));
     diagnostics.sort_by_key(|d| (d.line.unwrap_or(0), d.level as u8));
     unread.sort_by_key(|u| u.line);
     unread.dedup_by(|a, b| a.line == b.line && a.figure == b.figure);
-    Ok(Spec { requirements: reqs, context, diagnostics, unread, llm: None })
+    Ok(Spec { requirements: reqs, context, diagnostics, unread, questions, llm: None })
+}
+
+/// Question ids by line: `q-12`, and `q-12b` for a second on the same line.
+fn number_questions(qs: &mut [Question]) {
+    let mut per_line: BTreeMap<usize, usize> = BTreeMap::new();
+    for q in qs.iter_mut() {
+        let n = per_line.entry(q.line).or_insert(0);
+        *n += 1;
+        q.id = if *n == 1 {
+            format!("q-{}", q.line)
+        } else {
+            format!("q-{}{}", q.line, (b'a' + (*n as u8).min(26) - 1) as char)
+        };
+    }
+}
+
+/// What an answer is kept under: what is asked, and the text of the lines it is about.
+fn question_key(what: &str, texts: &[&str]) -> String {
+    let mut s = String::from(what);
+    for t in texts {
+        s.push('\n');
+        s.push_str(t.trim());
+    }
+    super::digest::of_bytes(s.as_bytes())
 }
 
 /// One table row, with its header and where it stands.
@@ -1429,34 +1543,62 @@ fn merge(
     out
 }
 
-/// Two different targets of one kind for the same scope: an error naming both lines.
-fn conflicts(reqs: &[Requirement], diagnostics: &mut Vec<Diagnostic>, source_line: &dyn Fn(usize) -> String) {
+/// Two (or more) different targets of one kind for the same scope: not a refusal but a
+/// question naming every line, each target a reading to choose; they are left out of the
+/// requirements until a person answers.
+fn conflicts(reqs: Vec<Requirement>, source_line: &dyn Fn(usize) -> String) -> (Vec<Requirement>, Vec<Question>) {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
     for (i, b) in reqs.iter().enumerate() {
-        let Some(a) = reqs[..i]
-            .iter()
-            .find(|a| a.kind == b.kind && a.kind.has_target() && same_scope(&a.scope, &b.scope) && !a.same_target(b))
-        else {
+        if !b.kind.has_target() {
             continue;
-        };
-        let scope = b.scope.as_deref().map(|s| format!(" ({s})")).unwrap_or_default();
-        let message = format!(
-            "two different targets for {}{scope}: {} ({}) here, but {} ({}) at line {}",
-            b.kind,
-            b.target(),
-            b.id,
-            a.target(),
-            a.id,
-            a.line
+        }
+        let clash = |a: &Requirement| a.kind == b.kind && same_scope(&a.scope, &b.scope) && !a.same_target(b);
+        match groups.iter_mut().find(|g| g.iter().any(|&k| clash(&reqs[k]))) {
+            Some(g) => g.push(i),
+            None => {
+                if reqs[..i].iter().any(clash) {
+                    let first = reqs[..i].iter().position(clash).unwrap_or(0);
+                    groups.push(vec![first, i]);
+                }
+            }
+        }
+    }
+    let mut questioned = vec![false; reqs.len()];
+    let mut questions = Vec::new();
+    for g in groups {
+        let mut g = g;
+        g.sort();
+        g.dedup();
+        // A requirement restating one of the group's targets belongs to it too.
+        let readings: Vec<Requirement> = g.iter().map(|&k| reqs[k].clone()).collect();
+        for &k in &g {
+            questioned[k] = true;
+        }
+        let (first, second) = (&readings[0], &readings[1]);
+        let scope = first.scope.as_deref().map(|s| format!(" ({s})")).unwrap_or_default();
+        let why = format!(
+            "two different targets for {}{scope}: {} at line {} and {} at line {}{}: which holds?",
+            first.kind,
+            first.target(),
+            first.line,
+            second.target(),
+            second.line,
+            if readings.len() > 2 { format!(" (and {} more)", readings.len() - 2) } else { String::new() }
         );
-        diagnostics.push(Diagnostic {
-            level: Level::Error,
-            line: Some(b.line),
-            other_line: Some(a.line),
-            message: message.clone(),
-            text: source_line(b.line),
-            refusal: Some(ErrorKind::Conflict(message)),
+        let texts: Vec<String> = readings.iter().map(|r| source_line(r.line)).collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        questions.push(Question {
+            id: String::new(),
+            key: question_key(&format!("conflict {}", first.kind), &refs),
+            line: second.line,
+            other_line: Some(first.line),
+            text: source_line(second.line).trim().to_string(),
+            why,
+            readings,
         });
     }
+    let kept = reqs.into_iter().zip(questioned).filter(|(_, q)| !q).map(|(r, _)| r).collect();
+    (kept, questions)
 }
 
 /// `"Performance & scale"` -> `performance-scale`.
@@ -1539,11 +1681,23 @@ mod tests {
         let e = s.refusal("x.md").unwrap();
         assert_eq!(e.line, Some(3));
         assert!(matches!(e.kind, ErrorKind::Impossible(_)));
+        // Two different targets: a question with both readings, not a refusal.
         let s = parse("x.md", "# A\n\n- RTO 2 h\n- RTO of 4 hours\n").unwrap();
-        assert_eq!(s.requirements.len(), 2);
-        let e = s.refusal("x.md").unwrap();
-        assert_eq!(e.line, Some(4));
-        assert!(e.to_string().contains("two different targets for rto"), "{e}");
+        assert!(s.requirements.is_empty() && s.refusal("x.md").is_none());
+        let q = &s.questions[0];
+        assert_eq!((q.id.as_str(), q.line, q.other_line), ("q-4", 4, Some(3)));
+        assert!(
+            q.why.starts_with("two different targets for rto: <= 7200 s at line 3 and <= 14400 s at line 4"),
+            "{}",
+            q.why
+        );
+        assert_eq!(q.readings.iter().map(|r| r.value).collect::<Vec<_>>(), [7200.0, 14400.0]);
+        // Answered: the chosen reading is the requirement.
+        let mut answered = s.clone();
+        let a = Answer { choice: Some(2), by: "ana".into(), at: "t".into() };
+        answered.apply_answers(&BTreeMap::from([(q.key.clone(), a)]));
+        assert_eq!((answered.requirements.len(), answered.requirements[0].value), (1, 14400.0));
+        assert!(answered.questions.is_empty());
         assert_eq!(parse("x.md", "  \n").unwrap_err().kind, ErrorKind::Empty);
         let s = parse("x.md", "# Just a title\n\nHello.\n").unwrap();
         assert_eq!(s.refusal("x.md").unwrap().kind, ErrorKind::NoRequirements);

@@ -182,6 +182,10 @@ pub struct Decision {
     /// Steps that failed and were skipped: named on the first page.
     #[serde(default)]
     pub skipped_failures: Vec<SkippedFailure>,
+    /// Questions the spec leaves open (`flow answer`): what the requirements are is not
+    /// settled, so the evidence cannot support GO.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub questions: Vec<String>,
 }
 
 /// The go/no-go gate: the decision steps no other step needs.
@@ -200,7 +204,9 @@ pub fn decision(plan: &Plan, view: &RunbookView, verdicts: &[Verdict]) -> Decisi
     let unverified = ids(&|v| v.measurable && v.verdict == "unverified");
     let by_hand = ids(&|v| !v.measurable && v.verdict != "monitoring");
     let monitored = ids(&|v| !v.measurable && v.verdict == "monitoring");
-    let evidence_go = failing.is_empty() && unverified.is_empty() && verdicts.iter().any(|v| v.measurable);
+    let questions: Vec<String> = plan.questions.iter().map(|q| q.id.clone()).collect();
+    let evidence_go =
+        failing.is_empty() && unverified.is_empty() && questions.is_empty() && verdicts.iter().any(|v| v.measurable);
     let gate = gate(plan);
     let decided = gate.and_then(|g| {
         let v = view.step(&g.id);
@@ -252,6 +258,9 @@ pub fn decision(plan: &Plan, view: &RunbookView, verdicts: &[Verdict]) -> Decisi
         if !unverified.is_empty() {
             parts.push(format!("unverified: {}", unverified.join(", ")));
         }
+        if !questions.is_empty() {
+            parts.push(format!("open questions: {}", questions.join(", ")));
+        }
         if parts.is_empty() {
             parts.push("no measurable requirement".into());
         }
@@ -288,6 +297,7 @@ pub fn decision(plan: &Plan, view: &RunbookView, verdicts: &[Verdict]) -> Decisi
         by_hand,
         monitored,
         skipped_failures,
+        questions,
     }
 }
 

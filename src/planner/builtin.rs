@@ -395,6 +395,7 @@ pub fn plan(runbook: &str, spec_path: &str, spec: &Spec) -> Plan {
         context: spec.context.clone(),
         steps,
         requirements: spec.requirements.clone(),
+        questions: spec.questions.clone(),
     }
 }
 

@@ -346,6 +346,7 @@ pub async fn plan(
                     context: spec.context.clone(),
                     steps,
                     requirements: spec.requirements.clone(),
+                    questions: spec.questions.clone(),
                 };
                 violations.extend(validate::validate(&plan).iter().map(|v| v.to_string()));
                 if violations.is_empty() {

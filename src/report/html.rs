@@ -209,6 +209,7 @@ pub fn render(r: &Report) -> String {
                         span id="evidence" { "Evidence: " (if d.evidence_go { "supports GO" } else { "does not support GO" }) }
                         @if !d.failing.is_empty() { "; failing: " @for id in &d.failing { a href={ "#req-" (id) } { (id) } " " } }
                         @if !d.unverified.is_empty() { "; unverified: " @for id in &d.unverified { a href={ "#req-" (id) } { (id) } " " } }
+                        @if !d.questions.is_empty() { "; open questions: " @for id in &d.questions { (id) " " } }
                         br;
                         span id="decided" { "Decision: " (decided(d)) }
                     }
@@ -228,6 +229,16 @@ pub fn render(r: &Report) -> String {
                         tr { th { "id" } th { "requirement" } th { "target" } th { "verdict" } th { "verified by" } th { "figures" } }
                         @for q in &r.requirements { (requirement(q)) }
                     } }
+                }
+                @if !r.questions.is_empty() {
+                    section id="questions" {
+                        h2 { "Open questions" }
+                        p { "The spec leaves these open: no step verifies them until a person answers (" code { "flow answer Q --use N" } ")." }
+                        @for q in &r.questions {
+                            p { strong { (q.id) } " (line " (q.line) "): " (q.why) }
+                            ol { @for rd in &q.readings { li { (rd.kind.to_string()) " " (crate::domain::human::target(rd)) " (line " (rd.line) ")" } } }
+                        }
+                    }
                 }
                 section id="steps" {
                     h2 { "Steps" }

@@ -24,6 +24,9 @@ pub fn render(r: &Report, graph: &str, stem: &str) -> (String, Vec<(String, Stri
     if !d.unverified.is_empty() {
         md.push_str(&format!("; unverified: {}", d.unverified.join(", ")));
     }
+    if !d.questions.is_empty() {
+        md.push_str(&format!("; open questions: {}", d.questions.join(", ")));
+    }
     md.push_str(&format!("\n- Decision: {}", esc(&super::html::decided(d))));
     for f in &d.skipped_failures {
         md.push_str(&format!("\n- **Failed, then skipped**: `{}` ({}; {})", f.step, esc(&f.error), esc(&f.skipped)));
@@ -73,6 +76,15 @@ pub fn render(r: &Report, graph: &str, stem: &str) -> (String, Vec<(String, Stri
             steps.join(" "),
             figures.join("; ")
         ));
+    }
+    if !r.questions.is_empty() {
+        md.push_str("\n## Open questions\n\nThe spec leaves these open: no step verifies them until a person answers (`flow answer Q --use N`).\n\n");
+        for q in &r.questions {
+            md.push_str(&format!("- **{}** (line {}): {}\n", q.id, q.line, esc(&q.why)));
+            for (i, rd) in q.readings.iter().enumerate() {
+                md.push_str(&format!("  {}. {} {} (line {})\n", i + 1, rd.kind, human::target(rd), rd.line));
+            }
+        }
     }
     md.push_str(&format!("\n## The plan\n\n```mermaid\n{graph}```\n\n## Steps\n"));
     for s in &r.steps {

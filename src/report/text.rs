@@ -47,6 +47,11 @@ pub fn event(e: &Event) -> String {
         Body::ApprovalIncomplete { missing, .. } => {
             format!("waits again: the approval policy in force needs {}", missing.join("; "))
         }
+        Body::QuestionAnswered { question, choice, comment, .. } => format!(
+            "answered {question}: {}{}",
+            choice.map(|n| format!("reading {n}")).unwrap_or_else(|| "none of the readings: not a target".into()),
+            comment.as_ref().map(|c| format!(": {c}")).unwrap_or_default()
+        ),
         Body::PolicyRecorded { digest, policy } => {
             let rules = policy.get("approval").and_then(|r| r.as_array()).map(Vec::len).unwrap_or(0);
             format!(

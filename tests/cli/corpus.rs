@@ -7,7 +7,7 @@
 //!
 //! `.expect` lines:
 //!   req KIND OP VALUE UNIT LINE[,LINE...] [SCOPE...]
-//!   other LINE | unread LINE | impossible LINE | conflict LINE LINE
+//!   other LINE | unread LINE | impossible LINE | conflict LINE LINE | ask LINE
 
 use std::path::Path;
 
@@ -30,6 +30,7 @@ struct Expect {
     unread: Vec<usize>,
     impossible: Vec<usize>,
     conflicts: Vec<(usize, usize)>,
+    asks: Vec<usize>,
 }
 
 fn expect(text: &str) -> Expect {
@@ -50,6 +51,7 @@ fn expect(text: &str) -> Expect {
             "unread" => e.unread.push(num(w[1])),
             "impossible" => e.impossible.push(num(w[1])),
             "conflict" => e.conflicts.push((num(w[1]), num(w[2]))),
+            "ask" => e.asks.push(num(w[1])),
             other => panic!("unknown expectation `{other}` in `{l}`"),
         }
     }
@@ -125,15 +127,22 @@ fn every_corpus_document_reads_as_expected() {
         let mut impossible: Vec<usize> =
             errors(&|d| d.message.starts_with("impossible")).iter().filter_map(|d| d.line).collect();
         impossible.sort();
-        let mut conflicts: Vec<(usize, usize)> = errors(&|d| d.message.starts_with("two different targets"))
+        // A conflict is a question naming both lines; the other questions are asks.
+        let mut conflicts: Vec<(usize, usize)> = s
+            .questions
             .iter()
-            .map(|d| (d.other_line.unwrap_or(0), d.line.unwrap_or(0)))
+            .filter(|q| q.why.starts_with("two different targets"))
+            .map(|q| (q.other_line.unwrap_or(0), q.line))
             .collect();
         conflicts.sort();
+        let mut asks: Vec<usize> =
+            s.questions.iter().filter(|q| !q.why.starts_with("two different targets")).map(|q| q.line).collect();
+        asks.sort();
         for (what, g, w) in [
             ("other at lines", &others, &want.others),
             ("unread figures at lines", &unread, &want.unread),
             ("impossible at lines", &impossible, &want.impossible),
+            ("questions at lines", &asks, &want.asks),
         ] {
             if g != w {
                 bad.push(format!("{what} {g:?}, expected {w:?}"));

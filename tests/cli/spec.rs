@@ -197,17 +197,42 @@ fn rate_over_100_percent() {
 
 #[test]
 fn two_targets_for_one_kind() {
+    // Not a refusal: a question with both readings; the plan covers what is certain, and the
+    // answer settles the rest.
     let p = Project::new();
     p.write("specs/two.md", "# Recovery\n\n- RTO 2 hours\n- RPO 10 minutes\n- RTO of 30 minutes\n");
-    assert_diagnosed(
-        &p,
-        "specs/two.md",
-        "line 5 (and line 3): two different targets for rto",
-        &[
-            "two different targets for rto: <= 1800 s (recovery-3) here, but <= 7200 s (recovery-1) at line 3",
-            "--> specs/two.md:5",
-        ],
+    let shown = p.flow(&["spec", "specs/two.md"]);
+    shown.expect(0);
+    assert!(
+        shown.stdout.contains(
+            "q-5 (line 5): two different targets for rto: <= 7200 s at line 3 and <= 1800 s at line 5: which holds?"
+        ) && shown.stdout.contains("1. rto <= 2 h (line 3)")
+            && shown.stdout.contains("2. rto <= 30 min (line 5)"),
+        "{}",
+        shown.stdout
     );
+    let plan = p.flow(&["plan", "specs/two.md", "--json"]);
+    plan.expect(0);
+    let j = plan.json();
+    assert_eq!(j["requirements"].as_array().unwrap().len(), 1, "only the RPO is certain: {j}");
+    assert_eq!(j["questions"][0]["id"], "q-5", "{j}");
+    let st = p.flow(&["status"]).stdout;
+    assert!(st.contains("questions (1)") && st.contains("flow answer q-5 -r two --use N"), "{st}");
+    assert_eq!(p.flow(&["report", "--check"]).code, flow::exit::FAILED, "an open question is no GO");
+    let r = p.flow(&["answer", "q-5", "--use", "3"]);
+    assert_eq!(r.code, flow::exit::USAGE, "{}", r.stderr);
+    p.flow(&["answer", "q-5", "--use", "2", "--as", "dr-lead", "--comment", "the DR plan is newer"]).expect(0);
+    let again = p.flow(&["plan", "specs/two.md", "--json"]);
+    again.expect(0);
+    let reqs = again.json()["requirements"].as_array().unwrap().clone();
+    let rto = reqs.iter().find(|r| r["kind"] == "rto").expect("the RTO, as answered");
+    assert_eq!((rto["value"].as_f64(), rto["line"].as_u64()), (Some(1800.0), Some(5)));
+    assert!(rto["note"].as_str().unwrap().contains("chosen by"), "{rto}");
+    assert!(p.flow(&["log"]).stdout.contains("answered q-5: reading 2: the DR plan is newer"));
+    // An edit of the line opens the question again.
+    p.write("specs/two.md", "# Recovery\n\n- RTO 2 hours\n- RPO 10 minutes\n- RTO of 45 minutes\n");
+    let s = p.flow(&["spec", "specs/two.md", "--json"]).json();
+    assert_eq!(s["questions"].as_array().map(Vec::len), Some(1));
 }
 
 #[test]
