@@ -12,11 +12,19 @@ Each DOC.md has DOC.expect beside it (`req KIND OP VALUE UNIT LINE`, `not LINE F
 - wrong: a target read that is not expected (on a line with a `not`, or on no expected line);
 - guessed: a target read on an `ask` line (where a careful reader would ask, not read);
 - asked: an `ask` line that flow turned into a question (or listed as not read), as it should;
-- silent: a `not` figure's line with neither a requirement nor an unread entry (dropped without
-  a word);
+- over-asked: a question on a line that holds no target and no `ask` (noise for the reviewer);
+- silent: a `not` figure with a unit flow measures (a time, a percentage, a request rate) on a
+  line with neither a requirement nor an unread entry (dropped without a word); counts of things
+  ("5000 users", "3 replicas") and sizes are not figures flow reads;
 - planned: `flow plan` on the document exits 0 (questions allowed).
 """
-import json, os, subprocess, sys, tempfile
+import json, os, re, subprocess, sys, tempfile
+
+# A time, a percentage or a request rate, in the languages of the corpus.
+MEASURE = re.compile(
+    r"%|‰|\d\s*(?:µs|us|ms|s|sec|secs|seconds?|m|min|mins|minutes?|h|hrs?|hours?|d|days?|weeks?)\b"
+    r"|/\s*(?:s|sec|second|min|minute)\b|per\s+(?:second|minute|hour)|\b(?:rps|qps|tps|req/s)\b"
+    r"|\d\s*(?:мс|сек|с\b|мин|час|ч\b|дн|дней|밀리초|초|분|시간|일|毫秒|秒|分|小时|小時|天)", re.I)
 
 def expectations(path):
     reqs, nots, asks = [], {}, set()
@@ -31,7 +39,7 @@ def expectations(path):
             figure = " ".join(w[2:])
             # Only a figure with a unit (a letter or a sign after the number) must be accounted
             # for: a bare status code or count is not a figure flow reads.
-            if any(c.isalpha() or c in "%‰" for c in figure):
+            if MEASURE.search(figure):
                 nots.setdefault(int(w[1]), []).append(figure)
         elif w[0] == "ask":
             asks.add(int(w[1]))
@@ -44,7 +52,7 @@ def score(doc, flow, verbose):
     reqs, nots, asks = expectations(doc[:-3] + ".expect")
     out = subprocess.run([flow, "spec", doc, "--json"], capture_output=True, text=True)
     r = {"doc": os.path.basename(doc), "expected": len(reqs), "right": 0, "missed": 0, "wrong": 0, "guessed": 0,
-         "asked": 0, "ask_lines": len(asks), "silent": 0, "not_lines": len(nots), "planned": False, "notes": []}
+         "asked": 0, "ask_lines": len(asks), "overasked": 0, "silent": 0, "not_lines": len(nots), "planned": False, "notes": []}
     if out.returncode != 0:
         r["missed"] = len(reqs)
         r["notes"].append("spec refused: " + out.stderr.strip()[:200])
@@ -82,6 +90,12 @@ def score(doc, flow, verbose):
     for l in asks:
         if l in questions or l in unread:
             r["asked"] += 1
+    target_lines = {e["line"] for e in reqs}
+    for q in s.get("questions", []):
+        ls = {q["line"]} | ({q["other_line"]} if q.get("other_line") else set())
+        if not ls & (asks | target_lines):
+            r["overasked"] += 1
+            r["notes"].append("over-asked line %d: %s" % (q["line"], q["why"][:80]))
     for l in nots:
         if l not in unread and l not in read_lines and l not in questions:
             r["silent"] += 1
@@ -100,27 +114,39 @@ def main():
     if "--flow" in sys.argv:
         flow = sys.argv[sys.argv.index("--flow") + 1]
         args = [a for a in args if a != flow]
+    flow = os.path.abspath(flow)
     verbose = "--verbose" in sys.argv
+    as_json = "--json" in sys.argv
     docs = []
     for d in args:
         docs += sorted(os.path.join(d, f) for f in os.listdir(d) if f.endswith(".md") and f != "README.md")
-    tot = {k: 0 for k in ["expected", "right", "missed", "wrong", "guessed", "asked", "ask_lines", "silent", "not_lines"]}
+    keys = ["expected", "right", "missed", "wrong", "guessed", "asked", "ask_lines", "overasked", "silent", "not_lines"]
+    tot = {k: 0 for k in keys}
     planned = 0
-    print("%-52s %4s %5s %6s %5s %7s %5s %6s %s" % ("document", "req", "right", "missed", "wrong", "guessed", "asked", "silent", "planned"))
+    if not as_json:
+        print("%-52s %4s %5s %6s %5s %7s %5s %4s %6s %s" % ("document", "req", "right", "missed", "wrong", "guessed", "asked",
+              "over", "silent", "planned"))
     for doc in docs:
         r = score(doc, flow, verbose)
         for k in tot:
             tot[k] += r[k]
         planned += r["planned"]
-        print("%-52s %4d %5d %6d %5d %7d %5s %6d %s" % (r["doc"][:52], r["expected"], r["right"], r["missed"], r["wrong"], r["guessed"],
-              "%d/%d" % (r["asked"], r["ask_lines"]), r["silent"], "yes" if r["planned"] else "NO"))
+        if as_json:
+            continue
+        print("%-52s %4d %5d %6d %5d %7d %5s %4d %6d %s" % (r["doc"][:52], r["expected"], r["right"], r["missed"], r["wrong"],
+              r["guessed"], "%d/%d" % (r["asked"], r["ask_lines"]), r["overasked"], r["silent"], "yes" if r["planned"] else "NO"))
         if verbose:
             for n in r["notes"]:
                 print("    " + n)
+    tot["documents"], tot["planned"] = len(docs), planned
+    if as_json:
+        print(json.dumps(tot))
+        return
     pct = 100.0 * tot["right"] / max(1, tot["expected"])
     print("total: %d documents; %d of %d targets right (%.1f %%), %d missed, %d wrong, %d guessed where a reader would ask; "
-          "%d of %d uncertain lines asked; %d of %d non-target lines dropped silently; %d of %d documents planned"
+          "%d of %d uncertain lines asked, %d questions on lines with no target; %d of %d non-target lines dropped silently; "
+          "%d of %d documents planned"
           % (len(docs), tot["right"], tot["expected"], pct, tot["missed"], tot["wrong"], tot["guessed"], tot["asked"], tot["ask_lines"],
-             tot["silent"], tot["not_lines"], planned, len(docs)))
+             tot["overasked"], tot["silent"], tot["not_lines"], planned, len(docs)))
 
 main()

@@ -191,7 +191,9 @@ pub fn ground(spec: &mut Spec, text: &str, provider: &str, model: &str, proposal
             }
             (Op::Eq, 1.0)
         } else {
-            let r = reading::read(&quantity::normalize(&p.quote), &Hints::default());
+            // The model calls the quote a target: the grammar checks what it reads, not whether
+            // the sentence commits to it.
+            let r = reading::read(&quantity::normalize(&p.quote), &Hints { targets: true, ..Hints::default() });
             let Some(f) = r.found.iter().find(|f| f.kind == kind) else {
                 let why = match (r.found.first(), r.unread.first()) {
                     (Some(f), _) => format!("the grammar reads {} from the quote, not {kind}", f.kind),

@@ -107,6 +107,29 @@ static TIME: LazyLock<Regex> = LazyLock::new(|| re(&format!(r"^(?P<u>{TIME_UNIT}
 static TIME_MORE: LazyLock<Regex> =
     LazyLock::new(|| re(&format!(r"^\s*(?:and\s+)?(?P<n>\d+(?:\.\d+)?)\s*(?P<u>{TIME_UNIT})")));
 
+/// Time units in Russian, Korean, Chinese and Japanese (a CJK unit may run on into a particle).
+static TIME_INTL: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"^(?:(?P<cyr>миллисекунд\w*|мс|секунд\w*|сек|с|минут\w*|мин|часа|часов|час|ч|дня|дней|день|дн|суток|сутки)|(?P<cjk>밀리초|초|분|시간|일|毫秒|秒鐘|秒钟|秒|分鐘|分钟|分|小時|小时|時間|天|日))",
+    )
+});
+
+fn intl_seconds(u: &str) -> f64 {
+    let u = u.to_lowercase();
+    let p = |s: &str| u.starts_with(s);
+    if p("милли") || u == "мс" || p("밀리") || p("毫") {
+        0.001
+    } else if p("сек") || u == "с" || p("초") || p("秒") {
+        1.0
+    } else if p("мин") || p("분") || p("分") {
+        60.0
+    } else if p("час") || u == "ч" || p("시간") || p("小") || p("時") {
+        3600.0
+    } else {
+        86_400.0
+    }
+}
+
 fn ends_word(rest: &str) -> bool {
     !rest.chars().next().is_some_and(char::is_alphabetic)
 }
@@ -192,6 +215,16 @@ fn number(text: &str, i: usize) -> (f64, usize) {
             }
         }
     }
+    // "99,90 %", "1,5 s": a comma before one, two or four digits is a decimal comma.
+    if s.len() == end - i && b.get(end) == Some(&b',') {
+        let e = digits(end + 1);
+        let n = e - (end + 1);
+        if n > 0 && n != 3 && !matches!(b.get(e), Some(b',' | b'.')) {
+            s.push('.');
+            s.push_str(&text[end + 1..e]);
+            end = e;
+        }
+    }
     if b.get(end) == Some(&b'.') && b.get(end + 1).is_some_and(u8::is_ascii_digit) {
         let e = digits(end + 1);
         s.push_str(&text[end..e]);
@@ -247,6 +280,12 @@ fn unit(text: &str, end: usize, load_sentence: bool) -> Option<(Class, f64, usiz
             return None;
         }
         return Some((Class::Time, unit_seconds(u), stop(c.get(0)?.end())));
+    }
+    if let Some(c) = TIME_INTL.captures(r) {
+        let m = c.get(0)?;
+        if c.name("cjk").is_some() || ends_word(&r[m.end()..]) {
+            return Some((Class::Time, intl_seconds(m.as_str()), stop(m.end())));
+        }
     }
     if load_sentence && !hyphen {
         if let Some(c) = RATE_BARE.captures(&text[end..]) {

@@ -135,6 +135,12 @@ static STAT_P: LazyLock<Regex> = LazyLock::new(|| re(r"\bt?p(?P<p>\d{2}(?:\.\d+)
 static STAT_NTH: LazyLock<Regex> =
     LazyLock::new(|| re(r"\b(?P<p>\d{1,3}(?:\.\d+)?)(?:st|nd|rd|th)?[\s-]*percentiles?\b"));
 static STAT_PCTL: LazyLock<Regex> = LazyLock::new(|| re(r"\bpercentile\s+(?P<p>\d{1,2}(?:\.\d+)?)\b"));
+/// "85-й перцентиль", "99分位", "99번째 백분위": percentiles in other languages.
+static STAT_INTL: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"\b(?P<p>\d{1,2}(?:\.\d+)?)\s*-?\s*(?:й|го|ый|ой)?\s*(?:перц\w*|процентил\w*)|(?P<q>\d{1,2}(?:\.\d+)?)\s*(?:分位|百分位|번째\s*백분위|백분위)",
+    )
+});
 static STAT_MEDIAN: LazyLock<Regex> = LazyLock::new(|| re(r"\bmedian\b"));
 static STAT_AVG: LazyLock<Regex> = LazyLock::new(|| re(r"\b(?:typical\s+)?(?:average|mean|avg)\b"));
 
@@ -173,6 +179,38 @@ static KINDS: LazyLock<Vec<(Regex, Label)>> = LazyLock::new(|| {
             ),
             Label::Rpo,
         ),
+    ]
+});
+
+/// A negation right before an error label: "do not return 5xx", "without errors".
+static NEGATED: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?:\bdo(?:es)?\s+not|\bdid\s+not|\bdon'?t|\bdoesn'?t|\bwithout|\bnever|\bno)\s+(?:[a-z]+\s+)?(?:in\s+)?(?:an?\s+)?$",
+    )
+});
+
+/// Words that make a figure a wish rather than a commitment: asked, not read.
+static UNSURE: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"\b(?:stretch(?:\s+(?:goals?|targets?))?|aspirational|aspiration|nice[\s-]to[\s-]have|ideally|would\s+like|if\s+possible|best[\s-]effort|not\s+yet\s+agreed|to\s+be\s+(?:agreed|confirmed|decided))\b",
+    )
+});
+
+/// Labels in Russian, Korean, Chinese and Japanese (no word boundaries in CJK text).
+static KINDS_INTL: LazyLock<Vec<(Regex, Label)>> = LazyLock::new(|| {
+    vec![
+        (
+            re(
+                r"задержк\w*|латентност\w*|врем\w*\s+отклика|врем\w*\s+ответа|응답\s*시간|지연\s*시간|响应时间|響應時間|延迟|延遲|応答時間|レイテンシ",
+            ),
+            Label::Latency,
+        ),
+        (re(r"пропускн\w*\s+способност\w*|처리량|吞吐量|スループット"), Label::Throughput),
+        (re(r"доступност\w*|가용성|可用性|稼働率"), Label::Availability),
+        (re(r"(?:доля|процент)\s+ошиб\w*|ошиб\w*|오류율|에러율|错误率|錯誤率|エラー率"), Label::Error),
+        (re(r"恢复时间目标|恢復時間目標|目標復旧時間|복구\s*시간\s*목표|복구\s*시간"), Label::Rto),
+        (re(r"恢复点目标|恢復點目標|目標復旧時点|복구\s*시점\s*목표|데이터\s*손실|数据丢失|資料遺失"), Label::Rpo),
+        (re(r"простой|다운타임|停机时间|停機時間|ダウンタイム"), Label::Downtime),
     ]
 });
 
@@ -217,13 +255,18 @@ pub fn labels(text: &str) -> Vec<Span> {
             found.push(Span { start: m.start(), end: m.end(), label: Label::Stat(c["p"].to_string()) });
         }
     }
+    for c in STAT_INTL.captures_iter(text) {
+        let m = c.get(0).expect("whole match");
+        let p = c.name("p").or(c.name("q")).map_or("", |p| p.as_str());
+        found.push(Span { start: m.start(), end: m.end(), label: Label::Stat(p.to_string()) });
+    }
     for m in STAT_MEDIAN.find_iter(text) {
         found.push(Span { start: m.start(), end: m.end(), label: Label::Stat("50".into()) });
     }
     for m in STAT_AVG.find_iter(text) {
         found.push(Span { start: m.start(), end: m.end(), label: Label::Stat("avg".into()) });
     }
-    for (rx, label) in KINDS.iter() {
+    for (rx, label) in KINDS.iter().chain(KINDS_INTL.iter()) {
         for m in rx.find_iter(text) {
             found.push(Span { start: m.start(), end: m.end(), label: label.clone() });
         }
@@ -235,6 +278,12 @@ pub fn labels(text: &str) -> Vec<Span> {
         }
     }
     out.sort_by_key(|s| s.start);
+    // "requests that do not return 5xx", "without errors": the successes.
+    for s in out.iter_mut().filter(|s| s.label == Label::Error) {
+        if NEGATED.is_match(&text[..s.start]) {
+            s.label = Label::Success;
+        }
+    }
     // "Severity 1 support requests receive a response within 1 hour": in a sentence about
     // support, a response is support's, not the service's latency.
     if out.iter().any(|s| matches!(s.label, Label::Ignore(why, _) if why.starts_with("a support response"))) {
@@ -279,7 +328,161 @@ pub struct Hints {
     /// The condition of an EARS sentence ("WHEN traffic reaches ..."): only a request rate in
     /// it is a requirement.
     pub condition: bool,
+    /// The heading, parent item or table column says its figures are targets (Targets, SLOs,
+    /// Requirements, Thresholds ...).
+    pub targets: bool,
+    /// The heading, parent item or table says its figures are not targets, and why (results,
+    /// alerts, examples, estimates ...).
+    pub not_targets: Option<String>,
+    /// The text is a heading: a figure in it is a target only with a comparison or a commitment.
+    pub heading: bool,
 }
+
+/// What makes a figure's clause say it is not a target: the family and why.
+static NOT_TARGET: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
+    vec![
+        (
+            re(
+                r"\b(?:reported|measured|observed|achieved|actuals?|statistical\s+analysis|based\s+on\s+(?:our\s+|the\s+)?(?:analysis|data|measurements?|tests?)|saturation\s+point|breaking\s+point|포화점|(?:increases?|increased|grows?|grew|rises?|rose|climbs?|climbed|jumps?|jumped|drops?|dropped|falls?|fell)\s+to|увеличива\w*|растёт|вырос\w*|(?:test\s+)?results?\s*[:(]|results?\s+(?:show|were|was|from|of\s+the)|benchmark(?:ed|s)?|we\s+(?:got|saw|measured)|came\s+in\s+at|during\s+(?:the\s+)?(?:test|run)|peaked\s+at)\b|[✅❌✔✗✘]",
+            ),
+            "a measured result, not a target",
+        ),
+        (
+            re(
+                r"\b(?:alert(?:s|ing|ed)?|alarm(?:s|ing)?|paging|pagerduty|opsgenie|slack|warn(?:ing)?|crit(?:ical)?\s*:|fires?|firing|burn[\s-]?rates?|notif(?:y|ies|ication))\b",
+            ),
+            "an alert threshold, not a target",
+        ),
+        (
+            re(
+                r"(?:\be\.g\.?|\bfor\s+(?:example|instance)\b|\bexamples?\b|\bsuch\s+as\b|\btb[da]\b|\btodo\b|\bmeans\b|\bdefined\s+as\b|\bformula\b|\bplaceholder\b|\billustrative\b|\bnot\s+(?:a\s+)?targets?\b)",
+            ),
+            "an example or a definition, not a target",
+        ),
+        (
+            re(
+                r"\b(?:estimated?|estimates?|breakdown|typically\s+takes|takes\s+(?:about|around|roughly)|calculat\w+)\b|×|\d\s*[*x]\s*\d",
+            ),
+            "an estimate, a calculation or a step of a breakdown, not a target",
+        ),
+        (
+            re(r"\bcircuit[\s-]?breakers?\b|\btrips?\s+(?:at|when|after)\b|размыка\w*"),
+            "a circuit breaker setting, not a target",
+        ),
+        (
+            re(
+                r"\bnot\s+(?:achievable|attainable|feasible|possible|in\s+scope|a\s+goal|a\s+requirement|required)\b|\bout\s+of\s+scope\b|\bnon-?goals?\b|달성\s*불가|불가능|不可能|无法达成|невозможн\w*",
+            ),
+            "out of scope or not achievable, not a target",
+        ),
+        (
+            re(
+                r"\b(?:inject(?:s|ed|ing)?|generat(?:es|ed|ing)|ramp(?:s|ed|ing)?(?:\s+up)?|arrival[\s-]rate|offered\s+load|virtual\s+users|vus?)\b",
+            ),
+            "a load the test applies, not a capacity target",
+        ),
+        (
+            re(r"\b(?:replication\s+lag|lag\s+behind)\b"),
+            "a replication lag, not an RPO (the RPO is the data a restore loses)",
+        ),
+        (
+            re(r"\b(?:satisfaction|adoption|nps|csat|retention\s+rate|engagement|open\s+rate|click[\s-]?through)\b"),
+            "a satisfaction or adoption figure, not a success rate",
+        ),
+        (
+            re(r"\b(?:auto[\s-]?scal\w*|scale[sd]?\s+(?:out|up|in|down)|target[\s-]tracking|hpa|set[\s-]?point)\b"),
+            "an autoscaling setting, not a target",
+        ),
+        (
+            re(r"\bper\s+(?:client|user|ip|key|token|tenant|account|customer|api\s+key)\b|\b429\b"),
+            "a per-client rate limit, not a capacity target",
+        ),
+        (
+            re(
+                r"\b(?:each|every|per|a\s+single|one)\s+(?:shard|node|instance|server|pod|replica|partition|worker|host|container|task|core|vcpu|cpu)\b",
+            ),
+            "a capacity per shard or instance, not the service's target",
+        ),
+        (
+            re(
+                r"\b(?:per|a|each|every)\s+(?:month|week|year|quarter)\b|/\s*(?:mo|month|yr|year|week)\b|\bmonthly\s+downtime\b|\bdowntime\s+(?:per|a)\s+month\b|\ballow(?:ed|s|ance)\b",
+            ),
+            "a downtime allowance over a period (an error budget), not a failover downtime",
+        ),
+    ]
+});
+
+/// A figure's clause: from the last clause break before it to the next one after it.
+fn clause(text: &str, toks: &[Token], start: usize, end: usize) -> (usize, usize) {
+    let (a, b) = (quantity::token_at(toks, start), quantity::token_at(toks, end));
+    let from = toks[..a.min(toks.len())]
+        .iter()
+        .rposition(|t| clause_break(&t.text) || t.text == ";")
+        .map_or(0, |i| toks[i].end);
+    // Inside "(e.g., 99.9 % monthly)", the parenthesis is the clause's start.
+    let open = text[..start].rfind('(').filter(|&o| !text[o..start].contains(')'));
+    let from = open.map_or(from, |o| from.min(o));
+    let to = toks[b.min(toks.len())..]
+        .iter()
+        .position(|t| clause_break(&t.text) || t.text == ";")
+        .map_or(text.len(), |i| toks[b + i].start);
+    (from, to.max(end))
+}
+
+/// Why a figure is not a target, from the words of its clause, if they say so.
+fn not_a_target(text: &str, toks: &[Token], f: &Figure, kind_label: &Label) -> Option<&'static str> {
+    let (from, to) = clause(text, toks, f.start, f.end);
+    let c = &text[from..to];
+    NOT_TARGET.iter().find_map(|(rx, why)| {
+        // A downtime allowance is about downtime; replication lag about data loss.
+        if why.starts_with("a downtime allowance") && !matches!(kind_label, Label::Downtime) {
+            return None;
+        }
+        if why.starts_with("a replication lag") && !matches!(kind_label, Label::Rpo | Label::Downtime | Label::Rto) {
+            return None;
+        }
+        if why.starts_with("a satisfaction")
+            && !matches!(kind_label, Label::Success | Label::Error | Label::Availability)
+        {
+            return None;
+        }
+        if why.starts_with("a per-client") && !matches!(kind_label, Label::Throughput) {
+            return None;
+        }
+        if why.starts_with("a capacity per") && !matches!(kind_label, Label::Throughput) {
+            return None;
+        }
+        // "injecting 1100 req/s (above the 1000 req/s SLO)": the SLO is named at its figure.
+        if why.starts_with("a load the test") && (!matches!(kind_label, Label::Throughput) || named_at(text, f)) {
+            return None;
+        }
+        if why.starts_with("a measured result") && COMMITTED.is_match(c) && !c.contains(['✅', '❌']) {
+            return None;
+        }
+        rx.is_match(c).then_some(*why)
+    })
+}
+
+/// "1000 req/s SLO", "a 300 ms target": the figure is named a target where it stands.
+fn named_at(text: &str, f: &Figure) -> bool {
+    static NAMED: LazyLock<Regex> =
+        LazyLock::new(|| re(r"^\s*(?:\w+\s+)?(?:slos?|slas?|targets?|objectives?|goals?|requirements?)\b"));
+    NAMED.is_match(&text[f.end..])
+}
+
+/// Words that state a figure as a fact rather than a target.
+static STATED: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"\s=\s|\bwould\s+(?:be|lose|take|need)\b|\bdepends?\s+on\b|\b(?:takes?|took|lasts?|lasted)\b|\b(?:could|might)\b|\btypically\b|\busually\b|\bapproximately\b|\b(?:around|about|roughly)\s+\d|~\s*\d|≈|\bachiev(?:e|es|ing)\b|\breach(?:es|ing)?\b|\bto\s+reach\b",
+    )
+});
+
+/// Words that make a figure a commitment: a promise, or naming it a target.
+static COMMITTED: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"\b(?:shall|must|should|will|needs?\s+to|has\s+to|have\s+to|required?|requires|guarantees?|commit(?:s|ted|ment)?|targets?|objectives?|slos?|slas?|goals?|aims?\s+(?:at|to|for)|thresholds?|criteria|criterion|acceptance|budgeted|acceptable|tolerable|allowed|handles?|serves?|supports?|sustains?|withstands?|processes|accepts?|delivers?|expected\s+to)\b",
+    )
+});
 
 /// A requirement read from a sentence.
 #[derive(Debug, Clone, PartialEq)]
@@ -289,6 +492,9 @@ pub struct Read {
     pub value: f64,
     /// Where its figure starts.
     pub at: usize,
+    /// What it applies to, when the sentence says so right after it ("< 1 s for reads, < 3 s
+    /// for writes").
+    pub scope: Option<String>,
 }
 
 /// A figure that is not read as a requirement, and why.
@@ -432,6 +638,14 @@ pub fn read(text: &str, hints: &Hints) -> Reading {
     figs.retain(|f| f.class != Class::Bare);
 
     let mut out = Reading::default();
+    // Under a heading, parent item or table that says its figures are not targets (results,
+    // alerts, examples ...): none is read, each is listed with why.
+    if let Some(why) = &hints.not_targets {
+        for f in &figs {
+            out.unread.push(Unread { at: f.start, figure: f.text(text).to_string(), why: why.clone() });
+        }
+        return out;
+    }
     let mut spans = spans;
     // "95 % of requests ... within 300 ms": the share is the percentile, not a figure.
     let mut shares = Vec::new();
@@ -499,6 +713,22 @@ pub fn read(text: &str, hints: &Hints) -> Reading {
             }
         }
     }
+    // "the relevant budget (1% for availability, 5% for latency)": a look-alike's parentheses
+    // hold its own figures.
+    for (j, sp) in spans.iter().enumerate().filter(|(_, sp)| sp.label.sink()) {
+        let rest = &text[sp.end..];
+        let Some(open) =
+            rest.strip_prefix(' ').unwrap_or(rest).strip_prefix('(').map(|_| sp.end + rest.find('(').unwrap_or(0))
+        else {
+            continue;
+        };
+        let close = text[open..].find(')').map_or(text.len(), |c| open + c);
+        for (i, f) in figs.iter().enumerate() {
+            if bound[i].is_none() && f.start > open && f.end <= close && sp.label.takes(f.class) {
+                bound[i] = Some(j);
+            }
+        }
+    }
     // The rest: nearest compatible label first, one figure per label (look-alikes take any).
     let mut pairs: Vec<(usize, bool, usize, usize)> = Vec::new();
     for (i, f) in figs.iter().enumerate() {
@@ -535,6 +765,15 @@ pub fn read(text: &str, hints: &Hints) -> Reading {
             let earlier = (0..i).rev().find(|&k| current[k] && figs[k].class == figs[i].class && bound[k].is_some());
             bound[i] = earlier.and_then(|k| bound[k]);
         }
+        // "p99 < 1 s for reads, < 3 s for writes": the next figure of a list shares the label
+        // when both say what they apply to.
+        if bound[i].is_none() && i > 0 && bound[i - 1].is_some_and(|j| j != usize::MAX) {
+            let k = i - 1;
+            let near = figs[k].class == figs[i].class && distance(&toks, figs[k].end, figs[i].start) <= 6;
+            if near && scope_after(text, &figs[k]).is_some() && scope_after(text, &figs[i]).is_some() {
+                bound[i] = bound[k];
+            }
+        }
     }
 
     for (i, f) in figs.iter().enumerate() {
@@ -545,6 +784,15 @@ pub fn read(text: &str, hints: &Hints) -> Reading {
         }
         let label = match bound[i] {
             Some(usize::MAX) => {
+                let as_label = match f.class {
+                    Class::Rate | Class::Bandwidth => Label::Throughput,
+                    _ => Label::Availability,
+                };
+                if let Some(why) = not_a_target(text, &toks, f, &as_label) {
+                    out.unread.push(Unread { at: f.start, figure, why: why.into() });
+                    continue;
+                }
+                let before = out.found.len();
                 match f.class {
                     Class::Rate => push_rate(text, &toks, &spans, f, &mut out),
                     Class::Bandwidth => out.unread.push(Unread {
@@ -554,6 +802,7 @@ pub fn read(text: &str, hints: &Hints) -> Reading {
                     }),
                     _ => push(text, &toks, f, &Label::Availability, hints, &mut out),
                 }
+                settle(text, &toks, f, &as_label, hints, before, &mut out);
                 continue;
             }
             Some(j) => spans[j].label.clone(),
@@ -586,9 +835,76 @@ pub fn read(text: &str, hints: &Hints) -> Reading {
                 .unwrap_or(Label::Latency),
             l => l,
         };
+        if !label.sink() {
+            if let Some(why) = not_a_target(text, &toks, f, &label) {
+                out.unread.push(Unread { at: f.start, figure, why: why.into() });
+                continue;
+            }
+        }
+        let before = out.found.len();
         push(text, &toks, f, &label, hints, &mut out);
+        settle(text, &toks, f, &label, hints, before, &mut out);
+    }
+    // Two targets of one kind in a sentence, each saying what it applies to: scoped.
+    let n = out.found.len();
+    for i in 0..n {
+        let kind = out.found[i].kind.clone();
+        if out.found.iter().filter(|r| r.kind == kind).count() > 1 {
+            let at = out.found[i].at;
+            if let Some(f) = figs.iter().find(|f| f.start == at) {
+                out.found[i].scope = scope_after(text, f);
+            }
+        }
     }
     out
+}
+
+/// "< 1 s for reads", "< 3s для write": what the words right after a figure apply it to.
+fn scope_after(text: &str, f: &Figure) -> Option<String> {
+    static FOR: LazyLock<Regex> = LazyLock::new(|| {
+        re(
+            r"^[^,;.()\d]{0,30}?(?:\(\s*)?\b(?:for|для|on|in)\s+(?:the\s+)?(?P<s>[\w-]+(?:\s+(?:users?|customers?|tiers?|plans?|requests?|calls?|operations?|endpoints?|paths?|queries|api))?)",
+        )
+    });
+    let c = FOR.captures(&text[f.end..])?;
+    let s = c["s"].to_lowercase();
+    (!matches!(s.as_str(), "a" | "an" | "at" | "each" | "every" | "all" | "any")).then_some(s)
+}
+
+/// A figure just read (`out.found` grew past `before`) that its sentence does not make a
+/// target is turned into a question: a wish ("stretch target"), an estimate ("± 10 min"), or a
+/// figure stated with no comparison and no commitment outside a section of targets.
+fn settle(text: &str, toks: &[Token], f: &Figure, label: &Label, hints: &Hints, before: usize, out: &mut Reading) {
+    if out.found.len() <= before {
+        return;
+    }
+    let figure = f.text(text).to_string();
+    let compared = f.suffix.is_some()
+        || hints.op.is_some()
+        || quantity::cmp_before(toks, quantity::token_at(toks, f.start)).is_some();
+    let committed = hints.targets || COMMITTED.is_match(text) || named_at(text, f);
+    // A label and its figure ("Peak: 3,000 req/s") is how specs are written; a figure that a
+    // sentence states as a fact ("= 20,000 writes/s", "depends on", "would be"), a heading
+    // or a range stated with no commitment is asked about.
+    let stated = STATED.find(text).map(|m| m.as_str().trim().to_string());
+    let uncommitted = !committed && !compared && !matches!(label, Label::Rto | Label::Rpo);
+    let why = if let Some(m) = UNSURE.find(text) {
+        format!("`{figure}` is called \"{}\": is it a target?", m.as_str())
+    } else if text[..f.start].trim_end().ends_with('±') {
+        format!("`±{figure}` is an estimate: is `{figure}` a target?")
+    } else if let (true, Some(verb)) = (uncommitted, stated) {
+        format!("`{figure}` is stated as a fact (\"{verb}\"), with no comparison and no commitment (must, target, SLO ...): is it a target?")
+    } else if uncommitted && hints.heading {
+        format!(
+            "`{figure}` is in a heading, with no comparison and no commitment (must, target, SLO ...): is it a target?"
+        )
+    } else if uncommitted && f.range.is_some() {
+        format!("`{figure}` is a range with no comparison and no commitment: is it a target, and which bound?")
+    } else {
+        return;
+    };
+    let readings = out.found.split_off(before);
+    out.asks.push(Ask { at: f.start, figure, why, readings });
 }
 
 /// A request rate, unless a rate limit explains it.
@@ -689,7 +1005,7 @@ fn push(text: &str, toks: &[Token], f: &Figure, label: &Label, hints: &Hints, ou
             why: format!("`{figure}` is a latency with no statistic: the average, the p95 or the p99?"),
             readings: [Kind::LatencyAvg, Kind::LatencyP("95".into()), Kind::LatencyP("99".into())]
                 .into_iter()
-                .map(|kind| Read { kind, op, value: ms, at })
+                .map(|kind| Read { kind, op, value: ms, at, scope: None })
                 .collect(),
         });
         return;
@@ -700,15 +1016,16 @@ fn push(text: &str, toks: &[Token], f: &Figure, label: &Label, hints: &Hints, ou
         (_, Kind::LatencyAvg | Kind::LatencyP(_)) => (op, (value * 1000.0 * 1e6).round() / 1e6),
         _ => (op, (value * 1e9).round() / 1e9),
     };
-    out.found.push(Read { kind, op, value, at });
+    out.found.push(Read { kind, op, value, at, scope: None });
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Read as in a section of targets.
     fn got(text: &str) -> Vec<(String, Op, f64)> {
-        let r = read(&quantity::normalize(text), &Hints::default());
+        let r = read(&quantity::normalize(text), &Hints { targets: true, ..Hints::default() });
         r.found.iter().map(|f| (f.kind.to_string(), f.op, f.value)).collect()
     }
 
@@ -797,7 +1114,7 @@ mod tests {
             assert!(!r.unread.is_empty(), "{text}: its figure is reported unread");
         }
         let r = read("Response time should be under 500 ms", &Hints::default());
-        assert!(r.found.is_empty() && r.notes[0].contains("no statistic"), "{r:?}");
+        assert!(r.found.is_empty() && r.asks[0].why.contains("no statistic"), "{r:?}");
     }
 
     #[test]
@@ -820,13 +1137,16 @@ mod tests {
 
     #[test]
     fn hints_from_context() {
-        let h = Hints { labels: vec![Label::Stat("99".into())], ..Hints::default() };
+        let h = Hints { labels: vec![Label::Stat("99".into())], targets: true, ..Hints::default() };
         assert_eq!(read("checkout: 300 ms", &h).found[0].kind, Kind::LatencyP("99".into()));
+        let h = Hints { not_targets: Some("under \"Results\"".into()), ..h };
+        let r = read("checkout p99 must be under 300 ms", &h);
+        assert!(r.found.is_empty() && r.unread[0].why.contains("Results"), "{r:?}");
         let h = Hints {
             bare_unit: Some((Class::Time, 0.001)),
             op: Some(Op::Le),
             labels: vec![Label::Stat("95".into())],
-            condition: false,
+            ..Hints::default()
         };
         let r = read("200", &h);
         assert_eq!((r.found[0].op, r.found[0].value), (Op::Le, 200.0));
@@ -834,5 +1154,89 @@ mod tests {
         let r = read("WHEN traffic reaches 5,000 requests per second and p99 exceeds 2 s THE system SHALL", &h);
         assert_eq!(r.found.len(), 1);
         assert_eq!(r.unread[0].why, "in the condition (WHEN/IF/WHILE ...), not a target");
+    }
+
+    fn asked(text: &str) -> Vec<String> {
+        read(&quantity::normalize(text), &Hints::default()).asks.into_iter().map(|a| a.why).collect()
+    }
+
+    fn unread(text: &str) -> Vec<String> {
+        let r = read(&quantity::normalize(text), &Hints::default());
+        assert!(r.found.is_empty(), "{text}: {:?}", r.found);
+        r.unread.into_iter().map(|u| u.why).collect()
+    }
+
+    #[test]
+    fn a_figure_is_a_target_only_when_the_text_commits_to_it() {
+        // A comparison, a promise, a target named at the figure, or an objective by name.
+        for text in [
+            "p99 latency under 300 ms",
+            "The API must serve 2,500 requests per second",
+            "a 1000 req/s SLO",
+            "RTO: 4 hours",
+        ] {
+            let r = read(&quantity::normalize(text), &Hints::default());
+            assert_eq!(r.found.len(), 1, "{text}: {r:?}");
+        }
+        // A figure stated as a fact, a wish or an estimate is asked about, with its reading.
+        for (text, why) in [
+            ("Peak throughput = 20,000 writes/sec", "no comparison and no commitment"),
+            ("Stretch target: p99 of 1 s", "Stretch target"),
+            ("p99 latency should be ±10 ms", "estimate"),
+        ] {
+            let r = read(&quantity::normalize(text), &Hints::default());
+            assert!(r.found.is_empty(), "{text}: {r:?}");
+            assert!(r.asks.first().is_some_and(|a| a.why.contains(why) && a.readings.len() == 1), "{text}: {r:?}");
+        }
+        assert!(asked("p95 latency is 200 ms").iter().any(|w| w.contains("is it a target")));
+    }
+
+    #[test]
+    fn figures_that_are_not_targets_say_why() {
+        for (text, why) in [
+            ("p95 latency 515 ms ❌", "measured result"),
+            ("Alert when p99 latency exceeds 500 ms for 5 minutes", "alert"),
+            ("Availability: TBD (e.g., 99.9% monthly)", "example"),
+            ("Total estimated RTO: 15 minutes", "estimate"),
+            ("Monthly downtime must stay below 45 minutes per month", "allowance"),
+            ("The API must allow 100 requests per second per client", "per-client"),
+            ("Each shard handles 5,000 writes/sec", "per shard"),
+            ("The circuit breaker opens at 30% errors", "circuit breaker"),
+            ("k6 is injecting 1100 req/s", "load the test applies"),
+            ("99.9 % availability is not achievable on one host", "not achievable"),
+        ] {
+            let whys = unread(text);
+            assert!(whys.iter().any(|w| w.contains(why)), "{text}: {whys:?}");
+        }
+        // A named target beside an applied load is still the target.
+        assert_eq!(got("injecting 1100 req/s (above the 1000 req/s SLO)"), [("throughput".into(), Op::Ge, 1000.0)]);
+    }
+
+    #[test]
+    fn other_ways_of_writing() {
+        use Op::*;
+        for (text, kind, op, value) in [
+            ("Service A requests that do not return 5xx: 99%", "success_rate", Ge, 99.0),
+            ("availability 99,90 %", "availability", Ge, 99.9),
+            ("RPO ≤ 1시간", "rpo", Le, 3600.0),
+            ("RTO < 5 分鐘", "rto", Lt, 300.0),
+            ("задержка p95 < 500 мс", "latency_p95", Lt, 500.0),
+            ("время ответа < 30 с (85-й перц.)", "latency_p85", Lt, 30_000.0),
+            ("가용성 99.9% 이상", "availability", Ge, 99.9),
+        ] {
+            let (k, o, v) = one(text);
+            assert_eq!((k.as_str(), o, v), (kind, op, value), "{text}");
+        }
+        // One statistic for two figures that each say what they apply to.
+        let r = read(&quantity::normalize("API P99 latency < 1s for reads, < 3s for writes"), &Hints::default());
+        let got: Vec<(String, f64, Option<String>)> =
+            r.found.iter().map(|f| (f.kind.to_string(), f.value, f.scope.clone())).collect();
+        assert_eq!(
+            got,
+            [
+                ("latency_p99".to_string(), 1000.0, Some("reads".to_string())),
+                ("latency_p99".to_string(), 3000.0, Some("writes".to_string()))
+            ]
+        );
     }
 }

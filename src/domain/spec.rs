@@ -223,9 +223,77 @@ pub struct Answer {
     pub at: String,
 }
 
-/// An open list: its ordered start, the items seen so far, and the labels and scope its parent
-/// item gives it.
-type OpenList = (Option<u64>, u64, Vec<Label>, Option<String>);
+/// An open list: its ordered start, the items seen so far, and what its parent item (or the
+/// short paragraph ending in a colon that leads it) gives it.
+type OpenList = (Option<u64>, u64, Ctx);
+
+/// What a heading, a parent item or a table says about the figures under it.
+#[derive(Debug, Clone, Default, PartialEq)]
+enum Say {
+    #[default]
+    Nothing,
+    /// "Targets", "SLOs", "Requirements", "Порог", "목표" ...
+    Targets,
+    /// "Results", "Alerts", "Examples", "Estimated breakdown" ...: why its figures are not targets.
+    NotTargets(String),
+}
+
+/// What a heading or a parent item gives what is under it.
+#[derive(Debug, Clone, Default)]
+struct Ctx {
+    labels: Vec<Label>,
+    scope: Option<String>,
+    say: Say,
+}
+
+/// Section words that say its figures are not targets, and what the section is.
+static NOT_TARGET_SECTION: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
+    let r = |p: &str| Regex::new(&format!("(?i){p}")).expect("static section pattern");
+    vec![
+        (
+            r(
+                r"\b(?:results?|reports?|findings|benchmarks?|benchmarking|measurements?|observed|actuals?|progress|current\s+state|as-is|history|incidents?|post-?mortems?|baseline|iterations?|итерац\w*|summary\s+of\s+(?:the\s+)?(?:run|test)s?)\b|результат|прогресс|отч[её]т|결과|结果|測定|実測",
+            ),
+            "measured results",
+        ),
+        (r(r"\b(?:alerts?|alerting|alarms?|paging|burn[\s-]?rates?)\b|алерт|оповещ|알림|告警|报警"), "alerts"),
+        (r(r"\b(?:examples?|samples?|illustrat\w*)\b|пример|예시|示例"), "examples"),
+        (
+            r(r"\b(?:estimated?|estimates?|breakdown|timeline|assum\w+)\b|оценк|추정|估算|допущени"),
+            "estimates or assumptions",
+        ),
+        (
+            r(
+                r"\b(?:error\s+budgets?|business\s+impact|impact\s+analysis|compensation|service\s+credits?|credits|penalt\w+|pricing)\b",
+            ),
+            "budgets, business impact or compensation",
+        ),
+        (r(r"\b(?:auto[\s-]?scal\w*|scaling\s+polic\w*)\b"), "autoscaling settings"),
+    ]
+});
+
+/// Section words that say its figures are targets.
+static TARGET_SECTION: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:targets?|objectives?|slos?|slas?|requirements?|nfrs?|thresholds?|goals?|acceptance\s+criteria|non-functional|service\s+levels?|budgets?\s+we\s+commit)\b|цел[ьи]|порог|требован|목표|요구|目标|目標|要求|指标")
+        .expect("static section pattern")
+});
+
+/// What a heading or a lead says about the figures under it: targets, not targets, or nothing
+/// (both or neither).
+fn say_of(text: &str) -> Say {
+    let not = NOT_TARGET_SECTION.iter().find(|(rx, _)| rx.is_match(text));
+    match (not, TARGET_SECTION.is_match(text)) {
+        (Some((_, what)), false) => {
+            Say::NotTargets(format!("under \"{}\", a section of {what}, not targets", text.trim()))
+        }
+        (None, true) => Say::Targets,
+        _ => Say::Nothing,
+    }
+}
+
+fn ctx_of(text: &str) -> Ctx {
+    Ctx { labels: context_labels(text), scope: scope_of(text), say: say_of(text) }
+}
 
 /// Why a figure in a code block or in HTML is not read: flow reads prose, lists and tables.
 pub const IN_CODE: &str = "in a code block, which flow does not read";
@@ -292,11 +360,13 @@ static EARS: LazyLock<Regex> =
 static KIRO_HEADING: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)^\s*requirement\s+(?P<n>\d+)\b").unwrap());
 static KEY_VALUE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\s*(?P<k>[A-Za-z][A-Za-z0-9 _-]{0,40}?)\s*[:=]\s*(?P<v>\S.*?)\s*$").unwrap());
+/// A table cell that is a number alone ("≥ 99.9", "250"): its unit is the column's.
+static BARE_CELL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[\s<>≤≥=~*]*[\d][\d.,\s]*[\s*+]*$").unwrap());
 /// "Checkout API: p99 under 300 ms": the label before a colon.
 static COLON_LABEL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^(?P<label>[^:]{1,60}?)\s*:\s+").unwrap());
 /// "Tier-0 services have an RTO of ...": a sentence whose subject names what it is about.
 static SUBJECT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^(?P<s>[\w-]+(?:\s+[\w-]+){0,2}\s+(?:services?|systems?|databases?|apis?|workloads?|applications?|apps?|tiers?|components?|endpoints?))\s+(?:have|has|must|shall|should|will|need|needs|require|requires|are|is|get|gets)\b").unwrap()
+    Regex::new(r"(?i)^(?P<s>[\w-]+(?:\s+[\w-]+){0,2}\s+(?:services?|systems?|databases?|apis?|workloads?|applications?|apps?|tiers?|components?|endpoints?|servers?|nodes?|clusters?|gateways?|portals?))\s+(?:have|has|must|shall|should|will|need|needs|require|requires|are|is|get|gets)\b").unwrap()
 });
 /// "... THE checkout service SHALL ...": the subject of an EARS response.
 static EARS_SUBJECT: LazyLock<Regex> =
@@ -529,7 +599,14 @@ pub fn scope_of(text: &str) -> Option<String> {
         Some((the, rest)) if the.eq_ignore_ascii_case("the") => rest.to_string(),
         _ => shown,
     };
-    scope_key(&shown).map(|_| shown)
+    if scope_key(&shown).is_some() {
+        return Some(shown);
+    }
+    // "RPS (read)", "p50 latency (cached)": with nothing else, the parentheses say what.
+    let inner: Vec<&str> = PARENS.find_iter(&text).map(|m| m.as_str().trim().trim_matches(['(', ')'])).collect();
+    let inner = inner.join(" ");
+    let inner = inner.trim();
+    (!inner.is_empty() && inner.len() <= 40 && scope_key(inner).is_some()).then(|| inner.to_string())
 }
 
 /// The words of a scope that decide whether two scopes are the same ("Checkout API" and
@@ -646,28 +723,34 @@ struct Unit {
     labels: Vec<Label>,
     /// A scope from the table row, parent item or heading.
     scope: Option<String>,
+    /// What the nearest heading, parent item or table that says anything says of its figures.
+    say: Say,
     bare_unit: Option<(Class, f64)>,
     op: Option<Op>,
     /// A table cell: one phrase, not sentences; no colon label.
     cell: bool,
+    /// A heading that states a figure ("## Scaling to 20k RPS").
+    heading_unit: bool,
     /// How a table cell's requirement is shown.
     shown: Option<String>,
 }
 
 impl Unit {
     /// A paragraph, list item or heading: sentences, under `heading`.
-    fn prose(text: Text, heading: String, in_context: bool, labels: Vec<Label>, scope: Option<String>) -> Unit {
+    fn prose(text: Text, heading: String, in_context: bool, ctx: Ctx) -> Unit {
         Unit {
             text,
             heading,
             kiro: None,
             table_id: None,
             in_context,
-            labels,
-            scope,
+            labels: ctx.labels,
+            scope: ctx.scope,
+            say: ctx.say,
             bare_unit: None,
             op: None,
             cell: false,
+            heading_unit: false,
             shown: None,
         }
     }
@@ -681,6 +764,8 @@ enum Col {
         labels: Vec<Label>,
         unit: Option<(Class, f64)>,
         op: Option<Op>,
+        /// The header names it the target ("Target", "SLO", "Max"), not only its kind.
+        named: bool,
     },
     /// Current, measured, baseline, budget...: not targets.
     NotTarget,
@@ -727,6 +812,17 @@ fn classify(header: &str) -> Col {
         "warning",
         "forecast",
         "history",
+        "window",
+        "reaction",
+        "severity",
+        "channel",
+        "escalation",
+        "frequency",
+        "окно",
+        "реакция",
+        "канал",
+        "ожидается",
+        "факт",
     ];
     const SCOPE: &[&str] = &[
         "service",
@@ -787,6 +883,23 @@ fn classify(header: &str) -> Col {
         "measure",
         "criterion",
         "fit",
+        "nfr",
+        "порог",
+        "цель",
+        "целевое",
+        "требование",
+        "목표",
+        "목표치",
+        "目标",
+        "目標",
+        "阈值",
+        "閾値",
+        "objetivo",
+        "meta",
+        "seuil",
+        "cible",
+        "ziel",
+        "zielwert",
     ];
     const METRIC: &[&str] = &[
         "metric",
@@ -801,7 +914,6 @@ fn classify(header: &str) -> Col {
         "attribute",
         "quality",
         "category",
-        "nfr",
         "description",
         "kpi",
         "parameter",
@@ -811,6 +923,17 @@ fn classify(header: &str) -> Col {
         "aspect",
         "characteristic",
         "dimension",
+        "метрика",
+        "показатель",
+        "операция",
+        "지표",
+        "항목",
+        "指标",
+        "指標",
+        "项目",
+        "métrica",
+        "métrique",
+        "kennzahl",
     ];
     let h = header.trim().to_lowercase();
     let w = words(&h);
@@ -833,7 +956,7 @@ fn classify(header: &str) -> Col {
         None
     };
     if has(TARGET) || !labels.is_empty() {
-        return Col::Target { labels, unit: quantity::unit_hint(header), op };
+        return Col::Target { labels, unit: quantity::unit_hint(header), op, named: has(TARGET) };
     }
     if has(SCOPE) {
         return Col::Scope;
@@ -844,11 +967,16 @@ fn classify(header: &str) -> Col {
     Col::Text
 }
 
-/// A table's header says its figures are not targets (a service-credit table).
-fn lookalike_table(header: &[(String, usize)]) -> bool {
-    header.iter().any(|(h, _)| {
-        words(h).iter().any(|w| ["credit", "credits", "refund", "penalty", "price", "cost"].contains(&w.as_str()))
-    })
+/// A table's header says its figures are not targets (a service-credit table): what it is.
+fn lookalike_table(header: &[(String, usize)]) -> Option<&'static str> {
+    let any = |set: &[&str]| header.iter().any(|(h, _)| words(h).iter().any(|w| set.contains(&w.as_str())));
+    if any(&["credit", "credits", "refund", "refunds", "penalty", "price", "cost", "compensation", "discount"]) {
+        Some("service credits or compensation")
+    } else if any(&["impact"]) && !any(&["rto", "rpo", "target", "objective"]) {
+        Some("business impact")
+    } else {
+        None
+    }
 }
 
 /// Byte ranges of the sentences of `text`.
@@ -916,8 +1044,11 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
     let mut heading_buf: Option<String> = None;
     let mut heading_text = Text::default();
     let mut in_code = false;
-    // (level, text, labels it gives, scope it gives)
-    let mut headings: Vec<(HeadingLevel, String, Vec<Label>, Option<String>)> = Vec::new();
+    // (level, text, what it gives what is under it)
+    let mut headings: Vec<(HeadingLevel, String, Ctx)> = Vec::new();
+    // A short paragraph ending in a colon ("Results:", "Targets for checkout:") leads the list
+    // that follows it.
+    let mut lead: Option<Ctx> = None;
     let mut seen_heading = false;
     let mut kiro_n: Option<(String, HeadingLevel)> = None;
     let mut in_context = false;
@@ -933,35 +1064,35 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
     let mut row: Vec<(String, usize)> = Vec::new();
     let mut row_line = 0usize;
     let mut cell: Option<(String, usize)> = None;
+    // The cell being read has text that is not code.
+    let mut cell_prose = false;
 
-    let context_of = |headings: &[(HeadingLevel, String, Vec<Label>, Option<String>)],
-                      lists: &[OpenList]|
-     -> (Vec<Label>, Option<String>) {
-        let mut labels = Vec::new();
-        let mut scope = None;
-        for (_, _, l, s) in lists.iter().rev() {
-            labels.extend(l.iter().cloned());
-            scope = scope.or_else(|| s.clone());
+    // Nearest first: labels add up, the nearest scope and the nearest word on targets win.
+    let context_of = |headings: &[(HeadingLevel, String, Ctx)], lists: &[OpenList]| -> Ctx {
+        let mut out = Ctx::default();
+        for c in lists.iter().rev().map(|l| &l.2).chain(headings.iter().rev().map(|h| &h.2)) {
+            out.labels.extend(c.labels.iter().cloned());
+            out.scope = out.scope.take().or_else(|| c.scope.clone());
+            if out.say == Say::Nothing {
+                out.say = c.say.clone();
+            }
         }
-        for (_, _, l, s) in headings.iter().rev() {
-            labels.extend(l.iter().cloned());
-            scope = scope.or_else(|| s.clone());
-        }
-        (labels, scope)
+        out
     };
 
     macro_rules! flush {
         () => {
             if let Some((t, kiro)) = cur.take() {
                 if !t.text.trim().is_empty() {
-                    let (labels, scope) = context_of(&headings, &lists);
-                    units.push(Unit { kiro, ..Unit::prose(t, heading.clone(), in_context, labels, scope) });
+                    let ctx = context_of(&headings, &lists);
+                    units.push(Unit { kiro, ..Unit::prose(t, heading.clone(), in_context, ctx) });
                 }
             }
         };
     }
 
     for (ev, range) in Parser::new_ext(text, opts).into_offset_iter() {
+        let is_text = matches!(ev, Event::Text(_));
         match ev {
             Event::Start(Tag::MetadataBlock(_)) => in_metadata = true,
             Event::End(TagEnd::MetadataBlock(_)) => in_metadata = false,
@@ -992,27 +1123,31 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
                 // A heading that states a target ("## RTO: 4 hours") is read as one; it labels
                 // nothing under it.
                 let states = !in_context && quantity::figures(&heading, true).iter().any(|f| f.class != Class::Bare);
+                lead = None;
                 if states {
-                    let (labels, scope) = context_of(&headings, &lists);
+                    let ctx = context_of(&headings, &lists);
                     let parent = headings.last().map(|h| h.1.clone()).unwrap_or_default();
-                    units.push(Unit::prose(std::mem::take(&mut heading_text), parent, in_context, labels, scope));
-                    headings.push((level, heading.clone(), Vec::new(), None));
+                    let text = std::mem::take(&mut heading_text);
+                    units.push(Unit { heading_unit: true, ..Unit::prose(text, parent, in_context, ctx) });
+                    headings.push((level, heading.clone(), Ctx { say: say_of(&heading), ..Ctx::default() }));
                 } else {
-                    let scope = if title || kiro.is_some() || in_context { None } else { scope_of(&heading) };
-                    headings.push((level, heading.clone(), context_labels(&heading), scope));
+                    // "Requirement 3: Stress test with 20 users": the title after the number scopes.
+                    let named = KIRO_HEADING.find(&heading).map_or(heading.as_str(), |m| {
+                        heading[m.end()..].trim_start_matches([':', '.', ' ', '-', '–', '—'])
+                    });
+                    let scope = if title || in_context { None } else { scope_of(named) };
+                    headings.push((level, heading.clone(), Ctx { scope, ..ctx_of(&heading) }));
                 }
             }
             Event::Start(Tag::List(start)) => {
                 // The item this list is nested in labels its items ("- Latency (p99):").
-                let (labels, scope) = match cur.as_ref() {
-                    Some((t, _)) if item_depth > 0 => {
-                        let lead = t.text.trim().trim_end_matches(':').to_string();
-                        (context_labels(&lead), scope_of(&lead))
-                    }
-                    _ => (Vec::new(), None),
+                let ctx = match cur.as_ref() {
+                    Some((t, _)) if item_depth > 0 => ctx_of(t.text.trim().trim_end_matches(':')),
+                    _ if item_depth == 0 => lead.take().unwrap_or_default(),
+                    _ => Ctx::default(),
                 };
                 flush!();
-                lists.push((start, 0, labels, scope));
+                lists.push((start, 0, ctx));
             }
             Event::End(TagEnd::List(_)) => {
                 lists.pop();
@@ -1039,10 +1174,14 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
             }
             Event::Start(Tag::Paragraph) if item_depth == 0 => {
                 flush!();
+                lead = None;
                 cur = Some((Text::default(), None));
             }
             Event::End(TagEnd::Paragraph) => {
                 if item_depth == 0 {
+                    let t = cur.as_ref().map(|(t, _)| t.text.trim().to_string()).unwrap_or_default();
+                    lead = (t.ends_with(':') && t.split_whitespace().count() <= 12)
+                        .then(|| ctx_of(t.trim_end_matches(':')));
                     flush!();
                 } else if let Some((t, _)) = cur.as_mut() {
                     t.space();
@@ -1050,6 +1189,7 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
             }
             Event::Start(Tag::Table(_)) => {
                 flush!();
+                lead = None;
                 header.clear();
                 cols.clear();
             }
@@ -1066,17 +1206,25 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
                 row.clear();
                 row_line = line_of(range.start);
             }
-            Event::Start(Tag::TableCell) => cell = Some((String::new(), range.start)),
+            Event::Start(Tag::TableCell) => {
+                cell = Some((String::new(), range.start));
+                cell_prose = false;
+            }
             Event::End(TagEnd::TableCell) => {
                 if let Some((c, at)) = cell.take() {
-                    row.push((c.trim().to_string(), at));
+                    // A cell that is only code (a k6 threshold expression) is not read.
+                    if cell_prose || in_head {
+                        row.push((c.trim().to_string(), at));
+                    } else {
+                        not_prose(&c, at, IN_CODE, &line_of, &source_line, &mut unread);
+                        row.push((String::new(), at));
+                    }
                 }
                 if in_head {
                     row_line = line_of(range.start);
                 }
             }
             Event::End(TagEnd::TableRow) => {
-                let (labels, scope) = context_of(&headings, &lists);
                 table_row(TableRow {
                     header: &header,
                     cols: &cols,
@@ -1084,8 +1232,7 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
                     line: row_line,
                     in_context,
                     heading: &heading,
-                    labels,
-                    scope,
+                    ctx: context_of(&headings, &lists),
                     source: &source_line(row_line),
                     context: &mut context,
                     units: &mut units,
@@ -1095,6 +1242,7 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
             }
             Event::Start(Tag::CodeBlock(_)) => {
                 flush!();
+                lead = None;
                 in_code = true;
             }
             Event::End(TagEnd::CodeBlock) => in_code = false,
@@ -1108,6 +1256,7 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
                     heading_text.push(&t, range.start);
                 } else if let Some((c, _)) = cell.as_mut() {
                     c.push_str(&t);
+                    cell_prose |= is_text && !t.trim().is_empty();
                 } else if let Some((s, _)) = cur.as_mut() {
                     s.push(&t, range.start);
                 }
@@ -1165,7 +1314,18 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
         };
         let labelled = own_scope.is_some();
         let scope = own_scope.or_else(|| u.scope.clone());
-        let hints = Hints { labels: u.labels.clone(), bare_unit: u.bare_unit, op: u.op, condition: false };
+        let hints = Hints {
+            labels: u.labels.clone(),
+            bare_unit: u.bare_unit,
+            op: u.op,
+            condition: false,
+            heading: u.heading_unit,
+            targets: u.say == Say::Targets,
+            not_targets: match &u.say {
+                Say::NotTargets(why) => Some(why.clone()),
+                _ => None,
+            },
+        };
         let spans = if u.cell { vec![(0, body.len())] } else { sentences(body) };
         let mut found: Vec<Found> = Vec::new();
         for (s, e) in spans {
@@ -1207,7 +1367,10 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
                         value: f.value,
                         line: line_at(s + off + f.at),
                         text: shown.clone(),
-                        scope: scope.clone(),
+                        scope: match (f.scope, &scope) {
+                            (Some(own), Some(outer)) => Some(format!("{outer} {own}")),
+                            (own, outer) => own.or_else(|| outer.clone()),
+                        },
                         note: None,
                     });
                 }
@@ -1385,8 +1548,7 @@ struct TableRow<'a> {
     line: usize,
     in_context: bool,
     heading: &'a str,
-    labels: Vec<Label>,
-    scope: Option<String>,
+    ctx: Ctx,
     source: &'a str,
     context: &'a mut Context,
     units: &'a mut Vec<Unit>,
@@ -1394,14 +1556,15 @@ struct TableRow<'a> {
 }
 
 fn table_row(t: TableRow<'_>) {
-    let TableRow { header, cols, row, line, in_context, heading, labels, scope, source, context, units, unread } = t;
+    let TableRow { header, cols, row, line, in_context, heading, ctx, source, context, units, unread } = t;
+    let Ctx { labels, scope, say } = ctx;
     if in_context && row.len() >= 2 {
         context.insert(context_key(&row[0].0), strip_value(&row[1].0));
         return;
     }
     let at = |i: usize| row.get(i).map(|(c, _)| c.as_str()).filter(|c| !c.is_empty());
     let id = cols.iter().position(|c| *c == Col::Id).and_then(at).map(str::to_string);
-    let unit = |labels: Vec<Label>, text: Text, scope: Option<String>, bare, op, shown, cell| Unit {
+    let unit = |labels: Vec<Label>, text: Text, scope: Option<String>, bare, op, shown, say: Say| Unit {
         text,
         heading: heading.to_string(),
         kiro: None,
@@ -1409,26 +1572,87 @@ fn table_row(t: TableRow<'_>) {
         in_context,
         labels,
         scope,
+        say,
         bare_unit: bare,
         op,
-        cell,
+        cell: true,
+        heading_unit: false,
         shown,
     };
-    if lookalike_table(header) {
+    if let Some(what) = lookalike_table(header) {
         for (c, _) in row {
-            for f in quantity::figures(&quantity::normalize(c), false).iter().filter(|f| f.class != Class::Bare) {
+            let c = quantity::normalize(c);
+            for f in quantity::figures(&c, false).iter().filter(|f| f.class != Class::Bare) {
                 unread.push(Unread {
                     line,
                     text: source.trim().to_string(),
-                    figure: f.text(&quantity::normalize(c)).to_string(),
-                    why: "a service-credit table: its figures are not targets".into(),
+                    figure: f.text(&c).to_string(),
+                    why: format!("a table of {what}: its figures are not targets"),
                 });
             }
         }
         return;
     }
-    let targets: Vec<usize> = (0..cols.len()).filter(|&i| matches!(cols[i], Col::Target { .. })).collect();
-    if targets.is_empty() {
+    // A cell with no digit in a target column names the row ("| Target | Threshold |" where
+    // Target holds "API availability").
+    let has_figure = |i: usize| {
+        at(i).is_some_and(|c| {
+            let c = quantity::normalize(c);
+            BARE_CELL.is_match(&c) || quantity::figures(&c, true).iter().any(|f| f.class != Class::Bare)
+        })
+    };
+    let named_target = cols.iter().any(|c| matches!(c, Col::Target { named: true, .. }));
+    let targets: Vec<usize> = (0..cols.len())
+        .filter(|&i| match &cols[i] {
+            // Next to a column named as the target, a column named by its kind holds what was
+            // measured ("| Latency | Target | Status |").
+            Col::Target { named, .. } => (*named || !named_target) && has_figure(i),
+            _ => false,
+        })
+        .collect();
+    // Figures in columns that hold no targets (current, measured, notes ...) are listed, not
+    // dropped.
+    let mut skipped = |i: usize, why: String| {
+        if let Some(c) = at(i) {
+            let c = quantity::normalize(c);
+            for f in quantity::figures(&c, true).iter().filter(|f| f.class != Class::Bare) {
+                unread.push(Unread {
+                    line,
+                    text: source.trim().to_string(),
+                    figure: f.text(&c).to_string(),
+                    why: why.clone(),
+                });
+            }
+        }
+    };
+    let col_name = |i: usize| header.get(i).map_or(String::new(), |h| h.0.clone());
+    for (i, col) in cols.iter().enumerate() {
+        let unused = match col {
+            Col::NotTarget => true,
+            Col::Target { .. } => !targets.contains(&i) && has_figure(i),
+            _ => false,
+        };
+        if unused {
+            skipped(i, format!("in the column \"{}\", which holds no targets", col_name(i)));
+        }
+    }
+    if targets.is_empty() && !cols.iter().any(|c| matches!(c, Col::Target { .. })) {
+        // A row of figures of one kind, one per column ("| p95 | 515 ms | 316 ms |"), with no
+        // column named as the target: measurements, not targets.
+        let classes: Vec<Class> = (0..row.len())
+            .filter(|&i| cols.get(i) != Some(&Col::NotTarget))
+            .filter_map(|i| {
+                let c = quantity::normalize(at(i)?);
+                quantity::figures(&c, true).iter().find(|f| f.class != Class::Bare).map(|f| f.class)
+            })
+            .collect();
+        let series = classes.iter().any(|c| classes.iter().filter(|d| *d == c).count() > 1);
+        if series {
+            for i in (0..row.len()).filter(|&i| cols.get(i) != Some(&Col::NotTarget)) {
+                skipped(i, "a row of values, one per column, with no column named as the target".into());
+            }
+            return;
+        }
         // No header says which column is the target: the row is one piece of text.
         let mut text = Text::default();
         for (i, (c, off)) in row.iter().enumerate() {
@@ -1438,12 +1662,26 @@ fn table_row(t: TableRow<'_>) {
             }
         }
         if !text.text.trim().is_empty() {
-            units.push(unit(labels, text, scope, None, None, None, true));
+            units.push(unit(labels, text, scope, None, None, None, say));
         }
         return;
     }
+    // The cells that name the row's metric: a metric column (or, with none, any text column
+    // and a target column without a figure), never a cell holding a measured figure.
+    let named_metric = |i: usize| matches!(cols[i], Col::Target { .. }) && at(i).is_some() && !has_figure(i);
+    let has_metric = (0..cols.len()).any(|i| cols[i] == Col::Metric || named_metric(i));
     let metric: Vec<usize> = (0..cols.len())
-        .filter(|&i| matches!(cols[i], Col::Metric) || (matches!(cols[i], Col::Text) && !cols.contains(&Col::Metric)))
+        .filter(|&i| match &cols[i] {
+            Col::Metric => true,
+            Col::Text => !has_metric,
+            Col::Target { .. } => named_metric(i),
+            _ => false,
+        })
+        .filter(|&i| {
+            at(i).is_some_and(|c| {
+                !quantity::figures(&quantity::normalize(c), false).iter().any(|f| f.class != Class::Bare)
+            })
+        })
         .collect();
     let row_scope = cols
         .iter()
@@ -1456,13 +1694,17 @@ fn table_row(t: TableRow<'_>) {
     let metric_hint = metric.iter().filter_map(|&i| at(i)).find_map(quantity::unit_hint);
     for &i in &targets {
         let Some(value) = at(i) else { continue };
-        let Col::Target { labels: col_labels, unit: col_unit, op } = &cols[i] else { continue };
+        let Col::Target { labels: col_labels, unit: col_unit, op, named } = &cols[i] else { continue };
         let mut text = Text::default();
         let mut names = Vec::new();
         for &m in &metric {
             if let Some(c) = at(m) {
-                text.push(c, row[m].1);
-                text.space();
+                // A column that says what its figures are ("| RPO target |") is not overridden
+                // by words in other cells ("Hourly backups").
+                if col_labels.is_empty() {
+                    text.push(c, row[m].1);
+                    text.space();
+                }
                 names.push(c.to_string());
             }
         }
@@ -1472,15 +1714,8 @@ fn table_row(t: TableRow<'_>) {
         let name =
             if names.is_empty() { header.get(i).map(|h| h.0.clone()).unwrap_or_default() } else { names.join(" ") };
         let shown = format!("{name}: {value}");
-        units.push(unit(
-            hints,
-            text,
-            row_scope.clone(),
-            unit_col.or(*col_unit).or(metric_hint),
-            *op,
-            Some(shown),
-            true,
-        ));
+        let say = if *named { Say::Targets } else { say.clone() };
+        units.push(unit(hints, text, row_scope.clone(), unit_col.or(*col_unit).or(metric_hint), *op, Some(shown), say));
     }
 }
 
