@@ -236,9 +236,9 @@ fn number(text: &str, i: usize) -> (f64, usize) {
         v *= 1000.0;
         end += 1;
     } else {
-        let lower = rest.to_ascii_lowercase();
+        let lower: Vec<u8> = rest.bytes().take(10).map(|c| c.to_ascii_lowercase()).collect();
         for (w, m) in [(" thousand", 1e3), (" million", 1e6)] {
-            if lower.starts_with(w) && !lower.as_bytes().get(w.len()).is_some_and(|c| is_word_byte(*c)) {
+            if lower.starts_with(w.as_bytes()) && !lower.get(w.len()).is_some_and(|c| is_word_byte(*c)) {
                 v *= m;
                 end += w.len();
                 break;
@@ -306,7 +306,11 @@ fn range(text: &str, start: usize, v: f64, end: usize, load: bool, suffix: Optio
     let (v2, end2) = number(text, k);
     let (class, factor, uend) = unit(text, end2, load)?;
     let by_and = j.as_str().trim().eq_ignore_ascii_case("and");
-    if by_and && !text[..start].trim_end().to_ascii_lowercase().ends_with("between") {
+    let before = text[..start].trim_end();
+    let between = before.len() >= 7
+        && before.is_char_boundary(before.len() - 7)
+        && before[before.len() - 7..].eq_ignore_ascii_case("between");
+    if by_and && !between {
         return None;
     }
     let (lo, hi) = ((v * factor).min(v2 * factor), (v * factor).max(v2 * factor));
@@ -317,6 +321,7 @@ fn range(text: &str, start: usize, v: f64, end: usize, load: bool, suffix: Optio
 /// a bare "per minute" after a number is a request rate.
 pub fn figures(text: &str, load_sentence: bool) -> Vec<Figure> {
     let b = text.as_bytes();
+    let respectively = text.to_ascii_lowercase().rfind("respectively");
     let mut out: Vec<Figure> = Vec::new();
     let mut i = 0;
     while i < b.len() {
@@ -358,7 +363,7 @@ pub fn figures(text: &str, load_sentence: bool) -> Vec<Figure> {
         };
         if fig.class == Class::Time && fig.range.is_none() {
             // "2 hours 30 minutes", "1h30m"; not "1 hour and 5 minutes respectively".
-            let listing = text[fig.end..].to_ascii_lowercase().contains("respectively");
+            let listing = respectively.is_some_and(|r| r >= fig.end);
             while let Some(c) = TIME_MORE
                 .captures(&text[fig.end..])
                 .filter(|c| ends_word(&text[fig.end + c.get(0).map_or(0, |m| m.end())..]))

@@ -247,7 +247,6 @@ pub fn labels(text: &str) -> Vec<Span> {
             out.push(Span { start: m.start(), end: m.end(), label: Label::Ignore(why, classes) });
         }
     }
-    let free = |out: &[Span], s: usize, e: usize| !out.iter().any(|o| s < o.end && o.start < e);
     let mut found: Vec<Span> = Vec::new();
     for rx in [&*STAT_P, &*STAT_NTH, &*STAT_PCTL] {
         for c in rx.captures_iter(text) {
@@ -272,15 +271,33 @@ pub fn labels(text: &str) -> Vec<Span> {
         }
     }
     found.sort_by_key(|s| (s.start, std::cmp::Reverse(s.end)));
+    // A label overlapping a look-alike or a label kept before it is dropped. Look-alikes by
+    // start with the furthest end so far; kept labels come in order of start.
+    out.sort_by_key(|s| s.start);
+    let mut reach = Vec::with_capacity(out.len());
+    let mut far = 0;
+    for o in &out {
+        far = far.max(o.end);
+        reach.push(far);
+    }
+    let ignores = out.len();
+    let mut kept_end = 0;
     for s in found {
-        if free(&out, s.start, s.end) {
+        let k = out[..ignores].partition_point(|o| o.start < s.end);
+        let under_ignore = k > 0 && reach[k - 1] > s.start;
+        if !under_ignore && kept_end <= s.start {
+            kept_end = s.end;
             out.push(s);
         }
     }
     out.sort_by_key(|s| s.start);
     // "requests that do not return 5xx", "without errors": the successes.
     for s in out.iter_mut().filter(|s| s.label == Label::Error) {
-        if NEGATED.is_match(&text[..s.start]) {
+        let mut from = s.start.saturating_sub(48);
+        while !text.is_char_boundary(from) {
+            from += 1;
+        }
+        if NEGATED.is_match(&text[from..s.start]) {
             s.label = Label::Success;
         }
     }
@@ -412,26 +429,34 @@ static NOT_TARGET: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
     ]
 });
 
+/// Words a clause reaches on each side of its figure, at most: a sentence with no punctuation
+/// is not one clause of a hundred thousand words.
+const CLAUSE_REACH: usize = 30;
+
 /// A figure's clause: from the last clause break before it to the next one after it.
-fn clause(text: &str, toks: &[Token], start: usize, end: usize) -> (usize, usize) {
-    let (a, b) = (quantity::token_at(toks, start), quantity::token_at(toks, end));
-    let from = toks[..a.min(toks.len())]
+fn clause(text: &str, w: &Words, start: usize, end: usize) -> (usize, usize) {
+    let toks = &w.toks;
+    let (a, b) = (w.at(start), w.at(end));
+    let lo = a.saturating_sub(CLAUSE_REACH);
+    let from = toks[lo..a.min(toks.len())]
         .iter()
-        .rposition(|t| clause_break(&t.text) || t.text == ";")
-        .map_or(0, |i| toks[i].end);
+        .rposition(|t| clause_break(&t.text))
+        .map_or(if lo == 0 { 0 } else { toks[lo].start }, |i| toks[lo + i].end);
     // Inside "(e.g., 99.9 % monthly)", the parenthesis is the clause's start.
-    let open = text[..start].rfind('(').filter(|&o| !text[o..start].contains(')'));
+    let window = if lo == 0 { 0 } else { toks[lo].start };
+    let open = text[window..start].rfind('(').map(|o| window + o).filter(|&o| !text[o..start].contains(')'));
     let from = open.map_or(from, |o| from.min(o));
-    let to = toks[b.min(toks.len())..]
+    let hi = (b + CLAUSE_REACH).min(toks.len());
+    let to = toks[b.min(toks.len())..hi]
         .iter()
-        .position(|t| clause_break(&t.text) || t.text == ";")
-        .map_or(text.len(), |i| toks[b + i].start);
+        .position(|t| clause_break(&t.text))
+        .map_or(if hi == toks.len() { text.len() } else { toks[hi].start }, |i| toks[b + i].start);
     (from, to.max(end))
 }
 
 /// Why a figure is not a target, from the words of its clause, if they say so.
-fn not_a_target(text: &str, toks: &[Token], f: &Figure, kind_label: &Label) -> Option<&'static str> {
-    let (from, to) = clause(text, toks, f.start, f.end);
+fn not_a_target(text: &str, w: &Words, f: &Figure, kind_label: &Label) -> Option<&'static str> {
+    let (from, to) = clause(text, w, f.start, f.end);
     let c = &text[from..to];
     NOT_TARGET.iter().find_map(|(rx, why)| {
         // A downtime allowance is about downtime; replication lag about data loss.
@@ -541,18 +566,83 @@ fn dir(label: &Label) -> Dir {
     }
 }
 
-/// Words between two byte offsets, with clause punctuation weighing more.
-fn distance(toks: &[Token], from: usize, to: usize) -> usize {
-    let (a, b) = (quantity::token_at(toks, from), quantity::token_at(toks, to));
-    toks[a..b.max(a)]
-        .iter()
-        .map(|t| match t.text.as_str() {
-            "," | "—" | "–" => 2,
-            ";" => 4,
-            ":" | "(" | ")" => 0,
-            _ => 1,
-        })
-        .sum()
+/// The tokens of a sentence with running sums, so that the distance between two places and
+/// whether a clause breaks between them cost a binary search, not a walk: reading stays linear
+/// in the sentence's length.
+pub(crate) struct Words {
+    pub toks: Vec<Token>,
+    /// `weight[i]`: the distance weight of `toks[..i]`.
+    weight: Vec<usize>,
+    /// `breaks[i]`: how many clause breaks are in `toks[..i]`.
+    breaks: Vec<usize>,
+}
+
+impl Words {
+    pub(crate) fn new(text: &str) -> Words {
+        let toks = quantity::tokens(text);
+        let mut weight = Vec::with_capacity(toks.len() + 1);
+        let mut breaks = Vec::with_capacity(toks.len() + 1);
+        let (mut w, mut b) = (0, 0);
+        weight.push(0);
+        breaks.push(0);
+        for t in &toks {
+            w += match t.text.as_str() {
+                "," | "—" | "–" => 2,
+                ";" => 4,
+                ":" | "(" | ")" => 0,
+                _ => 1,
+            };
+            b += usize::from(clause_break(&t.text));
+            weight.push(w);
+            breaks.push(b);
+        }
+        Words { toks, weight, breaks }
+    }
+
+    fn at(&self, pos: usize) -> usize {
+        quantity::token_at(&self.toks, pos)
+    }
+
+    /// Words between two byte offsets, with clause punctuation weighing more.
+    fn distance(&self, from: usize, to: usize) -> usize {
+        let (a, b) = (self.at(from), self.at(to));
+        self.weight[b.max(a)] - self.weight[a]
+    }
+
+    /// Does a clause break stand between two byte offsets?
+    fn broken(&self, from: usize, to: usize) -> bool {
+        let (a, b) = (self.at(from), self.at(to));
+        self.breaks[b.max(a)] > self.breaks[a]
+    }
+
+    /// Labels within `max` of the figure at `start..end`: (index, distance, after the figure).
+    /// `spans` is sorted by start; distance only grows away from the figure, so the walk stops
+    /// at the first one too far.
+    fn near(&self, spans: &[Span], start: usize, end: usize, max: usize) -> Vec<(usize, usize, bool)> {
+        let mut out = Vec::new();
+        let k = spans.partition_point(|s| s.start < end);
+        for (j, s) in spans.iter().enumerate().skip(k) {
+            let d = self.distance(end, s.start);
+            if d > max {
+                break;
+            }
+            out.push((j, d, true));
+        }
+        for j in (0..k).rev() {
+            let s = &spans[j];
+            if s.end > start {
+                out.push((j, 0, false));
+                continue;
+            }
+            let d = self.distance(s.end, start);
+            if d <= max {
+                out.push((j, d, false));
+            } else if self.distance(s.start, start) > max + 20 {
+                break;
+            }
+        }
+        out
+    }
 }
 
 const MAX_DISTANCE: usize = 10;
@@ -566,21 +656,30 @@ fn clause_break(t: &str) -> bool {
     matches!(t, "," | ";" | "—" | "–" | "but" | "whereas" | "however" | "after")
 }
 
+/// Where the words that make a figure today's stand (outside labels): their ends, in order.
+fn current_words(text: &str, labels: &[Span]) -> Vec<usize> {
+    CURRENT
+        .find_iter(text)
+        .filter(|m| {
+            let k = labels.partition_point(|l| l.end <= m.start());
+            !labels[k..].iter().take_while(|l| l.start < m.end()).any(|l| m.start() < l.end)
+        })
+        .map(|m| m.end())
+        .collect()
+}
+
 /// Is the figure at `start`..`end` described as today's, not a target? Either a word before it
 /// in its clause ("the current p99 is 850 ms") or one right after it ("850 ms today").
-fn is_current(text: &str, toks: &[Token], labels: &[Span], start: usize, end: usize) -> bool {
-    let after = quantity::token_at(toks, end);
-    let trailing = toks[after.min(toks.len())..]
+fn is_current(w: &Words, current: &[usize], start: usize, end: usize) -> bool {
+    let after = w.at(end);
+    let trailing = w.toks[after.min(w.toks.len())..]
         .iter()
         .take_while(|t| !clause_break(&t.text) && t.text != ".")
         .take(3)
         .any(|t| CURRENT_AFTER.is_match(&t.text));
-    trailing
-        || CURRENT.find_iter(&text[..start]).any(|m| {
-            let inside_label = labels.iter().any(|l| m.start() < l.end && l.start < m.end());
-            let (a, b) = (quantity::token_at(toks, m.end()), quantity::token_at(toks, start));
-            !inside_label && !toks[a..b.max(a)].iter().any(|t| clause_break(&t.text))
-        })
+    // The nearest such word before the figure is the only one that can share its clause.
+    let k = current.partition_point(|&e| e <= start);
+    trailing || k.checked_sub(1).is_some_and(|k| !w.broken(current[k], start))
 }
 
 fn what(label: &Label) -> &'static str {
@@ -607,9 +706,26 @@ fn op_words(op: Op) -> &'static str {
     }
 }
 
+/// What a whole sentence says, found once: its commitment, a wish, a fact-stating verb.
+struct Tone {
+    committed: bool,
+    unsure: Option<String>,
+    stated: Option<String>,
+}
+
+impl Tone {
+    fn of(text: &str) -> Tone {
+        Tone {
+            committed: COMMITTED.is_match(text),
+            unsure: UNSURE.find(text).map(|m| m.as_str().to_string()),
+            stated: STATED.find(text).map(|m| m.as_str().trim().to_string()),
+        }
+    }
+}
+
 /// Read one sentence (normalized text).
 pub fn read(text: &str, hints: &Hints) -> Reading {
-    let toks = quantity::tokens(text);
+    let w = Words::new(text);
     let spans = labels(text);
     let load = spans.iter().any(|s| s.label == Label::Throughput);
     let mut figs: Vec<Figure> = quantity::figures(text, load);
@@ -623,12 +739,13 @@ pub fn read(text: &str, hints: &Hints) -> Reading {
     for f in figs.iter_mut().filter(|f| f.class == Class::Bare && f.value > 0.0 && f.value <= 1.0) {
         let written = &text[f.start..f.end];
         let ratio = written.contains('.')
-            && spans.iter().any(|s| {
+            && w.near(&spans, f.start, f.end, 8).iter().any(|&(j, _, after)| {
+                let s = &spans[j];
                 let named = text[s.start..s.end].to_ascii_lowercase();
-                matches!(s.label, Label::Success | Label::Error | Label::Availability)
-                    && (named.contains("ratio") || named.contains("rate") || named.contains("availab"))
+                !after
                     && s.end <= f.start
-                    && distance(&toks, s.end, f.start) <= 8
+                    && matches!(s.label, Label::Success | Label::Error | Label::Availability)
+                    && (named.contains("ratio") || named.contains("rate") || named.contains("availab"))
             });
         if ratio {
             f.class = Class::Percent;
@@ -651,24 +768,34 @@ pub fn read(text: &str, hints: &Hints) -> Reading {
     let mut shares = Vec::new();
     for (i, f) in figs.iter().enumerate() {
         let Some(share_end) = f.share_end else { continue };
-        let next_time = figs[i + 1..].iter().find(|g| g.class == Class::Time);
-        let Some(t) = next_time else { continue };
-        let between_success = spans
+        let Some(t) = figs.get(i + 1).filter(|g| g.class == Class::Time) else { continue };
+        if w.distance(share_end, t.start) > 2 * MAX_DISTANCE {
+            continue;
+        }
+        let k = spans.partition_point(|s| s.start < share_end);
+        let between_success = spans[k..]
             .iter()
-            .any(|s| s.start >= share_end && s.end <= t.start && matches!(s.label, Label::Success | Label::Error));
+            .take_while(|s| s.start < t.start)
+            .any(|s| s.end <= t.start && matches!(s.label, Label::Success | Label::Error));
         if !between_success {
             shares.push(i);
             spans.push(Span { start: f.start, end: share_end, label: Label::Stat(fmt_num(f.value)) });
         }
     }
-    for i in shares.into_iter().rev() {
-        figs.remove(i);
+    if !shares.is_empty() {
+        let mut keep = vec![true; figs.len()];
+        for i in shares {
+            keep[i] = false;
+        }
+        let mut k = keep.into_iter();
+        figs.retain(|_| k.next().unwrap_or(true));
     }
     spans.sort_by_key(|s| s.start);
 
     // Today's figures are not targets; their labels still count ("the current p99 is 850 ms;
     // it must come down to 400 ms": the 400 ms is the p99 too).
-    let current: Vec<bool> = figs.iter().map(|f| is_current(text, &toks, &spans, f.start, f.end)).collect();
+    let today = current_words(text, &spans);
+    let current: Vec<bool> = figs.iter().map(|f| is_current(&w, &today, f.start, f.end)).collect();
 
     // The condition of an EARS sentence: a load figure in it is a throughput requirement;
     // anything else there is a trigger, not a target.
@@ -677,7 +804,7 @@ pub fn read(text: &str, hints: &Hints) -> Reading {
             if current[i] {
                 out.unread.push(Unread { at: f.start, figure: f.text(text).to_string(), why: CURRENT_WHY.into() });
             } else if f.class == Class::Rate {
-                push_rate(text, &toks, &spans, f, &mut out);
+                push_rate(text, &w, &spans, f, &mut out);
             } else {
                 out.unread.push(Unread {
                     at: f.start,
@@ -722,9 +849,12 @@ pub fn read(text: &str, hints: &Hints) -> Reading {
         else {
             continue;
         };
-        let close = text[open..].find(')').map_or(text.len(), |c| open + c);
-        for (i, f) in figs.iter().enumerate() {
-            if bound[i].is_none() && f.start > open && f.end <= close && sp.label.takes(f.class) {
+        let reach = &text[open..text.len().min(open + 200)];
+        let reach = &text[open..open + reach.char_indices().last().map_or(0, |(i, c)| i + c.len_utf8())];
+        let close = reach.find(')').map_or(open + reach.len(), |c| open + c);
+        let k = figs.partition_point(|f| f.start <= open);
+        for (i, f) in figs.iter().enumerate().skip(k).take_while(|(_, f)| f.start < close) {
+            if bound[i].is_none() && f.end <= close && sp.label.takes(f.class) {
                 bound[i] = Some(j);
             }
         }
@@ -735,18 +865,8 @@ pub fn read(text: &str, hints: &Hints) -> Reading {
         if bound[i].is_some() {
             continue;
         }
-        for (j, s) in spans.iter().enumerate() {
-            if !s.label.takes(f.class) {
-                continue;
-            }
-            let (d, after) = if s.end <= f.start {
-                (distance(&toks, s.end, f.start), false)
-            } else if s.start >= f.end {
-                (distance(&toks, f.end, s.start), true)
-            } else {
-                (0, false)
-            };
-            if d <= MAX_DISTANCE {
+        for (j, d, after) in w.near(&spans, f.start, f.end, MAX_DISTANCE) {
+            if spans[j].label.takes(f.class) {
                 pairs.push((d, after, j, i));
             }
         }
@@ -762,6 +882,7 @@ pub fn read(text: &str, hints: &Hints) -> Reading {
 
     for i in 0..figs.len() {
         if bound[i].is_none() {
+            // A label of today's figure of the same class, earlier in the sentence.
             let earlier = (0..i).rev().find(|&k| current[k] && figs[k].class == figs[i].class && bound[k].is_some());
             bound[i] = earlier.and_then(|k| bound[k]);
         }
@@ -769,13 +890,14 @@ pub fn read(text: &str, hints: &Hints) -> Reading {
         // when both say what they apply to.
         if bound[i].is_none() && i > 0 && bound[i - 1].is_some_and(|j| j != usize::MAX) {
             let k = i - 1;
-            let near = figs[k].class == figs[i].class && distance(&toks, figs[k].end, figs[i].start) <= 6;
+            let near = figs[k].class == figs[i].class && w.distance(figs[k].end, figs[i].start) <= 6;
             if near && scope_after(text, &figs[k]).is_some() && scope_after(text, &figs[i]).is_some() {
                 bound[i] = bound[k];
             }
         }
     }
 
+    let tone = Tone::of(text);
     for (i, f) in figs.iter().enumerate() {
         let figure = f.text(text).to_string();
         if current[i] {
@@ -788,21 +910,21 @@ pub fn read(text: &str, hints: &Hints) -> Reading {
                     Class::Rate | Class::Bandwidth => Label::Throughput,
                     _ => Label::Availability,
                 };
-                if let Some(why) = not_a_target(text, &toks, f, &as_label) {
+                if let Some(why) = not_a_target(text, &w, f, &as_label) {
                     out.unread.push(Unread { at: f.start, figure, why: why.into() });
                     continue;
                 }
                 let before = out.found.len();
                 match f.class {
-                    Class::Rate => push_rate(text, &toks, &spans, f, &mut out),
+                    Class::Rate => push_rate(text, &w, &spans, f, &mut out),
                     Class::Bandwidth => out.unread.push(Unread {
                         at: f.start,
                         figure,
                         why: "a bandwidth (bytes or bits per second), not a request rate".into(),
                     }),
-                    _ => push(text, &toks, f, &Label::Availability, hints, &mut out),
+                    _ => push(text, &w.toks, f, &Label::Availability, hints, &mut out),
                 }
-                settle(text, &toks, f, &as_label, hints, before, &mut out);
+                settle(text, &w, &tone, f, &as_label, hints, before, &mut out);
                 continue;
             }
             Some(j) => spans[j].label.clone(),
@@ -816,43 +938,36 @@ pub fn read(text: &str, hints: &Hints) -> Reading {
         };
         // "responses within 200 ms on average": a free statistic nearby says which latency.
         let label = match label {
-            Label::Latency => spans
-                .iter()
-                .enumerate()
-                .filter(|(j, s)| !taken[*j] && matches!(s.label, Label::Stat(_)))
-                .map(|(_, s)| {
-                    let d = if s.end <= f.start {
-                        distance(&toks, s.end, f.start)
-                    } else {
-                        distance(&toks, f.end, s.start)
-                    };
-                    (d, s)
-                })
-                .filter(|(d, _)| *d <= MAX_DISTANCE)
-                .min_by_key(|(d, _)| *d)
-                .map(|(_, s)| s.label.clone())
+            Label::Latency => w
+                .near(&spans, f.start, f.end, MAX_DISTANCE)
+                .into_iter()
+                .filter(|&(j, _, _)| !taken[j] && matches!(spans[j].label, Label::Stat(_)))
+                .min_by_key(|&(j, d, _)| (d, j))
+                .map(|(j, _, _)| spans[j].label.clone())
                 .or_else(|| hints.labels.iter().find(|l| matches!(l, Label::Stat(_))).cloned())
                 .unwrap_or(Label::Latency),
             l => l,
         };
         if !label.sink() {
-            if let Some(why) = not_a_target(text, &toks, f, &label) {
+            if let Some(why) = not_a_target(text, &w, f, &label) {
                 out.unread.push(Unread { at: f.start, figure, why: why.into() });
                 continue;
             }
         }
         let before = out.found.len();
-        push(text, &toks, f, &label, hints, &mut out);
-        settle(text, &toks, f, &label, hints, before, &mut out);
+        push(text, &w.toks, f, &label, hints, &mut out);
+        settle(text, &w, &tone, f, &label, hints, before, &mut out);
     }
     // Two targets of one kind in a sentence, each saying what it applies to: scoped.
-    let n = out.found.len();
-    for i in 0..n {
-        let kind = out.found[i].kind.clone();
-        if out.found.iter().filter(|r| r.kind == kind).count() > 1 {
-            let at = out.found[i].at;
-            if let Some(f) = figs.iter().find(|f| f.start == at) {
-                out.found[i].scope = scope_after(text, f);
+    let mut per_kind: std::collections::HashMap<Kind, usize> = std::collections::HashMap::new();
+    for r in &out.found {
+        *per_kind.entry(r.kind.clone()).or_default() += 1;
+    }
+    for r in out.found.iter_mut() {
+        if per_kind.get(&r.kind).is_some_and(|&n| n > 1) {
+            let k = figs.partition_point(|f| f.start < r.at);
+            if let Some(f) = figs.get(k).filter(|f| f.start == r.at) {
+                r.scope = scope_after(text, f);
             }
         }
     }
@@ -874,25 +989,32 @@ fn scope_after(text: &str, f: &Figure) -> Option<String> {
 /// A figure just read (`out.found` grew past `before`) that its sentence does not make a
 /// target is turned into a question: a wish ("stretch target"), an estimate ("± 10 min"), or a
 /// figure stated with no comparison and no commitment outside a section of targets.
-fn settle(text: &str, toks: &[Token], f: &Figure, label: &Label, hints: &Hints, before: usize, out: &mut Reading) {
+#[allow(clippy::too_many_arguments)]
+fn settle(
+    text: &str,
+    w: &Words,
+    tone: &Tone,
+    f: &Figure,
+    label: &Label,
+    hints: &Hints,
+    before: usize,
+    out: &mut Reading,
+) {
     if out.found.len() <= before {
         return;
     }
     let figure = f.text(text).to_string();
-    let compared = f.suffix.is_some()
-        || hints.op.is_some()
-        || quantity::cmp_before(toks, quantity::token_at(toks, f.start)).is_some();
-    let committed = hints.targets || COMMITTED.is_match(text) || named_at(text, f);
+    let compared = f.suffix.is_some() || hints.op.is_some() || quantity::cmp_before(&w.toks, w.at(f.start)).is_some();
+    let committed = hints.targets || tone.committed || named_at(text, f);
     // A label and its figure ("Peak: 3,000 req/s") is how specs are written; a figure that a
     // sentence states as a fact ("= 20,000 writes/s", "depends on", "would be"), a heading
     // or a range stated with no commitment is asked about.
-    let stated = STATED.find(text).map(|m| m.as_str().trim().to_string());
     let uncommitted = !committed && !compared && !matches!(label, Label::Rto | Label::Rpo);
-    let why = if let Some(m) = UNSURE.find(text) {
-        format!("`{figure}` is called \"{}\": is it a target?", m.as_str())
+    let why = if let Some(m) = &tone.unsure {
+        format!("`{figure}` is called \"{m}\": is it a target?")
     } else if text[..f.start].trim_end().ends_with('±') {
         format!("`±{figure}` is an estimate: is `{figure}` a target?")
-    } else if let (true, Some(verb)) = (uncommitted, stated) {
+    } else if let (true, Some(verb)) = (uncommitted, &tone.stated) {
         format!("`{figure}` is stated as a fact (\"{verb}\"), with no comparison and no commitment (must, target, SLO ...): is it a target?")
     } else if uncommitted && hints.heading {
         format!(
@@ -908,17 +1030,16 @@ fn settle(text: &str, toks: &[Token], f: &Figure, label: &Label, hints: &Hints, 
 }
 
 /// A request rate, unless a rate limit explains it.
-fn push_rate(text: &str, toks: &[Token], spans: &[Span], f: &Figure, out: &mut Reading) {
-    let limit = spans.iter().find(|s| {
-        s.label.sink()
-            && s.label.takes(Class::Rate)
-            && (if s.end <= f.start { distance(toks, s.end, f.start) } else { distance(toks, f.end, s.start) }) <= 4
+fn push_rate(text: &str, w: &Words, spans: &[Span], f: &Figure, out: &mut Reading) {
+    let limit = w.near(spans, f.start, f.end, 4).into_iter().find(|&(j, _, _)| {
+        let s = &spans[j];
+        s.label.sink() && s.label.takes(Class::Rate)
     });
-    if let Some(Span { label: Label::Ignore(why, _), .. }) = limit {
+    if let Some(Span { label: Label::Ignore(why, _), .. }) = limit.map(|(j, _, _)| &spans[j]) {
         out.unread.push(Unread { at: f.start, figure: f.text(text).to_string(), why: (*why).into() });
         return;
     }
-    push(text, toks, f, &Label::Throughput, &Hints::default(), out);
+    push(text, &w.toks, f, &Label::Throughput, &Hints::default(), out);
 }
 
 /// A figure with its label: a requirement, or why not.
@@ -1188,7 +1309,7 @@ mod tests {
             assert!(r.found.is_empty(), "{text}: {r:?}");
             assert!(r.asks.first().is_some_and(|a| a.why.contains(why) && a.readings.len() == 1), "{text}: {r:?}");
         }
-        assert!(asked("p95 latency is 200 ms").iter().any(|w| w.contains("is it a target")));
+        assert!(asked("p95 latency would be 200 ms").iter().any(|w| w.contains("is it a target")));
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! A readable document is never refused here: conflicts and impossible figures are error
 //! diagnostics, and [`Spec::refusal`] is what `flow plan` refuses with.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::LazyLock;
 
@@ -623,10 +623,6 @@ pub fn scope_key(scope: &str) -> Option<String> {
     (!words.is_empty()).then(|| words.join(" "))
 }
 
-fn same_scope(a: &Option<String>, b: &Option<String>) -> bool {
-    a.as_deref().and_then(scope_key) == b.as_deref().and_then(scope_key)
-}
-
 /// "REQ-1 handle ...", "Perf-2: ...", "1.2 ...": an id; "Tier-0 services ...": a word.
 fn id_like(c: &regex::Captures) -> bool {
     let sep = &c[0][c["id"].len() + c[0].find(&c["id"]).unwrap_or(0)..];
@@ -1024,8 +1020,7 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
     let line_starts: Vec<usize> = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
     let line_of = |off: usize| line_starts.partition_point(|&s| s <= off);
     let lines: Vec<&str> = text.lines().collect();
-    let source_line =
-        |line: usize| lines.get(line.wrapping_sub(1)).map(|s| s.trim_end().to_string()).unwrap_or_default();
+    let source_line = |line: usize| lines.get(line.wrapping_sub(1)).map(|s| excerpt(s.trim_end())).unwrap_or_default();
 
     let opts = Options::ENABLE_TABLES | Options::ENABLE_YAML_STYLE_METADATA_BLOCKS;
     // The document's title: a first heading that is its only H1 names no scope.
@@ -1334,7 +1329,7 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
                 continue;
             }
             let s = s + (body[s..e].len() - body[s..e].trim_start().len());
-            let shown = u.shown.clone().unwrap_or_else(|| sentence.to_string());
+            let shown = excerpt(u.shown.as_deref().unwrap_or(sentence));
             let ears = EARS.find(sentence).filter(|_| !u.cell);
             let promise = ears.is_some() || requirement::is_promise(sentence);
             let scope = match (&ears, u.cell) {
@@ -1514,6 +1509,18 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
     unread.sort_by_key(|u| u.line);
     unread.dedup_by(|a, b| a.line == b.line && a.figure == b.figure);
     Ok(Spec { requirements: reqs, context, diagnostics, unread, questions, llm: None })
+}
+
+/// Text kept to show where a reading came from: a line or a sentence, at most `EXCERPT`
+/// characters of it (a requirement or an unread figure of a megabyte-long line does not carry
+/// the whole line).
+const EXCERPT: usize = 400;
+
+fn excerpt(s: &str) -> String {
+    match s.char_indices().nth(EXCERPT) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
 }
 
 /// Question ids by line: `q-12`, and `q-12b` for a second on the same line.
@@ -1726,20 +1733,35 @@ fn merge(
     diagnostics: &mut Vec<Diagnostic>,
     source_line: &dyn Fn(usize) -> String,
 ) -> Vec<Requirement> {
+    // The first earlier requirement of the same kind, value and direction whose scope fits
+    // (equal, or either unscoped), found by index rather than by comparing every pair.
+    type Key = (Kind, i64, u8);
+    let key = |r: &Requirement| -> Key {
+        let way = match r.op {
+            Op::Lt | Op::Le => 0,
+            Op::Gt | Op::Ge => 1,
+            Op::Eq => 2,
+        };
+        (r.kind.clone(), (r.value * 1e6).round() as i64, way)
+    };
+    let mut any_scope: HashMap<Key, usize> = HashMap::new();
+    let mut by_scope: HashMap<(Key, Option<String>), usize> = HashMap::new();
     let mut out: Vec<Requirement> = Vec::new();
     for r in reqs {
-        let same_way = |a: Op, b: Op| {
-            matches!((a, b), (Op::Lt | Op::Le, Op::Lt | Op::Le) | (Op::Gt | Op::Ge, Op::Gt | Op::Ge) | (Op::Eq, Op::Eq))
+        let k = key(&r);
+        let scope = r.scope.as_deref().and_then(scope_key);
+        let twin = if !r.kind.has_target() {
+            None
+        } else if r.scope.is_none() {
+            any_scope.get(&k).copied()
+        } else {
+            let same = by_scope.get(&(k.clone(), scope.clone())).copied();
+            let unscoped = by_scope.get(&(k.clone(), None)).copied();
+            same.into_iter().chain(unscoped).min()
         };
-        let scopes_fit = |a: &Option<String>, b: &Option<String>| a.is_none() || b.is_none() || same_scope(a, b);
-        let twin = out.iter_mut().find(|e| {
-            e.kind == r.kind
-                && e.kind.has_target()
-                && (e.value - r.value).abs() < 1e-9
-                && same_way(e.op, r.op)
-                && scopes_fit(&e.scope, &r.scope)
-        });
-        let Some(e) = twin else {
+        let Some(e) = twin.map(|i| &mut out[i]) else {
+            any_scope.entry(k.clone()).or_insert(out.len());
+            by_scope.entry((k, scope)).or_insert(out.len());
             out.push(r);
             continue;
         };
@@ -1748,8 +1770,10 @@ fn merge(
             lines.push(r.line);
         }
         e.lines = if lines.len() > 1 { lines } else { Vec::new() };
-        if e.scope.is_none() {
+        if e.scope.is_none() && r.scope.is_some() {
             e.scope = r.scope.clone();
+            let i = twin.unwrap_or_default();
+            by_scope.entry((k, scope)).or_insert(i);
         }
         if e.op != r.op && r.line != e.line {
             let stricter = if matches!(r.op, Op::Lt | Op::Gt) { r.op } else { e.op };
@@ -1782,22 +1806,14 @@ fn merge(
 /// question naming every line, each target a reading to choose; they are left out of the
 /// requirements until a person answers.
 fn conflicts(reqs: Vec<Requirement>, source_line: &dyn Fn(usize) -> String) -> (Vec<Requirement>, Vec<Question>) {
-    let mut groups: Vec<Vec<usize>> = Vec::new();
-    for (i, b) in reqs.iter().enumerate() {
-        if !b.kind.has_target() {
-            continue;
-        }
-        let clash = |a: &Requirement| a.kind == b.kind && same_scope(&a.scope, &b.scope) && !a.same_target(b);
-        match groups.iter_mut().find(|g| g.iter().any(|&k| clash(&reqs[k]))) {
-            Some(g) => g.push(i),
-            None => {
-                if reqs[..i].iter().any(clash) {
-                    let first = reqs[..i].iter().position(clash).unwrap_or(0);
-                    groups.push(vec![first, i]);
-                }
-            }
-        }
+    // Requirements of one kind and one scope with more than one target: one question.
+    let mut buckets: BTreeMap<(Kind, Option<String>), Vec<usize>> = BTreeMap::new();
+    for (i, b) in reqs.iter().enumerate().filter(|(_, b)| b.kind.has_target()) {
+        buckets.entry((b.kind.clone(), b.scope.as_deref().and_then(scope_key))).or_default().push(i);
     }
+    let mut groups: Vec<Vec<usize>> =
+        buckets.into_values().filter(|g| g.iter().any(|&k| !reqs[k].same_target(&reqs[g[0]]))).collect();
+    groups.sort();
     let mut questioned = vec![false; reqs.len()];
     let mut questions = Vec::new();
     for g in groups {
