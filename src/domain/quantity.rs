@@ -85,7 +85,7 @@ fn re(p: &str) -> Regex {
     Regex::new(&format!("(?i){p}")).expect("static quantity pattern")
 }
 
-const RATE_NOUNS: &str = r"(?:requests?|reqs?|connections?|conns?|calls?|transactions?|txns?|hits?|messages?|msgs?|events?|operations?|ops|queries|query|orders?|writes?|reads?|jobs?|records?|logins?|checkouts?|searches|uploads?|payments?|sessions?)";
+const RATE_NOUNS: &str = r"(?:requests?|reqs?|connections?|conns?|calls?|transactions?|txns?|hits?|messages?|msgs?|events?|operations?|ops|queries|query|orders?|writes?|reads?|jobs?|records?|logins?|checkouts?|searches|uploads?|payments?|sessions?|placements?|bookings?|purchases?|sign-?ups?|authentications?|auths?|tickets?|items?|documents?|emails?|notifications?|clicks?|views?|page-?views?|impressions?|packets?|batches?|tasks?|invocations?|executions?|lookups?|reservations?|submissions?|publishes|datapoints?|spans?|logs?|lines?|rows?|files?|images?|tokens?)";
 const PER: &str = r"(?:\s*/\s*|\s+per\s+|\s+an?\s+|\s+each\s+)";
 
 static RATE_LONG: LazyLock<Regex> = LazyLock::new(|| {
@@ -94,6 +94,15 @@ static RATE_LONG: LazyLock<Regex> = LazyLock::new(|| {
     ))
 });
 static RATE_SHORT: LazyLock<Regex> = LazyLock::new(|| re(r"^(?P<per>rps|qps|tps|req/s|reqs/s|r/s|rpm|rph)\b"));
+/// "1,500/min", "40/s": a count per unit of time written against the number.
+static RATE_SLASH: LazyLock<Regex> = LazyLock::new(|| re(r"^/(?P<per>s|sec|second|m|min|minute|h|hr|hour)\b"));
+/// Words that may stand between a number and its rate noun ("5,000 authentication requests
+/// per second") but not these, which are units or say something else.
+static NOT_BETWEEN: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"^(?:of|in|for|at|to|on|by|from|the|a|an|and|or|per|each|every|ms|s|sec|secs|seconds?|m|min|mins|minutes?|h|hrs?|hours?|d|days?|weeks?|percent|users?|concurrent)$",
+    )
+});
 static RATE_BARE: LazyLock<Regex> =
     LazyLock::new(|| re(r"^(?:\s*/\s*|\s*per\s+|\s*an?\s+|\s*each\s+)(?P<per>second|sec|minute|min|hour)\b"));
 static BANDWIDTH: LazyLock<Regex> = LazyLock::new(|| {
@@ -134,8 +143,9 @@ fn ends_word(rest: &str) -> bool {
     !rest.chars().next().is_some_and(char::is_alphabetic)
 }
 static RANGE_JOIN: LazyLock<Regex> = LazyLock::new(|| re(r"^\s*(?:-|–|—|to|and)\s*"));
-static NINES: LazyLock<Regex> =
-    LazyLock::new(|| re(r"\b(?P<n>two|three|four|five|2|3|4|5)(?P<half>\s+and\s+a\s+half)?\s+(?:nines|9s)\b"));
+static NINES: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?:^|[^\w.])(?P<n>two|three|four|five|2|3|4|5)(?P<half>\s+and\s+a\s+half|\.5)?\s+(?:nines|9s)\b")
+});
 static SHARE: LazyLock<Regex> = LazyLock::new(|| {
     re(
         r"^\s*of\s+(?:(?:all|the|our|its|their|incoming|user|customer|api|http)\s+)*(?:requests|calls|responses|queries|transactions|operations|reads|writes|searches|page\s+loads|users|sessions|messages|checkouts|orders|logins|uploads|hits)\b",
@@ -232,8 +242,16 @@ fn number(text: &str, i: usize) -> (f64, usize) {
     }
     let mut v: f64 = s.parse().unwrap_or(f64::NAN);
     let rest = &text[end..];
+    let after_m = rest.get(1..).unwrap_or("");
     if (rest.starts_with('k') || rest.starts_with('K')) && !rest[1..].bytes().next().is_some_and(is_word_byte) {
         v *= 1000.0;
+        end += 1;
+    } else if rest.starts_with('M')
+        && !after_m.bytes().next().is_some_and(is_word_byte)
+        && unit(text, end + 1, false).is_some_and(|(c, _, _)| c == Class::Rate)
+    {
+        // "1M msgs/sec": a million, where a rate follows; "5M" alone stays five minutes.
+        v *= 1e6;
         end += 1;
     } else {
         let lower: Vec<u8> = rest.bytes().take(10).map(|c| c.to_ascii_lowercase()).collect();
@@ -259,6 +277,11 @@ fn unit(text: &str, end: usize, load_sentence: bool) -> Option<(Class, f64, usiz
     }
     let r = &rest[at..];
     let stop = |m: usize| end + at + m;
+    if !hyphen && !spaced {
+        if let Some(c) = RATE_SLASH.captures(r) {
+            return Some((Class::Rate, per_second(&c["per"]), stop(c.get(0)?.end())));
+        }
+    }
     if !hyphen {
         if let Some(c) = RATE_LONG.captures(r) {
             return Some((Class::Rate, per_second(&c["per"]), stop(c.get(0)?.end())));
@@ -290,6 +313,21 @@ fn unit(text: &str, end: usize, load_sentence: bool) -> Option<(Class, f64, usiz
     if load_sentence && !hyphen {
         if let Some(c) = RATE_BARE.captures(&text[end..]) {
             return Some((Class::Rate, per_second(&c["per"]), end + c.get(0)?.end()));
+        }
+    }
+    // "5,000 authentication requests per second": one or two words before the rate's noun.
+    if spaced && !hyphen {
+        let mut from = 0;
+        for _ in 0..2 {
+            let word_len = r[from..].find(|c: char| !(c.is_alphabetic() || c == '-')).unwrap_or(r.len() - from);
+            let word = &r[from..from + word_len];
+            if word.is_empty() || NOT_BETWEEN.is_match(word) || !r[from + word_len..].starts_with(' ') {
+                break;
+            }
+            from += word_len + 1;
+            if let Some(c) = RATE_LONG.captures(&r[from..]) {
+                return Some((Class::Rate, per_second(&c["per"]), stop(from + c.get(0)?.end())));
+            }
         }
     }
     None
@@ -404,7 +442,8 @@ pub fn figures(text: &str, load_sentence: bool) -> Vec<Figure> {
         out.push(fig);
     }
     for c in NINES.captures_iter(text) {
-        let m = c.get(0).expect("whole match");
+        let whole = c.get(0).expect("whole match");
+        let start = c.name("n").map_or(whole.start(), |n| n.start());
         let n: i32 = match c["n"].to_ascii_lowercase().as_str() {
             "two" | "2" => 2,
             "three" | "3" => 3,
@@ -413,10 +452,10 @@ pub fn figures(text: &str, load_sentence: bool) -> Vec<Figure> {
         };
         let gap = 10f64.powi(2 - n) * if c.name("half").is_some() { 0.5 } else { 1.0 };
         let value = ((100.0 - gap) * 1e6).round() / 1e6;
-        out.retain(|f| !(f.start >= m.start() && f.start < m.end()));
+        out.retain(|f| !(f.start >= start && f.start < whole.end()));
         out.push(Figure {
-            start: m.start(),
-            end: m.end(),
+            start,
+            end: whole.end(),
             value,
             class: Class::Percent,
             range: None,

@@ -163,7 +163,7 @@ static KINDS: LazyLock<Vec<(Regex, Label)>> = LazyLock::new(|| {
         (re(r"\bavailab(?:ility|le)\b|\buptime\b|\bnines\b"), Label::Availability),
         (
             re(
-                r"\b(?:downtime|interruption|unavailability|outages?|failover(?:\s+(?:time|downtime|duration))?|fail(?:s|ing)?\s+over|switch(?:es|ing)?\s+over|cut\s*over)\b",
+                r"\b(?:downtime|interruptions?|interrupted|disruptions?|disrupted|unavailability|unavailable\s+for|outages?|failover(?:\s+(?:time|downtime|duration|latency))?|fail(?:s|ing)?\s+over|switch(?:es|ing)?\s+over|cut\s*over|restores?\s+service\s+(?:with)?in)\b",
             ),
             Label::Downtime,
         ),
@@ -399,7 +399,9 @@ static NOT_TARGET: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
             "a load the test applies, not a capacity target",
         ),
         (
-            re(r"\b(?:replication\s+lag|lag\s+behind)\b"),
+            re(
+                r"\b(?:replication\s+(?:lag|delay)|sync(?:hroni[sz]ation)?\s+(?:lag|delay)|lag\s+behind)\b|同步延遲|同步延迟|复制延迟|複製延遲|отставани\w*\s+репли\w*|복제\s*지연",
+            ),
             "a replication lag, not an RPO (the RPO is the data a restore loses)",
         ),
         (
@@ -411,7 +413,9 @@ static NOT_TARGET: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
             "an autoscaling setting, not a target",
         ),
         (
-            re(r"\bper\s+(?:client|user|ip|key|token|tenant|account|customer|api\s+key)\b|\b429\b"),
+            re(
+                r"\bper[\s-](?:client|user|ip|key|token|tenant|account|customer|api\s+key|endpoint|route)\b|\b429\b|\brate[\s-]*limit\w*|\bthrottl\w*",
+            ),
             "a per-client rate limit, not a capacity target",
         ),
         (
@@ -438,14 +442,20 @@ fn clause(text: &str, w: &Words, start: usize, end: usize) -> (usize, usize) {
     let toks = &w.toks;
     let (a, b) = (w.at(start), w.at(end));
     let lo = a.saturating_sub(CLAUSE_REACH);
-    let from = toks[lo..a.min(toks.len())]
-        .iter()
-        .rposition(|t| clause_break(&t.text))
-        .map_or(if lo == 0 { 0 } else { toks[lo].start }, |i| toks[lo + i].end);
-    // Inside "(e.g., 99.9 % monthly)", the parenthesis is the clause's start.
     let window = if lo == 0 { 0 } else { toks[lo].start };
+    let start_before = |a: usize| {
+        toks[lo..a.clamp(lo, toks.len())]
+            .iter()
+            .rposition(|t| clause_break(&t.text))
+            .map_or(window, |i| toks[lo + i].end)
+    };
+    // Inside "(e.g., 99.9 % monthly)" or "limits (login: 5/minute, signup: 3/minute)", the clause
+    // is the one the parenthesis opens in.
     let open = text[window..start].rfind('(').map(|o| window + o).filter(|&o| !text[o..start].contains(')'));
-    let from = open.map_or(from, |o| from.min(o));
+    let from = match open {
+        Some(o) => start_before(w.at(o)),
+        None => start_before(a),
+    };
     let hi = (b + CLAUSE_REACH).min(toks.len());
     let to = toks[b.min(toks.len())..hi]
         .iter()
@@ -463,7 +473,9 @@ fn not_a_target(text: &str, w: &Words, f: &Figure, kind_label: &Label) -> Option
         if why.starts_with("a downtime allowance") && !matches!(kind_label, Label::Downtime) {
             return None;
         }
-        if why.starts_with("a replication lag") && !matches!(kind_label, Label::Rpo | Label::Downtime | Label::Rto) {
+        if why.starts_with("a replication lag")
+            && !matches!(kind_label, Label::Rpo | Label::Downtime | Label::Rto | Label::Latency | Label::Stat(_))
+        {
             return None;
         }
         if why.starts_with("a satisfaction")
@@ -494,6 +506,19 @@ fn named_at(text: &str, f: &Figure) -> bool {
         LazyLock::new(|| re(r"^\s*(?:\w+\s+)?(?:slos?|slas?|targets?|objectives?|goals?|requirements?)\b"));
     NAMED.is_match(&text[f.end..])
 }
+
+static OBJECTIVE: LazyLock<Regex> =
+    LazyLock::new(|| re(r"\b(?:rto|rpo|recovery\s+(?:time|point)\s+objectives?)\b|恢复|恢復|복구"));
+
+/// A measurement window of days or longer.
+static LONG_WINDOW: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"\b(?:over|across|during|in|within)\s+(?:a|any|each|the)?\s*(?:rolling|calendar|trailing)?\s*\d+[\s-]?(?:days?|d|weeks?|w|months?)\b|\b(?:rolling|trailing)\s+\d+[\s-]?(?:days?|d|weeks?|months?)\b|\b(?:per|a|each)\s+(?:month|quarter|year)\b|\bmonthly\b|\bquarterly\b",
+    )
+});
+
+/// "TBD": a target still to be decided.
+static TBD: LazyLock<Regex> = LazyLock::new(|| re(r"\b(?:tbd|tba|to\s+be\s+(?:decided|defined|determined|agreed))\b"));
 
 /// Words that state a figure as a fact rather than a target.
 static STATED: LazyLock<Regex> = LazyLock::new(|| {
@@ -709,6 +734,8 @@ fn op_words(op: Op) -> &'static str {
 /// What a whole sentence says, found once: its commitment, a wish, a fact-stating verb.
 struct Tone {
     committed: bool,
+    /// "RTO", "recovery point objective": an objective by name.
+    objective: bool,
     unsure: Option<String>,
     stated: Option<String>,
 }
@@ -717,6 +744,7 @@ impl Tone {
     fn of(text: &str) -> Tone {
         Tone {
             committed: COMMITTED.is_match(text),
+            objective: OBJECTIVE.is_match(text),
             unsure: UNSURE.find(text).map(|m| m.as_str().to_string()),
             stated: STATED.find(text).map(|m| m.as_str().trim().to_string()),
         }
@@ -725,6 +753,14 @@ impl Tone {
 
 /// Read one sentence (normalized text).
 pub fn read(text: &str, hints: &Hints) -> Reading {
+    // "P95_Latency": an underscore joins words (same length, so offsets hold).
+    let spaced;
+    let text = if text.contains('_') {
+        spaced = text.replace('_', " ");
+        spaced.as_str()
+    } else {
+        text
+    };
     let w = Words::new(text);
     let spans = labels(text);
     let load = spans.iter().any(|s| s.label == Label::Throughput);
@@ -768,6 +804,14 @@ pub fn read(text: &str, hints: &Hints) -> Reading {
     let mut shares = Vec::new();
     for (i, f) in figs.iter().enumerate() {
         let Some(share_end) = f.share_end else { continue };
+        // "within 500 ms for 95 % of requests": the share after its latency.
+        let before = i.checked_sub(1).map(|k| &figs[k]).filter(|g| g.class == Class::Time);
+        if let Some(t) = before.filter(|t| matches!(text[t.end..f.start].trim(), "for" | "of" | "in" | "at")) {
+            let _ = t;
+            shares.push(i);
+            spans.push(Span { start: f.start, end: share_end, label: Label::Stat(fmt_num(f.value)) });
+            continue;
+        }
         let Some(t) = figs.get(i + 1).filter(|g| g.class == Class::Time) else { continue };
         if w.distance(share_end, t.start) > 2 * MAX_DISTANCE {
             continue;
@@ -818,6 +862,15 @@ pub fn read(text: &str, hints: &Hints) -> Reading {
 
     let mut bound: Vec<Option<usize>> = vec![None; figs.len()];
     let mut taken = vec![false; spans.len()];
+    // "99.7 % (2.5 nines)": the nines restate the figure before them.
+    let restated: Vec<bool> = (0..figs.len())
+        .map(|i| {
+            figs[i].nines
+                && i > 0
+                && figs[i - 1].class == Class::Percent
+                && text[figs[i - 1].end..figs[i].start].trim() == "("
+        })
+        .collect();
     // Figures that explain themselves: request rates, bandwidth, nines.
     for (i, f) in figs.iter().enumerate() {
         match f.class {
@@ -891,7 +944,11 @@ pub fn read(text: &str, hints: &Hints) -> Reading {
         if bound[i].is_none() && i > 0 && bound[i - 1].is_some_and(|j| j != usize::MAX) {
             let k = i - 1;
             let near = figs[k].class == figs[i].class && w.distance(figs[k].end, figs[i].start) <= 6;
-            if near && scope_after(text, &figs[k]).is_some() && scope_after(text, &figs[i]).is_some() {
+            let scoped = scope_after(text, &figs[k]).is_some() && scope_after(text, &figs[i]).is_some();
+            // "<= 300 ms (P95); <= 500 ms at 2x peak": a second compared figure, right after.
+            let compared = |g: &Figure| g.suffix.is_some() || quantity::cmp_before(&w.toks, w.at(g.start)).is_some();
+            let stat = matches!(bound[k].map(|j| &spans[j].label), Some(Label::Stat(_)));
+            if near && (scoped || (stat && compared(&figs[k]) && compared(&figs[i]))) {
                 bound[i] = bound[k];
             }
         }
@@ -902,6 +959,11 @@ pub fn read(text: &str, hints: &Hints) -> Reading {
         let figure = f.text(text).to_string();
         if current[i] {
             out.unread.push(Unread { at: f.start, figure, why: CURRENT_WHY.into() });
+            continue;
+        }
+        if restated[i] {
+            let why = format!("restates {} before it", figs[i - 1].text(text));
+            out.unread.push(Unread { at: f.start, figure, why });
             continue;
         }
         let label = match bound[i] {
@@ -950,10 +1012,29 @@ pub fn read(text: &str, hints: &Hints) -> Reading {
         };
         if !label.sink() {
             if let Some(why) = not_a_target(text, &w, f, &label) {
-                out.unread.push(Unread { at: f.start, figure, why: why.into() });
+                // "Availability: TBD (e.g., 99.9 % monthly)": the example is a reading to offer.
+                let before = out.found.len();
+                if why.starts_with("an example") && TBD.is_match(text) {
+                    push(text, &w.toks, f, &label, hints, &mut out);
+                }
+                if out.found.len() > before {
+                    let readings = out.found.split_off(before);
+                    let why = format!(
+                        "the target is still to be decided (TBD); `{figure}` is its example: is it the target?"
+                    );
+                    out.asks.push(Ask { at: f.start, figure, why, readings });
+                } else {
+                    out.unread.push(Unread { at: f.start, figure, why: why.into() });
+                }
                 continue;
             }
         }
+        // "99.9 % of requests succeed over a rolling 28-day window": a share of requests over
+        // weeks is an availability objective; a load test of minutes is no evidence for it.
+        let label = match label {
+            Label::Success | Label::Error if LONG_WINDOW.is_match(text) => Label::Availability,
+            l => l,
+        };
         let before = out.found.len();
         push(text, &w.toks, f, &label, hints, &mut out);
         settle(text, &w, &tone, f, &label, hints, before, &mut out);
@@ -978,12 +1059,13 @@ pub fn read(text: &str, hints: &Hints) -> Reading {
 fn scope_after(text: &str, f: &Figure) -> Option<String> {
     static FOR: LazyLock<Regex> = LazyLock::new(|| {
         re(
-            r"^[^,;.()\d]{0,30}?(?:\(\s*)?\b(?:for|для|on|in)\s+(?:the\s+)?(?P<s>[\w-]+(?:\s+(?:users?|customers?|tiers?|plans?|requests?|calls?|operations?|endpoints?|paths?|queries|api))?)",
+            r"^[^,;.()\d]{0,30}?(?:\(\s*)?\b(?:for|для|on|in|at)\s+(?:the\s+)?(?P<s>[\w-]+(?:\s+(?:users?|customers?|tiers?|plans?|requests?|calls?|operations?|endpoints?|paths?|queries|api|peak|load|traffic))?)",
         )
     });
     let c = FOR.captures(&text[f.end..])?;
     let s = c["s"].to_lowercase();
-    (!matches!(s.as_str(), "a" | "an" | "at" | "each" | "every" | "all" | "any")).then_some(s)
+    (!matches!(s.as_str(), "a" | "an" | "at" | "each" | "every" | "all" | "any" | "least" | "most" | "under" | "or"))
+        .then_some(s)
 }
 
 /// A figure just read (`out.found` grew past `before`) that its sentence does not make a
@@ -1009,7 +1091,7 @@ fn settle(
     // A label and its figure ("Peak: 3,000 req/s") is how specs are written; a figure that a
     // sentence states as a fact ("= 20,000 writes/s", "depends on", "would be"), a heading
     // or a range stated with no commitment is asked about.
-    let uncommitted = !committed && !compared && !matches!(label, Label::Rto | Label::Rpo);
+    let uncommitted = !committed && !compared && !(tone.objective && matches!(label, Label::Rto | Label::Rpo));
     let why = if let Some(m) = &tone.unsure {
         format!("`{figure}` is called \"{m}\": is it a target?")
     } else if text[..f.start].trim_end().ends_with('±') {
@@ -1317,7 +1399,7 @@ mod tests {
         for (text, why) in [
             ("p95 latency 515 ms ❌", "measured result"),
             ("Alert when p99 latency exceeds 500 ms for 5 minutes", "alert"),
-            ("Availability: TBD (e.g., 99.9% monthly)", "example"),
+            ("Availability, for example 99.9% monthly", "example"),
             ("Total estimated RTO: 15 minutes", "estimate"),
             ("Monthly downtime must stay below 45 minutes per month", "allowance"),
             ("The API must allow 100 requests per second per client", "per-client"),
@@ -1329,6 +1411,9 @@ mod tests {
             let whys = unread(text);
             assert!(whys.iter().any(|w| w.contains(why)), "{text}: {whys:?}");
         }
+        // A target still to be decided: its example is offered as a reading.
+        let whys = asked("Availability: TBD (e.g., 99.9% monthly)");
+        assert!(whys[0].contains("TBD"), "{whys:?}");
         // A named target beside an applied load is still the target.
         assert_eq!(got("injecting 1100 req/s (above the 1000 req/s SLO)"), [("throughput".into(), Op::Ge, 1000.0)]);
     }
@@ -1344,10 +1429,29 @@ mod tests {
             ("задержка p95 < 500 мс", "latency_p95", Lt, 500.0),
             ("время ответа < 30 с (85-й перц.)", "latency_p85", Lt, 30_000.0),
             ("가용성 99.9% 이상", "availability", Ge, 99.9),
+            ("The API must respond within 500 ms for 95 % of requests", "latency_p95", Le, 500.0),
+            ("must not exceed 100 milliseconds for 99 % of requests", "latency_p99", Le, 100.0),
+            ("Users see at most 90 seconds of disruption", "failover_downtime", Le, 90.0),
+            ("Writes may be interrupted for at most 45 seconds", "failover_downtime", Le, 45.0),
+            ("Failover latency < 30 s", "failover_downtime", Lt, 30.0),
+            ("must restore service within 45 seconds after a zone failure", "failover_downtime", Le, 45.0),
+            ("must sustain 5,000 authentication requests per second", "throughput", Ge, 5000.0),
+            ("must take 20 order placements/sec", "throughput", Ge, 20.0),
+            ("must accept 1,500/min", "throughput", Ge, 25.0),
+            ("must carry 1M msgs/sec", "throughput", Ge, 1e6),
+            ("P95_Latency < 2 seconds", "latency_p95", Lt, 2000.0),
+            ("Availability must be 99.7 % (2.5 nines)", "availability", Ge, 99.7),
+            ("99.9 % of requests must succeed over a rolling 28-day window", "availability", Ge, 99.9),
+            ("at least 99.5 % of requests must succeed", "success_rate", Ge, 99.5),
         ] {
             let (k, o, v) = one(text);
             assert_eq!((k.as_str(), o, v), (kind, op, value), "{text}");
         }
+        assert_eq!(
+            got("Search must answer <= 300 ms (P95); <= 500 ms at 2x peak"),
+            [("latency_p95".into(), Op::Le, 300.0), ("latency_p95".into(), Op::Le, 500.0)]
+        );
+        assert_eq!(one("two and a half nines").2, 99.5);
         // One statistic for two figures that each say what they apply to.
         let r = read(&quantity::normalize("API P99 latency < 1s for reads, < 3s for writes"), &Hints::default());
         let got: Vec<(String, f64, Option<String>)> =

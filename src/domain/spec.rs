@@ -269,6 +269,7 @@ static NOT_TARGET_SECTION: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(
             "budgets, business impact or compensation",
         ),
         (r(r"\b(?:auto[\s-]?scal\w*|scaling\s+polic\w*)\b"), "autoscaling settings"),
+        (r(r"\b(?:do\s+not|don'?t|never|when\s+to|triggers?)\b"), "conditions for acting"),
     ]
 });
 
@@ -952,7 +953,10 @@ fn classify(header: &str) -> Col {
         None
     };
     if has(TARGET) || !labels.is_empty() {
-        return Col::Target { labels, unit: quantity::unit_hint(header), op, named: has(TARGET) };
+        // "Value" holds figures but does not say they are targets; "Target", "SLO" do.
+        let named =
+            w.iter().any(|x| TARGET.contains(&x.as_str()) && !["value", "values", "measure"].contains(&x.as_str()));
+        return Col::Target { labels, unit: quantity::unit_hint(header), op, named };
     }
     if has(SCOPE) {
         return Col::Scope;
@@ -1175,7 +1179,12 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
             Event::End(TagEnd::Paragraph) => {
                 if item_depth == 0 {
                     let t = cur.as_ref().map(|(t, _)| t.text.trim().to_string()).unwrap_or_default();
-                    lead = (t.ends_with(':') && t.split_whitespace().count() <= 12)
+                    // "Targets:", or a short line naming a kind ("Latency (p95)") above a list.
+                    let named = t.split_whitespace().count() <= 6
+                        && !t.ends_with(['.', '!', '?'])
+                        && !context_labels(&t).is_empty()
+                        && !quantity::figures(&t, true).iter().any(|f| f.class != Class::Bare);
+                    lead = ((t.ends_with(':') && t.split_whitespace().count() <= 12) || named)
                         .then(|| ctx_of(t.trim_end_matches(':')));
                     flush!();
                 } else if let Some((t, _)) = cur.as_mut() {
@@ -1924,6 +1933,23 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.requirements.iter().map(|r| r.line).collect::<Vec<_>>(), [3, 4]);
+    }
+
+    #[test]
+    fn sections_leads_and_columns_say_what_their_figures_are() {
+        let doc = "# Checkout\n\n## Results\n\n| Metric | Value |\n|---|---|\n| p95 latency | 515 ms |\n\n\
+                   ## Targets\n\nLatency (p95)\n\n- API: < 300 ms\n\n\
+                   | Percentile | Latency | Target | Status |\n|---|---|---|---|\n| P99 | 2.3 ms | < 100 ms | ok |\n\n\
+                   ## Alerts\n\n- Page when p99 latency exceeds 800 ms.\n";
+        let s = parse("x.md", doc).unwrap();
+        let got: Vec<(String, f64, usize)> =
+            s.requirements.iter().map(|r| (r.kind.to_string(), r.value, r.line)).collect();
+        assert_eq!(got, [("latency_p95".to_string(), 300.0, 13), ("latency_p99".to_string(), 100.0, 17)]);
+        let why =
+            |figure: &str| s.unread.iter().find(|u| u.figure == figure).map(|u| u.why.clone()).unwrap_or_default();
+        assert!(why("515 ms").contains("\"Results\", a section of measured results"), "{:?}", s.unread);
+        assert!(why("2.3 ms").contains("in the column \"Latency\""), "{:?}", s.unread);
+        assert!(why("800 ms").contains("alerts"), "{:?}", s.unread);
     }
 
     #[test]
