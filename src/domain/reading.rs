@@ -1091,7 +1091,8 @@ fn settle(
     // A label and its figure ("Peak: 3,000 req/s") is how specs are written; a figure that a
     // sentence states as a fact ("= 20,000 writes/s", "depends on", "would be"), a heading
     // or a range stated with no commitment is asked about.
-    let uncommitted = !committed && !compared && !(tone.objective && matches!(label, Label::Rto | Label::Rpo));
+    let named_objective = tone.objective && matches!(label, Label::Rto | Label::Rpo);
+    let uncommitted = !(committed || compared || named_objective);
     let why = if let Some(m) = &tone.unsure {
         format!("`{figure}` is called \"{m}\": is it a target?")
     } else if text[..f.start].trim_end().ends_with('±') {
