@@ -111,7 +111,7 @@ static BANDWIDTH: LazyLock<Regex> = LazyLock::new(|| {
 static PERCENT: LazyLock<Regex> = LazyLock::new(|| re(r"^(?:%|percent\b|per\s*cent\b|pct\b)"));
 /// Longest first; a unit must not run on into a letter (checked by [`ends_word`]), and may run
 /// on into a digit ("1h30m").
-const TIME_UNIT: &str = r"(?:microseconds?|milliseconds?|millis|msecs?|ms|µs|μs|us|seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h|days?|d|weeks?|wks?)";
+const TIME_UNIT: &str = r"(?:nanoseconds?|nsecs?|ns|microseconds?|milliseconds?|millis|msecs?|ms|µs|μs|us|seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h|days?|d|weeks?|wks?)";
 static TIME: LazyLock<Regex> = LazyLock::new(|| re(&format!(r"^(?P<u>{TIME_UNIT})")));
 static TIME_MORE: LazyLock<Regex> =
     LazyLock::new(|| re(&format!(r"^\s*(?:and\s+)?(?P<n>\d+(?:\.\d+)?)\s*(?P<u>{TIME_UNIT})")));
@@ -165,6 +165,8 @@ fn is_word_byte(b: u8) -> bool {
 pub fn unit_seconds(u: &str) -> f64 {
     let u = u.to_lowercase();
     match u.as_str() {
+        "ns" | "nsec" | "nsecs" => 1e-9,
+        _ if u.starts_with("nano") => 1e-9,
         "µs" | "μs" | "us" => 1e-6,
         _ if u.starts_with("micro") => 1e-6,
         "ms" | "msec" | "msecs" => 0.001,

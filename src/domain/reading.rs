@@ -101,7 +101,7 @@ static IGNORE: LazyLock<Vec<(Regex, &'static str, &'static [Class])>> = LazyLock
         ),
         (
             re(
-                r"\b(?:error\s+)?budgets?\b|\b(?:costs?|price|pricing|spend|service\s+credits?|credits?|refunds?|penalt(?:y|ies)|discounts?)\b",
+                r"\b(?:error\s+)?budgets?\b|\bбюджет\w*|\b(?:costs?|price|pricing|spend|service\s+credits?|credits?|refunds?|penalt(?:y|ies)|discounts?)\b",
             ),
             "a budget, cost or service credit, not a target",
             ALL,
@@ -185,7 +185,7 @@ static KINDS: LazyLock<Vec<(Regex, Label)>> = LazyLock::new(|| {
 /// A negation right before an error label: "do not return 5xx", "without errors".
 static NEGATED: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?:\bdo(?:es)?\s+not|\bdid\s+not|\bdon'?t|\bdoesn'?t|\bwithout|\bnever|\bno)\s+(?:[a-z]+\s+)?(?:in\s+)?(?:an?\s+)?$",
+        r"(?:\bdo(?:es)?\s+not|\bdid\s+not|\bdon'?t|\bdoesn'?t|\bwithout|\bnever|\bno|\bне|\bбез)\s+(?:\w+\s+)?(?:in\s+)?(?:an?\s+)?$",
     )
 });
 
@@ -228,6 +228,14 @@ static CURRENT: LazyLock<Regex> = LazyLock::new(|| {
 pub static AZ: LazyLock<Regex> = LazyLock::new(|| {
     re(
         r"(?:\b(?:loss|lose|losing|lost|failure|outage|fail|failing|down)\s+(?:of\s+)?(?:one|an|a|1|a\s+single|any\s+one|any\s+single|any)\s+(?:availability\s+zones?|azs?)\b|\b(?:az|availability[\s-]zone)\s+(?:failure|outage|loss)s?\b|\b(?:one|an|a|1|a\s+single|any)\s+(?:availability\s+zones?|azs?)\s+(?:fails|failed|goes\s+down|is\s+lost|is\s+down|becomes\s+unavailable|is\s+unavailable)\b)",
+    )
+});
+
+/// Spread over zones ("multi-AZ", "across 3 Availability Zones") without saying it must survive
+/// losing one: a reading to ask about.
+pub static MULTI_AZ: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"\bmulti[\s-]?(?:az|availability[\s-]zones?)\b|\b(?:across|over|in|spread\s+over)\s+(?:at\s+least\s+)?(?:\d+|two|three|multiple|several)\s+(?:availability\s+zones|azs|zones)\b",
     )
 });
 
@@ -353,6 +361,11 @@ pub struct Hints {
     pub not_targets: Option<String>,
     /// The text is a heading: a figure in it is a target only with a comparison or a commitment.
     pub heading: bool,
+    /// The row's window column says days or weeks: a share of requests is an availability.
+    pub long_window: bool,
+    /// A table column names the kind ("| RPO |"): words beside the figure explain it, they do
+    /// not make it something else.
+    pub column: bool,
 }
 
 /// What makes a figure's clause say it is not a target: the family and why.
@@ -372,7 +385,7 @@ static NOT_TARGET: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
         ),
         (
             re(
-                r"(?:\be\.g\.?|\bfor\s+(?:example|instance)\b|\bexamples?\b|\bsuch\s+as\b|\btb[da]\b|\btodo\b|\bmeans\b|\bdefined\s+as\b|\bformula\b|\bplaceholder\b|\billustrative\b|\bnot\s+(?:a\s+)?targets?\b)",
+                r"(?:\be\.g\.?|\bfor\s+(?:example|instance)\b|\bexamples?\b|\bsuch\s+as\b|\btb[da]\b|\btodo\b|\bmeans\b|\bdefined\s+as\b|\bformula\b|\bplaceholder\b|\b[xX]{3}\b|\b[xX]+\s*ms\b|\billustrative\b|\bnot\s+(?:a\s+)?targets?\b)",
             ),
             "an example or a definition, not a target",
         ),
@@ -426,7 +439,7 @@ static NOT_TARGET: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
         ),
         (
             re(
-                r"\b(?:per|a|each|every)\s+(?:month|week|year|quarter)\b|/\s*(?:mo|month|yr|year|week)\b|\bmonthly\s+downtime\b|\bdowntime\s+(?:per|a)\s+month\b|\ballow(?:ed|s|ance)\b",
+                r"\b(?:scheduled|planned)\s+(?:downtime|maintenance|outages?)\b|\bin\s+a\s+(?:month|year|quarter)\b|\b(?:per|a|each|every)\s+(?:month|week|year|quarter)\b|/\s*(?:mo|month|yr|year|week)\b|\bmonthly\s+downtime\b|\bdowntime\s+(?:per|a)\s+month\b|\ballow(?:ed|s|ance)\b",
             ),
             "a downtime allowance over a period (an error budget), not a failover downtime",
         ),
@@ -465,12 +478,15 @@ fn clause(text: &str, w: &Words, start: usize, end: usize) -> (usize, usize) {
 }
 
 /// Why a figure is not a target, from the words of its clause, if they say so.
-fn not_a_target(text: &str, w: &Words, f: &Figure, kind_label: &Label) -> Option<&'static str> {
+fn not_a_target(text: &str, w: &Words, f: &Figure, kind_label: &Label, column: bool) -> Option<&'static str> {
     let (from, to) = clause(text, w, f.start, f.end);
     let c = &text[from..to];
     NOT_TARGET.iter().find_map(|(rx, why)| {
         // A downtime allowance is about downtime; replication lag about data loss.
         if why.starts_with("a downtime allowance") && !matches!(kind_label, Label::Downtime) {
+            return None;
+        }
+        if why.starts_with("a replication lag") && column {
             return None;
         }
         if why.starts_with("a replication lag")
@@ -511,14 +527,33 @@ static OBJECTIVE: LazyLock<Regex> =
     LazyLock::new(|| re(r"\b(?:rto|rpo|recovery\s+(?:time|point)\s+objectives?)\b|恢复|恢復|복구"));
 
 /// A measurement window of days or longer.
-static LONG_WINDOW: LazyLock<Regex> = LazyLock::new(|| {
+pub static LONG_WINDOW: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"\b(?:over|across|during|in|within)\s+(?:a|any|each|the)?\s*(?:rolling|calendar|trailing)?\s*\d+[\s-]?(?:days?|d|weeks?|w|months?)\b|\b(?:rolling|trailing)\s+\d+[\s-]?(?:days?|d|weeks?|months?)\b|\b(?:per|a|each)\s+(?:month|quarter|year)\b|\bmonthly\b|\bquarterly\b",
+        r"\b(?:over|across|during|in|within)\s+(?:a|any|each|the)?\s*(?:rolling|calendar|trailing)?\s*\d+[\s-]?(?:days?|d|weeks?|w|months?)\b|\b(?:rolling|trailing)\s+\d+[\s-]?(?:days?|d|weeks?|months?)\b|\b(?:per|a|each)\s+(?:month|quarter|year)\b|\bmonthly\b|\bquarterly\b|скользящ\w*\s+\d+\s*(?:дн\w*|дней|недел\w*)|\bза\s+\d+\s*(?:дн\w*|дней)|\bв\s+месяц",
+    )
+});
+
+/// A sentence that names its figure a target ("**Target:** 1,000 req/s", "production targets
+/// 10,000 TPS"): read even in a section of results.
+static NAMES_TARGET: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"^\W*(?:targets?|slos?|objectives?|goals?|requirements?|thresholds?|цель|целевое\s+значение|목표|目标|目標)\s*:|\b(?:targets?|objectives?|goals?)\s+(?:of\s+|is\s+|are\s+|=\s*)?(?:[<>≤≥~]=?\s*)?\d",
+    )
+});
+
+/// Words of a result: a sentence with them reports, even when it names the target.
+static RESULT_WORDS: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"\b(?:results?|pass(?:es|ed)?|fail(?:s|ed)?|miss(?:es|ed)?|actual|measured|achieved|observed|vs\.?|versus)\b|[✅❌✓✗✔✘]",
     )
 });
 
 /// "TBD": a target still to be decided.
 static TBD: LazyLock<Regex> = LazyLock::new(|| re(r"\b(?:tbd|tba|to\s+be\s+(?:decided|defined|determined|agreed))\b"));
+
+/// Words that make a range a target ("between 2 and 3 s is acceptable"): which bound is then
+/// the one that holds is clear from the kind.
+static RANGE_OK: LazyLock<Regex> = LazyLock::new(|| re(r"\b(?:acceptable|tolerable|allowed|must|shall|required)\b"));
 
 /// Words that state a figure as a fact rather than a target.
 static STATED: LazyLock<Regex> = LazyLock::new(|| {
@@ -771,6 +806,12 @@ pub fn read(text: &str, hints: &Hints) -> Reading {
             f.value *= factor;
         }
     }
+    // "| RPO | 0 (synchronous replication) |": zero needs no unit.
+    if hints.labels.first().is_some_and(|l| l.takes(Class::Time)) {
+        for f in figs.iter_mut().filter(|f| f.class == Class::Bare && f.value == 0.0 && f.start == 0) {
+            f.class = Class::Time;
+        }
+    }
     // "a success ratio of at least 0.999": a ratio is a percentage.
     for f in figs.iter_mut().filter(|f| f.class == Class::Bare && f.value > 0.0 && f.value <= 1.0) {
         let written = &text[f.start..f.end];
@@ -793,7 +834,8 @@ pub fn read(text: &str, hints: &Hints) -> Reading {
     let mut out = Reading::default();
     // Under a heading, parent item or table that says its figures are not targets (results,
     // alerts, examples ...): none is read, each is listed with why.
-    if let Some(why) = &hints.not_targets {
+    let names_target = NAMES_TARGET.is_match(text) && !RESULT_WORDS.is_match(text);
+    if let Some(why) = hints.not_targets.as_ref().filter(|_| !names_target) {
         for f in &figs {
             out.unread.push(Unread { at: f.start, figure: f.text(text).to_string(), why: why.clone() });
         }
@@ -972,7 +1014,7 @@ pub fn read(text: &str, hints: &Hints) -> Reading {
                     Class::Rate | Class::Bandwidth => Label::Throughput,
                     _ => Label::Availability,
                 };
-                if let Some(why) = not_a_target(text, &w, f, &as_label) {
+                if let Some(why) = not_a_target(text, &w, f, &as_label, hints.column) {
                     out.unread.push(Unread { at: f.start, figure, why: why.into() });
                     continue;
                 }
@@ -1011,7 +1053,7 @@ pub fn read(text: &str, hints: &Hints) -> Reading {
             l => l,
         };
         if !label.sink() {
-            if let Some(why) = not_a_target(text, &w, f, &label) {
+            if let Some(why) = not_a_target(text, &w, f, &label, hints.column) {
                 // "Availability: TBD (e.g., 99.9 % monthly)": the example is a reading to offer.
                 let before = out.found.len();
                 if why.starts_with("an example") && TBD.is_match(text) {
@@ -1032,7 +1074,7 @@ pub fn read(text: &str, hints: &Hints) -> Reading {
         // "99.9 % of requests succeed over a rolling 28-day window": a share of requests over
         // weeks is an availability objective; a load test of minutes is no evidence for it.
         let label = match label {
-            Label::Success | Label::Error if LONG_WINDOW.is_match(text) => Label::Availability,
+            Label::Success | Label::Error if hints.long_window || LONG_WINDOW.is_match(text) => Label::Availability,
             l => l,
         };
         let before = out.found.len();
@@ -1103,7 +1145,7 @@ fn settle(
         format!(
             "`{figure}` is in a heading, with no comparison and no commitment (must, target, SLO ...): is it a target?"
         )
-    } else if uncommitted && f.range.is_some() {
+    } else if f.range.is_some() && !(compared || RANGE_OK.is_match(text)) {
         format!("`{figure}` is a range with no comparison and no commitment: is it a target, and which bound?")
     } else {
         return;

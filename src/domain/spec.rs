@@ -257,7 +257,7 @@ static NOT_TARGET_SECTION: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(
             "measured results",
         ),
         (r(r"\b(?:alerts?|alerting|alarms?|paging|burn[\s-]?rates?)\b|алерт|оповещ|알림|告警|报警"), "alerts"),
-        (r(r"\b(?:examples?|samples?|illustrat\w*)\b|пример|예시|示例"), "examples"),
+        (r(r"\b(?:examples?|samples?|illustrat\w*|terminology)\b|пример|терминолог|예시|용어|示例|术语"), "examples"),
         (
             r(r"\b(?:estimated?|estimates?|breakdown|timeline|assum\w+)\b|оценк|추정|估算|допущени"),
             "estimates or assumptions",
@@ -269,7 +269,8 @@ static NOT_TARGET_SECTION: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(
             "budgets, business impact or compensation",
         ),
         (r(r"\b(?:auto[\s-]?scal\w*|scaling\s+polic\w*)\b"), "autoscaling settings"),
-        (r(r"\b(?:do\s+not|don'?t|never|when\s+to|triggers?)\b"), "conditions for acting"),
+        (r(r"\b(?:do\s+not|don'?t|never|when\s+to|triggers?)\b|\bwhen\s*$"), "conditions for acting"),
+        (r(r"\b(?:will|may|might|would)\s+(?:see|notice|observe|experience)\b"), "effects people will see"),
     ]
 });
 
@@ -612,6 +613,12 @@ pub fn scope_of(text: &str) -> Option<String> {
 
 /// The words of a scope that decide whether two scopes are the same ("Checkout API" and
 /// "checkout" are).
+/// A scope's key; a scope that is only label words ("throughput" named in a Profile column)
+/// is its own key.
+fn scope_or_name(scope: &str) -> String {
+    scope_key(scope).unwrap_or_else(|| scope.trim().to_lowercase())
+}
+
 pub fn scope_key(scope: &str) -> Option<String> {
     let spans = reading::labels(scope);
     let words: Vec<String> = quantity::tokens(scope)
@@ -728,6 +735,10 @@ struct Unit {
     cell: bool,
     /// A heading that states a figure ("## Scaling to 20k RPS").
     heading_unit: bool,
+    /// The row's window column says days or weeks.
+    long_window: bool,
+    /// A table column names the kind of the figure.
+    column: bool,
     /// How a table cell's requirement is shown.
     shown: Option<String>,
 }
@@ -748,6 +759,8 @@ impl Unit {
             op: None,
             cell: false,
             heading_unit: false,
+            long_window: false,
+            column: false,
             shown: None,
         }
     }
@@ -851,6 +864,18 @@ fn classify(header: &str) -> Col {
         "routes",
         "database",
         "databases",
+        "profile",
+        "profiles",
+        "scenario",
+        "scenarios",
+        "region",
+        "regions",
+        "plan",
+        "plans",
+        "test",
+        "tests",
+        "case",
+        "cases",
     ];
     const TARGET: &[&str] = &[
         "target",
@@ -939,6 +964,17 @@ fn classify(header: &str) -> Col {
         return Col::Id;
     }
     if has(NOT_TARGET) {
+        return Col::NotTarget;
+    }
+    // "Maximum Downtime/Year": an allowance over a period, not a failover downtime.
+    let per_period = h.contains("/year")
+        || h.contains("/month")
+        || h.contains("/yr")
+        || h.contains("/mo")
+        || has(&["annual", "annually", "monthly", "yearly", "quarterly"])
+        || h.contains("per year")
+        || h.contains("per month");
+    if has(&["downtime", "outage", "outages"]) && per_period {
         return Col::NotTarget;
     }
     if has(&["unit", "units"]) {
@@ -1128,7 +1164,9 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
                     let parent = headings.last().map(|h| h.1.clone()).unwrap_or_default();
                     let text = std::mem::take(&mut heading_text);
                     units.push(Unit { heading_unit: true, ..Unit::prose(text, parent, in_context, ctx) });
-                    headings.push((level, heading.clone(), Ctx { say: say_of(&heading), ..Ctx::default() }));
+                    // It still names what is under it ("Baseline — 1,000 TPS").
+                    let scope = if title { None } else { scope_of(&heading) };
+                    headings.push((level, heading.clone(), Ctx { say: say_of(&heading), scope, ..Ctx::default() }));
                 } else {
                     // "Requirement 3: Stress test with 20 users": the title after the number scopes.
                     let named = KIRO_HEADING.find(&heading).map_or(heading.as_str(), |m| {
@@ -1216,8 +1254,10 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
             }
             Event::End(TagEnd::TableCell) => {
                 if let Some((c, at)) = cell.take() {
-                    // A cell that is only code (a k6 threshold expression) is not read.
-                    if cell_prose || in_head {
+                    // A target cell that is only code (a k6 threshold expression) is not read; a
+                    // name in code (`checkout`) still names its row.
+                    let name_col = matches!(cols.get(row.len()), Some(Col::Id | Col::Scope | Col::Metric));
+                    if cell_prose || in_head || name_col {
                         row.push((c.trim().to_string(), at));
                     } else {
                         not_prose(&c, at, IN_CODE, &line_of, &source_line, &mut unread);
@@ -1285,6 +1325,8 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
     let mut diagnostics: Vec<Diagnostic> = Vec::new();
     let mut reqs: Vec<Requirement> = Vec::new();
     let mut asked: Vec<Question> = Vec::new();
+    // The first "multi-AZ" where no sentence says the service survives losing a zone.
+    let mut multi_az: Option<(usize, String, Option<String>)> = None;
     let mut per_heading: BTreeMap<String, usize> = BTreeMap::new();
     for u in units.iter().filter(|u| !u.in_context) {
         let full = u.text.text.trim_end();
@@ -1324,6 +1366,8 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
             op: u.op,
             condition: false,
             heading: u.heading_unit,
+            long_window: u.long_window,
+            column: u.column,
             targets: u.say == Say::Targets,
             not_targets: match &u.say {
                 Say::NotTargets(why) => Some(why.clone()),
@@ -1425,9 +1469,15 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
             }
             // Losing one Availability Zone; in a condition, only when the response keeps serving.
             let (cond, resp) = sentence.split_at(cond_end);
-            let az = reading::AZ.find(resp).map(|m| cond_end + m.start()).or_else(|| {
+            let quiet = matches!(u.say, Say::NotTargets(_));
+            let az = reading::AZ.find(resp).filter(|_| !quiet).map(|m| cond_end + m.start()).or_else(|| {
                 reading::KEEP_SERVING.is_match(resp).then(|| reading::AZ.find(cond).map(|m| m.start())).flatten()
             });
+            if az.is_none() && !quiet {
+                if let Some(m) = reading::MULTI_AZ.find(sentence) {
+                    multi_az.get_or_insert((line_at(s + m.start()), shown.clone(), scope.clone()));
+                }
+            }
             if let Some(at) = az {
                 any = true;
                 found.push(Found {
@@ -1511,6 +1561,20 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
     }
     let (reqs, mut questions) = conflicts(reqs, &source_line);
     questions.extend(asked);
+    if let Some((line, shown, scope)) = multi_az.filter(|_| !reqs.iter().any(|r| r.kind == Kind::AzFailureTolerance)) {
+        let src = source_line(line);
+        let mut r = Requirement::new("", Kind::AzFailureTolerance, Op::Eq, 1.0, line, &shown);
+        r.scope = scope;
+        questions.push(Question {
+            id: String::new(),
+            key: question_key("multi-az", &[&src]),
+            line,
+            other_line: None,
+            text: src.trim().to_string(),
+            why: "the service is spread over Availability Zones, but no line says it must survive losing one: is that a requirement?".into(),
+            readings: vec![r],
+        });
+    }
     questions.sort_by_key(|q| q.line);
     number_questions(&mut questions);
     diagnostics.extend(whole_spec_warning(&reqs));
@@ -1593,6 +1657,8 @@ fn table_row(t: TableRow<'_>) {
         op,
         cell: true,
         heading_unit: false,
+        long_window: false,
+        column: false,
         shown,
     };
     if let Some(what) = lookalike_table(header) {
@@ -1707,6 +1773,16 @@ fn table_row(t: TableRow<'_>) {
         .or_else(|| metric.iter().filter_map(|&i| at(i)).find_map(scope_of))
         .or(scope);
     let unit_col = cols.iter().position(|c| *c == Col::Unit).and_then(at).and_then(quantity::unit_hint);
+    // "| Window | rolling 30 days |": the row's objective is measured over weeks.
+    let long_window = (0..cols.len()).any(|i| {
+        cols[i] == Col::NotTarget
+            && words(&col_name(i)).iter().any(|w| ["window", "окно", "period", "период", "窗口"].contains(&w.as_str()))
+            && at(i).is_some_and(|c| {
+                let c = quantity::normalize(c);
+                reading::LONG_WINDOW.is_match(&c)
+                    || quantity::figures(&c, false).iter().any(|f| f.class == Class::Time && f.value >= 86_400.0)
+            })
+    });
     let metric_hint = metric.iter().filter_map(|&i| at(i)).find_map(quantity::unit_hint);
     for &i in &targets {
         let Some(value) = at(i) else { continue };
@@ -1731,7 +1807,8 @@ fn table_row(t: TableRow<'_>) {
             if names.is_empty() { header.get(i).map(|h| h.0.clone()).unwrap_or_default() } else { names.join(" ") };
         let shown = format!("{name}: {value}");
         let say = if *named { Say::Targets } else { say.clone() };
-        units.push(unit(hints, text, row_scope.clone(), unit_col.or(*col_unit).or(metric_hint), *op, Some(shown), say));
+        let u = unit(hints, text, row_scope.clone(), unit_col.or(*col_unit).or(metric_hint), *op, Some(shown), say);
+        units.push(Unit { long_window, column: !col_labels.is_empty(), ..u });
     }
 }
 
@@ -1758,7 +1835,7 @@ fn merge(
     let mut out: Vec<Requirement> = Vec::new();
     for r in reqs {
         let k = key(&r);
-        let scope = r.scope.as_deref().and_then(scope_key);
+        let scope = r.scope.as_deref().map(scope_or_name);
         let twin = if !r.kind.has_target() {
             None
         } else if r.scope.is_none() {
@@ -1818,7 +1895,7 @@ fn conflicts(reqs: Vec<Requirement>, source_line: &dyn Fn(usize) -> String) -> (
     // Requirements of one kind and one scope with more than one target: one question.
     let mut buckets: BTreeMap<(Kind, Option<String>), Vec<usize>> = BTreeMap::new();
     for (i, b) in reqs.iter().enumerate().filter(|(_, b)| b.kind.has_target()) {
-        buckets.entry((b.kind.clone(), b.scope.as_deref().and_then(scope_key))).or_default().push(i);
+        buckets.entry((b.kind.clone(), b.scope.as_deref().map(scope_or_name))).or_default().push(i);
     }
     let mut groups: Vec<Vec<usize>> =
         buckets.into_values().filter(|g| g.iter().any(|&k| !reqs[k].same_target(&reqs[g[0]]))).collect();
