@@ -160,3 +160,121 @@ fn every_corpus_document_reads_as_expected() {
     eprintln!("corpus: {right}/{total} requirements read right; {exact}/{} documents exactly as expected", docs.len());
     assert!(problems.is_empty(), "{} of {} documents differ:\n{}", problems.len(), docs.len(), problems.join("\n"));
 }
+
+/// Expectations for a real document (`tests/corpus-real/*.expect`), written by hand before flow
+/// read it: `req KIND OP VALUE UNIT LINE`, `not LINE FIGURE # why`, `ask LINE # readings`.
+struct Real {
+    reqs: Vec<(String, String, f64, String, usize)>,
+    /// Lines holding a figure with a unit flow measures (a time, a percentage, a rate) that is
+    /// not a target.
+    nots: Vec<usize>,
+    asks: Vec<usize>,
+}
+
+fn real_expect(text: &str) -> Real {
+    let measure = regex::Regex::new(
+        r"(?i)%|‰|\d\s*(?:µs|us|ms|s|sec|secs|seconds?|m|min|mins|minutes?|h|hrs?|hours?|d|days?|weeks?)\b|/\s*(?:s|sec|second|min|minute)\b|per\s+(?:second|minute|hour)|\b(?:rps|qps|tps|req/s)\b|\d\s*(?:мс|сек|с\b|мин|час|ч\b|дн|дней|밀리초|초|분|시간|일|毫秒|秒|分|小时|小時|天)",
+    )
+    .unwrap();
+    let mut e = Real { reqs: Vec::new(), nots: Vec::new(), asks: Vec::new() };
+    for l in text.lines() {
+        let body = if l.starts_with("req") { l.split(" #").next().unwrap_or(l) } else { l.split('#').next().unwrap_or(l) };
+        let w: Vec<&str> = body.split_whitespace().collect();
+        match w.first() {
+            Some(&"req") => e.reqs.push((w[1].into(), w[2].into(), w[3].parse().unwrap(), w[4].into(), w[5].parse().unwrap())),
+            Some(&"not") if measure.is_match(&w[2..].join(" ")) => e.nots.push(w[1].parse().unwrap()),
+            Some(&"ask") => e.asks.push(w[1].parse().unwrap()),
+            _ => {}
+        }
+    }
+    e
+}
+
+/// Scores for a directory of real documents.
+#[derive(Debug, Default)]
+struct Score {
+    docs: usize,
+    expected: usize,
+    right: usize,
+    wrong: Vec<String>,
+    guessed: usize,
+    silent: Vec<String>,
+    unplanned: Vec<String>,
+}
+
+fn score_real(dir: &Path) -> Score {
+    let mut docs: Vec<_> = std::fs::read_dir(dir).unwrap().flatten().map(|e| e.path()).collect();
+    docs.retain(|p| p.extension().is_some_and(|x| x == "md") && !p.ends_with("README.md"));
+    docs.sort();
+    let mut sc = Score { docs: docs.len(), ..Score::default() };
+    for doc in &docs {
+        let name = doc.file_name().unwrap().to_string_lossy().to_string();
+        let want = real_expect(&std::fs::read_to_string(doc.with_extension("expect")).unwrap());
+        sc.expected += want.reqs.len();
+        let s = match spec::parse_bytes(&name, &std::fs::read(doc).unwrap()) {
+            Ok(s) => s,
+            Err(e) => {
+                sc.unplanned.push(format!("{name}: {e}"));
+                continue;
+            }
+        };
+        if let Some(e) = s.refusal(&name) {
+            sc.unplanned.push(format!("{name}: {e}"));
+        }
+        let read: Vec<_> = s.requirements.iter().filter(|r| r.kind.has_target()).collect();
+        let mut used = vec![false; read.len()];
+        for (kind, op, value, unit, line) in &want.reqs {
+            let hit = read.iter().position(|r| {
+                r.kind.to_string() == *kind
+                    && r.op.symbol() == op
+                    && r.unit.symbol() == unit
+                    && (r.value - value).abs() <= 1e-6_f64.max(1e-3 * value.abs())
+                    && r.all_lines().contains(line)
+            });
+            if let Some(i) = hit {
+                sc.right += 1;
+                used[i] = true;
+            }
+        }
+        for (i, r) in read.iter().enumerate().filter(|(i, _)| !used[*i]) {
+            let lines = r.all_lines();
+            let on_target_line = lines.iter().any(|l| want.reqs.iter().any(|w| w.4 == *l));
+            if lines.iter().any(|l| want.asks.contains(l)) && !on_target_line {
+                sc.guessed += 1;
+            } else if !on_target_line || lines.iter().any(|l| want.nots.contains(l)) {
+                sc.wrong.push(format!("{name}: {} {} line {}", r.kind, r.target(), r.line));
+            } else {
+                // A second reading on a line that holds a target (a merge kept the stricter).
+                let _ = i;
+            }
+        }
+        let accounted = |l: usize| {
+            s.unread.iter().any(|u| u.line == l)
+                || s.questions.iter().any(|q| q.line == l || q.other_line == Some(l))
+                || s.requirements.iter().any(|r| r.all_lines().contains(&l))
+                || s.diagnostics.iter().any(|d| d.line == Some(l))
+        };
+        for l in want.nots.iter().filter(|l| !accounted(**l)) {
+            sc.silent.push(format!("{name}: line {l}"));
+        }
+    }
+    sc
+}
+
+/// Real requirement documents from public repositories (`tests/corpus-real/README.md` names
+/// each source): the figures reached after working on the 36 documents, and on the 12 held back
+/// until the end. A regression in reading shows here as a lower count or a wrong target.
+#[test]
+fn real_documents_read_without_a_wrong_target() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus-real");
+    let main = score_real(&root);
+    let held = score_real(&root.join("holdout"));
+    println!("real corpus: {main:?}\nheld back: {held:?}");
+    assert_eq!((main.docs, held.docs), (36, 12));
+    assert!(main.wrong.is_empty(), "wrong targets: {:?}", main.wrong);
+    assert!(main.right >= 94, "{} of {} targets right", main.right, main.expected);
+    assert!(main.guessed <= 1 && main.silent.len() <= 4, "{main:?}");
+    assert!(main.unplanned.len() <= 1, "refused: {:?}", main.unplanned);
+    assert!(held.right >= 62 && held.wrong.len() <= 2, "{held:?}");
+    assert!(held.unplanned.is_empty(), "refused: {:?}", held.unplanned);
+}
