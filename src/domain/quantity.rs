@@ -106,7 +106,9 @@ static NOT_BETWEEN: LazyLock<Regex> = LazyLock::new(|| {
 static RATE_BARE: LazyLock<Regex> =
     LazyLock::new(|| re(r"^(?:\s*/\s*|\s*per\s+|\s*an?\s+|\s*each\s+)(?P<per>second|sec|minute|min|hour)\b"));
 static BANDWIDTH: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"^(?:[kmgt]i?b(?:it)?s?\s*/\s*s(?:ec)?\b|[kmgt]bps\b|bytes?\s*/\s*s\b|bits?\s*/\s*s\b|bps\b)")
+    re(
+        r"^(?:[kmgt]i?b(?:it)?s?\s*/\s*(?:s|sec|min|h|day)\b|[kmgt]bps\b|bytes?\s*/\s*(?:s|min)\b|bits?\s*/\s*s\b|bps\b)",
+    )
 });
 static PERCENT: LazyLock<Regex> = LazyLock::new(|| re(r"^(?:%|percent\b|per\s*cent\b|pct\b)"));
 /// Longest first; a unit must not run on into a letter (checked by [`ends_word`]), and may run

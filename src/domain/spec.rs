@@ -173,7 +173,7 @@ impl Spec {
     /// After requirements were added (grounded model proposals): the whole-spec warning again.
     pub fn recheck(&mut self) {
         self.diagnostics.retain(|d| !(d.line.is_none() && d.level == Level::Warning));
-        if let Some(d) = whole_spec_warning(&self.requirements) {
+        if let Some(d) = whole_spec_warning(&self.requirements, self.questions.len()) {
             self.diagnostics.insert(0, d);
         }
     }
@@ -322,11 +322,13 @@ fn not_prose(
 }
 
 /// What a person should know about the spec as a whole: nothing found, or nothing measurable.
-fn whole_spec_warning(reqs: &[Requirement]) -> Option<Diagnostic> {
-    let message = if reqs.is_empty() {
-        "no requirement found: expected sentences such as \"handle 2,500 connections per second\" or \"THE SYSTEM SHALL ...\""
+fn whole_spec_warning(reqs: &[Requirement], questions: usize) -> Option<Diagnostic> {
+    let message = if reqs.is_empty() && questions > 0 {
+        "no requirement is certain yet: every target waits on an answer to a question below".to_string()
+    } else if reqs.is_empty() {
+        "no requirement found: expected sentences such as \"handle 2,500 connections per second\" or \"THE SYSTEM SHALL ...\"".to_string()
     } else if !reqs.iter().any(|r| r.kind.is_measurable()) {
-        "nothing measurable: no step can verify any of these requirements, so a plan proves nothing"
+        "nothing measurable: no step can verify any of these requirements, so a plan proves nothing".to_string()
     } else {
         return None;
     };
@@ -334,7 +336,7 @@ fn whole_spec_warning(reqs: &[Requirement]) -> Option<Diagnostic> {
         level: Level::Warning,
         line: None,
         other_line: None,
-        message: message.into(),
+        message,
         text: String::new(),
         refusal: None,
     })
@@ -1577,7 +1579,7 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
     }
     questions.sort_by_key(|q| q.line);
     number_questions(&mut questions);
-    diagnostics.extend(whole_spec_warning(&reqs));
+    diagnostics.extend(whole_spec_warning(&reqs, questions.len()));
     diagnostics.sort_by_key(|d| (d.line.unwrap_or(0), d.level as u8));
     unread.sort_by_key(|u| u.line);
     unread.dedup_by(|a, b| a.line == b.line && a.figure == b.figure);
@@ -1709,9 +1711,12 @@ fn table_row(t: TableRow<'_>) {
     };
     let col_name = |i: usize| header.get(i).map_or(String::new(), |h| h.0.clone());
     for (i, col) in cols.iter().enumerate() {
+        // With a target column, a text column's figures (measurements beside it) are not read.
+        let with_targets = !targets.is_empty();
         let unused = match col {
             Col::NotTarget => true,
             Col::Target { .. } => !targets.contains(&i) && has_figure(i),
+            Col::Text => with_targets && has_figure(i),
             _ => false,
         };
         if unused {
