@@ -36,9 +36,12 @@ sleep 0.5
 run() { # load mode rate
   local extra=""
   [ "$2" = "new-connection" ] && extra="--no-keepalive"
-  "$FLOW" loadtest "http://127.0.0.1:$port/" --rate "$3" --duration "${DUR}s" $extra \
-    --threshold 'avg<250ms' --threshold 'p99<1s' --json 2>/dev/null |
-    python3 -c '
+  # A failed threshold or an invalid run exits non-zero; its JSON is still the figure.
+  local out
+  out=$("$FLOW" loadtest "http://127.0.0.1:$port/" --rate "$3" --duration "${DUR}s" $extra \
+    --threshold 'avg<250ms' --threshold 'p99<1s' --json 2>"$work/stderr" || true)
+  [ -n "$out" ] || { printf '%-10s %-15s %7s  no result: %s\n' "$1" "$2" "$3" "$(head -c 120 "$work/stderr")"; return; }
+  printf '%s' "$out" | python3 -c '
 import json, sys
 r = json.load(sys.stdin)
 why = "valid" if r["valid"] else "INVALID: " + r["invalid_reason"][:60]
