@@ -4,6 +4,7 @@
 //! ```toml
 //! [planner]
 //! repair_rounds = 2
+//! timeout = "45m"      # one model answer at most; default 30m for a local base_url, else 5m
 //!
 //! [openai]
 //! base_url = "http://127.0.0.1:11434/v1"   # Ollama; default https://api.openai.com/v1
@@ -72,6 +73,8 @@ pub struct Notify {
 #[serde(deny_unknown_fields)]
 pub struct Planner {
     pub repair_rounds: Option<u32>,
+    /// How long one model answer may take (`"45m"`); `FLOW_LLM_TIMEOUT` and `--llm-timeout` win.
+    pub timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

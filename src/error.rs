@@ -37,6 +37,9 @@ pub enum Error {
     /// A drill run from the command line failed (its fault or restore could not be carried out).
     #[error("drill: {0}")]
     Drill(crate::executor::Error),
+    /// The person stopped the command (Ctrl-C) while it waited; what it was doing is not recorded.
+    #[error("cancelled: {0}")]
+    Cancelled(String),
 }
 
 impl From<lifecycle::Refusal> for Error {
@@ -69,6 +72,7 @@ impl Error {
             Error::Load(load::Error::Target(_)) => exit::FAILED,
             Error::Load(load::Error::Generator(_)) => exit::INTERNAL,
             Error::Drill(_) => exit::FAILED,
+            Error::Cancelled(_) => exit::CANCELLED,
         }
     }
 

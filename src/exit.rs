@@ -28,6 +28,8 @@ pub const WAITING: i32 = 11;
 pub const UNSUPPORTED: i32 = 12;
 /// A bug or an I/O failure flow did not expect.
 pub const INTERNAL: i32 = 70;
+/// Stopped by Ctrl-C while it waited (on a model): nothing of the interrupted work was recorded.
+pub const CANCELLED: i32 = 130;
 
 /// The name of a code, as the README's table gives it (for front ends that report it).
 pub fn name(code: i32) -> &'static str {
@@ -44,6 +46,7 @@ pub fn name(code: i32) -> &'static str {
         WAITING_APPROVAL => "waiting_approval",
         WAITING => "waiting",
         UNSUPPORTED => "unsupported",
+        CANCELLED => "cancelled",
         _ => "internal",
     }
 }

@@ -36,6 +36,8 @@ pub struct How {
     pub force: bool,
     /// The runbook's name (default: the spec file's name as a slug).
     pub runbook: Option<String>,
+    /// How long one model answer may take (default: [`default_timeout`]).
+    pub timeout: Option<std::time::Duration>,
 }
 
 impl Default for How {
@@ -49,6 +51,7 @@ impl Default for How {
             extract: true,
             force: false,
             runbook: None,
+            timeout: None,
         }
     }
 }
@@ -366,7 +369,15 @@ pub async fn extract(
             );
             let mut exchanges = Vec::new();
             let now = || env.now();
-            let result = planner::extract::ask(provider.as_ref(), &text, &now, &mut |e| exchanges.push(e)).await;
+            let watch = |n: u32| {
+                env.progress.show(
+                    "planner",
+                    &format!("{} {} is listing the requirements: {n} tokens so far", provider.name(), provider.model()),
+                )
+            };
+            let result =
+                planner::extract::ask(provider.as_ref(), &text, model.limit, &now, &watch, &mut |e| exchanges.push(e))
+                    .await;
             env.progress.done("planner");
             let mut j = env.open()?;
             if let Some(rb) = audit {
@@ -410,16 +421,47 @@ pub struct Model {
     pub provider: Box<dyn Provider>,
     pub no_cache: bool,
     pub repair_rounds: u32,
+    /// How long one answer may take.
+    pub limit: std::time::Duration,
 }
 
 /// The model `how` names, from flags, environment and `flow.toml`.
 pub async fn model(how: &How) -> Result<Model> {
     let conf = config::load()?;
+    let provider = provider(how, &conf).await?;
+    let limit = match how.timeout {
+        Some(t) => t,
+        None => match config::env("FLOW_LLM_TIMEOUT").or(conf.planner.timeout.clone()) {
+            Some(t) => humantime::parse_duration(&t).map_err(|e| {
+                Error::Config(format!("model timeout `{t}` (FLOW_LLM_TIMEOUT or [planner] timeout): {e}"))
+            })?,
+            None => default_timeout(provider.as_ref()),
+        },
+    };
+    if limit.is_zero() {
+        return Err(Error::Config("the model timeout must be more than 0".into()));
+    }
     Ok(Model {
-        provider: provider(how, &conf).await?,
+        provider,
         no_cache: how.no_cache,
         repair_rounds: how.repair_rounds.or(conf.planner.repair_rounds).unwrap_or(2),
+        limit,
     })
+}
+
+/// How long one answer may take unless told: 30 minutes for a model on this machine or the
+/// local network (a small CPU model writes a few tokens a second), 5 minutes for a hosted one.
+pub fn default_timeout(provider: &dyn Provider) -> std::time::Duration {
+    let local =
+        provider.settings().get("base_url").and_then(Value::as_str).and_then(|u| url::Url::parse(u).ok()).is_some_and(
+            |u| match u.host() {
+                Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".local") || d.ends_with(".internal"),
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_private() || ip.is_link_local(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback() || ip.is_unique_local(),
+                None => false,
+            },
+        );
+    std::time::Duration::from_secs(if local { 30 * 60 } else { 5 * 60 })
 }
 
 async fn provider(how: &How, conf: &Config) -> Result<Box<dyn Provider>> {
@@ -485,10 +527,22 @@ async fn llm_plan(
     let rounds = model.repair_rounds;
     let mut exchanges = Vec::new();
     let now = || env.now();
-    let ask = planner::llm::Ask { runbook: name, spec_path: shown, spec: s, spec_text: &text, repair_rounds: rounds };
+    let ask = planner::llm::Ask {
+        runbook: name,
+        spec_path: shown,
+        spec: s,
+        spec_text: &text,
+        repair_rounds: rounds,
+        limit: model.limit,
+    };
     env.progress
         .show("planner", &format!("asking {} {} (up to {rounds} repair rounds)", provider.name(), provider.model()));
-    let result = planner::llm::plan(provider.as_ref(), ask, &now, &mut |e| exchanges.push(e)).await;
+    let watch = |round: u32, n: u32| {
+        let what =
+            if round == 0 { "writing the plan".to_string() } else { format!("repairing the plan (round {round})") };
+        env.progress.show("planner", &format!("{} {} is {what}: {n} tokens so far", provider.name(), provider.model()));
+    };
+    let result = planner::llm::plan(provider.as_ref(), ask, &now, &watch, &mut |e| exchanges.push(e)).await;
     env.progress.done("planner");
     let mut j = env.open()?;
     for e in &exchanges {
@@ -511,5 +565,20 @@ async fn llm_plan(
             violations: violations.into_iter().map(|message| validate::Violation { step: None, message }).collect(),
         }
         .into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_local_model_gets_minutes_and_a_hosted_one_less() {
+        let at = |url: &str| default_timeout(&planner::openai::OpenAi::new(url, "k", "m")).as_secs() / 60;
+        assert_eq!(at("http://127.0.0.1:8080/v1"), 30);
+        assert_eq!(at("http://localhost:11434/v1"), 30);
+        assert_eq!(at("http://10.0.3.7:8000/v1"), 30);
+        assert_eq!(at("http://[::1]:8000/v1"), 30);
+        assert_eq!(at("https://api.openai.com/v1"), 5);
     }
 }

@@ -40,6 +40,10 @@ pub struct ModelArgs {
     /// Ask the model even when it answered the same question before (a cached answer).
     #[arg(long)]
     pub no_cache: bool,
+    /// How long one model answer may take (else FLOW_LLM_TIMEOUT, [planner] timeout; default
+    /// 30m for a local or private base URL, 5m otherwise).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub llm_timeout: Option<std::time::Duration>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -159,17 +159,36 @@ fn with_bars(env: &Env, quiet: bool) -> (Env, Arc<progress::Bars>) {
     (env, bars)
 }
 
+/// Work that waits on a model, stopped by Ctrl-C. The work records to the state store only
+/// between model calls (never across an await), so dropping it at Ctrl-C leaves no trace of the
+/// call under way: no exchange, no cache entry, no plan version.
+async fn or_cancel<T>(work: impl std::future::Future<Output = T>) -> Result<T> {
+    tokio::select! {
+        r = work => Ok(r),
+        _ = tokio::signal::ctrl_c() => Err(Error::Cancelled(
+            "stopped while waiting for the model; nothing of this call was recorded".into(),
+        )),
+    }
+}
+
 async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
     let rb = cli.runbook.as_deref();
     match cli.command {
-        Command::Spec { file, extract, planner, model: ModelArgs { model, region, no_cache }, json } => {
+        Command::Spec { file, extract, planner, model: ModelArgs { model, region, no_cache, llm_timeout }, json } => {
             let mut s = app::spec::read(&file)?;
             if extract == "llm" {
-                let how = app::plan::How { planner, model, region, no_cache, ..app::plan::How::default() };
+                let how = app::plan::How {
+                    planner,
+                    model,
+                    region,
+                    no_cache,
+                    timeout: llm_timeout,
+                    ..app::plan::How::default()
+                };
                 let (env, _bars) = with_bars(env, json);
                 let mut notes = Vec::new();
                 let model = app::plan::model(&how).await?;
-                app::plan::extract(&env, &model, &file, &mut s, None, &mut notes).await?;
+                or_cancel(app::plan::extract(&env, &model, &file, &mut s, None, &mut notes)).await??;
                 for n in notes.iter().filter(|n| n.contains("not asking again")) {
                     eprintln!("{}", visible(n));
                 }
@@ -184,7 +203,7 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
         Command::Plan {
             spec,
             planner,
-            model: ModelArgs { model, region, no_cache },
+            model: ModelArgs { model, region, no_cache, llm_timeout },
             repair_rounds,
             no_extract,
             force,
@@ -200,9 +219,15 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
                 extract: !no_extract,
                 force,
                 runbook: rb.map(str::to_string),
+                timeout: llm_timeout,
             };
             let (env, _bars) = with_bars(env, json);
-            let planned = app::plan::plan(&env, &spec, &workflows, &how).await?;
+            // Only a model is worth waiting on; the builtin planner is not interrupted halfway.
+            let planned = if how.planner == "builtin" {
+                app::plan::plan(&env, &spec, &workflows, &how).await?
+            } else {
+                or_cancel(app::plan::plan(&env, &spec, &workflows, &how)).await??
+            };
             for n in &planned.notes {
                 eprintln!("{}", visible(n));
             }

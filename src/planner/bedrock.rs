@@ -16,7 +16,7 @@ use aws_sdk_bedrockruntime::Client;
 use aws_smithy_types::{Document, Number};
 use serde_json::{json, Value};
 
-use super::llm::{Provider, ProviderError, Role, Shape, Turn, TEMPERATURE};
+use super::llm::{Answer, Provider, ProviderError, Role, Shape, Turn, Watch, TEMPERATURE};
 use crate::aws;
 
 pub struct Bedrock {
@@ -110,7 +110,13 @@ impl Provider for Bedrock {
         json!({"temperature": TEMPERATURE, "region": self.region})
     }
 
-    async fn complete(&self, system: &str, turns: &[Turn], shape: &Shape) -> Result<String, ProviderError> {
+    async fn complete(
+        &self,
+        system: &str,
+        turns: &[Turn],
+        shape: &Shape,
+        _watch: Watch<'_>,
+    ) -> Result<Answer, ProviderError> {
         let mut messages = Vec::new();
         for t in turns {
             let role = match t.role {
@@ -154,17 +160,22 @@ impl Provider for Bedrock {
                     explain(&self.aws, &e, &self.model, &self.region)
                 ))
             })?;
+        let (tokens_in, tokens_out) = match out.usage() {
+            Some(u) => (u32::try_from(u.input_tokens()).ok(), u32::try_from(u.output_tokens()).ok()),
+            None => (None, None),
+        };
+        let answer = |text: String| Answer { text, tokens_in, tokens_out };
         let Some(ConverseOutput::Message(m)) = out.output else {
             return Err(ProviderError("Bedrock answered without a message".into()));
         };
         let mut text = None;
         for c in m.content {
             match c {
-                ContentBlock::ToolUse(t) => return Ok(to_json(t.input()).to_string()),
+                ContentBlock::ToolUse(t) => return Ok(answer(to_json(t.input()).to_string())),
                 ContentBlock::Text(t) => text = Some(t),
                 _ => {}
             }
         }
-        text.ok_or_else(|| ProviderError("Bedrock's answer had neither a tool call nor text".into()))
+        text.map(answer).ok_or_else(|| ProviderError("Bedrock's answer had neither a tool call nor text".into()))
     }
 }

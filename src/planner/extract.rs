@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use super::llm::{answer_json, Exchange, Provider, ProviderError, Role, Shape, Turn};
+use super::llm::{answer_json, complete_within, Exchange, Provider, ProviderError, Role, Shape, Turn, Watch};
 use crate::domain::digest;
 use crate::domain::grounding::Proposal;
 
@@ -122,29 +122,19 @@ pub fn parse_answer(text: &str) -> Result<(Vec<Proposal>, Vec<String>), String> 
 pub async fn ask(
     provider: &dyn Provider,
     spec_text: &str,
+    limit: std::time::Duration,
     now: &(dyn Fn() -> String + Sync),
+    watch: Watch<'_>,
     record: &mut (dyn FnMut(Exchange) + Send),
 ) -> Result<String, ProviderError> {
     let request = prompt(spec_text);
     let turns = [Turn { role: Role::User, text: request.clone() }];
-    let mut ex = Exchange {
-        question: "requirements".into(),
-        at: now(),
-        provider: provider.name().into(),
-        model: provider.model().into(),
-        round: 0,
-        request,
-        answer: None,
-        violations: vec![],
-        error: None,
-    };
-    let result = provider.complete(&system_prompt(), &turns, &shape()).await;
-    match &result {
-        Ok(a) => ex.answer = Some(a.clone()),
-        Err(ProviderError(e)) => ex.error = Some(e.clone()),
-    }
+    let mut ex = Exchange::new("requirements", now(), provider, 0, request);
+    let started = std::time::Instant::now();
+    let result = complete_within(provider, limit, &system_prompt(), &turns, &shape(), watch).await;
+    ex.answered(&result, started);
     record(ex);
-    result
+    result.map(|a| a.text)
 }
 
 #[cfg(test)]

@@ -3,6 +3,10 @@
 //! a server that refuses it gets a forced tool call whose parameters are the answer's schema, and one
 //! that refuses tools gets a plain request for JSON. 429, 5xx and connection failures are retried
 //! with backoff; then the error says what the server answered.
+//!
+//! Schema and plain answers are streamed (server-sent events), so whoever watches sees the
+//! tokens arrive while a slow local model writes; a server that refuses to stream is asked
+//! again without. The forced tool call is asked for only when the server refused the schema.
 
 use std::sync::Mutex;
 
@@ -13,7 +17,9 @@ use async_openai::Client;
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use super::llm::{Provider, ProviderError, Role, Shape, Turn, SEED, TEMPERATURE};
+use futures_util::StreamExt;
+
+use super::llm::{Answer, Provider, ProviderError, Role, Shape, Turn, Watch, SEED, TEMPERATURE};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Mode {
@@ -27,6 +33,8 @@ pub struct OpenAi {
     base_url: String,
     model: String,
     mode: Mutex<Mode>,
+    /// Whether to stream answers (until the server refuses).
+    stream: Mutex<bool>,
 }
 
 /// Requests async-openai makes before giving up on a retryable error (1 + its 3 retries).
@@ -40,12 +48,14 @@ impl OpenAi {
             base_url: base_url.into(),
             model: model.into(),
             mode: Mutex::new(Mode::Schema),
+            stream: Mutex::new(true),
         }
     }
 
     fn request(
         &self,
         mode: Mode,
+        stream: bool,
         system: &str,
         turns: &[Turn],
         shape: &Shape,
@@ -59,6 +69,10 @@ impl OpenAi {
             messages.push(json!({"role": role, "content": t.text}));
         }
         let mut req = json!({"model": self.model, "messages": messages, "temperature": TEMPERATURE, "seed": SEED});
+        if stream {
+            req["stream"] = json!(true);
+            req["stream_options"] = json!({"include_usage": true});
+        }
         match mode {
             Mode::Schema => {
                 req["response_format"] = json!({"type": "json_schema", "json_schema": {"name": shape.name, "strict": true, "schema": shape.schema}});
@@ -78,9 +92,18 @@ fn unsupported(e: &OpenAIError) -> bool {
     match e {
         OpenAIError::ApiError(r) if r.status_code.as_u16() == 400 || r.status_code.as_u16() == 422 => {
             let m = r.api_error.message.to_ascii_lowercase();
-            ["response_format", "json_schema", "tool", "not supported", "unsupported", "unknown field", "unrecognized"]
-                .iter()
-                .any(|w| m.contains(w))
+            [
+                "response_format",
+                "json_schema",
+                "tool",
+                "stream",
+                "not supported",
+                "unsupported",
+                "unknown field",
+                "unrecognized",
+            ]
+            .iter()
+            .any(|w| m.contains(w))
         }
         _ => false,
     }
@@ -100,6 +123,7 @@ fn describe(e: &OpenAIError) -> String {
             let msg: String = r.api_error.message.chars().take(300).collect();
             format!("HTTP {}: {}", r.status_code.as_u16(), msg.trim())
         }
+        OpenAIError::InvalidArgument(m) => m.clone(),
         other => other.to_string(),
     }
 }
@@ -118,22 +142,24 @@ impl Provider for OpenAi {
         json!({"temperature": TEMPERATURE, "seed": SEED, "base_url": self.base_url})
     }
 
-    async fn complete(&self, system: &str, turns: &[Turn], shape: &Shape) -> Result<String, ProviderError> {
+    async fn complete(
+        &self,
+        system: &str,
+        turns: &[Turn],
+        shape: &Shape,
+        watch: Watch<'_>,
+    ) -> Result<Answer, ProviderError> {
         loop {
             let mode = *self.mode.lock().unwrap();
-            let req = self.request(mode, system, turns, shape)?;
-            match self.client.chat().create(req).await {
-                Ok(resp) => {
-                    let Some(choice) = resp.choices.into_iter().next() else {
-                        return Err(ProviderError("the model answered with no choice".into()));
-                    };
-                    let call = choice.message.tool_calls.unwrap_or_default().into_iter().find_map(|c| match c {
-                        ChatCompletionMessageToolCalls::Function(f) => Some(f.function.arguments),
-                        _ => None,
-                    });
-                    return call
-                        .or(choice.message.content)
-                        .ok_or_else(|| ProviderError("the model's answer was empty".into()));
+            // Tool-call arguments arrive in pieces; only schema and plain answers are streamed.
+            let stream = *self.stream.lock().unwrap() && mode != Mode::Tool;
+            let req = self.request(mode, stream, system, turns, shape)?;
+            let result = if stream { self.streamed(req, watch).await } else { self.whole(req).await };
+            match result {
+                Ok(answer) => return Ok(answer),
+                Err(e) if unsupported(&e) && stream && describe(&e).to_ascii_lowercase().contains("stream") => {
+                    tracing::warn!("{} refused to stream ({}); asking without", self.base_url, describe(&e));
+                    *self.stream.lock().unwrap() = false;
                 }
                 Err(e) if unsupported(&e) && mode != Mode::Plain => {
                     let next = if mode == Mode::Schema { Mode::Tool } else { Mode::Plain };
@@ -151,5 +177,54 @@ impl Provider for OpenAi {
                 }
             }
         }
+    }
+}
+
+impl OpenAi {
+    /// One answer in one response: a tool call's arguments, else the message's text.
+    async fn whole(&self, req: CreateChatCompletionRequest) -> Result<Answer, OpenAIError> {
+        let resp = self.client.chat().create(req).await?;
+        let usage = resp.usage;
+        let Some(choice) = resp.choices.into_iter().next() else {
+            return Err(OpenAIError::InvalidArgument("the model answered with no choice".into()));
+        };
+        let call = choice.message.tool_calls.unwrap_or_default().into_iter().find_map(|c| match c {
+            ChatCompletionMessageToolCalls::Function(f) => Some(f.function.arguments),
+            _ => None,
+        });
+        let text = call
+            .or(choice.message.content)
+            .ok_or_else(|| OpenAIError::InvalidArgument("the model's answer was empty".into()))?;
+        Ok(Answer {
+            text,
+            tokens_in: usage.as_ref().map(|u| u.prompt_tokens),
+            tokens_out: usage.as_ref().map(|u| u.completion_tokens),
+        })
+    }
+
+    /// The answer as it is written, piece by piece; `watch` told the pieces so far (a piece is
+    /// a token on llama.cpp, Ollama and OpenAI), the server's own counts kept when it sends them.
+    async fn streamed(&self, req: CreateChatCompletionRequest, watch: Watch<'_>) -> Result<Answer, OpenAIError> {
+        let mut stream = self.client.chat().create_stream(req).await?;
+        let mut answer = Answer::default();
+        let mut pieces = 0u32;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            if let Some(u) = chunk.usage {
+                answer.tokens_in = Some(u.prompt_tokens);
+                answer.tokens_out = Some(u.completion_tokens);
+            }
+            for c in chunk.choices {
+                if let Some(t) = c.delta.content.filter(|t| !t.is_empty()) {
+                    answer.text.push_str(&t);
+                    pieces += 1;
+                    watch(pieces);
+                }
+            }
+        }
+        if answer.text.trim().is_empty() {
+            return Err(OpenAIError::InvalidArgument("the model's answer was empty".into()));
+        }
+        Ok(answer)
     }
 }

@@ -7,7 +7,7 @@ use std::process::Stdio;
 use crate::support::{Project, Server};
 
 /// Run flow with a pseudo-terminal as its stdin, stdout and stderr; everything it wrote.
-fn under_a_terminal(p: &Project, args: &[&str]) -> String {
+pub fn under_a_terminal(p: &Project, args: &[&str]) -> String {
     let size = nix::pty::Winsize { ws_row: 40, ws_col: 200, ws_xpixel: 0, ws_ypixel: 0 };
     let pty = nix::pty::openpty(Some(&size), None).expect("a pseudo-terminal");
     let fd = |f: &std::os::fd::OwnedFd| Stdio::from(f.try_clone().unwrap());

@@ -3,7 +3,6 @@
 use std::convert::Infallible;
 
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -12,10 +11,11 @@ use hyper_util::rt::TokioIo;
 
 /// Serve `handler` over HTTP/1.1 on a free 127.0.0.1 port, from a thread of its own (a
 /// two-thread runtime); returns the port. Used by every test server here.
-pub fn serve<F, Fut>(handler: F) -> u16
+pub fn serve<F, Fut, B>(handler: F) -> u16
 where
     F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send + 'static,
+    Fut: std::future::Future<Output = Result<Response<B>, Infallible>> + Send + 'static,
+    B: hyper::body::Body<Data = Bytes, Error = Infallible> + Send + 'static,
 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
