@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use aws_sdk_bedrockruntime::error::SdkError;
 use aws_sdk_bedrockruntime::operation::converse::ConverseError;
 use aws_sdk_bedrockruntime::types::{
-    ContentBlock, ConversationRole, ConverseOutput, InferenceConfiguration, Message, SpecificToolChoice,
+    ContentBlock, ConversationRole, ConverseOutput, InferenceConfiguration, Message, SpecificToolChoice, StopReason,
     SystemContentBlock, Tool, ToolChoice, ToolConfiguration, ToolInputSchema, ToolSpecification,
 };
 use aws_sdk_bedrockruntime::Client;
@@ -150,7 +150,12 @@ impl Provider for Bedrock {
             .system(SystemContentBlock::Text(system.into()))
             .set_messages(Some(messages))
             .tool_config(tools)
-            .inference_config(InferenceConfiguration::builder().temperature(TEMPERATURE).build())
+            .inference_config(
+                InferenceConfiguration::builder()
+                    .temperature(TEMPERATURE)
+                    .max_tokens(i32::try_from(shape.max_tokens).unwrap_or(i32::MAX))
+                    .build(),
+            )
             .send()
             .await
             .map_err(|e| {
@@ -164,7 +169,8 @@ impl Provider for Bedrock {
             Some(u) => (u32::try_from(u.input_tokens()).ok(), u32::try_from(u.output_tokens()).ok()),
             None => (None, None),
         };
-        let answer = |text: String| Answer { text, tokens_in, tokens_out };
+        let cut_off = out.stop_reason() == &StopReason::MaxTokens;
+        let answer = |text: String| Answer { text, tokens_in, tokens_out, cut_off };
         let Some(ConverseOutput::Message(m)) = out.output else {
             return Err(ProviderError("Bedrock answered without a message".into()));
         };

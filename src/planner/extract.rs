@@ -61,6 +61,7 @@ pub fn shape() -> Shape {
         tool: TOOL_NAME,
         description: "Submit the requirements the spec states",
         schema: schema(),
+        max_tokens: super::llm::MAX_ANSWER_TOKENS,
     }
 }
 
@@ -133,6 +134,17 @@ pub async fn ask(
     let started = std::time::Instant::now();
     let result = complete_within(provider, limit, &system_prompt(), &turns, &shape(), watch).await;
     ex.answered(&result, started);
+    if let Some(a) = result.as_ref().ok().filter(|a| a.cut_off) {
+        ex.error = Some(format!("the answer was cut off at {} tokens", shape().max_tokens));
+        record(ex);
+        return Err(ProviderError(format!(
+            "{} model {}: the list of requirements was cut off at {} tokens, the most an answer may have ({} tokens read)",
+            provider.name(),
+            provider.model(),
+            shape().max_tokens,
+            a.tokens_out.unwrap_or(0)
+        )));
+    }
     record(ex);
     result.map(|a| a.text)
 }

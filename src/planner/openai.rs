@@ -12,7 +12,7 @@ use std::sync::Mutex;
 
 use async_openai::config::OpenAIConfig;
 use async_openai::error::OpenAIError;
-use async_openai::types::chat::{ChatCompletionMessageToolCalls, CreateChatCompletionRequest};
+use async_openai::types::chat::{ChatCompletionMessageToolCalls, CreateChatCompletionRequest, FinishReason};
 use async_openai::Client;
 use async_trait::async_trait;
 use serde_json::{json, Value};
@@ -35,6 +35,8 @@ pub struct OpenAi {
     mode: Mutex<Mode>,
     /// Whether to stream answers (until the server refuses).
     stream: Mutex<bool>,
+    /// Whether to limit answers with `max_completion_tokens` rather than `max_tokens`.
+    completion_tokens: Mutex<bool>,
 }
 
 /// Requests async-openai makes before giving up on a retryable error (1 + its 3 retries).
@@ -49,6 +51,7 @@ impl OpenAi {
             model: model.into(),
             mode: Mutex::new(Mode::Schema),
             stream: Mutex::new(true),
+            completion_tokens: Mutex::new(false),
         }
     }
 
@@ -69,6 +72,10 @@ impl OpenAi {
             messages.push(json!({"role": role, "content": t.text}));
         }
         let mut req = json!({"model": self.model, "messages": messages, "temperature": TEMPERATURE, "seed": SEED});
+        // `max_tokens` is what local servers and most hosted ones take; OpenAI's reasoning
+        // models take only `max_completion_tokens` (asked for once one refuses).
+        let limit = if *self.completion_tokens.lock().unwrap() { "max_completion_tokens" } else { "max_tokens" };
+        req[limit] = json!(shape.max_tokens);
         if stream {
             req["stream"] = json!(true);
             req["stream_options"] = json!({"include_usage": true});
@@ -107,6 +114,11 @@ fn unsupported(e: &OpenAIError) -> bool {
         }
         _ => false,
     }
+}
+
+/// A 400 that names this parameter.
+fn refused_param(e: &OpenAIError, name: &str) -> bool {
+    matches!(e, OpenAIError::ApiError(r) if r.status_code.as_u16() == 400 && r.api_error.message.contains(name))
 }
 
 fn retryable(e: &OpenAIError) -> bool {
@@ -157,6 +169,14 @@ impl Provider for OpenAi {
             let result = if stream { self.streamed(req, watch).await } else { self.whole(req).await };
             match result {
                 Ok(answer) => return Ok(answer),
+                Err(e) if refused_param(&e, "max_tokens") && !*self.completion_tokens.lock().unwrap() => {
+                    tracing::warn!(
+                        "{} refused max_tokens ({}); asking with max_completion_tokens",
+                        self.base_url,
+                        describe(&e)
+                    );
+                    *self.completion_tokens.lock().unwrap() = true;
+                }
                 Err(e) if unsupported(&e) && stream && describe(&e).to_ascii_lowercase().contains("stream") => {
                     tracing::warn!("{} refused to stream ({}); asking without", self.base_url, describe(&e));
                     *self.stream.lock().unwrap() = false;
@@ -199,6 +219,7 @@ impl OpenAi {
             text,
             tokens_in: usage.as_ref().map(|u| u.prompt_tokens),
             tokens_out: usage.as_ref().map(|u| u.completion_tokens),
+            cut_off: choice.finish_reason == Some(FinishReason::Length),
         })
     }
 
@@ -215,6 +236,9 @@ impl OpenAi {
                 answer.tokens_out = Some(u.completion_tokens);
             }
             for c in chunk.choices {
+                if c.finish_reason == Some(FinishReason::Length) {
+                    answer.cut_off = true;
+                }
                 if let Some(t) = c.delta.content.filter(|t| !t.is_empty()) {
                     answer.text.push_str(&t);
                     pieces += 1;

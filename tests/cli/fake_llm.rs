@@ -39,6 +39,8 @@ pub enum Answer {
     Error(u16, String, Option<&'static str>),
     /// Content written slowly when streamed: one piece of a few characters per interval.
     Slow(String, std::time::Duration),
+    /// Streamed content that the server stopped at its token limit (`finish_reason: length`).
+    CutOff(String),
 }
 
 pub fn fixture(name: &str) -> String {
@@ -119,13 +121,18 @@ impl FakeLlm {
                    "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
         };
+        let mut finish = "stop";
         let answer = match answer {
             Some(Answer::Slow(c, _)) if !streamed => Some(Answer::Content(c)),
             Some(Answer::Content(c)) if streamed => Some(Answer::Slow(c, std::time::Duration::ZERO)),
+            Some(Answer::CutOff(c)) => {
+                finish = "length";
+                Some(Answer::Slow(c, std::time::Duration::ZERO))
+            }
             a => a,
         };
         Ok(match answer {
-            None => reply(500, json!({"error": {"message": "the fake has no more answers"}})),
+            None | Some(Answer::CutOff(_)) => reply(500, json!({"error": {"message": "the fake has no more answers"}})),
             Some(Answer::Content(c)) => reply(200, completion(json!({"role": "assistant", "content": c}))),
             Some(Answer::Slow(c, every)) => {
                 let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -148,7 +155,7 @@ impl FakeLlm {
                         }
                     }
                     let usage = json!({"prompt_tokens": 100, "completion_tokens": pieces.len(), "total_tokens": 100 + pieces.len()});
-                    let _ = tx.send(chunk(json!([{"index": 0, "delta": {}, "finish_reason": "stop"}]), Value::Null));
+                    let _ = tx.send(chunk(json!([{"index": 0, "delta": {}, "finish_reason": finish}]), Value::Null));
                     let _ = tx.send(chunk(json!([]), usage));
                     let _ = tx.send(Bytes::from("data: [DONE]\n\n"));
                 });

@@ -105,8 +105,16 @@ fn invalid_answers_are_repaired() {
         r.expect(OK);
         assert_eq!(r.json()["planned_by"]["rounds"], 2, "{bad}");
         assert_eq!(llm.count(), 2);
-        let repair = user_messages(&llm.request(1).1).pop().unwrap();
-        assert!(repair.starts_with("That plan is invalid:") && repair.contains(violation), "{bad}: {repair}");
+        let asked = user_messages(&llm.request(1).1);
+        let repair = asked.last().unwrap();
+        assert!(
+            repair.starts_with("An earlier answer to this question was invalid:") && repair.contains(violation),
+            "{bad}: {repair}"
+        );
+        // The question again (the same prefix), then the repair; not the invalid answer itself.
+        assert_eq!(asked.len(), 2);
+        assert_eq!(asked[0], user_messages(&llm.request(0).1)[0]);
+        assert!(!llm.request(1).1["messages"].as_array().unwrap().iter().any(|m| m["role"] == "assistant"));
         let log = p.flow(&["log", "--llm", "--json"]).json();
         let all = log["exchanges"].as_array().unwrap();
         // First the question of which requirements the spec states, then the plan's rounds.
@@ -465,4 +473,71 @@ fn a_model_that_takes_too_long_is_an_error_that_says_how_to_wait_longer() {
     assert!(ex["elapsed_ms"].as_u64().unwrap() >= 1000, "{ex}");
     let bad = plan(&p, &["--no-extract", "--llm-timeout", "soon"]);
     bad.expect(flow::exit::USAGE);
+}
+
+/// The launch spec planned by a real model, opt in: `FLOW_TEST_LOCAL_MODEL` is the base URL
+/// `scripts/local-model start` prints (`FLOW_TEST_LOCAL_MODEL_NAME` the model, default the 1.5B).
+/// Without it the test says it was skipped: a real model takes minutes, too slow for every run.
+#[test]
+fn a_real_local_model_plans_the_launch_spec() {
+    let Ok(url) = std::env::var("FLOW_TEST_LOCAL_MODEL") else {
+        eprintln!("skipped: set FLOW_TEST_LOCAL_MODEL to a local model's base URL (scripts/local-model start)");
+        return;
+    };
+    let model = std::env::var("FLOW_TEST_LOCAL_MODEL_NAME").unwrap_or_else(|_| "qwen2.5-coder-1.5b-instruct".into());
+    let p = crate::support::Project::new();
+    p.with_launch_spec();
+    p.env("OPENAI_BASE_URL", &url).env("OPENAI_API_KEY", "local");
+    let started = std::time::Instant::now();
+    let r = p.flow(&[
+        "plan",
+        "specs/launch.md",
+        "--planner",
+        "openai",
+        "--model",
+        &model,
+        "--no-cache",
+        "--no-extract",
+        "--json",
+    ]);
+    eprintln!("{model}: exit {} after {:.0} s", r.code, started.elapsed().as_secs_f64());
+    let log = p.flow(&["log", "--llm", "--json", "-r", "launch"]);
+    eprintln!("{}", log.stdout);
+    r.expect(OK);
+    let v = r.json();
+    // Valid (exit 0 is after the validator), all seven requirements covered, every side effect gated.
+    let required: std::collections::BTreeSet<&str> = v["requirements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] != "other")
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(required.len(), 7, "{}", r.stdout);
+    let steps = v["steps"].as_array().unwrap();
+    let covered: std::collections::BTreeSet<&str> =
+        steps.iter().flat_map(|s| s["covers"].as_array().unwrap().iter().map(|c| c.as_str().unwrap())).collect();
+    assert!(required.is_subset(&covered), "covered {covered:?} of {required:?}");
+    for s in steps {
+        let kind = flow::domain::catalogue::StepKind::parse(s["kind"].as_str().unwrap()).unwrap();
+        assert!(!kind.requires_gate() || s["gate"] == true, "ungated side effect: {s}");
+    }
+    assert_eq!(v["planned_by"]["model"], model.as_str());
+}
+
+#[test]
+fn an_answer_cut_off_at_the_token_limit_is_repaired_with_a_reason() {
+    // What a small model held to the schema did: the same steps again and again until the limit.
+    let looping = fixture("valid.json").replace("]}", ",");
+    let llm = FakeLlm::start(vec![Answer::CutOff(looping), Answer::Content(fixture("valid.json"))]);
+    let p = project(&llm);
+    let r = plan(&p, &["--no-extract", "--json"]);
+    r.expect(OK);
+    let req = &llm.request(0).1;
+    assert_eq!(req["max_tokens"], 6000, "every answer is limited");
+    let repair = user_messages(&llm.request(1).1).pop().unwrap();
+    assert!(
+        repair.contains("the answer was cut off at 6000 tokens") && repair.contains("List each step once"),
+        "{repair}"
+    );
 }
