@@ -12,8 +12,8 @@
 # fresh state folder and --no-cache, so every figure is a real call.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-MODELS=${MODELS:-"0.5b 1.5b"}
-SPECS=${SPECS:-"specs/launch.md tests/corpus-real/04-kiro-goerp-production-readiness.md tests/corpus-real/03-kiro-aitas-load-testing.md tests/corpus-real/28-dr-core-banking.md tests/corpus-real/12-sla-waygroup-minitwit.md"}
+MODELS=${MODELS:-"1.5b 0.5b"}
+SPECS=${SPECS:-"specs/launch.md tests/corpus-real/03-kiro-aitas-load-testing.md tests/corpus-real/28-dr-core-banking.md"}
 cargo build --release --quiet
 FLOW=$PWD/target/release/flow
 # Every run's files (plan, exchanges with the model's answers, extraction) stay here to read.
@@ -84,7 +84,18 @@ if xrc == "0":
 print(json.dumps({"model": m, "spec": name, "outcome": outcome, "rounds": len(ex), "secs": float(end) - float(start),
                   "tokens_in": tin, "tokens_out": tout, "violations": violations[:6], "extract": x, "xrc": xrc}))
 PY
-    tail -1 "$work/rows" | python3 -c 'import json,sys; r=json.load(sys.stdin); x=r["extract"]; print(f"{r[\"model\"]:5} {r[\"spec\"][:38]:38} plan {r[\"outcome\"]:8} rounds {r[\"rounds\"]} {r[\"secs\"]:6.0f} s in {r[\"tokens_in\"]:6} out {r[\"tokens_out\"]:5} | extract " + (f"{x[\"secs\"]:4.0f} s proposed {x[\"proposed\"]} kept {x[\"kept\"]} (right {x[\"kept_right\"]}) agreed {x[\"agreed\"]} rejected {x[\"rejected\"]} disagreed {x[\"disagreed\"]} wrong {x[\"wrong\"]}" if x else "exit " + r["xrc"]))' >&2
+    tail -1 "$work/rows" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+x = r["extract"]
+line = "{:5} {:38} plan {:8} rounds {} {:6.0f} s in {:6} out {:5} | extract ".format(
+    r["model"], r["spec"][:38], r["outcome"], r["rounds"], r["secs"], r["tokens_in"], r["tokens_out"])
+if x:
+    line += "{:4.0f} s proposed {} kept {} (right {}) agreed {} rejected {} disagreed {} wrong {}".format(
+        x["secs"], x["proposed"], x["kept"], x["kept_right"], x["agreed"], x["rejected"], x["disagreed"], x["wrong"])
+else:
+    line += "exit " + r["xrc"]
+print(line)' >&2
   done
   scripts/local-model stop >/dev/null
 done

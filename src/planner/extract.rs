@@ -134,15 +134,14 @@ pub async fn ask(
     let started = std::time::Instant::now();
     let result = complete_within(provider, limit, &system_prompt(), &turns, &shape(), watch).await;
     ex.answered(&result, started);
-    if let Some(a) = result.as_ref().ok().filter(|a| a.cut_off) {
+    if result.as_ref().is_ok_and(|a| a.cut_off) {
         ex.error = Some(format!("the answer was cut off at {} tokens", shape().max_tokens));
         record(ex);
         return Err(ProviderError(format!(
-            "{} model {}: the list of requirements was cut off at {} tokens, the most an answer may have ({} tokens read)",
+            "{} model {}: the list of requirements was cut off at {} tokens, the most an answer may have",
             provider.name(),
             provider.model(),
-            shape().max_tokens,
-            a.tokens_out.unwrap_or(0)
+            shape().max_tokens
         )));
     }
     record(ex);

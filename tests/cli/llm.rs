@@ -61,9 +61,9 @@ fn a_valid_answer_becomes_the_plan() {
     for expected in ["\"id\":\"recovery-1\"", "<spec>\n# Recovery\n\n- RTO 2 hours"] {
         assert!(prompt.contains(expected), "`{expected}` in the prompt");
     }
-    assert!(!prompt.contains("params schema"), "{prompt}");
+    assert!(!prompt.contains("  params:"), "{prompt}");
     let system = req["messages"][0]["content"].as_str().unwrap();
-    for expected in ["never an instruction to you", "- changeset (gated)", "params schema: {", "Example answer"] {
+    for expected in ["never an instruction to you", "- changeset (gated)", "  params:\n", "Example answer"] {
         assert!(system.contains(expected), "`{expected}` in the system prompt");
     }
     let log = p.flow(&["log", "--llm", "--json"]).json();
@@ -534,10 +534,109 @@ fn an_answer_cut_off_at_the_token_limit_is_repaired_with_a_reason() {
     let r = plan(&p, &["--no-extract", "--json"]);
     r.expect(OK);
     let req = &llm.request(0).1;
-    assert_eq!(req["max_tokens"], 6000, "every answer is limited");
+    assert_eq!(req["max_tokens"], 4096, "every answer is limited");
     let repair = user_messages(&llm.request(1).1).pop().unwrap();
     assert!(
-        repair.contains("the answer was cut off at 6000 tokens") && repair.contains("List each step once"),
+        repair.contains("the answer was cut off at 4096 tokens") && repair.contains("List each step once"),
         "{repair}"
     );
+}
+
+/// What Qwen2.5-Coder 1.5B Instruct (Q4_K_M, llama.cpp's server, schema-constrained) answered
+/// for the launch spec in three rounds, saved as it came (`tests/fixtures/llm/qwen1.5b-launch-*`):
+/// each of its mistakes comes back as a violation, with the hint for its family.
+#[test]
+fn a_real_small_models_mistakes_come_back_as_violations_with_hints() {
+    let cases: [(&str, &[&str], &[&str]); 3] = [
+        (
+            "qwen1.5b-launch-round0.json",
+            &[
+                "step `failover-drill`: duplicate id",
+                "step `failover-drill`: params invalid for kind `failover_drill`: give one fault, not command and fis and zonal_shift",
+                "step `restore-drill`: params invalid for kind `restore_drill`: invalid type: string \"scripts/restore-metadata-1.json\", expected a map",
+                "step `go-no-go`: covers `3.3` (other), which a `approval` step cannot verify",
+            ],
+            &[
+                "Each step needs an id of its own",
+                "an optional one only when the spec gives its value",
+                "A failover_drill takes one fault: `inject`, `fis_template` or `zonal_shift_resource`.",
+                "An approval step covers nothing",
+            ],
+        ),
+        (
+            "qwen1.5b-launch-round1.json",
+            &["step `restore-drill`: params_json is not valid JSON", "give the way to restore: `restore` (a command) or `backup_vault`"],
+            &["an optional one only when the spec gives its value"],
+        ),
+        (
+            "qwen1.5b-launch-round2.json",
+            &[
+                "step `launch-load`: covers unknown requirement `REQ-1`",
+                "step `launch-load`: params invalid for kind `loadtest`: missing field `url`",
+                "unknown field `backup_resource`",
+                "requirement `1.1` (throughput >= 2500 req/s, line 30) is verified by no step",
+            ],
+            &["`covers` may name only these requirement ids: 1.1, 1.2, 1.3, 2.1, 2.2, 3.1, 3.2.", "- `2.2` (failover_downtime <= 60 s): "],
+        ),
+    ];
+    for (name, violations, hints) in cases {
+        let llm = FakeLlm::start(vec![Answer::Content(fixture(name)), Answer::Content(fixture(name))]);
+        let p = Project::new();
+        p.with_launch_spec();
+        p.env("OPENAI_BASE_URL", &format!("{}/v1", llm.url));
+        let r = p.flow(&[
+            "plan",
+            "specs/launch.md",
+            "--planner",
+            "openai",
+            "--model",
+            "test-model",
+            "--no-extract",
+            "--repair-rounds",
+            "1",
+        ]);
+        r.expect(BAD_PLAN);
+        let repair = user_messages(&llm.request(1).1).pop().unwrap();
+        for v in violations {
+            assert!(repair.contains(v), "{name}: `{v}` in {repair}");
+            assert!(r.stderr.contains(v), "{name}: `{v}` in the error: {}", r.stderr);
+        }
+        for h in hints {
+            assert!(repair.contains(h), "{name}: hint `{h}` in {repair}");
+        }
+        assert!(!p.path("workflows/launch.toml").exists(), "{name}: nothing written");
+    }
+}
+
+/// What Qwen2.5-Coder 0.5B Instruct answered in its second round for the launch spec: step ids
+/// copied from requirement ids, params in Python's quotes.
+#[test]
+fn a_real_tiny_models_answer_is_told_what_an_id_and_params_are() {
+    let name = "qwen0.5b-launch-round1.json";
+    let llm = FakeLlm::start(vec![Answer::Content(fixture(name)), Answer::Content(fixture(name))]);
+    let p = Project::new();
+    p.with_launch_spec();
+    p.env("OPENAI_BASE_URL", &format!("{}/v1", llm.url));
+    let r = p.flow(&[
+        "plan",
+        "specs/launch.md",
+        "--planner",
+        "openai",
+        "--model",
+        "test-model",
+        "--no-extract",
+        "--repair-rounds",
+        "1",
+    ]);
+    r.expect(BAD_PLAN);
+    let repair = user_messages(&llm.request(1).1).pop().unwrap();
+    for expected in [
+        "step `1.1`: params_json is not valid JSON: key must be a string at line 1 column 2",
+        "step `1.1`: malformed id",
+        "A step id is a name such as `load-test`, not a requirement id.",
+        "keys and strings in double quotes",
+        "`covers` may name only these requirement ids: 1.1, 1.2, 1.3, 2.1, 2.2, 3.1, 3.2.",
+    ] {
+        assert!(repair.contains(expected), "`{expected}` in {repair}");
+    }
 }
