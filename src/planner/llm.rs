@@ -51,12 +51,6 @@ pub struct Answer {
     pub cut_off: bool,
 }
 
-impl Answer {
-    pub fn text(text: impl Into<String>) -> Answer {
-        Answer { text: text.into(), ..Answer::default() }
-    }
-}
-
 /// Told the tokens of the answer so far, as they arrive (a provider that cannot stream tells
 /// nothing until the end).
 pub type Watch<'a> = &'a (dyn Fn(u32) + Send + Sync);

@@ -542,6 +542,29 @@ fn an_answer_cut_off_at_the_token_limit_is_repaired_with_a_reason() {
     );
 }
 
+/// The launch spec planned by a model that gives the answer `name` twice (one repair round):
+/// the project, the run (invalid plan) and the repair request the model was sent.
+fn launch_answered_twice_with(name: &str) -> (Project, crate::support::Run, String) {
+    let llm = FakeLlm::start(vec![Answer::Content(fixture(name)), Answer::Content(fixture(name))]);
+    let p = Project::new();
+    p.with_launch_spec();
+    p.env("OPENAI_BASE_URL", &format!("{}/v1", llm.url));
+    let r = p.flow(&[
+        "plan",
+        "specs/launch.md",
+        "--planner",
+        "openai",
+        "--model",
+        "test-model",
+        "--no-extract",
+        "--repair-rounds",
+        "1",
+    ]);
+    r.expect(BAD_PLAN);
+    let repair = user_messages(&llm.request(1).1).pop().unwrap();
+    (p, r, repair)
+}
+
 /// What Qwen2.5-Coder 1.5B Instruct (Q4_K_M, llama.cpp's server, schema-constrained) answered
 /// for the launch spec in three rounds, saved as it came (`tests/fixtures/llm/qwen1.5b-launch-*`):
 /// each of its mistakes comes back as a violation, with the hint for its family.
@@ -580,23 +603,7 @@ fn a_real_small_models_mistakes_come_back_as_violations_with_hints() {
         ),
     ];
     for (name, violations, hints) in cases {
-        let llm = FakeLlm::start(vec![Answer::Content(fixture(name)), Answer::Content(fixture(name))]);
-        let p = Project::new();
-        p.with_launch_spec();
-        p.env("OPENAI_BASE_URL", &format!("{}/v1", llm.url));
-        let r = p.flow(&[
-            "plan",
-            "specs/launch.md",
-            "--planner",
-            "openai",
-            "--model",
-            "test-model",
-            "--no-extract",
-            "--repair-rounds",
-            "1",
-        ]);
-        r.expect(BAD_PLAN);
-        let repair = user_messages(&llm.request(1).1).pop().unwrap();
+        let (p, r, repair) = launch_answered_twice_with(name);
         for v in violations {
             assert!(repair.contains(v), "{name}: `{v}` in {repair}");
             assert!(r.stderr.contains(v), "{name}: `{v}` in the error: {}", r.stderr);
@@ -613,23 +620,7 @@ fn a_real_small_models_mistakes_come_back_as_violations_with_hints() {
 #[test]
 fn a_real_tiny_models_answer_is_told_what_an_id_and_params_are() {
     let name = "qwen0.5b-launch-round1.json";
-    let llm = FakeLlm::start(vec![Answer::Content(fixture(name)), Answer::Content(fixture(name))]);
-    let p = Project::new();
-    p.with_launch_spec();
-    p.env("OPENAI_BASE_URL", &format!("{}/v1", llm.url));
-    let r = p.flow(&[
-        "plan",
-        "specs/launch.md",
-        "--planner",
-        "openai",
-        "--model",
-        "test-model",
-        "--no-extract",
-        "--repair-rounds",
-        "1",
-    ]);
-    r.expect(BAD_PLAN);
-    let repair = user_messages(&llm.request(1).1).pop().unwrap();
+    let (_, _, repair) = launch_answered_twice_with(name);
     for expected in [
         "step `1.1`: params_json is not valid JSON: key must be a string at line 1 column 2",
         "step `1.1`: malformed id",
