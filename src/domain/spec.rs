@@ -976,7 +976,8 @@ fn classify(header: &str) -> Col {
         || has(&["annual", "annually", "monthly", "yearly", "quarterly"])
         || h.contains("per year")
         || h.contains("per month");
-    if has(&["downtime", "outage", "outages"]) && per_period {
+    // ("downtime/year" is one word to `words`.)
+    if (h.contains("downtime") || h.contains("outage")) && per_period {
         return Col::NotTarget;
     }
     if has(&["unit", "units"]) {
@@ -1551,6 +1552,7 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
     }
 
     let reqs = merge(reqs, &mut diagnostics, &source_line);
+    let reqs = chosen_tier(reqs, &source_line, &mut unread);
     // Ids must be unique: a later duplicate of an explicit id gets a suffix.
     let mut reqs = reqs;
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
@@ -1584,6 +1586,75 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
     unread.sort_by_key(|u| u.line);
     unread.dedup_by(|a, b| a.line == b.line && a.figure == b.figure);
     Ok(Spec { requirements: reqs, context, diagnostics, unread, questions, llm: None })
+}
+
+/// A table of tiers (one row per tier, each its own target) is a set of promises, one per
+/// tier, until the spec chooses one ("Default target: 99.95 % uptime (Enterprise tier)"): then
+/// the other tiers' figures of that kind are a menu it did not pick, not its targets. The
+/// chosen row joins the line that chose it. Only a line outside the table that names exactly
+/// one tier, with that tier's figure, chooses.
+fn chosen_tier(
+    mut reqs: Vec<Requirement>,
+    source_line: &dyn Fn(usize) -> String,
+    unread: &mut Vec<Unread>,
+) -> Vec<Requirement> {
+    let in_table = |r: &Requirement| source_line(r.line).trim_start().starts_with('|');
+    let mut drop: Vec<usize> = Vec::new();
+    for c in 0..reqs.len() {
+        if in_table(&reqs[c]) {
+            continue;
+        }
+        let text = reqs[c].text.to_lowercase();
+        let tiers: Vec<usize> = (0..reqs.len())
+            .filter(|&i| i != c && in_table(&reqs[i]) && reqs[i].kind == reqs[c].kind)
+            .filter(|&i| reqs[i].scope.as_deref().is_some_and(|s| !s.is_empty()))
+            .collect();
+        if tiers.len() < 2 {
+            continue;
+        }
+        let named: Vec<usize> = tiers
+            .iter()
+            .copied()
+            .filter(|&i| {
+                let tier = reqs[i].scope.as_deref().unwrap_or_default().to_lowercase();
+                text.contains(&format!("{tier} tier")) || text.contains(&format!("tier: {tier}"))
+            })
+            .collect();
+        let [chosen] = named[..] else { continue };
+        if !reqs[chosen].same_target(&reqs[c]) {
+            continue;
+        }
+        for &i in &tiers {
+            if i == chosen {
+                continue;
+            }
+            let r = &reqs[i];
+            unread.push(Unread {
+                line: r.line,
+                text: source_line(r.line).trim().to_string(),
+                figure: r.target(),
+                why: format!(
+                    "the tier \"{}\" in a menu of tiers; line {} chooses \"{}\"",
+                    r.scope.as_deref().unwrap_or_default(),
+                    reqs[c].line,
+                    reqs[chosen].scope.as_deref().unwrap_or_default()
+                ),
+            });
+            drop.push(i);
+        }
+        let mut lines = reqs[c].all_lines();
+        lines.extend(reqs[chosen].all_lines());
+        lines.sort();
+        lines.dedup();
+        reqs[c].lines = lines;
+        drop.push(chosen);
+    }
+    drop.sort();
+    drop.dedup();
+    for i in drop.into_iter().rev() {
+        reqs.remove(i);
+    }
+    reqs
 }
 
 /// Text kept to show where a reading came from: a line or a sentence, at most `EXCERPT`
@@ -2070,6 +2141,30 @@ mod tests {
         assert_eq!(s.requirements.len(), 1);
         assert_eq!(s.requirements[0].lines, [1, 2]);
         assert!(s.refusal("x.md").is_none());
+    }
+
+    #[test]
+    fn a_tier_the_spec_chooses_leaves_the_others_a_menu() {
+        let table = "# Uptime\n\n| Tier | Target Uptime | Maximum Downtime/Month |\n|---|---|---|\n| Standard | 99.9% | 43m |\n| Enterprise | 99.95% | 21m |\n| Critical | 99.99% | 4m |\n";
+        // Each tier its own promise while none is chosen (an SLA page for all customers) ...
+        let all = parse("x.md", table).unwrap();
+        let values: Vec<f64> = all.requirements.iter().map(|r| r.value).collect();
+        assert_eq!(values, [99.9, 99.95, 99.99]);
+        assert!(
+            all.unread.iter().any(|u| u.line == 5 && u.figure == "43m"),
+            "a downtime allowance per month is not a target"
+        );
+        // ... and one target once a line outside the table chooses a tier, with its figure.
+        let chosen = parse("x.md", &format!("{table}\n**Default target: 99.95% uptime (Enterprise tier)**\n")).unwrap();
+        let got: Vec<(f64, Vec<usize>)> = chosen.requirements.iter().map(|r| (r.value, r.all_lines())).collect();
+        assert_eq!(got, [(99.95, vec![6, 9])]);
+        assert!(chosen
+            .unread
+            .iter()
+            .any(|u| u.line == 5 && u.why.contains("menu of tiers; line 9 chooses \"Enterprise\"")));
+        // A line naming a tier with another figure chooses nothing.
+        let other = parse("x.md", &format!("{table}\nDefault target: 99.5% uptime (Enterprise tier)\n")).unwrap();
+        assert_eq!(other.requirements.iter().filter(|r| r.kind == Kind::Availability).count(), 4);
     }
 
     #[test]
