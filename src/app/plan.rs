@@ -386,12 +386,20 @@ pub async fn extract(
                 }
             }
             let answer = result.map_err(|e| Error::Planner(e.0))?;
-            // Only a readable answer is worth asking for again.
-            let parsed = planner::extract::parse_answer(&answer);
-            if parsed.is_ok() {
-                j.cache_answer(&key, &Value::String(answer))?;
+            if answer.cut_off {
+                // Unusable, like an answer that is not JSON: flow's own reading stands.
+                Err(format!(
+                    "it was cut off at {} tokens, the most an answer may have",
+                    planner::extract::shape().max_tokens
+                ))
+            } else {
+                // Only a readable answer is worth asking for again.
+                let parsed = planner::extract::parse_answer(&answer.text);
+                if parsed.is_ok() {
+                    j.cache_answer(&key, &Value::String(answer.text))?;
+                }
+                parsed
             }
-            parsed
         }
     };
     let (proposals, malformed) = match read {
@@ -452,15 +460,7 @@ pub async fn model(how: &How) -> Result<Model> {
 /// How long one answer may take unless told: 30 minutes for a model on this machine or the
 /// local network (a small CPU model writes a few tokens a second), 5 minutes for a hosted one.
 pub fn default_timeout(provider: &dyn Provider) -> std::time::Duration {
-    let local =
-        provider.settings().get("base_url").and_then(Value::as_str).and_then(|u| url::Url::parse(u).ok()).is_some_and(
-            |u| match u.host() {
-                Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".local") || d.ends_with(".internal"),
-                Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_private() || ip.is_link_local(),
-                Some(url::Host::Ipv6(ip)) => ip.is_loopback() || ip.is_unique_local(),
-                None => false,
-            },
-        );
+    let local = provider.settings().get("base_url").and_then(Value::as_str).is_some_and(planner::openai::is_local);
     std::time::Duration::from_secs(if local { 30 * 60 } else { 5 * 60 })
 }
 

@@ -73,6 +73,19 @@ pub struct KindDef {
     pub schema: fn() -> Value,
     /// Check raw params against its typed params.
     pub check: fn(&Map<String, Value>) -> Result<(), ParamsError>,
+    /// Exclusive sets of params, when the kind takes exactly one (a failover drill's fault, a
+    /// restore drill's way to restore); empty for most kinds. The typed plan shape a model's
+    /// grammar follows has one alternative per way.
+    pub ways: &'static [Way],
+}
+
+/// Params that go together, apart from every other way of the same kind.
+#[derive(Debug)]
+pub struct Way {
+    /// The params this way needs.
+    pub required: &'static [&'static str],
+    /// The params only this way may have.
+    pub optional: &'static [&'static str],
 }
 
 fn schema<T: JsonSchema>() -> Value {
@@ -107,6 +120,7 @@ pub static KINDS: [KindDef; 10] = [
         outputs: Outputs::Fixed(&["approved_by"]),
         schema: schema::<ApprovalParams>,
         check: check::<ApprovalParams>,
+        ways: &[],
     },
     KindDef {
         kind: StepKind::Probe,
@@ -120,6 +134,7 @@ pub static KINDS: [KindDef; 10] = [
         outputs: Outputs::Fixed(&["status", "latency_ms", "attempts"]),
         schema: schema::<ProbeParams>,
         check: check::<ProbeParams>,
+        ways: &[],
     },
     KindDef {
         kind: StepKind::Command,
@@ -133,6 +148,7 @@ pub static KINDS: [KindDef; 10] = [
         outputs: Outputs::Any,
         schema: schema::<CommandParams>,
         check: check::<CommandParams>,
+        ways: &[],
     },
     KindDef {
         kind: StepKind::CapacityModel,
@@ -157,6 +173,7 @@ pub static KINDS: [KindDef; 10] = [
         ]),
         schema: schema::<CapacityModelParams>,
         check: check::<CapacityModelParams>,
+        ways: &[],
     },
     KindDef {
         kind: StepKind::IpCapacity,
@@ -170,6 +187,7 @@ pub static KINDS: [KindDef; 10] = [
         outputs: Outputs::Fixed(&["ips_per_subnet", "ips_needed_per_subnet", "spare_per_subnet"]),
         schema: schema::<IpCapacityParams>,
         check: check::<IpCapacityParams>,
+        ways: &[],
     },
     KindDef {
         kind: StepKind::Quota,
@@ -183,6 +201,7 @@ pub static KINDS: [KindDef; 10] = [
         outputs: Outputs::Fixed(&["applied_value", "required_value", "request_id"]),
         schema: schema::<QuotaParams>,
         check: check::<QuotaParams>,
+        ways: &[],
     },
     KindDef {
         kind: StepKind::Changeset,
@@ -196,6 +215,7 @@ pub static KINDS: [KindDef; 10] = [
         outputs: Outputs::Any,
         schema: schema::<ChangesetParams>,
         check: check::<ChangesetParams>,
+        ways: &[],
     },
     KindDef {
         kind: StepKind::Loadtest,
@@ -221,6 +241,7 @@ pub static KINDS: [KindDef; 10] = [
         ]),
         schema: schema::<LoadtestParams>,
         check: check::<LoadtestParams>,
+        ways: &[],
     },
     KindDef {
         kind: StepKind::FailoverDrill,
@@ -234,6 +255,11 @@ pub static KINDS: [KindDef; 10] = [
         outputs: Outputs::Fixed(&[m::FAILOVER_DOWNTIME_S, m::AZ_FAILURE_TOLERATED]),
         schema: schema::<FailoverDrillParams>,
         check: check::<FailoverDrillParams>,
+        ways: &[
+            Way { required: &["inject"], optional: &["recover"] },
+            Way { required: &["fis_template"], optional: &[] },
+            Way { required: &["zonal_shift_resource", "away_from"], optional: &[] },
+        ],
     },
     KindDef {
         kind: StepKind::RestoreDrill,
@@ -247,6 +273,13 @@ pub static KINDS: [KindDef; 10] = [
         outputs: Outputs::Fixed(&[m::RTO_S, m::RPO_S]),
         schema: schema::<RestoreDrillParams>,
         check: check::<RestoreDrillParams>,
+        ways: &[
+            Way { required: &["restore"], optional: &[] },
+            Way {
+                required: &["backup_vault"],
+                optional: &["resource_arn", "recovery_point_arn", "iam_role_arn", "restore_metadata", "backup_plan_id"],
+            },
+        ],
     },
 ];
 

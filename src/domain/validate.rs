@@ -196,6 +196,33 @@ pub fn validate(plan: &Plan) -> Vec<Violation> {
     out
 }
 
+/// Load tests that could never show the throughput they cover: a fixed arrival rate below the
+/// floor. Not part of [`validate`] (a person may plan one on purpose, and its verdict then says
+/// what it measured); a model's plan is held to it, since a model that writes such a step has
+/// misread the target.
+pub fn unreachable_targets(plan: &Plan) -> Vec<Violation> {
+    let mut out = Vec::new();
+    for s in plan.steps.iter().filter(|s| StepKind::parse(&s.kind) == Some(StepKind::Loadtest)) {
+        let Some(rate) = s.params.get("rate").and_then(serde_json::Value::as_f64) else { continue };
+        for r in plan.requirements.iter().filter(|r| s.covers.contains(&r.id)) {
+            if r.kind == super::requirement::Kind::Throughput
+                && matches!(r.op, super::requirement::Op::Ge | super::requirement::Op::Gt)
+                && rate < r.value
+            {
+                out.push(Violation {
+                    step: Some(s.id.clone()),
+                    message: format!(
+                        "covers `{}` (throughput {}) but sends {rate} req/s: it could never show the target; set `rate` above it",
+                        r.id,
+                        r.target()
+                    ),
+                });
+            }
+        }
+    }
+    out
+}
+
 /// Does `step` need `on`, directly or not? A direct need is found at once; otherwise a walk up
 /// the needs from `step` that stops as soon as it finds `on` (a reference to the step just
 /// before, the common case, costs the same at the twenty-thousandth step as at the first).
@@ -419,6 +446,21 @@ mod tests {
             let m = messages(&plan(steps));
             assert!(m.iter().any(|m| m.contains(expected)), "expected `{expected}` in {m:#?}");
         }
+    }
+
+    #[test]
+    fn a_load_test_slower_than_its_throughput_target_is_refused() {
+        let reqs = vec![Requirement::new("T1", Kind::Throughput, Op::Ge, 2500.0, 3, "2,500 req/s")];
+        let at = |rate: f64| {
+            let mut s = step("load", "loadtest", &[], json!({"url": "http://x", "rate": rate, "duration_s": 60}));
+            s.covers = vec!["T1".into()];
+            unreachable_targets(&Plan::of("t", vec![s], reqs.clone())).iter().map(|v| v.to_string()).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            at(250.0),
+            ["step `load`: covers `T1` (throughput >= 2500 req/s) but sends 250 req/s: it could never show the target; set `rate` above it"]
+        );
+        assert_eq!(at(2625.0), Vec::<String>::new());
     }
 
     /// The repeated-pass order this sweep must reproduce.

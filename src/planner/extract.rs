@@ -4,12 +4,12 @@
 
 use serde_json::{json, Value};
 
-use super::llm::{answer_json, complete_within, Exchange, Provider, ProviderError, Role, Shape, Turn, Watch};
+use super::llm::{answer_json, complete_within, Answer, Exchange, Provider, ProviderError, Role, Shape, Turn, Watch};
 use crate::domain::digest;
 use crate::domain::grounding::Proposal;
 
 /// Bump when the prompt or the answer format changes: it is part of the cache key.
-pub const PROMPT_VERSION: &str = "flow-extract-prompt-1";
+pub const PROMPT_VERSION: &str = "flow-extract-prompt-2";
 pub const TOOL_NAME: &str = "submit_requirements";
 
 pub fn schema() -> Value {
@@ -55,6 +55,17 @@ const KINDS: [&str; 13] = [
     "rpo",
 ];
 
+/// The most requirements a grammar-held answer may list: a small model can otherwise repeat
+/// entries until it runs out of tokens (seen with a 0.5B model).
+pub const MAX_REQUIREMENTS: usize = 60;
+
+/// For a server that builds a grammar from the schema: the same, with the list bounded.
+fn typed_schema() -> Value {
+    let mut s = schema();
+    s["properties"]["requirements"]["maxItems"] = json!(MAX_REQUIREMENTS);
+    s
+}
+
 pub fn shape() -> Shape {
     Shape {
         name: "flow_requirements",
@@ -62,6 +73,7 @@ pub fn shape() -> Shape {
         description: "Submit the requirements the spec states",
         schema: schema(),
         max_tokens: super::llm::MAX_ANSWER_TOKENS,
+        typed: Some(typed_schema()),
     }
 }
 
@@ -127,7 +139,7 @@ pub async fn ask(
     now: &(dyn Fn() -> String + Sync),
     watch: Watch<'_>,
     record: &mut (dyn FnMut(Exchange) + Send),
-) -> Result<String, ProviderError> {
+) -> Result<Answer, ProviderError> {
     let request = prompt(spec_text);
     let turns = [Turn { role: Role::User, text: request.clone() }];
     let mut ex = Exchange::new("requirements", now(), provider, 0, request);
@@ -136,16 +148,9 @@ pub async fn ask(
     ex.answered(&result, started);
     if result.as_ref().is_ok_and(|a| a.cut_off) {
         ex.error = Some(format!("the answer was cut off at {} tokens", shape().max_tokens));
-        record(ex);
-        return Err(ProviderError(format!(
-            "{} model {}: the list of requirements was cut off at {} tokens, the most an answer may have",
-            provider.name(),
-            provider.model(),
-            shape().max_tokens
-        )));
     }
     record(ex);
-    result.map(|a| a.text)
+    result
 }
 
 #[cfg(test)]

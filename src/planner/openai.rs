@@ -4,6 +4,10 @@
 //! that refuses tools gets a plain request for JSON. 429, 5xx and connection failures are retried
 //! with backoff; then the error says what the server answered.
 //!
+//! A server on this machine or the local network (llama.cpp, Ollama, vLLM) is first asked with
+//! the typed plan shape ([`super::llm::typed_plan_schema`]), which such servers turn into a
+//! grammar; refused, it gets the strict shape, then a tool call, then plain JSON.
+//!
 //! Schema and plain answers are streamed (server-sent events), so whoever watches sees the
 //! tokens arrive while a slow local model writes; a server that refuses to stream is asked
 //! again without. The forced tool call is asked for only when the server refused the schema.
@@ -12,17 +16,21 @@ use std::sync::Mutex;
 
 use async_openai::config::OpenAIConfig;
 use async_openai::error::OpenAIError;
-use async_openai::types::chat::{ChatCompletionMessageToolCalls, CreateChatCompletionRequest, FinishReason};
+use async_openai::types::chat::{
+    ChatCompletionMessageToolCalls, CreateChatCompletionResponse, CreateChatCompletionStreamResponse, FinishReason,
+};
 use async_openai::Client;
 use async_trait::async_trait;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use futures_util::StreamExt;
 
-use super::llm::{Answer, Provider, ProviderError, Role, Shape, Turn, Watch, SEED, TEMPERATURE};
+use super::llm::{schema_text, Answer, Provider, ProviderError, Role, Shape, Turn, Watch, SEED, TEMPERATURE};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Mode {
+    Typed,
     Schema,
     Tool,
     Plain,
@@ -49,12 +57,15 @@ impl OpenAi {
             client: Client::with_config(config),
             base_url: base_url.into(),
             model: model.into(),
-            mode: Mutex::new(Mode::Schema),
+            mode: Mutex::new(if is_local(base_url) { Mode::Typed } else { Mode::Schema }),
             stream: Mutex::new(true),
             completion_tokens: Mutex::new(false),
         }
     }
 
+    /// The request body. Its schema is written with each object's properties in the order of
+    /// its `required` list ([`schema_text`]): a server that builds a grammar from it makes the
+    /// model write a step's id and kind before the rest.
     fn request(
         &self,
         mode: Mode,
@@ -62,7 +73,7 @@ impl OpenAi {
         system: &str,
         turns: &[Turn],
         shape: &Shape,
-    ) -> Result<CreateChatCompletionRequest, ProviderError> {
+    ) -> Result<Box<RawValue>, ProviderError> {
         let mut messages = vec![json!({"role": "system", "content": system})];
         for t in turns {
             let role = match t.role {
@@ -80,28 +91,71 @@ impl OpenAi {
             req["stream"] = json!(true);
             req["stream_options"] = json!({"include_usage": true});
         }
-        match mode {
-            Mode::Schema => {
-                req["response_format"] = json!({"type": "json_schema", "json_schema": {"name": shape.name, "strict": true, "schema": shape.schema}});
-            }
-            Mode::Tool => {
-                req["tools"] = json!([{"type": "function", "function": {"name": shape.tool, "description": shape.description, "parameters": shape.schema, "strict": true}}]);
-                req["tool_choice"] = json!({"type": "function", "function": {"name": shape.tool}});
-            }
-            Mode::Plain => {}
+        let name = Value::String(shape.name.into());
+        let tool = Value::String(shape.tool.into());
+        let extra = match (mode, &shape.typed) {
+            (Mode::Typed, Some(typed)) => format!(
+                r#""response_format":{{"type":"json_schema","json_schema":{{"name":{name},"strict":false,"schema":{}}}}}"#,
+                schema_text(typed)
+            ),
+            (Mode::Typed | Mode::Schema, _) => format!(
+                r#""response_format":{{"type":"json_schema","json_schema":{{"name":{name},"strict":true,"schema":{}}}}}"#,
+                schema_text(&shape.schema)
+            ),
+            (Mode::Tool, _) => format!(
+                r#""tools":[{{"type":"function","function":{{"name":{tool},"description":{},"parameters":{},"strict":true}}}}],"tool_choice":{{"type":"function","function":{{"name":{tool}}}}}"#,
+                Value::String(shape.description.into()),
+                schema_text(&shape.schema)
+            ),
+            (Mode::Plain, _) => String::new(),
+        };
+        let mut body = req.to_string();
+        if !extra.is_empty() {
+            body.pop();
+            body.push(',');
+            body.push_str(&extra);
+            body.push('}');
         }
-        serde_json::from_value(req).map_err(|e| ProviderError(format!("building the request: {e}")))
+        RawValue::from_string(body).map_err(|e| ProviderError(format!("building the request: {e}")))
+    }
+}
+
+/// Whether a base URL is on this machine or the local network: a local model server, slow on a
+/// CPU, and most likely llama.cpp or Ollama.
+pub fn is_local(base_url: &str) -> bool {
+    url::Url::parse(base_url).ok().is_some_and(|u| match u.host() {
+        Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".local") || d.ends_with(".internal"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_private() || ip.is_link_local(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback() || ip.is_unique_local(),
+        None => false,
+    })
+}
+
+/// The status and message of an error the server answered with. llama.cpp's errors carry a
+/// numeric `code`, which async-openai cannot read as its error type: they are read here.
+fn server_error(e: &OpenAIError) -> Option<(u16, String)> {
+    match e {
+        OpenAIError::ApiError(r) => Some((r.status_code.as_u16(), r.api_error.message.clone())),
+        OpenAIError::JSONDeserialize(_, content) => {
+            let v: Value = serde_json::from_str(content).ok()?;
+            let err = v.get("error")?;
+            let message = err.get("message").and_then(Value::as_str).or(err.as_str())?.to_string();
+            let code = err.get("code").and_then(Value::as_u64).and_then(|c| u16::try_from(c).ok()).unwrap_or(400);
+            Some((code, message))
+        }
+        _ => None,
     }
 }
 
 /// A 400 that says the server does not take this request shape: try a simpler one.
 fn unsupported(e: &OpenAIError) -> bool {
-    match e {
-        OpenAIError::ApiError(r) if r.status_code.as_u16() == 400 || r.status_code.as_u16() == 422 => {
-            let m = r.api_error.message.to_ascii_lowercase();
+    match server_error(e) {
+        Some((400 | 422, message)) => {
+            let m = message.to_ascii_lowercase();
             [
                 "response_format",
                 "json_schema",
+                "json schema",
                 "tool",
                 "stream",
                 "not supported",
@@ -118,7 +172,7 @@ fn unsupported(e: &OpenAIError) -> bool {
 
 /// A 400 that names this parameter.
 fn refused_param(e: &OpenAIError, name: &str) -> bool {
-    matches!(e, OpenAIError::ApiError(r) if r.status_code.as_u16() == 400 && r.api_error.message.contains(name))
+    matches!(server_error(e), Some((400, m)) if m.contains(name))
 }
 
 fn retryable(e: &OpenAIError) -> bool {
@@ -130,11 +184,11 @@ fn retryable(e: &OpenAIError) -> bool {
 }
 
 fn describe(e: &OpenAIError) -> String {
+    if let Some((status, message)) = server_error(e) {
+        let msg: String = message.chars().take(300).collect();
+        return format!("HTTP {status}: {}", msg.trim());
+    }
     match e {
-        OpenAIError::ApiError(r) => {
-            let msg: String = r.api_error.message.chars().take(300).collect();
-            format!("HTTP {}: {}", r.status_code.as_u16(), msg.trim())
-        }
         OpenAIError::InvalidArgument(m) => m.clone(),
         other => other.to_string(),
     }
@@ -152,6 +206,10 @@ impl Provider for OpenAi {
 
     fn settings(&self) -> Value {
         json!({"temperature": TEMPERATURE, "seed": SEED, "base_url": self.base_url})
+    }
+
+    fn typed(&self) -> bool {
+        *self.mode.lock().unwrap() == Mode::Typed
     }
 
     async fn complete(
@@ -182,7 +240,16 @@ impl Provider for OpenAi {
                     *self.stream.lock().unwrap() = false;
                 }
                 Err(e) if unsupported(&e) && mode != Mode::Plain => {
-                    let next = if mode == Mode::Schema { Mode::Tool } else { Mode::Plain };
+                    let m = describe(&e).to_ascii_lowercase();
+                    let no_schema = (m.contains("response_format") || m.contains("json_schema"))
+                        && (m.contains("not supported") || m.contains("unsupported"));
+                    let next = match mode {
+                        // A grammar it could not build: the strict shape has no patterns or
+                        // alternatives. A server without schemas at all: a tool call.
+                        Mode::Typed if !no_schema => Mode::Schema,
+                        Mode::Typed | Mode::Schema => Mode::Tool,
+                        _ => Mode::Plain,
+                    };
                     tracing::warn!("{} refused {mode:?} ({}); asking with {next:?}", self.base_url, describe(&e));
                     *self.mode.lock().unwrap() = next;
                 }
@@ -202,8 +269,8 @@ impl Provider for OpenAi {
 
 impl OpenAi {
     /// One answer in one response: a tool call's arguments, else the message's text.
-    async fn whole(&self, req: CreateChatCompletionRequest) -> Result<Answer, OpenAIError> {
-        let resp = self.client.chat().create(req).await?;
+    async fn whole(&self, req: Box<RawValue>) -> Result<Answer, OpenAIError> {
+        let resp: CreateChatCompletionResponse = self.client.chat().create_byot(req).await?;
         let usage = resp.usage;
         let Some(choice) = resp.choices.into_iter().next() else {
             return Err(OpenAIError::InvalidArgument("the model answered with no choice".into()));
@@ -225,8 +292,8 @@ impl OpenAi {
 
     /// The answer as it is written, piece by piece; `watch` told the pieces so far (a piece is
     /// a token on llama.cpp, Ollama and OpenAI), the server's own counts kept when it sends them.
-    async fn streamed(&self, req: CreateChatCompletionRequest, watch: Watch<'_>) -> Result<Answer, OpenAIError> {
-        let mut stream = self.client.chat().create_stream(req).await?;
+    async fn streamed(&self, req: Box<RawValue>, watch: Watch<'_>) -> Result<Answer, OpenAIError> {
+        let mut stream = self.client.chat().create_stream_byot::<_, CreateChatCompletionStreamResponse>(req).await?;
         let mut answer = Answer::default();
         let mut pieces = 0u32;
         while let Some(chunk) = stream.next().await {

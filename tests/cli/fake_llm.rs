@@ -52,6 +52,8 @@ pub struct FakeLlm {
     pub url: String,
     answers: Arc<Mutex<VecDeque<Answer>>>,
     pub requests: Arc<Mutex<Vec<(String, Value)>>>,
+    /// The plan requests' bodies as sent, key order kept.
+    raw: Arc<Mutex<Vec<String>>>,
     extractions: Arc<Mutex<VecDeque<Answer>>>,
     pub extract_requests: Arc<Mutex<Vec<(String, Value)>>>,
 }
@@ -67,6 +69,7 @@ impl FakeLlm {
             url: String::new(),
             answers: Arc::new(Mutex::new(answers.into())),
             requests: Default::default(),
+            raw: Default::default(),
             extractions: Arc::new(Mutex::new(extractions.into())),
             extract_requests: Default::default(),
         };
@@ -82,6 +85,11 @@ impl FakeLlm {
 
     pub fn request(&self, i: usize) -> (String, Value) {
         self.requests.lock().unwrap()[i].clone()
+    }
+
+    /// The i-th plan request's body as sent.
+    pub fn raw(&self, i: usize) -> String {
+        self.raw.lock().unwrap()[i].clone()
     }
 
     pub fn extract_count(&self) -> usize {
@@ -107,6 +115,7 @@ impl FakeLlm {
             ("submit_requirements", Some(a))
         } else {
             self.requests.lock().unwrap().push((path, json));
+            self.raw.lock().unwrap().push(String::from_utf8_lossy(&body).into_owned());
             ("submit_plan", self.answers.lock().unwrap().pop_front())
         };
         let reply = |status: u16, body: Value| {

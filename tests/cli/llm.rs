@@ -51,8 +51,33 @@ fn a_valid_answer_becomes_the_plan() {
         (req["model"].as_str(), req["temperature"].as_f64(), req["seed"].as_i64()),
         (Some("test-model"), Some(0.0), Some(7))
     );
+    // A server on this machine gets the typed shape (llama.cpp and Ollama build a grammar from
+    // it): one alternative per kind, params as objects, covers limited to what the kind can
+    // verify, a gated kind's gate fixed; its properties in the order the model is to write them.
     assert_eq!(req["response_format"]["type"], "json_schema");
-    assert_eq!(req["response_format"]["json_schema"]["strict"], true);
+    assert_eq!(req["response_format"]["json_schema"]["strict"], false);
+    let alternatives = req["response_format"]["json_schema"]["schema"]["properties"]["steps"]["items"]["anyOf"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let restore: Vec<&Value> =
+        alternatives.iter().filter(|a| a["properties"]["kind"]["const"] == "restore_drill").collect();
+    assert_eq!(restore.len(), 2, "one per way to restore");
+    assert_eq!(restore[0]["properties"]["covers"]["items"]["enum"], serde_json::json!(["recovery-1", "recovery-2"]));
+    assert_eq!(restore[0]["properties"]["gate"]["const"], true);
+    assert!(restore.iter().all(|a| {
+        let p = &a["properties"]["params"]["properties"];
+        p.get("restore").is_some() != p.get("backup_vault").is_some()
+    }));
+    let probe = alternatives.iter().find(|a| a["properties"]["kind"]["const"] == "probe").unwrap();
+    assert_eq!(probe["properties"]["covers"]["maxItems"], 0, "a probe verifies neither RTO nor RPO");
+    let raw = llm.raw(0);
+    let first = &raw[raw.find("\"anyOf\":[").unwrap()..];
+    let order: Vec<usize> = ["id", "kind", "description", "covers", "gate", "params", "needs"]
+        .iter()
+        .map(|k| first.find(&format!("\"{k}\":")).unwrap())
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "properties in writing order: {order:?}");
     // Streamed, so a slow model's progress shows; the server's token counts are kept.
     assert_eq!((req["stream"].as_bool(), req["stream_options"]["include_usage"].as_bool()), (Some(true), Some(true)));
     // What changes between specs comes after what does not: the system prompt holds the rules
@@ -195,6 +220,43 @@ fn a_server_without_json_schema_gets_a_forced_tool_call() {
     assert!(second.get("response_format").is_none() || second["response_format"].is_null());
     assert_eq!(second["tool_choice"]["function"]["name"], "submit_plan");
     assert_eq!(second["tools"][0]["function"]["parameters"]["required"][0], "steps");
+}
+
+#[test]
+fn a_model_load_test_slower_than_the_target_is_sent_back() {
+    // The 0.5B's launch plan: 250 requests/s to show 2,500.
+    let step = |rate: u32| {
+        format!(
+            r#"{{"steps":[{{"id":"load","kind":"loadtest","description":"","needs":[],"covers":["svc-1"],"gate":true,"params":{{"url":"http://127.0.0.1:9/","rate":{rate},"duration_s":60}}}}]}}"#
+        )
+    };
+    let llm = FakeLlm::start(vec![Answer::Content(step(250)), Answer::Content(step(2625))]);
+    let p = project(&llm);
+    p.write("specs/svc.md", "# Svc\n\n- handle 2,500 requests per second\n");
+    let r = plan(&p, &["--json"]);
+    r.expect(OK);
+    assert_eq!(r.json()["steps"][0]["params"]["rate"], 2625);
+    let repair = user_messages(&llm.request(1).1).last().unwrap().clone();
+    assert!(
+        repair.contains("step `load`: covers `svc-1` (throughput >= 2500 req/s) but sends 250 req/s: it could never show the target")
+            && repair.contains("set it above the throughput it covers"),
+        "{repair}"
+    );
+}
+
+#[test]
+fn a_server_that_cannot_build_the_typed_grammar_gets_the_strict_shape() {
+    // llama.cpp's own words, with the numeric `code` async-openai cannot read as its error type.
+    let refusal = r#"{"error":{"code":400,"message":"Unable to generate parser for this template. Automatic parser generation failed: JSON schema error at #/properties/steps/items/anyOf/6: schema must be an object","type":"invalid_request_error"}}"#;
+    let llm = FakeLlm::start(vec![Answer::Error(400, refusal.into(), None), Answer::Content(fixture("valid.json"))]);
+    let p = project(&llm);
+    plan(&p, &[]).expect(OK);
+    let (_, first) = llm.request(0);
+    let (_, second) = llm.request(1);
+    assert!(first["response_format"]["json_schema"]["schema"]["properties"]["steps"]["items"]["anyOf"].is_array());
+    let format = &second["response_format"]["json_schema"];
+    assert_eq!(format["strict"], true);
+    assert_eq!(format["schema"]["properties"]["steps"]["items"]["required"][6], "params_json");
 }
 
 #[test]
