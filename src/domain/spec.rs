@@ -1060,6 +1060,7 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
     if text.trim().is_empty() {
         return Err(Error { path: path.into(), line: None, kind: ErrorKind::Empty, source_line: None });
     }
+    let text = &*targets_in_code(text);
     let line_starts: Vec<usize> = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
     let line_of = |off: usize| line_starts.partition_point(|&s| s <= off);
     let lines: Vec<&str> = text.lines().collect();
@@ -1586,6 +1587,73 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
     unread.sort_by_key(|u| u.line);
     unread.dedup_by(|a, b| a.line == b.line && a.figure == b.figure);
     Ok(Spec { requirements: reqs, context, diagnostics, unread, questions, llm: None })
+}
+
+/// Plain `key: value` lines in a code block that a line just above it names as targets
+/// ("**Regional Performance Targets**:" then a fence of "Europe:" / "- P95 Latency: < 180ms";
+/// "**Service Level Agreement (SLA)**:" then YAML) are read as the nested list they are
+/// written as: each line becomes a list item at its indentation, the fences blank lines (so
+/// line numbers hold). Only a fence with no language or `text`, `yaml`, `yml`, `plain`, and
+/// only when every line is such a line or a `-` item: code, k6 summaries and tables stay code.
+fn targets_in_code(text: &str) -> std::borrow::Cow<'_, str> {
+    const NAMES: &[&str] =
+        &["target", "targets", "sla", "slo", "slos", "objectives", "requirements", "commitments", "thresholds"];
+    if !text.contains("```") {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let lines: Vec<&str> = text.split('\n').collect();
+    let mut out: Vec<String> = Vec::with_capacity(lines.len());
+    let mut changed = false;
+    let mut i = 0;
+    while i < lines.len() {
+        let fence = lines[i].trim_start();
+        let info = fence.trim_start_matches('`').trim().to_ascii_lowercase();
+        let plain = fence.starts_with("```") && ["", "text", "yaml", "yml", "plain"].contains(&info.as_str());
+        let named = plain && {
+            let lead = out.iter().rev().find(|l| !l.trim().is_empty()).map(|l| l.to_lowercase()).unwrap_or_default();
+            lead.trim_end().trim_end_matches('*').ends_with(':')
+                && words(&lead).iter().any(|w| NAMES.contains(&w.as_str()))
+        };
+        if named {
+            let close = (i + 1..lines.len()).find(|&j| lines[j].trim_start().starts_with("```"));
+            if let Some(end) = close {
+                let body = &lines[i + 1..end];
+                let key_value = |l: &str| {
+                    let t = l.trim().trim_start_matches("- ");
+                    t.is_empty()
+                        || t.ends_with(':') && !t.contains("://")
+                        || t.split_once(": ").is_some_and(|(k, v)| {
+                            !k.is_empty() && !k.contains(['=', '{', ';', '"']) && !v.trim().is_empty()
+                        })
+                };
+                if !body.is_empty() && body.iter().all(|l| key_value(l)) {
+                    out.push(String::new());
+                    for l in body {
+                        let t = l.trim().trim_start_matches("- ");
+                        // A line that only names a group ("Europe:") heads the items under it.
+                        out.push(if t.is_empty() {
+                            String::new()
+                        } else if t.ends_with(':') {
+                            format!("###### {}", t.trim_end_matches(':'))
+                        } else {
+                            format!("- {t}")
+                        });
+                    }
+                    out.push(String::new());
+                    changed = true;
+                    i = end + 1;
+                    continue;
+                }
+            }
+        }
+        out.push(lines[i].to_string());
+        i += 1;
+    }
+    if changed {
+        std::borrow::Cow::Owned(out.join("\n"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
 }
 
 /// A table of tiers (one row per tier, each its own target) is a set of promises, one per
@@ -2141,6 +2209,24 @@ mod tests {
         assert_eq!(s.requirements.len(), 1);
         assert_eq!(s.requirements[0].lines, [1, 2]);
         assert!(s.refusal("x.md").is_none());
+    }
+
+    #[test]
+    fn key_value_lines_in_a_code_block_named_as_targets_are_read() {
+        let doc = "# Perf\n\n**Regional Performance Targets**:\n```\nEurope:\n- P95 Latency: < 180ms\n\nAsia:\n- P95 Latency: < 200ms\n```\n\nMore text.\n";
+        let s = parse("x.md", doc).unwrap();
+        let got: Vec<(Option<&str>, f64, usize)> =
+            s.requirements.iter().map(|r| (r.scope.as_deref(), r.value, r.line)).collect();
+        assert_eq!(got, [(Some("Europe"), 180.0, 6), (Some("Asia"), 200.0, 9)]);
+        // Code stays code: a language, a lead that names no targets, or a line that is not `key: value`.
+        for doc in [
+            "**Targets**:\n```js\np95: < 180ms\n```\n",
+            "**Results**:\n```\np95: < 180ms\n```\n",
+            "**Targets**:\n```\np95: < 180ms\ncheck(res, { ok: true })\n```\n",
+        ] {
+            let s = parse("x.md", doc);
+            assert!(s.as_ref().map_or(true, |s| s.requirements.is_empty()), "{doc}: {s:?}");
+        }
     }
 
     #[test]
