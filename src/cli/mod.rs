@@ -115,8 +115,9 @@ pub fn main() -> i32 {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FLOW_LOG").unwrap_or_else(|_| {
         // The AWS SDK's own warnings (no IMDS off EC2, a profile it skipped) are noise for a
-        // person; what failed reaches them as flow's error.
-        "warn,aws_config=error,aws_smithy_runtime=error,rmcp=error".into()
+        // person; what failed reaches them as flow's error. So are async-openai's error lines
+        // (it logs an error body it cannot read, which flow then reads and reports).
+        "warn,aws_config=error,aws_smithy_runtime=error,rmcp=error,async_openai=off".into()
     });
     let ansi = std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).try_init();

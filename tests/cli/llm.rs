@@ -250,7 +250,9 @@ fn a_server_that_cannot_build_the_typed_grammar_gets_the_strict_shape() {
     let refusal = r#"{"error":{"code":400,"message":"Unable to generate parser for this template. Automatic parser generation failed: JSON schema error at #/properties/steps/items/anyOf/6: schema must be an object","type":"invalid_request_error"}}"#;
     let llm = FakeLlm::start(vec![Answer::Error(400, refusal.into(), None), Answer::Content(fixture("valid.json"))]);
     let p = project(&llm);
-    plan(&p, &[]).expect(OK);
+    let r = plan(&p, &[]);
+    r.expect(OK);
+    assert!(!r.stderr.contains("deserializ"), "no library log lines for a person: {}", r.stderr);
     let (_, first) = llm.request(0);
     let (_, second) = llm.request(1);
     assert!(first["response_format"]["json_schema"]["schema"]["properties"]["steps"]["items"]["anyOf"].is_array());
