@@ -234,6 +234,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the shell completion script: `source <(flow completions bash)`, or write it where
+    /// the shell loads completions from.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print flow's man page (roff): `flow man | man -l -`; with `--dir`, write `flow.1` and a
+    /// `flow-COMMAND.1` page per command there.
+    Man {
+        /// Where to write the pages (made if missing).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -34,6 +34,24 @@ pub fn main() -> i32 {
         }
     };
     init_tracing();
+    // Completions and the man page need no store and no config.
+    match &cli.command {
+        Command::Completions { shell } => {
+            let mut cmd = <args::Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut cmd, "flow", &mut std::io::stdout());
+            return exit::OK;
+        }
+        Command::Man { dir } => {
+            return match man(dir.as_deref()) {
+                Ok(()) => exit::OK,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    exit::USAGE
+                }
+            };
+        }
+        _ => {}
+    }
     if let Some(dir) = &cli.directory {
         if let Err(e) = std::env::set_current_dir(dir) {
             let why =
@@ -110,6 +128,31 @@ pub fn main() -> i32 {
             e.exit_code()
         }
     }
+}
+
+/// The man pages: `flow.1` on stdout, or it and one page per command in `dir`.
+fn man(dir: Option<&std::path::Path>) -> std::result::Result<(), String> {
+    let cmd = <args::Cli as clap::CommandFactory>::command();
+    let render = |c: clap::Command, title: &str| -> std::result::Result<Vec<u8>, String> {
+        let mut page = Vec::new();
+        clap_mangen::Man::new(c).title(title).render(&mut page).map_err(|e| format!("writing the man page: {e}"))?;
+        Ok(page)
+    };
+    let Some(dir) = dir else {
+        let page = render(cmd, "flow")?;
+        return std::io::Write::write_all(&mut std::io::stdout(), &page)
+            .map_err(|e| format!("writing the man page: {e}"));
+    };
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let write = |name: &str, page: Vec<u8>| {
+        let path = dir.join(name);
+        std::fs::write(&path, page).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    };
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        let name = format!("flow-{}", sub.get_name());
+        write(&format!("{name}.1"), render(sub.clone(), &name)?)?;
+    }
+    write("flow.1", render(cmd, "flow")?)
 }
 
 fn init_tracing() {
@@ -425,6 +468,8 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
             }
             Ok(exit::OK)
         }
+        // Answered before any store is opened.
+        Command::Completions { .. } | Command::Man { .. } => Ok(exit::OK),
         Command::Log { llm: false, json } => {
             let l = app::log::log(env, rb)?;
             if json {

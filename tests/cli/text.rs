@@ -44,3 +44,44 @@ fn launch_plan_run_and_status_text() {
     status.expect(OK);
     insta::assert_snapshot!("status-approved", redacted(&p, &status.stdout));
 }
+
+#[test]
+fn completions_complete_a_command_in_a_real_bash() {
+    let p = Project::new();
+    let r = p.flow(&["completions", "bash"]);
+    r.expect(OK);
+    p.write("flow.bash", &r.stdout);
+    let complete = |words: &str, cword: usize, cur: &str, prev: &str| {
+        let script = format!(
+            "source {}; COMP_WORDS=({words}); COMP_CWORD={cword}; _flow flow '{cur}' '{prev}'; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            p.path("flow.bash").display()
+        );
+        let out = std::process::Command::new("bash").args(["--norc", "-c", &script]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(complete("flow appr", 1, "appr", "flow"), "approve\n");
+    let drills = complete("flow drill ''", 2, "", "drill");
+    assert!(drills.lines().any(|l| l == "failover") && drills.lines().any(|l| l == "restore"), "{drills}");
+    // An unknown shell is a usage error naming the ones there are.
+    let bad = p.flow(&["completions", "tcsh"]);
+    bad.expect(flow::exit::USAGE);
+    assert!(bad.stderr.contains("bash") && bad.stderr.contains("zsh"), "{}", bad.stderr);
+}
+
+#[test]
+fn the_man_pages_are_roff_with_every_command() {
+    let p = Project::new();
+    let r = p.flow(&["man"]);
+    r.expect(OK);
+    assert!(r.stdout.contains(".TH flow 1"), "{}", r.stdout);
+    for command in ["plan", "run", "approve", "report", "completions"] {
+        assert!(r.stdout.contains(&format!("flow\\-{command}(1)")), "{command}: {}", r.stdout);
+    }
+    p.flow(&["man", "--dir", "man"]).expect(OK);
+    let approve = p.read("man/flow-approve.1");
+    assert!(approve.contains(".TH flow-approve 1") && approve.contains("\\-\\-digest"), "{approve}");
+    assert!(p.read("man/flow.1").contains(".SH SUBCOMMANDS"));
+    // Nothing else was made: no store for a command that needs none.
+    assert!(!p.path("state").exists());
+}
