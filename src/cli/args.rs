@@ -4,25 +4,43 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+/// The exit codes, at the end of `flow --help` (the README's table says more of each).
+const EXIT_CODES: &str = "Exit codes:
+  0    done, or the command did what it was asked
+  1    a step failed or was rejected; a load test's threshold failed; `report --check`: NO-GO
+  2    bad command line, config file or load-test settings
+  3    the spec cannot be used
+  4    the plan or workflow file is invalid
+  5    the verb does not apply (unknown step, not waiting, stale digest, another run active)
+  6    the state store is busy, unreadable or corrupt
+  7    the LLM planner could not be used
+  8    a load test could not keep its schedule: its figures are not evidence
+  10   blocked on a person: a step waits for approval
+  11   waiting on something external; run again after the next poll time
+  12   a step's executor is not built into this version
+  70   an unexpected internal or I/O failure
+  130  stopped by Ctrl-C while waiting for a model; nothing of that call recorded";
+
 #[derive(Parser, Debug)]
 #[command(
     name = "flow",
     version,
-    about = "Launch-readiness runbooks: spec -> plan -> gated, resumable run -> evidence"
+    about = "Launch-readiness runbooks: spec -> plan -> gated, resumable run -> evidence",
+    after_help = EXIT_CODES
 )]
 pub struct Cli {
     /// Run as if flow was started in DIR: specs, workflows, state and flow.toml resolve there.
-    #[arg(short = 'C', long = "directory", global = true, value_name = "DIR")]
+    #[arg(short = 'C', long = "directory", global = true, value_name = "DIR", help_heading = "Global options")]
     pub directory: Option<PathBuf>,
     /// Where state lives: a directory (sled store; default `state`) or `s3://BUCKET/PREFIX`
     /// (shared team state). Else `[state] url` in flow.toml.
-    #[arg(long, global = true, env = "FLOW_STATE")]
+    #[arg(long, global = true, env = "FLOW_STATE", help_heading = "Global options")]
     pub state: Option<String>,
     /// Who you are in the journal (default: the OS user); every event also records the host.
-    #[arg(long = "as", global = true, env = "FLOW_ACTOR", value_name = "NAME")]
+    #[arg(long = "as", global = true, env = "FLOW_ACTOR", value_name = "NAME", help_heading = "Global options")]
     pub actor: Option<String>,
     /// Runbook to act on (default: the only one in the store).
-    #[arg(long, short = 'r', global = true, env = "FLOW_RUNBOOK")]
+    #[arg(long, short = 'r', global = true, env = "FLOW_RUNBOOK", help_heading = "Global options")]
     pub runbook: Option<String>,
     #[command(subcommand)]
     pub command: Command,
@@ -335,4 +353,32 @@ pub enum StateAction {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::exit::*;
+
+    #[test]
+    fn help_lists_every_exit_code() {
+        let codes = [
+            OK,
+            FAILED,
+            USAGE,
+            BAD_SPEC,
+            BAD_PLAN,
+            REFUSED,
+            STATE,
+            PLANNER,
+            INVALID,
+            WAITING_APPROVAL,
+            WAITING,
+            UNSUPPORTED,
+            INTERNAL,
+            CANCELLED,
+        ];
+        let listed: Vec<i32> =
+            super::EXIT_CODES.lines().skip(1).filter_map(|l| l.split_whitespace().next()?.parse().ok()).collect();
+        assert_eq!(listed, codes);
+    }
 }

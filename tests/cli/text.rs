@@ -72,6 +72,10 @@ fn completions_complete_a_command_in_a_real_bash() {
 #[test]
 fn the_man_pages_are_roff_with_every_command() {
     let p = Project::new();
+    let help = p.flow(&["--help"]);
+    help.expect(OK);
+    assert!(help.stdout.contains("\nGlobal options:\n  -C, --directory <DIR>"), "{}", help.stdout);
+    assert!(help.stdout.contains("\nExit codes:\n  0    done"), "{}", help.stdout);
     let r = p.flow(&["man"]);
     r.expect(OK);
     assert!(r.stdout.contains(".TH flow 1"), "{}", r.stdout);
