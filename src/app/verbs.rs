@@ -152,8 +152,20 @@ pub fn reject(env: &Env, runbook: Option<&str>, step: &str, reason: &str) -> Res
 /// `flow retry`.
 pub fn retry(env: &Env, runbook: Option<&str>, step: &str) -> Result<Event> {
     let by = env.actor.as_str();
-    let failed =
-        |l: &Loaded| format!("failed or rejected: {}, {}", step_list(l, Phase::Failed), step_list(l, Phase::Rejected));
+    let failed = |l: &Loaded| {
+        let ids: Vec<&str> = l
+            .plan
+            .steps
+            .iter()
+            .filter(|s| matches!(l.view.step(&s.id).phase, Phase::Failed | Phase::Rejected))
+            .map(|s| s.id.as_str())
+            .collect();
+        if ids.is_empty() {
+            "no step has failed or been rejected".to_string()
+        } else {
+            format!("failed or rejected: {}", ids.join(", "))
+        }
+    };
     act(env, runbook, step, failed, |l, s| {
         let kind = crate::domain::catalogue::StepKind::parse(&s.kind);
         lifecycle::retry(step, kind, l.view.step(step), l.view.state(s), by)

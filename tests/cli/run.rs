@@ -298,7 +298,11 @@ fn operator_verbs_refuse_what_does_not_apply() {
     );
     let r = p.flow(&["retry", "a"]);
     r.expect(REFUSED);
-    assert!(r.stderr.contains("step `a` has not failed (it is waiting_approval)"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("step `a` has not failed (it is waiting_approval); no step has failed or been rejected"),
+        "{}",
+        r.stderr
+    );
     let r = p.flow(&["reject", "a"]);
     r.expect(2);
     assert!(r.stderr.contains("--reason"), "{}", r.stderr);
@@ -308,6 +312,9 @@ fn operator_verbs_refuse_what_does_not_apply() {
     r.expect(FAILED);
     assert!(r.stdout.contains(&format!("a: rejected by {}: wrong target", crate::support::me())), "{}", r.stdout);
     assert!(!p.path("a.txt").exists());
+    let r = p.flow(&["retry", "b"]);
+    r.expect(REFUSED);
+    assert!(r.stderr.contains("; failed or rejected: a\n"), "{}", r.stderr);
     p.flow(&["retry", "a"]).expect(OK);
     p.flow(&["run"]).expect(WAITING_APPROVAL);
     assert_eq!(p.state_of("a"), "waiting_approval");
