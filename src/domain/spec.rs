@@ -1666,15 +1666,20 @@ fn chosen_tier(
     source_line: &dyn Fn(usize) -> String,
     unread: &mut Vec<Unread>,
 ) -> Vec<Requirement> {
-    let in_table = |r: &Requirement| source_line(r.line).trim_start().starts_with('|');
+    // Only a line that says "tier" can choose one: most specs pass this pass in one look.
+    let choosers: Vec<usize> = (0..reqs.len()).filter(|&c| reqs[c].text.to_lowercase().contains("tier")).collect();
+    if choosers.is_empty() {
+        return reqs;
+    }
+    let in_table: Vec<bool> = reqs.iter().map(|r| source_line(r.line).trim_start().starts_with('|')).collect();
     let mut drop: Vec<usize> = Vec::new();
-    for c in 0..reqs.len() {
-        if in_table(&reqs[c]) {
+    for c in choosers {
+        if in_table[c] {
             continue;
         }
         let text = reqs[c].text.to_lowercase();
         let tiers: Vec<usize> = (0..reqs.len())
-            .filter(|&i| i != c && in_table(&reqs[i]) && reqs[i].kind == reqs[c].kind)
+            .filter(|&i| i != c && in_table[i] && reqs[i].kind == reqs[c].kind)
             .filter(|&i| reqs[i].scope.as_deref().is_some_and(|s| !s.is_empty()))
             .collect();
         if tiers.len() < 2 {
