@@ -261,21 +261,24 @@ pub fn typed_plan_schema(reqs: &[Requirement]) -> Value {
             .map(|r| r.id.as_str())
             .collect();
         let mut params = k.params_schema();
-        grammar_patterns(&mut params);
-        let mut variants = vec![(ids.clone(), params.clone())];
-        if let (StepKind::Loadtest, Some(floor)) = (k, floor) {
-            let rest: Vec<&str> = ids
-                .iter()
-                .copied()
-                .filter(|id| reqs.iter().any(|r| r.id == *id && r.kind != ReqKind::Throughput))
-                .collect();
-            params["properties"]["rate"] = json!({"anyOf": [
-                // A bound on both sides: llama.cpp ignores a lone minimum.
-                {"type": "integer", "minimum": floor.ceil() as u64, "maximum": MAX_RATE as u64},
-                {"type": "string", "pattern": REF_PATTERN}
-            ]});
-            variants = vec![(ids, params), (rest, variants.remove(0).1)];
-        }
+        grammar_safe(&mut params);
+        let variants = match (k, floor) {
+            (StepKind::Loadtest, Some(floor)) => {
+                let rest: Vec<&str> = ids
+                    .iter()
+                    .copied()
+                    .filter(|id| reqs.iter().any(|r| r.id == *id && r.kind != ReqKind::Throughput))
+                    .collect();
+                let mut held = params.clone();
+                held["properties"]["rate"] = json!({"anyOf": [
+                    // A bound on both sides: llama.cpp ignores a lone minimum.
+                    {"type": "integer", "minimum": floor.ceil() as u64, "maximum": MAX_RATE as u64},
+                    {"type": "string", "pattern": REF_PATTERN}
+                ]});
+                vec![(ids, held), (rest, params)]
+            }
+            _ => vec![(ids, params)],
+        };
         let gate = if k.requires_gate() { json!({"const": true}) } else { json!({"type": "boolean"}) };
         for (ids, params) in variants {
             let covers = if ids.is_empty() {
@@ -390,7 +393,7 @@ const REF_PATTERN: &str = "^[$][{][a-z0-9-]+[.][A-Za-z0-9_-]+[}]$";
 /// A grammar's regular expressions are anchored and know no escapes beyond the basic ones: the
 /// `${step.output}` pattern is given in character classes, and the metadata a grammar does not
 /// use is dropped (titles, formats such as `uint32`).
-fn grammar_patterns(schema: &mut Value) {
+fn grammar_safe(schema: &mut Value) {
     // `true` (anything) is a schema in JSON Schema, not in llama.cpp: the same as `{}`.
     if *schema == Value::Bool(true) {
         *schema = json!({});
@@ -404,17 +407,17 @@ fn grammar_patterns(schema: &mut Value) {
         m.remove("format");
     }
     if let Some(Value::Object(props)) = m.get_mut("properties") {
-        props.values_mut().for_each(grammar_patterns);
+        props.values_mut().for_each(grammar_safe);
     }
     if let Some(sub) = m.get_mut("items") {
-        grammar_patterns(sub);
+        grammar_safe(sub);
     }
     if let Some(sub @ Value::Object(_)) = m.get_mut("additionalProperties") {
-        grammar_patterns(sub);
+        grammar_safe(sub);
     }
     for key in ["anyOf", "oneOf", "allOf"] {
         if let Some(Value::Array(alts)) = m.get_mut(key) {
-            alts.iter_mut().for_each(grammar_patterns);
+            alts.iter_mut().for_each(grammar_safe);
         }
     }
 }

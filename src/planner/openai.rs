@@ -93,15 +93,16 @@ impl OpenAi {
         }
         let name = Value::String(shape.name.into());
         let tool = Value::String(shape.tool.into());
+        let format = |strict: bool, schema: &Value| {
+            format!(
+                r#""response_format":{{"type":"json_schema","json_schema":{{"name":{name},"strict":{strict},"schema":{}}}}}"#,
+                schema_text(schema)
+            )
+        };
         let extra = match (mode, &shape.typed) {
-            (Mode::Typed, Some(typed)) => format!(
-                r#""response_format":{{"type":"json_schema","json_schema":{{"name":{name},"strict":false,"schema":{}}}}}"#,
-                schema_text(typed)
-            ),
-            (Mode::Typed | Mode::Schema, _) => format!(
-                r#""response_format":{{"type":"json_schema","json_schema":{{"name":{name},"strict":true,"schema":{}}}}}"#,
-                schema_text(&shape.schema)
-            ),
+            // The typed shape has optional properties, which OpenAI's strict mode refuses.
+            (Mode::Typed, Some(typed)) => format(false, typed),
+            (Mode::Typed | Mode::Schema, _) => format(true, &shape.schema),
             (Mode::Tool, _) => format!(
                 r#""tools":[{{"type":"function","function":{{"name":{tool},"description":{},"parameters":{},"strict":true}}}}],"tool_choice":{{"type":"function","function":{{"name":{tool}}}}}"#,
                 Value::String(shape.description.into()),

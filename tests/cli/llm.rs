@@ -553,17 +553,7 @@ fn a_real_local_model_plans_the_launch_spec() {
     p.with_launch_spec();
     p.env("OPENAI_BASE_URL", &url).env("OPENAI_API_KEY", "local");
     let started = std::time::Instant::now();
-    let r = p.flow(&[
-        "plan",
-        "specs/launch.md",
-        "--planner",
-        "openai",
-        "--model",
-        &model,
-        "--no-cache",
-        "--no-extract",
-        "--json",
-    ]);
+    let r = plan_launch(&p, &model, &["--no-cache", "--json"]);
     eprintln!("{model}: exit {} after {:.0} s", r.code, started.elapsed().as_secs_f64());
     let log = p.flow(&["log", "--llm", "--json", "-r", "launch"]);
     eprintln!("{}", log.stdout);
@@ -606,6 +596,13 @@ fn an_answer_cut_off_at_the_token_limit_is_repaired_with_a_reason() {
     );
 }
 
+/// `flow plan specs/launch.md` with `model` (flow's own reading of the requirements).
+fn plan_launch(p: &Project, model: &str, extra: &[&str]) -> crate::support::Run {
+    let mut args = vec!["plan", "specs/launch.md", "--planner", "openai", "--model", model, "--no-extract"];
+    args.extend_from_slice(extra);
+    p.flow(&args)
+}
+
 /// The launch spec planned by a model that gives the answer `name` twice (one repair round):
 /// the project, the run (invalid plan) and the repair request the model was sent.
 fn launch_answered_twice_with(name: &str) -> (Project, crate::support::Run, String) {
@@ -613,17 +610,7 @@ fn launch_answered_twice_with(name: &str) -> (Project, crate::support::Run, Stri
     let p = Project::new();
     p.with_launch_spec();
     p.env("OPENAI_BASE_URL", &format!("{}/v1", llm.url));
-    let r = p.flow(&[
-        "plan",
-        "specs/launch.md",
-        "--planner",
-        "openai",
-        "--model",
-        "test-model",
-        "--no-extract",
-        "--repair-rounds",
-        "1",
-    ]);
+    let r = plan_launch(&p, "test-model", &["--repair-rounds", "1"]);
     r.expect(BAD_PLAN);
     let repair = user_messages(&llm.request(1).1).pop().unwrap();
     (p, r, repair)
