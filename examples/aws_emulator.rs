@@ -13,7 +13,10 @@
 //! - an FIS experiment runs `FLOW_DEMO_FAULT_START` when it starts and `FLOW_DEMO_FAULT_END`
 //!   when it ends, `FLOW_DEMO_FAULT_SECONDS` (default 3) later: the demo pauses its app;
 //! - the backup of `FLOW_DEMO_BACKUP_RESOURCE` has a recovery point four minutes old; a restore
-//!   takes three seconds, then the scratch copy listens on 127.0.0.1:`FLOW_DEMO_RESTORE_PORT`.
+//!   takes three seconds, then the scratch copy listens on 127.0.0.1:`FLOW_DEMO_RESTORE_PORT`;
+//! - CloudWatch alarms named `FLOW_DEMO_ALARM_PREFIX...` notify the SNS topic
+//!   `FLOW_DEMO_ALARM_TOPIC` at `FLOW_DEMO_SNS_URL` (moto, which delivers to SQS) when set to
+//!   ALARM.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -28,6 +31,10 @@ mod fake_aws;
 #[allow(dead_code)]
 #[path = "../tests/cli/fake_drills.rs"]
 mod fake_drills;
+
+#[allow(dead_code)]
+#[path = "../tests/cli/fake_cloudwatch.rs"]
+mod fake_cloudwatch;
 
 fn sh(var: &str) {
     if let Ok(cmd) = std::env::var(var) {
@@ -80,6 +87,35 @@ fn main() {
             });
         }));
     });
+    // The alarms change set's alarms, on a topic in moto (`FLOW_DEMO_SNS_URL`), which the
+    // alarm drill sets off: their actions publish there.
+    if let (Ok(sns), Ok(topic), Ok(prefix)) = (
+        std::env::var("FLOW_DEMO_SNS_URL"),
+        std::env::var("FLOW_DEMO_ALARM_TOPIC"),
+        std::env::var("FLOW_DEMO_ALARM_PREFIX"),
+    ) {
+        let errors = format!("{prefix}ErrorRateAlarm-DEMO");
+        aws.with(|s| {
+            let cw = s.cloudwatch.clone();
+            {
+                let mut alarms = cw.lock().unwrap();
+                alarms.sns_url = Some(sns);
+                for name in ["LatencyAlarm", "ErrorRateAlarm", "UnhealthyHostsAlarm", "RequestAnomalyAlarm"] {
+                    alarms.add(&format!("{prefix}{name}-DEMO"), &[&topic]);
+                }
+            }
+            // The FIS experiment's stop condition is the error-rate alarm, which the outage
+            // sets off (as a 5xx rate over its threshold would) and its end clears.
+            s.drills.stop_alarm = Some(errors.clone());
+            let fault = s.drills.fault.take();
+            s.drills.fault = Some(Arc::new(move |on| {
+                if let Some(f) = &fault {
+                    f(on);
+                }
+                cw.lock().unwrap().crossed(&errors, if on { "ALARM" } else { "OK" });
+            }));
+        });
+    }
     println!("{}", aws.url);
     loop {
         std::thread::park();

@@ -16,7 +16,8 @@ Each DOC.md has DOC.expect beside it (`req KIND OP VALUE UNIT LINE`, `not LINE F
 - silent: a `not` figure with a unit flow measures (a time, a percentage, a request rate) on a
   line with neither a requirement nor an unread entry (dropped without a word); counts of things
   ("5000 users", "3 replicas") and sizes are not figures flow reads;
-- planned: `flow plan` on the document exits 0 (questions allowed).
+- planned: `flow plan` on the document exits 0 (questions allowed); "nothing" when it refuses
+  because no line states a target and none is expected (exit 3, "nothing to plan").
 """
 import json, os, re, subprocess, sys, tempfile
 
@@ -87,6 +88,7 @@ def score(doc, flow, verbose):
     unread = {u["line"] for u in s.get("unread", [])}
     questions = {q["line"] for q in s.get("questions", [])} | {d["line"] for d in s.get("diagnostics", []) if d.get("line")}
     read_lines = {l for q in s["requirements"] for l in lines_of(q)}
+    others = {q["other_line"] for q in s.get("questions", []) if q.get("other_line")}
     for l in asks:
         if l in questions or l in unread:
             r["asked"] += 1
@@ -97,14 +99,16 @@ def score(doc, flow, verbose):
             r["overasked"] += 1
             r["notes"].append("over-asked line %d: %s" % (q["line"], q["why"][:80]))
     for l in nots:
-        if l not in unread and l not in read_lines and l not in questions:
+        # A figure that a question shows as one of its readings ("other_line") is not dropped.
+        if l not in unread and l not in read_lines and l not in questions and l not in others:
             r["silent"] += 1
             r["notes"].append("silent line %d: %s" % (l, "; ".join(nots[l])))
     with tempfile.TemporaryDirectory() as d:
         p = subprocess.run([flow, "plan", os.path.abspath(doc)], capture_output=True, text=True, cwd=d,
                            env=dict(os.environ, FLOW_STATE=os.path.join(d, "state"), FLOW_WORKFLOWS=os.path.join(d, "wf")))
         r["planned"] = p.returncode == 0
-        if not r["planned"]:
+        r["nothing"] = p.returncode == 3 and "nothing to plan" in p.stderr and not reqs
+        if not r["planned"] and not r["nothing"]:
             r["notes"].append("plan refused (exit %d): %s" % (p.returncode, p.stderr.strip().splitlines()[0][:200] if p.stderr.strip() else ""))
     return r
 
@@ -122,7 +126,7 @@ def main():
         docs += sorted(os.path.join(d, f) for f in os.listdir(d) if f.endswith(".md") and f != "README.md")
     keys = ["expected", "right", "missed", "wrong", "guessed", "asked", "ask_lines", "overasked", "silent", "not_lines"]
     tot = {k: 0 for k in keys}
-    planned = 0
+    planned = nothing = 0
     if not as_json:
         print("%-52s %4s %5s %6s %5s %7s %5s %4s %6s %s" % ("document", "req", "right", "missed", "wrong", "guessed", "asked",
               "over", "silent", "planned"))
@@ -131,22 +135,23 @@ def main():
         for k in tot:
             tot[k] += r[k]
         planned += r["planned"]
+        nothing += r.get("nothing", False)
         if as_json:
             continue
         print("%-52s %4d %5d %6d %5d %7d %5s %4d %6d %s" % (r["doc"][:52], r["expected"], r["right"], r["missed"], r["wrong"],
-              r["guessed"], "%d/%d" % (r["asked"], r["ask_lines"]), r["overasked"], r["silent"], "yes" if r["planned"] else "NO"))
+              r["guessed"], "%d/%d" % (r["asked"], r["ask_lines"]), r["overasked"], r["silent"], "yes" if r["planned"] else "nothing" if r.get("nothing") else "NO"))
         if verbose:
             for n in r["notes"]:
                 print("    " + n)
-    tot["documents"], tot["planned"] = len(docs), planned
+    tot["documents"], tot["planned"], tot["nothing_to_plan"] = len(docs), planned, nothing
     if as_json:
         print(json.dumps(tot))
         return
     pct = 100.0 * tot["right"] / max(1, tot["expected"])
     print("total: %d documents; %d of %d targets right (%.1f %%), %d missed, %d wrong, %d guessed where a reader would ask; "
           "%d of %d uncertain lines asked, %d questions on lines with no target; %d of %d non-target lines dropped silently; "
-          "%d of %d documents planned"
+          "%d of %d documents planned, %d with nothing to plan"
           % (len(docs), tot["right"], tot["expected"], pct, tot["missed"], tot["wrong"], tot["guessed"], tot["asked"], tot["ask_lines"],
-             tot["overasked"], tot["silent"], tot["not_lines"], planned, len(docs)))
+             tot["overasked"], tot["silent"], tot["not_lines"], planned, len(docs), nothing))
 
 main()

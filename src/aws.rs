@@ -60,6 +60,12 @@ pub const CLOUDFORMATION: Service = Service { env: "CLOUDFORMATION", host: "clou
 pub const FIS: Service = Service { env: "FIS", host: "fis" };
 pub const BACKUP: Service = Service { env: "BACKUP", host: "backup" };
 pub const ARC_ZONAL_SHIFT: Service = Service { env: "ARC_ZONAL_SHIFT", host: "arc-zonal-shift" };
+pub const EC2: Service = Service { env: "EC2", host: "ec2" };
+pub const ELBV2: Service = Service { env: "ELASTIC_LOAD_BALANCING_V2", host: "elasticloadbalancing" };
+pub const AUTOSCALING: Service = Service { env: "AUTO_SCALING", host: "autoscaling" };
+pub const CLOUDWATCH: Service = Service { env: "CLOUDWATCH", host: "monitoring" };
+pub const SNS: Service = Service { env: "SNS", host: "sns" };
+pub const SQS: Service = Service { env: "SQS", host: "sqs" };
 pub const BEDROCK_RUNTIME: Service = Service { env: "BEDROCK_RUNTIME", host: "bedrock-runtime" };
 
 /// The shared SDK config and the region it resolved.

@@ -37,6 +37,9 @@ pub enum Error {
     /// A drill run from the command line failed (its fault or restore could not be carried out).
     #[error("drill: {0}")]
     Drill(crate::executor::Error),
+    /// `flow assess` could not read what is running.
+    #[error("assess: {0}")]
+    Assess(crate::executor::Error),
     /// The person stopped the command (Ctrl-C) while it waited; what it was doing is not recorded.
     #[error("cancelled: {0}")]
     Cancelled(String),
@@ -71,7 +74,7 @@ impl Error {
             Error::Load(load::Error::Settings(_)) => exit::USAGE,
             Error::Load(load::Error::Target(_)) => exit::FAILED,
             Error::Load(load::Error::Generator(_)) => exit::INTERNAL,
-            Error::Drill(_) => exit::FAILED,
+            Error::Drill(_) | Error::Assess(_) => exit::FAILED,
             Error::Cancelled(_) => exit::CANCELLED,
         }
     }

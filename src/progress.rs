@@ -5,6 +5,10 @@
 pub trait Progress: Send + Sync {
     /// `what` (a step, `planner`, `wait`) is under way; `line` says how far.
     fn show(&self, _what: &str, _line: &str) {}
+    /// `what` is `pos` of `len` seconds through; `line` says the rest.
+    fn bar(&self, what: &str, _pos: u64, _len: u64, line: &str) {
+        self.show(what, line)
+    }
     /// `what` is over.
     fn done(&self, _what: &str) {}
 }

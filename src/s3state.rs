@@ -512,7 +512,7 @@ impl Journal for Session {
             return Ok(());
         }
         // Who moved the runbook, for the person whose command lost.
-        let by = winner.and_then(|w| w.first().map(crate::report::text::who));
+        let by = winner.and_then(|w| w.first().map(Event::who));
         let found = self.0.next_seq(runbook)?;
         Err(Error::Conflict { runbook: runbook.into(), expected: first.seq, found, by })
     }

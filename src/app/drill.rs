@@ -1,4 +1,4 @@
-//! `flow drill failover` and `flow drill restore`: the drills' executors run once, outside a
+//! `flow drill failover`, `flow drill restore` and `flow drill alarm`: the drills' executors run once, outside a
 //! runbook, with the same params (and the same checks) as their steps, like `flow loadtest`.
 
 use serde::Serialize;
@@ -89,3 +89,4 @@ pub async fn run(
 pub const DOWNTIME: &str = metric::FAILOVER_DOWNTIME_S;
 pub const RTO: &str = metric::RTO_S;
 pub const RPO: &str = metric::RPO_S;
+pub const NOTIFICATION: &str = metric::NOTIFICATION_DELAY_S;

@@ -10,7 +10,9 @@
 //!
 //! Each call opens the state store for as long as it needs it, and no longer.
 
+pub mod assess;
 pub mod drill;
+pub mod loadtest;
 pub mod log;
 pub mod plan;
 pub mod report;
@@ -257,16 +259,10 @@ pub fn note_workflow(j: &mut dyn Journal, meta: &mut RunbookMeta, digest: String
     Ok(())
 }
 
-/// Read the workflow file and, if it was edited, validate it and record it as a new version.
-/// An unchanged file (same bytes as last read, at the current version) is not parsed again.
-pub fn sync_workflow(env: &Env, j: &mut dyn Journal, meta: &mut RunbookMeta) -> Result<Recorded> {
-    let bytes = workflow::read_bytes(&meta.workflow)?;
-    let file_digest = digest::of_bytes(&bytes);
-    let version = journal::project(j, &meta.name)?.version;
-    if meta.workflow_read.as_ref().is_some_and(|r| r.digest == file_digest && r.version == version) {
-        return Ok(Recorded { version, diff: Some(PlanDiff::default()), unchanged: true, event: None });
-    }
-    let plan = workflow::parse(&meta.workflow, &bytes)?;
+/// The workflow file's plan, checked as `flow run` checks an edit before recording it: it
+/// parses, names this runbook and breaks no rule of a plan.
+fn checked_plan(meta: &RunbookMeta, bytes: &[u8]) -> Result<Plan> {
+    let plan = workflow::parse(&meta.workflow, bytes)?;
     if plan.runbook != meta.name {
         return Err(Error::Workflow {
             path: meta.workflow.display().to_string(),
@@ -277,6 +273,24 @@ pub fn sync_workflow(env: &Env, j: &mut dyn Journal, meta: &mut RunbookMeta) -> 
     if !violations.is_empty() {
         return Err(validate::Invalid { source: meta.workflow.display().to_string(), violations }.into());
     }
+    Ok(plan)
+}
+
+/// The file's bytes are the ones last read, at the current version: nothing to look at.
+fn already_read(l: &Loaded, bytes: &[u8]) -> bool {
+    l.meta.workflow_read.as_ref().is_some_and(|r| r.version == l.view.version && r.digest == digest::of_bytes(bytes))
+}
+
+/// Read the workflow file and, if it was edited, validate it and record it as a new version.
+/// An unchanged file (same bytes as last read, at the current version) is not parsed again.
+pub fn sync_workflow(env: &Env, j: &mut dyn Journal, meta: &mut RunbookMeta) -> Result<Recorded> {
+    let bytes = workflow::read_bytes(&meta.workflow)?;
+    let file_digest = digest::of_bytes(&bytes);
+    let version = journal::project(j, &meta.name)?.version;
+    if meta.workflow_read.as_ref().is_some_and(|r| r.digest == file_digest && r.version == version) {
+        return Ok(Recorded { version, diff: Some(PlanDiff::default()), unchanged: true, event: None });
+    }
+    let plan = checked_plan(meta, &bytes)?;
     let rec = record_plan(env, j, &meta.name, &plan, crate::domain::runbook::EDITED)?;
     note_workflow(j, meta, file_digest, rec.version)?;
     Ok(rec)
@@ -286,17 +300,26 @@ pub fn sync_workflow(env: &Env, j: &mut dyn Journal, meta: &mut RunbookMeta) -> 
 /// make, without recording anything.
 pub fn pending_edit(l: &Loaded) -> Option<PlanDiff> {
     let bytes = std::fs::read(&l.meta.workflow).ok()?;
-    if l.meta
-        .workflow_read
-        .as_ref()
-        .is_some_and(|r| r.version == l.view.version && r.digest == digest::of_bytes(&bytes))
-    {
+    if already_read(l, &bytes) {
         return None;
     }
     match workflow::parse(&l.meta.workflow, &bytes) {
         Ok(p) if p.digest() != l.plan.digest() => Some(diff(&l.plan, &p)),
         _ => None,
     }
+}
+
+/// Why `flow run` would refuse the workflow file as it is now (it does not parse, names another
+/// runbook, or breaks a rule of the plan), or None. Nothing is recorded.
+pub fn workflow_problem(l: &Loaded) -> Option<String> {
+    let bytes = match workflow::read_bytes(&l.meta.workflow) {
+        Ok(b) => b,
+        Err(e) => return Some(e.to_string()),
+    };
+    if already_read(l, &bytes) {
+        return None;
+    }
+    checked_plan(&l.meta, &bytes).err().map(|e| e.to_string())
 }
 
 /// Digest of a step's params resolved against the outputs recorded so far.

@@ -189,7 +189,7 @@ pub async fn plan(env: &Env, path: &Path, workflows: &Path, how: &How) -> Result
     // A conflict or an impossible figure is refused before any model is asked; a spec where
     // flow read nothing may still hold what a model can point at.
     if let Some(e) = s.refusal(&shown) {
-        if !(llm && how.extract && e.kind == dspec::ErrorKind::NoRequirements) {
+        if !(llm && how.extract && matches!(e.kind, dspec::ErrorKind::NoRequirements { .. })) {
             return Err(e.into());
         }
     }

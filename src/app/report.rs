@@ -92,6 +92,21 @@ pub struct StepReport {
     pub load: Option<LoadView>,
     pub failover: Option<FailoverView>,
     pub restore: Option<RestoreView>,
+    /// An alarm drill's per-alarm delays.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarms: Option<AlarmView>,
+    /// An assess step's findings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<crate::domain::assess::Finding>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AlarmView {
+    /// (alarm, delay s, subject)
+    pub alarms: Vec<(String, f64, String)>,
+    pub slowest_s: Option<f64>,
+    pub bound_s: Option<f64>,
+    pub findings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -110,6 +125,15 @@ pub struct LoadView {
     pub percentiles: Vec<(String, f64)>,
     pub throughput_rps: Option<f64>,
     pub success_rate_pct: Option<f64>,
+    /// Seconds of warm-up at the start of the series (sent, not counted in the figures).
+    #[serde(default)]
+    pub warmup_s: f64,
+    /// The throughput target this load test verifies (req/s).
+    #[serde(default)]
+    pub rate_target: Option<f64>,
+    /// The latency targets it verifies: (`avg`, `p99` ..., ms).
+    #[serde(default)]
+    pub latency_targets: Vec<(String, f64)>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -121,6 +145,12 @@ pub struct FailoverView {
     pub downtime_s: f64,
     pub recovered: bool,
     pub max_downtime_s: Option<f64>,
+    /// The alarms that fired during the drill: (alarm, s after the fault, back to OK at).
+    #[serde(default)]
+    pub alarms: Vec<(String, f64, Option<f64>)>,
+    /// What the alarms' history says about the drill (a stop condition that never fired ...).
+    #[serde(default)]
+    pub alarm_findings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -166,8 +196,9 @@ fn views(
     kind: Option<StepKind>,
     state: State,
     s: &crate::domain::lifecycle::StepView,
-    covers: &[String],
+    step: &crate::domain::plan::Step,
 ) -> StepViews {
+    let covers = &step.covers;
     let e = &s.evidence;
     let target = |k: crate::domain::requirement::Kind| {
         plan.requirements.iter().find(|r| covers.contains(&r.id) && r.kind == k).map(|r| r.value)
@@ -175,17 +206,16 @@ fn views(
     let mut v = StepViews::default();
     match kind {
         Some(StepKind::Quota) => {
+            // Before the step has run, its params say which quota it checks.
+            let text = |k: &str| {
+                e.get(k).or_else(|| step.params.get(k)).and_then(Value::as_str).unwrap_or_default().to_string()
+            };
             v.quota = Some(QuotaView {
-                quota: format!(
-                    "{}/{} {}",
-                    e.get("service_code").and_then(Value::as_str).unwrap_or_default(),
-                    e.get("quota_code").and_then(Value::as_str).unwrap_or_default(),
-                    e.get("quota_name").and_then(Value::as_str).unwrap_or_default()
-                )
-                .trim()
-                .to_string(),
+                quota: format!("{}/{} {}", text("service_code"), text("quota_code"), text("quota_name"))
+                    .trim()
+                    .to_string(),
                 current: num(e, "applied_value"),
-                required: num(e, "required_value"),
+                required: num(e, "required_value").or_else(|| num(&step.params, "required")),
                 request: e.get("request_id").and_then(Value::as_str).map(str::to_string),
                 status: e
                     .get("request_status")
@@ -210,11 +240,25 @@ fn views(
             .iter()
             .filter_map(|(label, k)| num(e, k).map(|v| (label.to_string(), v)))
             .collect();
+            use crate::domain::requirement::Kind;
+            let latency_targets = plan
+                .requirements
+                .iter()
+                .filter(|r| covers.contains(&r.id))
+                .filter_map(|r| match &r.kind {
+                    Kind::LatencyAvg => Some(("avg".to_string(), r.value)),
+                    Kind::LatencyP(p) => Some((format!("p{p}"), r.value)),
+                    _ => None,
+                })
+                .collect();
             v.load = Some(LoadView {
                 series,
                 percentiles,
                 throughput_rps: num(e, "throughput_rps"),
                 success_rate_pct: num(e, "success_rate_pct"),
+                warmup_s: num(&step.params, "warmup_s").unwrap_or(0.0),
+                rate_target: target(Kind::Throughput),
+                latency_targets,
             });
         }
         Some(StepKind::FailoverDrill) if s.phase == Phase::Succeeded => {
@@ -226,6 +270,28 @@ fn views(
                 downtime_s: num(e, "downtime_s").unwrap_or(0.0),
                 recovered: e.get("recovered").and_then(Value::as_bool).unwrap_or(false),
                 max_downtime_s: num(e, "max_downtime_s"),
+                alarms: e
+                    .get("alarms")
+                    .and_then(|a| a.get("fired"))
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .map(|a| {
+                        (
+                            a.get("alarm").and_then(Value::as_str).unwrap_or_default().to_string(),
+                            a.get("fired_at_s").and_then(Value::as_f64).unwrap_or(0.0),
+                            a.get("ok_at_s").and_then(Value::as_f64),
+                        )
+                    })
+                    .collect(),
+                alarm_findings: e
+                    .get("alarms")
+                    .and_then(|a| a.get("findings"))
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|f| f.as_str().map(str::to_string))
+                    .collect(),
             })
         }
         Some(StepKind::RestoreDrill) if s.phase == Phase::Succeeded => {
@@ -242,6 +308,32 @@ fn views(
                 rpo_target_s: target(Kind::Rpo),
             })
         }
+        Some(StepKind::Assess) if s.phase == Phase::Succeeded => {
+            v.findings = e.get("findings").and_then(|f| serde_json::from_value(f.clone()).ok()).unwrap_or_default();
+        }
+        Some(StepKind::AlarmDrill) if s.phase == Phase::Succeeded => {
+            let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+            v.alarms = Some(AlarmView {
+                alarms: e
+                    .get("alarms")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .map(|a| {
+                        (text(a, "alarm"), a.get("delay_s").and_then(Value::as_f64).unwrap_or(0.0), text(a, "subject"))
+                    })
+                    .collect(),
+                slowest_s: num(e, "notification_delay_s"),
+                bound_s: num(e, "max_delay_s"),
+                findings: e
+                    .get("findings")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|f| f.as_str().map(str::to_string))
+                    .collect(),
+            })
+        }
         _ => {}
     }
     v
@@ -254,6 +346,8 @@ struct StepViews {
     load: Option<LoadView>,
     failover: Option<FailoverView>,
     restore: Option<RestoreView>,
+    alarms: Option<AlarmView>,
+    findings: Vec<crate::domain::assess::Finding>,
 }
 
 /// The report of a plan and its projection (and journal).
@@ -291,7 +385,7 @@ pub fn build(plan: &Plan, view: &RunbookView, journal: Vec<Event>, generated_at:
         .map(|st| {
             let s = view.step(&st.id);
             let state = view.state(st);
-            let v = views(plan, StepKind::parse(&st.kind), state, s, &st.covers);
+            let v = views(plan, StepKind::parse(&st.kind), state, s, st);
             StepReport {
                 id: st.id.clone(),
                 kind: st.kind.clone(),
@@ -314,6 +408,8 @@ pub fn build(plan: &Plan, view: &RunbookView, journal: Vec<Event>, generated_at:
                 load: v.load,
                 failover: v.failover,
                 restore: v.restore,
+                alarms: v.alarms,
+                findings: v.findings,
             }
         })
         .collect();

@@ -58,6 +58,9 @@ pub struct Status {
     pub workflow: PathBuf,
     /// Edits of the workflow file that `flow run` will validate and record.
     pub workflow_edited: Option<PlanDiff>,
+    /// Why `flow run` would refuse the workflow file as it stands (a parse error, a broken rule).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow_invalid: Option<String>,
     pub steps: Vec<StepStatus>,
     pub requirements: Vec<Verdict>,
     /// On shared state: the `flow run` holding the runbook's lease, and until when.
@@ -138,6 +141,7 @@ pub fn status(env: &Env, runbook: Option<&str>) -> Result<Status> {
         version: l.view.version,
         workflow: l.meta.workflow.clone(),
         workflow_edited: edited,
+        workflow_invalid: crate::app::workflow_problem(&l),
         steps,
         requirements,
         lease: env.backend.run_holder(&l.meta.name)?,

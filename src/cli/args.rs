@@ -21,6 +21,48 @@ const EXIT_CODES: &str = "Exit codes:
   70   an unexpected internal or I/O failure
   130  stopped by Ctrl-C while waiting for a model; nothing of that call recorded";
 
+const SPEC_EXAMPLES: &str = "Examples:
+  flow spec specs/launch.md                 requirements, figures not read (with why), questions
+  flow spec specs/launch.md --json          the same as JSON
+  flow spec specs/launch.md --extract llm   a model proposes too; only what its quote says is kept";
+
+const PLAN_EXAMPLES: &str = "Examples:
+  flow plan specs/launch.md                 the builtin planner, offline
+  OPENAI_BASE_URL=http://127.0.0.1:8080/v1 flow plan specs/launch.md --planner openai --model qwen
+  flow plan specs/launch.md --force         re-plan even if it discards evidence or approvals";
+
+const RUN_EXAMPLES: &str = "Examples:
+  flow run                  ready steps; stops at the first gates (exit 10)
+  flow run --wait           keep polling quota requests and stack changes until done or a gate
+  flow run -r launch --json";
+
+const LOADTEST_EXAMPLES: &str = "Examples:
+  flow loadtest http://127.0.0.1:8080/ --rate 2500 --duration 60s --warmup 10s \\
+      --threshold 'rate>=2500' --threshold 'avg<250ms' --threshold 'success>=99.5%'
+  flow loadtest https://app.example.com/health --connections 64 --duration 30s
+  flow loadtest http://127.0.0.1:8080/ --stage 30s:500 --stage 1m:2500 --rate 2500 --duration 5m
+
+Durations: 250ms, 10s, 5m, 2h, 1h 30m, 1day (a number and a unit; units combine).";
+
+const DRILL_EXAMPLES: &str = "Examples:
+  flow drill failover http://app.internal/health --inject './stop-az.sh us-east-1a' \\
+      --recover './start-az.sh us-east-1a' --max-downtime 60s --rate 200
+  flow drill restore --restore './restore-latest.sh' --probe tcp://10.0.3.7:5432 \\
+      --max-rto 2h --max-rpo 10m --cleanup './drop-scratch.sh'
+  flow drill alarm --prefix launch-alarms- --region eu-west-1 --max-delay 5m
+
+Durations: 250ms, 10s, 5m, 2h, 1h 30m, 1day (a number and a unit; units combine).";
+
+const REPORT_EXAMPLES: &str = "Examples:
+  flow report                       writes <runbook>-report.html here and prints its path
+  flow report --format md -o out/report.md
+  flow report --check               GO (0), NO-GO (1) or UNDECIDED (10), for CI
+  flow report --format junit -o report.xml";
+
+const APPROVE_EXAMPLES: &str = "Examples:
+  flow approve changeset-vpc                          on a terminal: shows the preview, asks
+  flow approve changeset-vpc --digest 425674092c2c --comment \"reviewed with Ana\"";
+
 #[derive(Parser, Debug)]
 #[command(
     name = "flow",
@@ -67,7 +109,9 @@ pub struct ModelArgs {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Parse a spec and show its requirements, context and diagnostics.
+    #[command(after_help = SPEC_EXAMPLES)]
     Spec {
+        /// The Markdown spec to read.
         file: PathBuf,
         /// builtin (the grammar alone), or llm: a model also proposes requirements, each kept
         /// only when its quote is on its line and the grammar reads the same target from it.
@@ -78,11 +122,35 @@ pub enum Command {
         planner: String,
         #[command(flatten)]
         model: ModelArgs,
+        /// Print JSON instead of text (the fields the README documents).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read what runs in the app's VPC (read-only) and list what threatens the requirements.
+    #[command(
+        after_help = "Examples:\n  flow assess --region eu-west-1               the region's only non-default VPC\n  flow assess specs/launch.md --vpc vpc-0abc   findings name the spec's requirements\n  flow assess --json --fleet-max 12            also: do the subnets hold 12 instances after an AZ loss?\n\nExit 0: no high finding; 1: a high finding, or what runs could not be read."
+    )]
+    Assess {
+        /// A spec: its context gives `region` and `vpc`, and each finding names its requirements.
+        spec: Option<PathBuf>,
+        /// The app's VPC (default: the spec's `vpc`, else the region's only non-default VPC).
+        #[arg(long)]
+        vpc: Option<String>,
+        /// The AWS region (default: the spec's `region`, AWS_REGION or the profile's).
+        #[arg(long)]
+        region: Option<String>,
+        /// The fleet at its largest (instances): checks the private subnets hold it after an AZ loss.
+        #[arg(long)]
+        fleet_max: Option<u64>,
+        /// Print JSON instead of text (the fields the README documents).
         #[arg(long)]
         json: bool,
     },
     /// Plan a spec: validate the DAG, write workflows/<name>.toml, record the version.
+    #[command(after_help = PLAN_EXAMPLES)]
     Plan {
+        /// The Markdown spec to plan; the runbook is named after its file (`specs/launch.md`:
+        /// `launch`).
         spec: PathBuf,
         /// builtin (offline), openai (any OpenAI-compatible endpoint) or bedrock.
         #[arg(long, default_value = "builtin", value_parser = ["builtin", "openai", "bedrock"])]
@@ -102,10 +170,12 @@ pub enum Command {
         /// Where workflow files go.
         #[arg(long, env = "FLOW_WORKFLOWS", default_value = "workflows")]
         workflows: PathBuf,
+        /// Print JSON instead of text (the fields the README documents).
         #[arg(long)]
         json: bool,
     },
     /// Run every ready step; stop at gates and long waits.
+    #[command(after_help = RUN_EXAMPLES)]
     Run {
         /// Keep polling external waits until done or blocked on a person.
         #[arg(long)]
@@ -113,15 +183,19 @@ pub enum Command {
         /// Steps run at once, at most.
         #[arg(long, default_value_t = 4)]
         jobs: usize,
+        /// Print JSON instead of text (the fields the README documents).
         #[arg(long)]
         json: bool,
     },
     /// Load-test a URL: open model at a fixed rate, or closed model as fast as connections allow.
+    #[command(after_help = LOADTEST_EXAMPLES)]
     Loadtest {
+        /// The http:// or https:// URL every request goes to.
         url: String,
         /// Requests per second, scheduled whatever the server does (open model).
         #[arg(long)]
         rate: Option<f64>,
+        /// How long to send, after the warm-up.
         #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
         duration: std::time::Duration,
         /// Connections (closed model), or the initial pool (open model).
@@ -130,19 +204,22 @@ pub enum Command {
         /// A new TCP (and TLS) connection per request.
         #[arg(long)]
         no_keepalive: bool,
+        /// How long one request may take before it counts as an error.
         #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
         timeout: std::time::Duration,
-        /// Not counted in the figures.
+        /// Requests sent first at the same rate, not counted in the figures.
         #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
         warmup: std::time::Duration,
+        /// The HTTP method.
         #[arg(long, default_value = "GET")]
         method: String,
         /// `Name: value`, repeatable.
         #[arg(long = "header")]
         headers: Vec<String>,
+        /// The request body, sent as given.
         #[arg(long)]
         body: Option<String>,
-        /// Statuses that count as success.
+        /// Statuses that count as success: codes and ranges, comma-separated (`200-299,304`).
         #[arg(long, default_value = "200-399")]
         success: String,
         /// Requests in flight at most (default: rate x timeout).
@@ -160,23 +237,28 @@ pub enum Command {
         /// `DURATION:RATE`, repeatable: reach RATE linearly over DURATION, then the next stage; --rate after the last.
         #[arg(long = "stage")]
         stages: Vec<String>,
+        /// Print JSON instead of text (the fields the README documents).
         #[arg(long)]
         json: bool,
     },
     /// Run a resilience drill once, outside a runbook: an AZ failover or a backup restore.
+    #[command(after_help = DRILL_EXAMPLES)]
     Drill {
         #[command(subcommand)]
         drill: Drill,
     },
     /// The go/no-go report: every requirement with its verdict and evidence, every step.
+    #[command(after_help = REPORT_EXAMPLES)]
     Report {
         /// html (one self-contained file), md (charts as SVG files beside it), json, junit.
         #[arg(long, default_value = "html", value_parser = ["html", "md", "json", "junit"])]
         format: String,
-        /// Write here instead of stdout.
-        #[arg(long, short = 'o')]
+        /// Write here (`-`: stdout). Default: html and md to RUNBOOK-report.html / .md in the
+        /// project folder, json and junit to stdout.
+        #[arg(long, short = 'o', value_name = "FILE")]
         output: Option<PathBuf>,
         /// The same as --format json.
+        /// Print JSON instead of text (the fields the README documents).
         #[arg(long)]
         json: bool,
         /// Print the decision's headline and exit with its code: 0 GO, 1 NO-GO, 10 UNDECIDED
@@ -186,20 +268,40 @@ pub enum Command {
         check: bool,
     },
     /// The plan's DAG with each step's state: Mermaid or Graphviz DOT.
+    #[command(
+        after_help = "Examples:\n  flow graph                 Mermaid, to paste into a Markdown file\n  flow graph --format dot | dot -Tsvg > plan.svg\n  flow graph --architecture current --vpc vpc-0abc --format drawio > current.drawio"
+    )]
     Graph {
-        #[arg(long, default_value = "mermaid", value_parser = ["mermaid", "dot"])]
+        /// mermaid, dot (Graphviz), or drawio (with --architecture: draw.io's XML, AWS shapes).
+        #[arg(long, default_value = "mermaid", value_parser = ["mermaid", "dot", "drawio"])]
         format: String,
+        /// Draw what runs in AWS instead of the plan: `current`, the app's VPC as `flow assess`
+        /// reads it (read-only).
+        #[arg(long, value_parser = ["current"])]
+        architecture: Option<String>,
+        /// With --architecture: the app's VPC (default: the region's only non-default VPC).
+        #[arg(long, requires = "architecture")]
+        vpc: Option<String>,
+        /// With --architecture: the AWS region (default: AWS_REGION or the profile's).
+        #[arg(long, requires = "architecture")]
+        region: Option<String>,
     },
     /// Serve the runbooks over the Model Context Protocol on stdio, for an AI assistant (it can
     /// plan, run and read; only people approve).
+    #[command(after_help = "Examples:
+  flow mcp -C /work/launch      what an assistant's MCP client starts, e.g.
+  {\"mcpServers\": {\"flow\": {\"command\": \"flow\", \"args\": [\"mcp\", \"-C\", \"/work/launch\"]}}}")]
     Mcp,
     /// Steps, gates waiting and requirement verdicts.
+    #[command(after_help = "Examples:\n  flow status\n  flow status -r launch --json")]
     Status {
+        /// Print JSON instead of text (the fields the README documents).
         #[arg(long)]
         json: bool,
     },
     /// Approve what a gated step showed: the preview whose digest you give, or (on a terminal)
     /// the one printed for you to confirm.
+    #[command(after_help = APPROVE_EXAMPLES)]
     Approve {
         /// The step waiting for approval (`flow status` lists them).
         step: String,
@@ -213,6 +315,9 @@ pub enum Command {
     },
     /// Settle a question the spec left open (`flow spec` and `flow status` list them): which
     /// reading holds, or none of them. `flow plan` then plans with the answer.
+    #[command(
+        after_help = "Examples:\n  flow answer q-12 --use 1 --comment \"the SLA page is the source\"\n  flow answer q-14 --none"
+    )]
     Answer {
         /// The question (`q-12`).
         question: String,
@@ -227,39 +332,57 @@ pub enum Command {
         comment: Option<String>,
     },
     /// Reject a gated step.
+    #[command(after_help = "Examples:\n  flow reject changeset-vpc --reason \"the new CIDR overlaps the office VPN\"")]
     Reject {
+        /// The step waiting for approval.
         step: String,
+        /// Why, kept in the journal and the report.
         #[arg(long)]
         reason: String,
     },
     /// Run a failed or rejected step again.
-    Retry { step: String },
-    /// Mark a step as skipped (its requirements stay unverified).
-    Skip {
+    #[command(after_help = "Examples:\n  flow retry baseline-load && flow run")]
+    Retry {
+        /// The failed or rejected step (`flow status` lists them).
         step: String,
+    },
+    /// Mark a step as skipped (its requirements stay unverified).
+    #[command(after_help = "Examples:\n  flow skip quota-nat --reason \"raised by hand in the console, ticket 4411\"")]
+    Skip {
+        /// The step to skip; steps that need it may then run.
+        step: String,
+        /// Why, kept in the journal and the report.
         #[arg(long)]
         reason: String,
     },
     /// Move a runbook with its whole history between this store and another.
+    #[command(
+        after_help = "Examples:\n  flow state export --to s3://team-bucket/flow\n  flow state import --from ../laptop/state -r launch"
+    )]
     State {
         #[command(subcommand)]
         action: StateAction,
     },
     /// The runbook's journal (`--llm`: the planner's requests and answers).
+    #[command(after_help = "Examples:\n  flow log\n  flow log --llm --json | jq '.exchanges[0].answer'")]
     Log {
+        /// The planner's exchanges with the model (request, answer, tokens, repairs) instead.
         #[arg(long)]
         llm: bool,
+        /// Print JSON instead of text (the fields the README documents).
         #[arg(long)]
         json: bool,
     },
     /// Print the shell completion script: `source <(flow completions bash)`, or write it where
     /// the shell loads completions from.
+    #[command(after_help = "Examples:\n  source <(flow completions bash)\n  flow completions zsh > ~/.zfunc/_flow")]
     Completions {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
     /// Print flow's man page (roff): `flow man | man -l -`; with `--dir`, write `flow.1` and a
     /// `flow-COMMAND.1` page per command there.
+    #[command(after_help = "Examples:\n  flow man | man -l -\n  flow man --dir ~/.local/share/man/man1")]
     Man {
         /// Where to write the pages (made if missing).
         #[arg(long, value_name = "DIR")]
@@ -270,7 +393,9 @@ pub enum Command {
 #[derive(Subcommand, Debug)]
 pub enum Drill {
     /// Inject a fault while probing URL; measure downtime and recovery.
+    #[command(after_help = DRILL_EXAMPLES)]
     Failover {
+        /// The service's http:// or https:// URL, probed throughout.
         url: String,
         /// The fault: run by `sh -c` (it may block while the fault lasts).
         #[arg(long)]
@@ -297,10 +422,12 @@ pub enum Drill {
         /// Background load (req/s) from the built-in generator while the drill runs.
         #[arg(long)]
         rate: Option<f64>,
+        /// Print JSON instead of text (the fields the README documents).
         #[arg(long)]
         json: bool,
     },
     /// Restore by command; measure the time until PROBE answers (RTO) and the data lost (RPO).
+    #[command(after_help = DRILL_EXAMPLES)]
     Restore {
         /// The restore: run by `sh -c`; it may print `::restore-point RFC3339` or `::metric rpo_s=N`.
         #[arg(long)]
@@ -308,6 +435,7 @@ pub enum Drill {
         /// The restored copy: an http(s):// URL or tcp://host:port.
         #[arg(long)]
         probe: String,
+        /// Time between probes.
         #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
         interval: std::time::Duration,
         /// How long each probe waits for an answer (default 1s).
@@ -332,6 +460,30 @@ pub enum Drill {
         /// The most data loss allowed (exit 1 beyond it).
         #[arg(long, value_parser = humantime::parse_duration)]
         max_rpo: Option<std::time::Duration>,
+        /// Print JSON instead of text (the fields the README documents).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set CloudWatch alarms to ALARM; measure how long each notification takes to reach a
+    /// subscriber of its SNS topic (a temporary SQS queue listens); set them back after.
+    #[command(after_help = DRILL_EXAMPLES)]
+    Alarm {
+        /// Every metric alarm whose name starts with this (a stack's alarms: `STACK-`).
+        #[arg(long, conflicts_with = "alarm", required_unless_present = "alarm")]
+        prefix: Option<String>,
+        /// An alarm by name (repeat for more).
+        #[arg(long)]
+        alarm: Vec<String>,
+        /// The AWS region (default: AWS_REGION or the profile's).
+        #[arg(long)]
+        region: Option<String>,
+        /// The longest a notification may take (exit 1 beyond it).
+        #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+        max_delay: std::time::Duration,
+        /// How long to wait for the notifications (default: the bound plus a minute).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        wait: Option<std::time::Duration>,
+        /// Print JSON instead of text (the fields the README documents).
         #[arg(long)]
         json: bool,
     },
@@ -340,16 +492,26 @@ pub enum Drill {
 #[derive(Subcommand, Debug)]
 pub enum StateAction {
     /// Copy a runbook from this store (--state) to another: a directory or s3://BUCKET/PREFIX.
+    #[command(
+        after_help = "Examples:\n  flow state export --to s3://team-bucket/flow -r launch\n  flow state export --to ../backup-state"
+    )]
     Export {
+        /// The store to copy to: a directory or s3://BUCKET/PREFIX.
         #[arg(long, value_name = "STATE")]
         to: String,
+        /// Print JSON instead of text (the fields the README documents).
         #[arg(long)]
         json: bool,
     },
     /// Copy a runbook from another store into this one (--state).
+    #[command(
+        after_help = "Examples:\n  flow state import --from s3://team-bucket/flow -r launch\n  flow state import --from ../laptop/state"
+    )]
     Import {
+        /// The store to copy from: a directory or s3://BUCKET/PREFIX.
         #[arg(long, value_name = "STATE")]
         from: String,
+        /// Print JSON instead of text (the fields the README documents).
         #[arg(long)]
         json: bool,
     },
@@ -358,6 +520,32 @@ pub enum StateAction {
 #[cfg(test)]
 mod tests {
     use crate::exit::*;
+    use clap::CommandFactory;
+
+    /// Every argument says what it is, and every command shows an example.
+    #[test]
+    fn every_argument_has_help_and_every_command_an_example() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let path = format!("{path} {}", cmd.get_name()).trim().to_string();
+            for a in cmd.get_arguments() {
+                let id = a.get_id().as_str();
+                if !matches!(id, "help" | "version") && a.get_help().is_none() {
+                    missing.push(format!("{path}: argument {id} has no help"));
+                }
+            }
+            let leaf = cmd.get_subcommands().next().is_none();
+            if leaf && path != "flow help" && !cmd.get_after_help().is_some_and(|h| h.to_string().contains("Examples:"))
+            {
+                missing.push(format!("{path}: no examples"));
+            }
+            for sub in cmd.get_subcommands().filter(|c| c.get_name() != "help") {
+                walk(sub, &path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "", &mut missing);
+        assert!(missing.is_empty(), "{missing:#?}");
+    }
 
     #[test]
     fn help_lists_every_exit_code() {

@@ -337,6 +337,16 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
             loadtest(load::Settings::resolve(ask)?, json).await
         }
         Command::Drill { drill } => self::drill(env, drill).await,
+        Command::Assess { spec, vpc, region, fleet_max, json } => {
+            let a = app::assess::run(env, spec.as_deref(), vpc.as_deref(), region.as_deref(), fleet_max).await?;
+            if json {
+                print_json(&a);
+            } else {
+                out(&render::assessment(&a));
+            }
+            let high = a.findings.iter().any(|f| f.finding.severity == crate::domain::assess::Severity::High);
+            Ok(if high { exit::FAILED } else { exit::OK })
+        }
         Command::Mcp => {
             let mut env = env.clone();
             if let Some((url, name)) = crate::config::webhook()? {
@@ -355,7 +365,22 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
             let code = report(env, rb, if json { "json" } else { &format }, output.as_deref())?;
             Ok(if check { code } else { exit::OK })
         }
-        Command::Graph { format } => {
+        Command::Graph { format, architecture: Some(_), vpc, region } => {
+            let a = app::assess::run(env, None, vpc.as_deref(), region.as_deref(), None).await?;
+            out(&match format.as_str() {
+                "drawio" => crate::report::architecture::drawio(&a.setup),
+                "dot" => crate::report::architecture::dot(&a.setup),
+                _ => crate::report::architecture::mermaid(&a.setup),
+            });
+            Ok(exit::OK)
+        }
+        Command::Graph { format, .. } => {
+            if format == "drawio" {
+                return Err(Error::Usage(
+                    "--format drawio draws what runs in AWS: add --architecture current (the plan is drawn as mermaid or dot)"
+                        .into(),
+                ));
+            }
             let g = app::report::graph(env, rb, &format)?;
             out(&g);
             Ok(exit::OK)
@@ -506,12 +531,24 @@ fn confirm(env: &Env, rb: Option<&str>, step: &str) -> Result<Option<String>> {
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes").then_some(digest))
 }
 
-/// `flow report`: render, then write to the file (and the charts beside it) or print.
+/// `flow report`: render, then write to the file (and the charts beside it) or print. Without
+/// `-o`, HTML and Markdown go to a file named after the runbook (a page of HTML is no use on a
+/// terminal), JSON and JUnit to stdout; `-o -` prints any of them.
 fn report(env: &Env, rb: Option<&str>, format: &str, output: Option<&std::path::Path>) -> Result<i32> {
     use crate::report;
     let r = app::report::report(env, rb)?;
     let write = |path: &std::path::Path, text: &str| {
         std::fs::write(path, text).map_err(|e| Error::io(format!("writing {}", path.display()), e))
+    };
+    let default = match format {
+        "md" => Some(std::path::PathBuf::from(format!("{}-report.md", r.runbook))),
+        "html" => Some(std::path::PathBuf::from(format!("{}-report.html", r.runbook))),
+        _ => None,
+    };
+    let output = match output {
+        Some(o) if o == std::path::Path::new("-") => None,
+        Some(o) => Some(o.to_path_buf()),
+        None => default,
     };
     let (text, files) = match format {
         "json" => (serde_json::to_string_pretty(&r).unwrap_or_default() + "\n", vec![]),
@@ -519,6 +556,7 @@ fn report(env: &Env, rb: Option<&str>, format: &str, output: Option<&std::path::
         "md" => {
             let graph = app::report::graph(env, rb, "mermaid")?;
             let stem = output
+                .as_deref()
                 .and_then(|o| o.file_stem())
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "flow-report".into());
@@ -528,21 +566,28 @@ fn report(env: &Env, rb: Option<&str>, format: &str, output: Option<&std::path::
     };
     // What a person reads shows every character that would act instead (JSON escapes its own).
     let text = if format == "json" { text } else { visible(&text).into_owned() };
-    let dir =
-        output.and_then(|o| o.parent()).filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let dir = output
+        .as_deref()
+        .and_then(|o| o.parent())
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
     for (name, svg) in &files {
         write(&dir.join(name), svg)?;
     }
     match output {
         Some(path) => {
-            write(path, &text)?;
+            write(&path, &text)?;
+            let charts = match format {
+                "html" => format!(", {} charts inline", text.matches("<div class=\"chart\">").count()),
+                "md" => format!(", {} charts beside it", files.len()),
+                _ => String::new(),
+            };
             eprintln!(
-                "{}: {} ({} requirements, {} charts beside it)",
+                "{}: {} ({} requirements{charts})",
                 path.display(),
                 visible(&r.decision.headline),
-                r.requirements.len(),
-                files.len()
+                r.requirements.len()
             );
         }
         None => out(&text),
@@ -609,6 +654,13 @@ async fn drill(env: &Env, d: args::Drill) -> Result<i32> {
             bounds.extend(max_rpo.map(|d| (ad::RPO, d.as_secs_f64())));
             (StepKind::RestoreDrill, params, bounds, json)
         }
+        args::Drill::Alarm { prefix, alarm, region, max_delay, wait, json } => {
+            let params = json!({
+                "alarm_prefix": prefix, "alarms": if alarm.is_empty() { None } else { Some(alarm) }, "region": region,
+                "max_delay_s": max_delay.as_secs_f64(), "wait_s": wait.map(|w| w.as_secs().max(1)),
+            });
+            (StepKind::AlarmDrill, params, vec![(ad::NOTIFICATION, max_delay.as_secs_f64())], json)
+        }
     };
     let mut params = params.as_object().cloned().unwrap_or_default();
     params.retain(|_, v| !v.is_null());
@@ -623,15 +675,8 @@ async fn drill(env: &Env, d: args::Drill) -> Result<i32> {
 }
 
 async fn loadtest(s: load::Settings, json: bool) -> Result<i32> {
-    use crate::progress::Progress;
     let bars = Arc::new(progress::Bars::new(json));
-    let b = bars.clone();
-    let live = load::LiveLine::new(s.duration.as_secs(), s.rate);
-    let tick: Arc<dyn Fn(Duration, load::Live) + Send + Sync> = Arc::new(move |t, l| {
-        b.show("loadtest", &live.line(t, &l));
-    });
-    let report = load::run(s, tick).await.map_err(Error::Load)?;
-    bars.done("loadtest");
+    let report = app::loadtest::run(s, bars).await?;
     if json {
         print_json(&report);
     } else {

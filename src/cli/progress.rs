@@ -56,6 +56,23 @@ impl Progress for Bars {
         bar.set_message(crate::domain::human::visible(line).into_owned());
     }
 
+    fn bar(&self, what: &str, pos: u64, len: u64, line: &str) {
+        let Some(multi) = &self.multi else { return };
+        let mut bars = self.bars.lock().unwrap_or_else(|e| e.into_inner());
+        let bar = bars.entry(what.to_string()).or_insert_with(|| {
+            let b = multi.add(ProgressBar::new(len));
+            b.set_style(
+                ProgressStyle::with_template("{prefix:.bold} {bar:24} {pos}/{len} s  {wide_msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            b.set_prefix(what.to_string());
+            b
+        });
+        bar.set_length(len);
+        bar.set_position(pos);
+        bar.set_message(crate::domain::human::visible(line).into_owned());
+    }
+
     fn done(&self, what: &str) {
         if let Some(b) = self.bars.lock().unwrap_or_else(|e| e.into_inner()).remove(what) {
             b.finish_and_clear();

@@ -16,10 +16,19 @@ use crate::engine::RunOutcome;
 pub use crate::domain::human::visible;
 pub use crate::report::text::{diff, event};
 
+/// At most `width` characters; a cut text ends with "…" so it does not read as whole.
+fn clip(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(width - 1).collect();
+    format!("{}…", cut.trim_end())
+}
+
 fn req_row(r: &Requirement) -> String {
     let lines: Vec<String> = r.all_lines().iter().map(|l| l.to_string()).collect();
     let scope = r.scope.as_deref().map(|s| format!("[{s}] ")).unwrap_or_default();
-    let text: String = format!("{scope}{}", r.text).chars().take(70).collect();
+    let text = clip(&format!("{scope}{}", r.text), 70);
     let row = format!("  {:<14} {:<22} {:<18} {:>5}  {}", r.id, r.kind.to_string(), r.target(), lines.join(","), text);
     format!("{}\n", row.trim_end())
 }
@@ -256,6 +265,15 @@ pub fn status(st: &Status) -> String {
             diff(d)
         ));
     }
+    if let Some(why) = &st.workflow_invalid {
+        out.push_str(&format!(
+            "warning: `flow run` will refuse the workflow file until it is fixed (or `flow plan` writes it again); the steps below are plan version {}:\n",
+            st.version
+        ));
+        for line in why.lines() {
+            out.push_str(&format!("  {line}\n"));
+        }
+    }
     out.push_str(&format!("\n{:<22} {:<15} {:<17} {}\n", "STEP", "KIND", "STATE", "DETAIL"));
     for s in &st.steps {
         let mut detail = Vec::new();
@@ -337,7 +355,34 @@ pub fn status(st: &Status) -> String {
         out.push_str(row.trim_end());
         out.push('\n');
     }
+    out.push_str(&format!("\nnext: {}\n", next_command(st)));
     out
+}
+
+/// What to do next, from where the runbook stands.
+fn next_command(st: &Status) -> String {
+    let any = |state: State| st.steps.iter().any(|s| s.state == state);
+    let started = st.steps.iter().any(|s| !matches!(s.state, State::Pending | State::Ready));
+    if st.workflow_invalid.is_some() {
+        format!("fix {} as the warning above says, then `flow run`", st.workflow.display())
+    } else if !st.questions.is_empty() {
+        "settle the questions above with `flow answer`, then `flow plan` again".into()
+    } else if any(State::WaitingApproval) {
+        "review what each waiting step will do, then `flow approve STEP --digest D` (or `flow reject`); then `flow run`"
+            .into()
+    } else if any(State::Failed) {
+        "`flow retry STEP` after fixing the cause, or `flow skip STEP --reason ...`".into()
+    } else if any(State::Waiting) {
+        "`flow run --wait` polls what is pending outside until it is done or a gate waits".into()
+    } else if !started {
+        "`flow run` runs the ready steps and stops at the first gates. No AWS account to try it on? \
+         `scripts/demo` (in flow's repository) runs this launch end to end on 127.0.0.1"
+            .into()
+    } else if st.steps.iter().all(|s| matches!(s.state, State::Succeeded | State::Skipped | State::Rejected)) {
+        format!("`flow report` writes the go/no-go decision to {}-report.html", st.runbook)
+    } else {
+        "`flow run` runs the steps that are ready".into()
+    }
 }
 
 pub fn log(l: &Log) -> String {
@@ -453,6 +498,23 @@ pub fn drill(r: &crate::app::drill::DrillReport) -> String {
                 num_of(o, "duration_s")
             ));
         }
+    } else if r.drill == "alarm_drill" {
+        for a in e.get("alarms").and_then(Value::as_array).into_iter().flatten() {
+            out.push_str(&format!(
+                "alarm      {}: notified in {} s ({})\n",
+                a.get("alarm").and_then(Value::as_str).unwrap_or_default(),
+                num_of(a, "delay_s"),
+                a.get("subject").and_then(Value::as_str).unwrap_or_default()
+            ));
+        }
+        for f in e.get("findings").and_then(Value::as_array).into_iter().flatten() {
+            out.push_str(&format!("finding    {}\n", f.as_str().unwrap_or_default()));
+        }
+        out.push_str(&format!(
+            "slowest    {} s; every alarm set back, queue {} removed\n",
+            num("notification_delay_s"),
+            e.get("queue").and_then(Value::as_str).unwrap_or_default()
+        ));
     } else {
         out.push_str(&format!("rto        {} s\n", num("rto_s")));
         out.push_str(&format!(
@@ -474,12 +536,75 @@ pub fn drill(r: &crate::app::drill::DrillReport) -> String {
             out.push_str(&format!("bound      came back by itself: {back}\n"));
             continue;
         }
+        // Every bound a drill holds is a time: said as people read one.
+        use crate::domain::human;
         out.push_str(&format!(
             "bound      {} <= {}: {} ({})\n",
-            b.metric,
-            fmt_num(b.limit),
-            b.measured.map(fmt_num).unwrap_or_else(|| "unknown".into()),
+            human::metric_name(b.metric),
+            human::duration_s(b.limit),
+            b.measured.map(human::duration_s).unwrap_or_else(|| "unknown".into()),
             if b.pass { "pass" } else { "FAIL" }
+        ));
+    }
+    out
+}
+
+/// `flow assess`: what runs, then each finding with its evidence and what it threatens.
+pub fn assessment(a: &crate::app::assess::Assessment) -> String {
+    use crate::domain::assess::Severity;
+    let s = &a.setup;
+    let azs = s.azs();
+    let count = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let mut out = format!(
+        "{} ({}) in {}: {} in {}, {}, {}, {}, {}\n",
+        s.vpc.id,
+        s.vpc.cidrs.join(", "),
+        s.region,
+        count(s.subnets.len(), "subnet", "subnets"),
+        count(azs.len(), "AZ", "AZs"),
+        count(s.nat_gateways.len(), "NAT gateway", "NAT gateways"),
+        count(s.instances.len(), "instance", "instances"),
+        count(s.load_balancers.len(), "load balancer", "load balancers"),
+        count(s.alarms.len(), "alarm", "alarms")
+    );
+    for n in &s.subnets {
+        out.push_str(&format!(
+            "  subnet {} {} {} {} free, {}\n",
+            n.id,
+            n.az,
+            n.cidr,
+            n.free,
+            match (&n.nat, n.public) {
+                (_, true) => "public".to_string(),
+                (Some(nat), _) => format!("private via {nat}"),
+                (None, _) => "private, no default route".to_string(),
+            }
+        ));
+    }
+    for i in &s.instances {
+        out.push_str(&format!(
+            "  instance {} {} {}{}\n",
+            i.id,
+            i.instance_type,
+            i.az,
+            i.auto_scaling_group.as_ref().map(|g| format!(" in {g}")).unwrap_or_default()
+        ));
+    }
+    if a.findings.is_empty() {
+        out.push_str("no findings: nothing here threatens a requirement flow knows\n");
+        return out;
+    }
+    let high = a.findings.iter().filter(|f| f.finding.severity == Severity::High).count();
+    out.push_str(&format!("findings ({high} high, {} medium):\n", a.findings.len() - high));
+    for j in &a.findings {
+        let f = &j.finding;
+        out.push_str(&format!(
+            "  {:<6} {:<20} {}\n         evidence: {}\n         threatens: {}\n",
+            if f.severity == Severity::High { "HIGH" } else { "medium" },
+            f.rule,
+            f.what,
+            f.evidence,
+            if j.requirements.is_empty() { f.threatens.join(", ") } else { j.requirements.join(", ") }
         ));
     }
     out
@@ -487,4 +612,18 @@ pub fn drill(r: &crate::app::drill::DrillReport) -> String {
 
 fn num_of(v: &Value, k: &str) -> String {
     v.get(k).and_then(Value::as_f64).map(crate::domain::requirement::fmt_num).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_cut_text_says_so() {
+        assert_eq!(super::clip("short", 70), "short");
+        let long = "WHEN launch traffic arrives THE SYSTEM SHALL handle 2,500 connections per second";
+        let cut = super::clip(long, 70);
+        assert_eq!(cut.chars().count(), 70);
+        assert!(cut.ends_with("connections…"), "{cut}");
+        // Characters, not bytes: no panic inside a multi-byte one.
+        assert_eq!(super::clip(&"é".repeat(80), 10), format!("{}…", "é".repeat(9)));
+    }
 }

@@ -27,6 +27,8 @@ pub enum StepKind {
     Loadtest,
     FailoverDrill,
     RestoreDrill,
+    AlarmDrill,
+    Assess,
 }
 
 /// Outputs a kind produces: a fixed list, or any name (stack outputs, command metrics).
@@ -99,7 +101,20 @@ fn schema<T: JsonSchema>() -> Value {
 }
 
 fn check<T: serde::de::DeserializeOwned + Check>(params: &Map<String, Value>) -> Result<(), ParamsError> {
-    serde_json::from_value::<T>(Value::Object(params.clone())).map_err(|e| ParamsError(e.to_string()))?.check()
+    typed::<T>(params).map_err(ParamsError)?.check()
+}
+
+/// Params as a kind's typed struct; a wrong type names the param it is in ("`duration_s`:
+/// invalid type: string \"sixty\", expected u64").
+pub fn typed<T: serde::de::DeserializeOwned>(params: &Map<String, Value>) -> Result<T, String> {
+    serde_path_to_error::deserialize(Value::Object(params.clone())).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." {
+            e.inner().to_string()
+        } else {
+            format!("`{path}`: {}", e.inner())
+        }
+    })
 }
 
 fn nothing(_: &ReqKind) -> bool {
@@ -107,7 +122,7 @@ fn nothing(_: &ReqKind) -> bool {
 }
 
 /// Every kind, in [`StepKind`] order.
-pub static KINDS: [KindDef; 10] = [
+pub static KINDS: [KindDef; 12] = [
     KindDef {
         kind: StepKind::Approval,
         name: "approval",
@@ -281,6 +296,34 @@ pub static KINDS: [KindDef; 10] = [
             },
         ],
     },
+    KindDef {
+        kind: StepKind::AlarmDrill,
+        name: "alarm_drill",
+        meaning: "sets CloudWatch alarms to ALARM and measures how long their notifications take to reach a subscriber of their SNS topics",
+        side_effect: true,
+        approval_per_run: true,
+        decision: false,
+        verifies: |k| matches!(k, ReqKind::Notification),
+        verifies_text: "notification",
+        outputs: Outputs::Fixed(&[m::NOTIFICATION_DELAY_S]),
+        schema: schema::<AlarmDrillParams>,
+        check: check::<AlarmDrillParams>,
+        ways: &[Way { required: &["alarm_prefix"], optional: &[] }, Way { required: &["alarms"], optional: &[] }],
+    },
+    KindDef {
+        kind: StepKind::Assess,
+        name: "assess",
+        meaning: "reads what runs in the app's VPC (Describe calls only) and lists what threatens the requirements: a single instance, a NAT gateway serving other AZs, a VPC too small, no load balancer, no alarms",
+        side_effect: false,
+        approval_per_run: false,
+        decision: false,
+        verifies: nothing,
+        verifies_text: "nothing",
+        outputs: Outputs::Fixed(&["findings_high", "findings_medium"]),
+        schema: schema::<AssessParams>,
+        check: check::<AssessParams>,
+        ways: &[],
+    },
 ];
 
 impl StepKind {
@@ -288,8 +331,25 @@ impl StepKind {
         KINDS.iter().map(|d| d.kind)
     }
 
+    /// Its entry in [`KINDS`]. The match is exhaustive, so a new kind does not compile until it
+    /// has a position here, and `KINDS`' length does not until it has an entry there (a test
+    /// checks each entry sits at its kind's position).
     pub fn def(self) -> &'static KindDef {
-        &KINDS[self as usize]
+        let at = match self {
+            StepKind::Approval => 0,
+            StepKind::Probe => 1,
+            StepKind::Command => 2,
+            StepKind::CapacityModel => 3,
+            StepKind::IpCapacity => 4,
+            StepKind::Quota => 5,
+            StepKind::Changeset => 6,
+            StepKind::Loadtest => 7,
+            StepKind::FailoverDrill => 8,
+            StepKind::RestoreDrill => 9,
+            StepKind::AlarmDrill => 10,
+            StepKind::Assess => 11,
+        };
+        &KINDS[at]
     }
 
     pub fn name(self) -> &'static str {
@@ -653,6 +713,10 @@ pub struct FailoverDrillParams {
     /// Background load (req/s) from the built-in generator while the drill runs.
     #[serde(default)]
     pub rate: Option<Input<f64>>,
+    /// The alarms whose history the drill reads afterwards (every metric alarm whose name
+    /// starts with this): which fired during it, when, and whether they came back to OK.
+    #[serde(default)]
+    pub alarm_prefix: Option<Input<String>>,
 }
 
 impl FailoverDrillParams {
@@ -784,6 +848,73 @@ impl Check for RestoreDrillParams {
     }
 }
 
+/// Params of an `assess` step: where the app runs.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssessParams {
+    /// The app's VPC; default: the spec's context `vpc`, else the region's only non-default VPC.
+    #[serde(default)]
+    pub vpc: Option<Input<String>>,
+    #[serde(default)]
+    pub region: Option<String>,
+    /// The fleet at its largest (instances): do the private subnets hold it after an AZ loss?
+    #[serde(default)]
+    pub fleet_max: Option<Input<f64>>,
+}
+
+impl Check for AssessParams {
+    fn check(&self) -> Result<(), ParamsError> {
+        if let Some(f) = &self.fleet_max {
+            positive("fleet_max", f)?;
+        }
+        Ok(())
+    }
+}
+
+/// Params of an `alarm_drill`: which alarms to fire, and the bound on their notifications.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlarmDrillParams {
+    /// Every metric alarm whose name starts with this (a stack's alarms: `<stack>-`).
+    #[serde(default)]
+    pub alarm_prefix: Option<Input<String>>,
+    /// Or the alarms by name.
+    #[serde(default)]
+    pub alarms: Option<Vec<String>>,
+    #[serde(default)]
+    pub region: Option<String>,
+    /// The longest a notification may take (seconds); default: the covered `notification`
+    /// requirement's.
+    #[serde(default)]
+    pub max_delay_s: Option<f64>,
+    /// How long to wait for the notifications (seconds); default: the bound plus a minute.
+    #[serde(default)]
+    pub wait_s: Option<u64>,
+}
+
+impl Check for AlarmDrillParams {
+    fn check(&self) -> Result<(), ParamsError> {
+        match (&self.alarm_prefix, &self.alarms) {
+            (Some(_), Some(_)) => return Err("give `alarm_prefix` or `alarms`, not both".into()),
+            (None, None) => return Err("name the alarms to fire: `alarm_prefix` or `alarms`".into()),
+            (None, Some(a)) if a.is_empty() || a.iter().any(|n| n.trim().is_empty()) => {
+                return Err("`alarms` must name at least one alarm, and no empty name".into())
+            }
+            (Some(Input::Value(p)), None) if p.trim().is_empty() => {
+                return Err("`alarm_prefix` cannot be empty: it would fire every alarm in the region".into())
+            }
+            _ => {}
+        }
+        if self.max_delay_s.is_some_and(|b| b.is_nan() || b <= 0.0) {
+            return Err("`max_delay_s` must be above 0".into());
+        }
+        if self.wait_s == Some(0) {
+            return Err("`wait_s` must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -793,6 +924,7 @@ mod tests {
         let mut names = std::collections::BTreeSet::new();
         for (i, d) in KINDS.iter().enumerate() {
             assert_eq!(d.kind as usize, i, "{} out of place", d.name);
+            assert!(std::ptr::eq(d.kind.def(), d), "{}: def() points elsewhere", d.name);
             assert!(names.insert(d.name), "{} twice", d.name);
             assert_eq!(StepKind::parse(d.name), Some(d.kind));
             assert!(d.kind.params_schema().is_object(), "{}", d.name);

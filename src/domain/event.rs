@@ -24,6 +24,27 @@ pub struct Event {
     pub body: Body,
 }
 
+/// An identity with the display name its holder gave: `arn:...:user/alice (as Alice)`.
+pub fn shown_as(by: &str, as_name: Option<&str>) -> String {
+    match as_name {
+        Some(n) if n != by => format!("{by} (as {n})"),
+        _ => by.to_string(),
+    }
+}
+
+impl Event {
+    /// Who wrote it, and from which machine when it is known: `alice@build-7`, or with a
+    /// display name `arn:...:user/alice (as Alice)@build-7`.
+    pub fn who(&self) -> String {
+        let who = shown_as(&self.actor, self.as_name.as_deref());
+        if self.host.is_empty() {
+            who
+        } else {
+            format!("{who}@{}", self.host)
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Body {

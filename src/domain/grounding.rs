@@ -30,39 +30,7 @@ impl Proposal {
     }
 }
 
-/// What became of a model's proposals.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Extraction {
-    pub provider: String,
-    pub model: String,
-    /// Proposals in the answer (readable or not).
-    pub proposed: usize,
-    /// Requirements added from proposals (their `source` is `llm`).
-    pub kept: Vec<String>,
-    /// Requirements flow read itself that the model read the same.
-    pub agreed: Vec<String>,
-    pub rejected: Vec<Rejected>,
-    /// Lines where the model and flow read differently; flow's reading is used.
-    pub disagreements: Vec<Disagreement>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Rejected {
-    pub line: Option<usize>,
-    pub quote: String,
-    pub proposal: String,
-    pub why: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Disagreement {
-    pub line: usize,
-    pub quote: String,
-    /// The model's reading.
-    pub model: String,
-    /// flow's reading of the line, which is the one used.
-    pub builtin: String,
-}
+pub use super::spec::{Disagreement, Extraction, Rejected};
 
 /// Text as compared: whitespace and Unicode spaces collapsed, emphasis and code marks gone,
 /// lower case.
@@ -120,6 +88,26 @@ fn negated_before(line: &str, at: usize) -> bool {
     })
 }
 
+/// The one line a proposal's quote is on: the line it names when the quote is there, else the
+/// only line that holds it (a quote of 8 characters or more; a short one could be anywhere).
+fn quote_line(p: &Proposal, plain_lines: &[String]) -> Option<usize> {
+    let quote = plain(&p.quote);
+    if quote.is_empty() {
+        return None;
+    }
+    if p.line >= 1 && plain_lines.get(p.line - 1).is_some_and(|l| l.contains(&quote)) {
+        return Some(p.line);
+    }
+    if quote.chars().count() < 8 {
+        return None;
+    }
+    let mut on = plain_lines.iter().enumerate().filter(|(_, l)| l.contains(&quote)).map(|(i, _)| i + 1);
+    match (on.next(), on.next()) {
+        (Some(line), None) => Some(line),
+        _ => None,
+    }
+}
+
 /// flow's reasons for leaving a figure unread that say nothing about what it means.
 const NOT_A_VETO: [&str; 3] = [reading::NO_LABEL, spec::IN_CODE, spec::IN_HTML];
 
@@ -137,7 +125,18 @@ pub fn ground(spec: &mut Spec, text: &str, provider: &str, model: &str, proposal
         out.rejected.push(Rejected { line: None, quote: String::new(), proposal: String::new(), why: m.clone() });
     }
     let mut n = 0;
+    let plain_lines: Vec<String> = lines.iter().map(|l| plain(l)).collect();
     for p in proposals {
+        // A model's line numbers drift, its quote does not: a quote that is not on the line it
+        // names but is on exactly one other line is that line's.
+        let moved;
+        let p = match quote_line(p, &plain_lines) {
+            Some(line) if line != p.line => {
+                moved = Proposal { line, ..p.clone() };
+                &moved
+            }
+            _ => p,
+        };
         let reject = |why: String| Rejected { line: Some(p.line), quote: p.quote.clone(), proposal: p.shown(), why };
         let kind = match p.kind.parse::<Kind>() {
             Ok(Kind::Other) => {
@@ -294,6 +293,28 @@ mod tests {
     }
 
     const TEXT: &str = "# Svc\n\n- p99 latency under 300 ms\n- The current p95 is 850 ms\n\n```\nRTO: 4 hours\n```\n";
+
+    #[test]
+    fn a_quote_on_one_other_line_is_that_lines() {
+        let text = "# Svc\n\n```\nRTO: 4 hours\nRPO: 15 minutes\nRPO: 15 minutes\n```\n";
+        let mut s = parse("x.md", text).unwrap();
+        ground(
+            &mut s,
+            text,
+            "openai",
+            "m",
+            &[
+                prop(2, "RTO: 4 hours", "rto", "<=", 4.0, "h"),
+                // On two lines: which one is not known.
+                prop(2, "RPO: 15 minutes", "rpo", "<=", 15.0, "min"),
+            ],
+            &[],
+        );
+        let x = s.llm.clone().unwrap();
+        assert_eq!(x.kept.len(), 1, "{x:?}");
+        assert_eq!((s.requirements[0].kind.clone(), s.requirements[0].line), (Kind::Rto, 4));
+        assert_eq!(x.rejected[0].why, "the quote is not on line 2");
+    }
 
     #[test]
     fn only_a_quote_the_grammar_confirms_is_kept() {

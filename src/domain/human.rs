@@ -92,6 +92,7 @@ pub fn metric_name(metric: &str) -> String {
         m::FAILOVER_DOWNTIME_S => "failover downtime".into(),
         m::RTO_S => "RTO".into(),
         m::RPO_S => "RPO".into(),
+        m::NOTIFICATION_DELAY_S => "notification delay".into(),
         other => match other.strip_prefix("latency_p").and_then(|p| p.strip_suffix("_ms")) {
             Some(p) if p.len() > 2 => format!("p{}.{} latency", &p[..2], &p[2..]),
             Some(p) => format!("p{p} latency"),

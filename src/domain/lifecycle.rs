@@ -332,13 +332,7 @@ pub fn apply(s: &mut StepView, body: &Body, at: &str) {
     }
 }
 
-/// An identity with the display name its holder gave: `arn:...:user/alice (as Alice)`.
-pub fn shown_as(by: &str, as_name: Option<&str>) -> String {
-    match as_name {
-        Some(n) if n != by => format!("{by} (as {n})"),
-        _ => by.to_string(),
-    }
-}
+pub use super::event::shown_as;
 
 /// A step's state as the JSON contract names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,6 +15,8 @@ pub const AZ_FAILURE_TOLERATED: &str = "az_failure_tolerated";
 pub const FAILOVER_DOWNTIME_S: &str = "failover_downtime_s";
 pub const RTO_S: &str = "rto_s";
 pub const RPO_S: &str = "rpo_s";
+/// The slowest alarm's time from its state change to the message reaching a subscriber.
+pub const NOTIFICATION_DELAY_S: &str = "notification_delay_s";
 
 /// The metric of a latency percentile as written (`99`, `99.9`): `latency_p99_ms`, `latency_p999_ms`.
 pub fn latency_p(p: &str) -> String {

@@ -4,6 +4,7 @@
 //! Arrows point one way: `event` <- `lifecycle` <- `runbook`; `reference` <- `catalogue` <-
 //! `plan` <- `validate`; `requirement` <- `spec`; `metric` is read by all who name evidence.
 
+pub mod assess;
 pub mod capacity;
 pub mod catalogue;
 pub mod digest;

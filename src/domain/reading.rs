@@ -231,6 +231,25 @@ pub static AZ: LazyLock<Regex> = LazyLock::new(|| {
     )
 });
 
+/// Telling a person that an alarm fired: a notify verb with a person or team after it ("notify
+/// the on-call engineer", "page on-call", "alert the operations team"). A requirement only with
+/// an alarm word in the same sentence ([`ALARM_WORD`]).
+pub static NOTIFY: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"\b(?:notif(?:y|ies|ied|ying)|page[sd]?|paging|alert(?:s|ed|ing)?|escalate[sd]?|inform(?:s|ed)?|tell|tells)\s+(?:the\s+|a\s+|an\s+|our\s+|its\s+|their\s+)?(?:on[\s-]?call|engineers?|operators?|sres?|responders?|(?:operations|ops|platform|support|sre)\s+(?:team|engineers?)|someone|a\s+person|people|humans?|staff|admins?|administrators?)\b",
+    )
+});
+
+/// What fires: an alarm, an alert, an incident.
+pub static ALARM_WORD: LazyLock<Regex> = LazyLock::new(|| re(r"\b(?:alarms?|alerts?|incidents?|alarm\s+fires)\b"));
+
+/// A notification's bound after its verb: "within 5 minutes", "in under 2 min".
+pub static NOTIFY_WITHIN: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"\b(?:within|in\s+(?:under|less\s+than|at\s+most)|no\s+later\s+than)\s+(?P<n>\d+(?:\.\d+)?)\s*(?P<u>seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h)\b",
+    )
+});
+
 /// Spread over zones ("multi-AZ", "across 3 Availability Zones") without saying it must survive
 /// losing one: a reading to ask about.
 pub static MULTI_AZ: LazyLock<Regex> = LazyLock::new(|| {
@@ -324,7 +343,9 @@ fn merge_adjacent(text: &str, spans: Vec<Span>) -> Vec<Span> {
         if let Some(last) = out.last_mut() {
             let between = &text[last.end.min(s.start)..s.start];
             let words = between.split_whitespace().filter(|w| w.chars().any(char::is_alphanumeric)).count();
-            let close = words <= 2 && !between.contains([',', ';', '.']);
+            // Never across a figure: "RPO: 0 (no data loss)" is a label, its figure, a remark.
+            let close =
+                words <= 2 && !between.contains([',', ';', '.']) && !between.chars().any(|c| c.is_ascii_digit());
             let merged = match (&last.label, &s.label) {
                 (Label::Stat(_), Label::Latency) => Some(last.label.clone()),
                 (Label::Latency, Label::Stat(_)) => Some(s.label.clone()),
@@ -540,6 +561,21 @@ static NAMES_TARGET: LazyLock<Regex> = LazyLock::new(|| {
         r"^\W*(?:targets?|slos?|objectives?|goals?|requirements?|thresholds?|цель|целевое\s+значение|목표|目标|目標)\s*:|\b(?:targets?|objectives?|goals?)\s+(?:of\s+|is\s+|are\s+|=\s*)?(?:[<>≤≥~]=?\s*)?\d",
     )
 });
+
+/// The word right after or before a figure calls it the target: "500 ns target", "the 1000 req/s
+/// SLO", "SLO 99.5%", "target of 200 ms".
+static TARGET_AFTER: LazyLock<Regex> = LazyLock::new(|| re(r"^\s*(?:targets?|slos?|objectives?)\b"));
+static TARGET_BEFORE: LazyLock<Regex> =
+    LazyLock::new(|| re(r"\b(?:targets?|slos?|objectives?)(?:\s+(?:of|is))?\s*[:=]?\s*(?:[<>≤≥]=?\s*)?$"));
+
+pub fn called_target(text: &str, f: &Figure) -> bool {
+    let before = &text[..f.start];
+    let mut from = before.len().saturating_sub(24);
+    while !before.is_char_boundary(from) {
+        from += 1;
+    }
+    TARGET_AFTER.is_match(&text[f.end..]) || TARGET_BEFORE.is_match(&before[from..])
+}
 
 /// Words of a result: a sentence with them reports, even when it names the target.
 static RESULT_WORDS: LazyLock<Regex> = LazyLock::new(|| {
@@ -812,6 +848,21 @@ pub fn read(text: &str, hints: &Hints) -> Reading {
             f.class = Class::Time;
         }
     }
+    // "RPO: 0", "an RPO of 0 (synchronous replication)": right after the point or time it
+    // bounds, zero needs no unit either.
+    for f in figs.iter_mut().filter(|f| f.class == Class::Bare && f.value == 0.0) {
+        let named = spans.iter().any(|s| {
+            matches!(s.label, Label::Rpo | Label::Rto | Label::Downtime)
+                && s.end <= f.start
+                && matches!(
+                    text[s.end..f.start].trim().to_lowercase().as_str(),
+                    "" | ":" | "=" | "-" | "–" | "of" | "is" | "target:" | "target of"
+                )
+        });
+        if named {
+            f.class = Class::Time;
+        }
+    }
     // "a success ratio of at least 0.999": a ratio is a percentage.
     for f in figs.iter_mut().filter(|f| f.class == Class::Bare && f.value > 0.0 && f.value <= 1.0) {
         let written = &text[f.start..f.end];
@@ -829,17 +880,37 @@ pub fn read(text: &str, hints: &Hints) -> Reading {
             f.value = (f.value * 100.0 * 1e9).round() / 1e9;
         }
     }
+    // "500 m": minutes, metres or millicores; flow does not guess which.
+    let lone_m: Vec<Unread> = figs
+        .iter()
+        .filter(|f| f.class == Class::Bare)
+        .filter(|f| {
+            let after = text[f.end..].trim_start();
+            after.starts_with('m') && !after[1..].starts_with(|c: char| c.is_alphanumeric())
+        })
+        .map(|f| Unread {
+            at: f.start,
+            figure: format!("{} m", &text[f.start..f.end]),
+            why: "\"m\" may be minutes, metres or millicores: write \"min\" for minutes".into(),
+        })
+        .collect();
     figs.retain(|f| f.class != Class::Bare);
 
-    let mut out = Reading::default();
+    let mut out = Reading { unread: lone_m, ..Reading::default() };
     // Under a heading, parent item or table that says its figures are not targets (results,
     // alerts, examples ...): none is read, each is listed with why.
     let names_target = NAMES_TARGET.is_match(text) && !RESULT_WORDS.is_match(text);
     if let Some(why) = hints.not_targets.as_ref().filter(|_| !names_target) {
-        for f in &figs {
+        // "p99: PASSES (213 ns vs 500 ns target)": the figure the sentence calls the target is
+        // one; the others are what was measured.
+        let (named, rest): (Vec<Figure>, Vec<Figure>) = figs.into_iter().partition(|f| called_target(text, f));
+        for f in &rest {
             out.unread.push(Unread { at: f.start, figure: f.text(text).to_string(), why: why.clone() });
         }
-        return out;
+        if named.is_empty() {
+            return out;
+        }
+        figs = named;
     }
     let mut spans = spans;
     // "95 % of requests ... within 300 ms": the share is the percentile, not a figure.

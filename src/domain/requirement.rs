@@ -20,8 +20,13 @@ pub enum Kind {
     FailoverDowntime,
     Rto,
     Rpo,
+    /// A person is told when an alarm fires, within a bound (seconds).
+    Notification,
     Other,
 }
+
+/// How fast a notification must reach a person when the spec writes no bound (seconds).
+pub const DEFAULT_NOTIFICATION_S: f64 = 300.0;
 
 impl Kind {
     /// Verified by a step's measured evidence before launch.
@@ -47,6 +52,7 @@ impl Kind {
             Kind::FailoverDowntime => m::FAILOVER_DOWNTIME_S.into(),
             Kind::Rto => m::RTO_S.into(),
             Kind::Rpo => m::RPO_S.into(),
+            Kind::Notification => m::NOTIFICATION_DELAY_S.into(),
             Kind::Other => return None,
         })
     }
@@ -57,7 +63,7 @@ impl Kind {
             Kind::LatencyAvg | Kind::LatencyP(_) => Unit::Ms,
             Kind::SuccessRate | Kind::Availability => Unit::Percent,
             Kind::AzFailureTolerance | Kind::Other => Unit::Bool,
-            Kind::FailoverDowntime | Kind::Rto | Kind::Rpo => Unit::Seconds,
+            Kind::FailoverDowntime | Kind::Rto | Kind::Rpo | Kind::Notification => Unit::Seconds,
         }
     }
 }
@@ -74,6 +80,7 @@ impl fmt::Display for Kind {
             Kind::FailoverDowntime => f.write_str("failover_downtime"),
             Kind::Rto => f.write_str("rto"),
             Kind::Rpo => f.write_str("rpo"),
+            Kind::Notification => f.write_str("notification"),
             Kind::Other => f.write_str("other"),
         }
     }
@@ -96,6 +103,7 @@ impl FromStr for Kind {
             "failover_downtime" => Kind::FailoverDowntime,
             "rto" => Kind::Rto,
             "rpo" => Kind::Rpo,
+            "notification" => Kind::Notification,
             "other" => Kind::Other,
             _ => match s.strip_prefix("latency_p") {
                 Some(p) if !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()) => {

@@ -21,7 +21,6 @@ use pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 use regex::Regex;
 use serde::Serialize;
 
-use super::grounding::Extraction;
 use super::quantity::{self, Class};
 use super::reading::{self, Hints, Label};
 use super::requirement::{self, fmt_num, Kind, Op, Requirement, Source};
@@ -45,6 +44,40 @@ pub struct Spec {
     /// What a model proposed and what became of each proposal, when one was asked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub llm: Option<Extraction>,
+}
+
+/// What became of a model's proposals.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Extraction {
+    pub provider: String,
+    pub model: String,
+    /// Proposals in the answer (readable or not).
+    pub proposed: usize,
+    /// Requirements added from proposals (their `source` is `llm`).
+    pub kept: Vec<String>,
+    /// Requirements flow read itself that the model read the same.
+    pub agreed: Vec<String>,
+    pub rejected: Vec<Rejected>,
+    /// Lines where the model and flow read differently; flow's reading is used.
+    pub disagreements: Vec<Disagreement>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rejected {
+    pub line: Option<usize>,
+    pub quote: String,
+    pub proposal: String,
+    pub why: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Disagreement {
+    pub line: usize,
+    pub quote: String,
+    /// The model's reading.
+    pub model: String,
+    /// flow's reading of the line, which is the one used.
+    pub builtin: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -116,7 +149,10 @@ pub enum ErrorKind {
     Missing(String),
     NotUtf8,
     Empty,
-    NoRequirements,
+    /// Nothing to plan; how many figures were read as not targets.
+    NoRequirements {
+        unread: usize,
+    },
     Impossible(String),
     /// Two different targets for one kind and scope; the message names both.
     Conflict(String),
@@ -128,10 +164,18 @@ impl fmt::Display for Error {
             ErrorKind::Missing(why) => write!(f, "cannot read spec {}: {why}", self.path)?,
             ErrorKind::NotUtf8 => write!(f, "spec is not UTF-8 text")?,
             ErrorKind::Empty => write!(f, "spec is empty")?,
-            ErrorKind::NoRequirements => write!(
-                f,
-                "spec has no requirement: expected sentences such as \"handle 2,500 connections per second\" or \"THE SYSTEM SHALL ...\""
-            )?,
+            ErrorKind::NoRequirements { unread } => {
+                write!(f, "spec has no requirement, so there is nothing to plan")?;
+                if *unread > 0 {
+                    let s = if *unread == 1 { "" } else { "s" };
+                    write!(
+                        f,
+                        ": {unread} figure{s} read as not targets (`flow spec {}` lists each with why)",
+                        self.path
+                    )?;
+                }
+                write!(f, "; a target reads like \"handle 2,500 connections per second\" or \"THE SYSTEM SHALL ...\"")?
+            }
             ErrorKind::Impossible(why) => write!(f, "impossible requirement: {why}")?,
             ErrorKind::Conflict(message) => f.write_str(message)?,
         }
@@ -165,7 +209,7 @@ impl Spec {
         (self.requirements.is_empty() && self.questions.is_empty()).then(|| Error {
             path: path.into(),
             line: None,
-            kind: ErrorKind::NoRequirements,
+            kind: ErrorKind::NoRequirements { unread: self.unread.len() },
             source_line: None,
         })
     }
@@ -264,7 +308,7 @@ static NOT_TARGET_SECTION: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(
         ),
         (
             r(
-                r"\b(?:error\s+budgets?|business\s+impact|impact\s+analysis|compensation|service\s+credits?|credits|penalt\w+|pricing)\b",
+                r"\b(?:error\s+budgets?|business\s+impact|impact\s+analysis|compensation|service\s+credits?|credits|penalt\w+|pricing)\b|бюджет\w*\s+ошибок|오류\s*예산|에러\s*버짓|错误预算",
             ),
             "budgets, business impact or compensation",
         ),
@@ -298,7 +342,7 @@ fn ctx_of(text: &str) -> Ctx {
 }
 
 /// Why a figure in a code block or in HTML is not read: flow reads prose, lists and tables.
-pub const IN_CODE: &str = "in a code block, which flow does not read";
+pub const IN_CODE: &str = "in a code block, which flow does not read (only k6 thresholds there)";
 pub const IN_HTML: &str = "in HTML, which flow does not read";
 
 /// Figures with a unit in text flow does not read: each reported, none silently dropped.
@@ -365,7 +409,8 @@ static KIRO_HEADING: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)^\s*req
 static KEY_VALUE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\s*(?P<k>[A-Za-z][A-Za-z0-9 _-]{0,40}?)\s*[:=]\s*(?P<v>\S.*?)\s*$").unwrap());
 /// A table cell that is a number alone ("≥ 99.9", "250"): its unit is the column's.
-static BARE_CELL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[\s<>≤≥=~*]*[\d][\d.,\s]*[\s*+]*$").unwrap());
+static BARE_CELL: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[\s<>≤≥=~*]*[\d][\d.,\s]*[\s*+]*(?:\([^()]*\)\s*)?$").unwrap());
 /// "Checkout API: p99 under 300 ms": the label before a colon.
 static COLON_LABEL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^(?P<label>[^:]{1,60}?)\s*:\s+").unwrap());
 /// "Tier-0 services have an RTO of ...": a sentence whose subject names what it is about.
@@ -787,6 +832,11 @@ enum Col {
     Text,
 }
 
+/// A column that describes its row in prose ("Description", "Notes on the metric").
+fn describes(header: &str) -> bool {
+    words(header).iter().any(|w| ["description", "what", "details", "definition", "meaning"].contains(&w.as_str()))
+}
+
 fn words(h: &str) -> Vec<String> {
     quantity::tokens(&h.to_lowercase()).into_iter().map(|t| t.text).collect()
 }
@@ -965,7 +1015,11 @@ fn classify(header: &str) -> Col {
     if matches!(h.as_str(), "id" | "#" | "ref" | "req" | "req id" | "requirement id" | "key" | "no" | "no.") {
         return Col::Id;
     }
-    if has(NOT_TARGET) {
+    // "Target (source)": a word in brackets qualifies the header; outside them it names the
+    // column a target, and "source" does not make it a column of notes.
+    let outer = words(&PARENS.replace_all(&h, " "));
+    let named_outside = |set: &[&str]| outer.iter().any(|x| set.contains(&x.as_str()));
+    if has(NOT_TARGET) && !(outer.len() < w.len() && named_outside(TARGET) && !named_outside(NOT_TARGET)) {
         return Col::NotTarget;
     }
     // "Maximum Downtime/Year": an allowance over a period, not a failover downtime.
@@ -1247,6 +1301,9 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
                 in_head = false;
                 header = std::mem::take(&mut row);
                 cols = header.iter().map(|(h, _)| classify(h)).collect();
+                for (h, at) in &header {
+                    not_prose(h, *at, "in a table header, which names a column", &line_of, &source_line, &mut unread);
+                }
             }
             Event::Start(Tag::TableRow) => {
                 row.clear();
@@ -1294,7 +1351,30 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
                 in_code = true;
             }
             Event::End(TagEnd::CodeBlock) => in_code = false,
-            Event::Text(t) if in_code => not_prose(&t, range.start, IN_CODE, &line_of, &source_line, &mut unread),
+            Event::Text(t) if in_code => {
+                // k6 thresholds ("✓ http_req_duration...: p(99)<200", "http_req_failed:
+                // ['rate<0.01']") are pass criteria in any section but an example or alert.
+                let found = k6_thresholds(&t);
+                let mut code = t.to_string();
+                for th in &found {
+                    let mut ctx = context_of(&headings, &lists);
+                    let results = matches!(&ctx.say, Say::NotTargets(why) if why.contains("measured results"));
+                    if results || ctx.say == Say::Nothing {
+                        ctx.say = Say::Targets;
+                    }
+                    if let Some(tag) = &th.tag {
+                        ctx.scope = Some(tag.clone());
+                    }
+                    let mut text = Text::default();
+                    for w in th.prose.split(' ') {
+                        text.push(w, range.start + th.at);
+                        text.space();
+                    }
+                    units.push(Unit { cell: true, ..Unit::prose(text, heading.clone(), in_context, ctx) });
+                    code.replace_range(th.at..th.end, &" ".repeat(th.end - th.at));
+                }
+                not_prose(&code, range.start, IN_CODE, &line_of, &source_line, &mut unread)
+            }
             Event::Html(t) | Event::InlineHtml(t) => {
                 not_prose(&t, range.start, IN_HTML, &line_of, &source_line, &mut unread)
             }
@@ -1482,6 +1562,45 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
                     multi_az.get_or_insert((line_at(s + m.start()), shown.clone(), scope.clone()));
                 }
             }
+            // Telling a person an alarm fired: its bound after the verb, else the default one.
+            // A section of alerts holds thresholds, not targets; but whom an alert reaches, and
+            // how fast, is said there too.
+            let alerts = matches!(&u.say, Say::NotTargets(why) if why.contains(", a section of alerts,"));
+            let notify =
+                reading::NOTIFY.find(sentence).filter(|_| (!quiet || alerts) && reading::ALARM_WORD.is_match(sentence));
+            if let Some(m) = notify {
+                let within = reading::NOTIFY_WITHIN.captures(&sentence[m.end()..]);
+                let bound = within.as_ref().and_then(|c| {
+                    let n: f64 = c["n"].parse().ok()?;
+                    Some(n * quantity::unit_seconds(&c["u"]))
+                });
+                // The bound is this reading's, not a latency's or a downtime's.
+                if let Some(b) = bound {
+                    let first = line_at(s);
+                    let last = line_at(s + sentence.len().saturating_sub(1));
+                    let of_sentence = |l: usize| l >= first && l <= last;
+                    let seconds = requirement::Unit::Seconds;
+                    found.retain(|f| !(of_sentence(f.line) && f.kind.unit() == seconds && (f.value - b).abs() < 1e-9));
+                    let n = within.as_ref().map(|c| c["n"].to_string()).unwrap_or_default();
+                    unread.retain(|x| !(of_sentence(x.line) && x.figure.starts_with(&n)));
+                    asked.retain(|q| !(of_sentence(q.line) && q.readings.iter().any(|r| (r.value - b).abs() < 1e-9)));
+                }
+                any = true;
+                found.push(Found {
+                    kind: Kind::Notification,
+                    op: Op::Le,
+                    value: bound.unwrap_or(requirement::DEFAULT_NOTIFICATION_S),
+                    line: line_at(s + m.start()),
+                    text: shown.clone(),
+                    scope: scope.clone(),
+                    note: bound.is_none().then(|| {
+                        format!(
+                            "no bound written: flow holds notifications to {} minutes; write \"within N minutes\" to change it",
+                            requirement::DEFAULT_NOTIFICATION_S / 60.0
+                        )
+                    }),
+                });
+            }
             if let Some(at) = az {
                 any = true;
                 found.push(Found {
@@ -1587,6 +1706,77 @@ pub fn parse(path: &str, text: &str) -> Result<Spec, Error> {
     unread.sort_by_key(|u| u.line);
     unread.dedup_by(|a, b| a.line == b.line && a.figure == b.figure);
     Ok(Spec { requirements: reqs, context, diagnostics, unread, questions, llm: None })
+}
+
+/// A k6 threshold, as the prose flow reads: "p99 latency < 200 ms".
+struct Threshold {
+    /// Byte range in the code block of what it was read from.
+    at: usize,
+    end: usize,
+    prose: String,
+    /// The metric's tag ("cache:warm"), a scope.
+    tag: Option<String>,
+}
+
+static K6_SUMMARY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?m)^[ \t]*[✓✗✔✘]?[ \t]*(?P<m>[a-z_][a-z0-9_]*)(?:\{(?P<tag>[^}\n]*)\})?\.*[ \t]*:[ \t]*(?P<e>(?:p\(\d+(?:\.\d+)?\)|avg|med|min|max|rate|count)[ \t]*(?:<=|>=|<|>|==)[ \t]*\d+(?:\.\d+)?)")
+        .expect("static k6 pattern")
+});
+static K6_SCRIPT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?m)['"]?(?P<m>[a-z_][a-z0-9_]*)(?:\{(?P<tag>[^}\n]*)\})?['"]?[ \t]*:[ \t]*\[(?P<e>[^\]\n]*)\]"#)
+        .expect("static k6 pattern")
+});
+static K6_EXPR: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?P<agg>p\((?P<p>\d+(?:\.\d+)?)\)|avg|med|min|max|rate|count)\s*(?P<op><=|>=|<|>|==)\s*(?P<v>\d+(?:\.\d+)?)",
+    )
+    .expect("static k6 pattern")
+});
+
+/// k6 thresholds in a code block, in its summary's form or its script's. Only those flow
+/// measures: a duration's percentile or average (k6 writes milliseconds), a failure or error
+/// rate, the request rate. A `checks` rate, a count or a maximum is left as code.
+fn k6_thresholds(code: &str) -> Vec<Threshold> {
+    let read = |metric: &str, expr: &str| -> Option<String> {
+        let c = K6_EXPR.captures(expr)?;
+        let op = &c["op"];
+        let v: f64 = c["v"].parse().ok()?;
+        let m = metric.to_ascii_lowercase();
+        if m.contains("duration") || m.contains("latency") || m.contains("waiting") {
+            let stat = match &c["agg"] {
+                "avg" => "average".to_string(),
+                "med" => "p50".to_string(),
+                _ => format!("p{}", c.name("p")?.as_str()),
+            };
+            Some(format!("{stat} latency {op} {} ms", fmt_num(v)))
+        } else if (m.contains("failed") || m.contains("error")) && &c["agg"] == "rate" && v <= 1.0 {
+            Some(format!("error rate {op} {} %", fmt_num((v * 100.0 * 1e9).round() / 1e9)))
+        } else if m == "http_reqs" && &c["agg"] == "rate" {
+            Some(format!("throughput {op} {} requests per second", fmt_num(v)))
+        } else {
+            None
+        }
+    };
+    let mut out = Vec::new();
+    for c in K6_SUMMARY.captures_iter(code) {
+        let (m, e) = (c.name("m").unwrap(), c.name("e").unwrap());
+        if let Some(prose) = read(m.as_str(), e.as_str()) {
+            let tag = c.name("tag").map(|t| t.as_str().to_string());
+            out.push(Threshold { at: m.start(), end: e.end(), prose, tag });
+        }
+    }
+    if out.is_empty() && code.contains("thresholds") {
+        for c in K6_SCRIPT.captures_iter(code) {
+            let (m, e) = (c.name("m").unwrap(), c.name("e").unwrap());
+            for x in e.as_str().split(',') {
+                if let Some(prose) = read(m.as_str(), x.trim().trim_matches(['\'', '"', '`'])) {
+                    let tag = c.name("tag").map(|t| t.as_str().to_string());
+                    out.push(Threshold { at: m.start(), end: e.end(), prose, tag });
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Plain `key: value` lines in a code block that a line just above it names as targets
@@ -1855,8 +2045,9 @@ fn table_row(t: TableRow<'_>) {
     };
     let col_name = |i: usize| header.get(i).map_or(String::new(), |h| h.0.clone());
     for (i, col) in cols.iter().enumerate() {
-        // With a target column, a text column's figures (measurements beside it) are not read.
-        let with_targets = !targets.is_empty();
+        // With a target column, a text column's figures (measurements beside it) are not read,
+        // also in a row whose target cell is empty ("| p50 | — | — | 8.9ms |").
+        let with_targets = !targets.is_empty() || cols.iter().any(|c| matches!(c, Col::Target { .. }));
         let unused = match col {
             Col::NotTarget => true,
             Col::Target { .. } => !targets.contains(&i) && has_figure(i),
@@ -1880,7 +2071,19 @@ fn table_row(t: TableRow<'_>) {
         let series = classes.iter().any(|c| classes.iter().filter(|d| *d == c).count() > 1);
         if series {
             for i in (0..row.len()).filter(|&i| cols.get(i) != Some(&Col::NotTarget)) {
-                skipped(i, "a row of values, one per column, with no column named as the target".into());
+                // "| Availability (SLO 99.5%) | thresholds 99% / 99.5% |": a cell that calls its
+                // figure the target is read alone.
+                let called = at(i).is_some_and(|c| {
+                    let c = quantity::normalize(c);
+                    quantity::figures(&c, true).iter().any(|f| f.class != Class::Bare && reading::called_target(&c, f))
+                });
+                if called {
+                    let mut text = Text::default();
+                    text.push(&row[i].0, row[i].1);
+                    units.push(unit(labels.clone(), text, scope.clone(), None, None, None, say.clone()));
+                } else {
+                    skipped(i, "a row of values, one per column, with no column named as the target".into());
+                }
             }
             return;
         }
@@ -1914,12 +2117,16 @@ fn table_row(t: TableRow<'_>) {
             })
         })
         .collect();
+    // "| RTO | 5-15 minutes | Maximum acceptable downtime |": the metric's own name is read
+    // next to the figure, a description's words before it.
+    let mut read_order = metric.clone();
+    read_order.sort_by_key(|&i| !describes(&col_name(i)));
     let row_scope = cols
         .iter()
         .position(|c| *c == Col::Scope)
         .and_then(at)
         .map(str::to_string)
-        .or_else(|| metric.iter().filter_map(|&i| at(i)).find_map(scope_of))
+        .or_else(|| metric.iter().filter(|&&i| !describes(&col_name(i))).filter_map(|&i| at(i)).find_map(scope_of))
         .or(scope);
     let unit_col = cols.iter().position(|c| *c == Col::Unit).and_then(at).and_then(quantity::unit_hint);
     // "| Window | rolling 30 days |": the row's objective is measured over weeks.
@@ -1937,18 +2144,15 @@ fn table_row(t: TableRow<'_>) {
         let Some(value) = at(i) else { continue };
         let Col::Target { labels: col_labels, unit: col_unit, op, named } = &cols[i] else { continue };
         let mut text = Text::default();
-        let mut names = Vec::new();
-        for &m in &metric {
-            if let Some(c) = at(m) {
-                // A column that says what its figures are ("| RPO target |") is not overridden
-                // by words in other cells ("Hourly backups").
-                if col_labels.is_empty() {
-                    text.push(c, row[m].1);
-                    text.space();
-                }
-                names.push(c.to_string());
+        for &m in &read_order {
+            // A column that says what its figures are ("| RPO target |") is not overridden by
+            // words in other cells ("Hourly backups").
+            if let Some(c) = at(m).filter(|_| col_labels.is_empty()) {
+                text.push(c, row[m].1);
+                text.space();
             }
         }
+        let names: Vec<&str> = metric.iter().filter_map(|&m| at(m)).collect();
         text.push(value, row[i].1);
         let mut hints = col_labels.clone();
         hints.extend(labels.iter().cloned());
@@ -2179,6 +2383,101 @@ mod tests {
     }
 
     #[test]
+    fn zero_needs_no_unit_next_to_the_point_it_bounds() {
+        let doc = "# DR\n\n| Data | RPO target | Method |\n|---|---|---|\n| Code | 0 (no data loss) | Git |\n\
+                   | Orders | 1 hour | backups |\n\n## Ledger\n\n- RPO: 0 (synchronous replication)\n- Latency: 0\n";
+        let s = parse("x.md", doc).unwrap();
+        let got: Vec<(String, f64, usize)> =
+            s.requirements.iter().map(|r| (r.kind.to_string(), r.value, r.line)).collect();
+        assert_eq!(got, [("rpo".into(), 0.0, 5), ("rpo".into(), 3600.0, 6), ("rpo".into(), 0.0, 10)]);
+    }
+
+    #[test]
+    fn a_column_named_target_with_a_remark_in_brackets_holds_targets() {
+        let doc = "# Bus\n\n| Metric | Target (source) | Status |\n|---|---|---|\n| p99 latency | < 6 ms (issue 19) | proposed |\n";
+        let s = parse("x.md", doc).unwrap();
+        assert_eq!(s.requirements.len(), 1, "{:?}", s.unread);
+        assert_eq!((s.requirements[0].kind.to_string(), s.requirements[0].value), ("latency_p99".into(), 6.0));
+        // A column of notes stays one, whatever its brackets say.
+        assert_eq!(classify("Source (target doc)"), Col::NotTarget);
+        assert_eq!(classify("Current (target)"), Col::NotTarget);
+    }
+
+    #[test]
+    fn the_metric_column_names_the_figure_before_its_description() {
+        let doc = "# Keys\n\n| Metric | Target | Description |\n|---|---|---|\n\
+                   | RTO (Recovery Time Objective) | 15 minutes | Maximum acceptable downtime |\n";
+        let s = parse("x.md", doc).unwrap();
+        assert_eq!(s.requirements.len(), 1);
+        assert_eq!((s.requirements[0].kind.to_string(), s.requirements[0].scope.clone()), ("rto".into(), None));
+    }
+
+    #[test]
+    fn k6_thresholds_are_read_in_a_results_section_and_nothing_else_in_the_summary() {
+        let doc = "# Load test results\n\n```\nhttp_req_duration..: avg=32ms p(95)=88ms p(99)=141ms\n\
+                   http_reqs..........: 120000  999.8/s\n\
+                   ✓ http_req_failed....: rate<0.01\n\
+                   ✗ http_req_duration..: p(95)<500  (312ms — PASS)\n\
+                   ✓ checks.............: rate>0.99\n```\n\n## Script\n\n```js\n\
+                   export const options = { thresholds: {\n  'http_req_duration{cache:warm}': ['p(50)<30', 'avg<20'],\n\
+                   http_reqs: ['rate>1000', 'count>5'],\n} };\n```\n";
+        let s = parse("x.md", doc).unwrap();
+        let got: Vec<(String, String, f64, usize, Option<String>)> = s
+            .requirements
+            .iter()
+            .map(|r| (r.kind.to_string(), r.op.symbol().to_string(), r.value, r.line, r.scope.clone()))
+            .collect();
+        let warm = Some("cache:warm".to_string());
+        assert_eq!(
+            got,
+            [
+                ("success_rate".into(), ">".into(), 99.0, 6, None),
+                ("latency_p95".into(), "<".into(), 500.0, 7, None),
+                ("latency_p50".into(), "<".into(), 30.0, 15, warm.clone()),
+                ("latency_avg".into(), "<".into(), 20.0, 15, warm),
+                ("throughput".into(), ">".into(), 1000.0, 16, Some("Script".into())),
+            ]
+        );
+        // The summary's measurements and the result after a threshold stay what they are.
+        let unread: Vec<&str> = s.unread.iter().map(|u| u.figure.as_str()).collect();
+        assert!(unread.contains(&"999.8/s") && unread.contains(&"312ms"), "{unread:?}");
+        assert!(s.unread.iter().all(|u| u.why == IN_CODE), "{:?}", s.unread);
+    }
+
+    #[test]
+    fn a_figure_called_the_target_is_read_among_results() {
+        let doc = "# Bench\n\n## Result\n\n- **p99 latency**: PASSES (213 ms vs 500 ms target)\n\n\
+                   | Panel | Shows |\n|---|---|\n| Availability (SLO 99.5%) | colour at 99% / 99.5% |\n";
+        let s = parse("x.md", doc).unwrap();
+        let got: Vec<(String, f64, usize)> =
+            s.requirements.iter().map(|r| (r.kind.to_string(), r.value, r.line)).collect();
+        assert_eq!(got, [("latency_p99".into(), 500.0, 5), ("availability".into(), 99.5, 9)]);
+        let unread: Vec<&str> = s.unread.iter().map(|u| u.figure.as_str()).collect();
+        assert!(unread.contains(&"213 ms") && unread.contains(&"99%"), "{unread:?}");
+    }
+
+    #[test]
+    fn every_figure_with_a_unit_is_read_or_listed() {
+        let doc = "# Progress\n\n| Metric | NFR | Iter 3 |\n|---|---|---|\n| p95 latency | <500ms | 274ms |\n\
+                   | p50 latency | — | 8.9ms |\n\n### Политика по бюджету ошибок\n\n\
+                   | Расход за 30 дней | Действие |\n|---|---|\n| < 25% | релизы |\n| 100% | SEV-1 |\n\n- CPU: 500 m\n";
+        let s = parse("x.md", doc).unwrap();
+        assert_eq!(s.requirements.len(), 1);
+        assert!(s.questions.is_empty(), "{:?}", s.questions);
+        let why = |figure: &str| {
+            s.unread
+                .iter()
+                .find(|u| u.figure == figure)
+                .map(|u| u.why.clone())
+                .unwrap_or_else(|| panic!("{figure}: {:?}", s.unread))
+        };
+        assert!(why("8.9ms").contains("\"Iter 3\", which holds no targets"));
+        assert!(why("30 дней").contains("table header"));
+        assert!(why("25%").contains("budgets"));
+        assert!(why("500 m").contains("millicores"));
+    }
+
+    #[test]
     fn diagnostics_not_refusals() {
         let s = parse("x.md", "# A\n\n- average response under -3 ms\n- RTO 2 h\n").unwrap();
         let e = s.refusal("x.md").unwrap();
@@ -2203,7 +2502,7 @@ mod tests {
         assert!(answered.questions.is_empty());
         assert_eq!(parse("x.md", "  \n").unwrap_err().kind, ErrorKind::Empty);
         let s = parse("x.md", "# Just a title\n\nHello.\n").unwrap();
-        assert_eq!(s.refusal("x.md").unwrap().kind, ErrorKind::NoRequirements);
+        assert!(matches!(s.refusal("x.md").unwrap().kind, ErrorKind::NoRequirements { .. }));
         let e = parse_bytes("x.md", b"# A\n\n- RTO \xff 2h\n").unwrap_err();
         assert_eq!((e.kind, e.line), (ErrorKind::NotUtf8, Some(3)));
     }
@@ -2265,6 +2564,33 @@ mod tests {
         assert_eq!(got, [(Some("Checkout API"), 300.0), (Some("Search API"), 800.0)]);
         assert_eq!(s.requirements[0].lines, [5, 10]);
         assert!(s.refusal("x.md").is_none(), "{:?}", s.diagnostics);
+    }
+
+    #[test]
+    fn a_notification_bound_is_read_after_its_verb() {
+        let read = |t: &str| -> Vec<(Kind, f64)> {
+            parse("x.md", t).unwrap().requirements.iter().map(|r| (r.kind.clone(), r.value)).collect()
+        };
+        assert_eq!(read("# Ops\n\n- Page on-call within 2 min of an alert.\n"), [(Kind::Notification, 120.0)]);
+        // "within 10 minutes of an outage": the notification's bound, not a downtime target.
+        assert_eq!(
+            read("# Ops\n\n- The system shall notify the on-call engineer within 10 minutes of an outage alert.\n"),
+            [(Kind::Notification, 600.0)]
+        );
+        let bare =
+            parse("x.md", "# Ops\n\n- THE SYSTEM SHALL notify the on-call engineer when an alarm fires.\n").unwrap();
+        assert_eq!((bare.requirements[0].kind.clone(), bare.requirements[0].value), (Kind::Notification, 300.0));
+        assert!(bare.requirements[0].note.as_deref().unwrap_or_default().contains("no bound written"));
+        // No person, or no alarm: not a notification requirement.
+        assert!(!read("# Ops\n\n- Notify users by e-mail within 1 hour of an order.\n")
+            .contains(&(Kind::Notification, 3600.0)));
+        assert!(read("# Ops\n\n- Notify the on-call engineer within 5 minutes.\n")
+            .iter()
+            .all(|r| r.0 != Kind::Notification));
+        // Measured, not promised: a results section is not read.
+        assert!(read("# Results\n\n- We paged on-call within 3 minutes of the alert.\n")
+            .iter()
+            .all(|r| r.0 != Kind::Notification));
     }
 
     #[test]

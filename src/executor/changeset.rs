@@ -262,6 +262,13 @@ impl Spec {
                 a.push_str(&format!("    {k} = {v}\n"));
             }
         }
+        let anomaly = self.template.matches("ANOMALY_DETECTION_BAND").count();
+        if anomaly > 0 {
+            a.push_str(&format!(
+                "  note: {anomaly} anomaly-detection alarm{} (ANOMALY_DETECTION_BAND): CloudWatch learns the band from the metric's history; a metric with little history (a new load balancer) has no band yet, and such an alarm stays INSUFFICIENT_DATA until it has one (up to two weeks for a full model); the alarm drill names it while it does\n",
+                if anomaly == 1 { "" } else { "s" }
+            ));
+        }
         a
     }
 

@@ -274,6 +274,87 @@ async fn cancel_shift(c: &Clients, id: &str) -> Result<()> {
         .map_err(|e| c.aws.error(ARC_ZONAL_SHIFT, format!("CancelZonalShift {id}"), &e).into())
 }
 
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// The alarms of `prefix` (and the FIS template's stop-condition alarms) from the fault to now:
+/// which fired, when, whether they came back to OK; and what that says about the drill. A
+/// failure to read them is recorded as such, never as quiet alarms.
+async fn alarms_during(
+    ctx: &Ctx,
+    d: &Plan,
+    clients: Option<&Clients>,
+    prefix: &str,
+    template: Option<&str>,
+    from_ms: u64,
+    downtime_s: f64,
+) -> Value {
+    let read = async {
+        let owned;
+        let c = match clients {
+            Some(c) => c,
+            None => {
+                owned = Clients::new(ctx, &d.p).await?;
+                &owned
+            }
+        };
+        let to_ms = wall_ms();
+        let (mut fired, mut quiet) = super::alarm::history(&c.aws, prefix, from_ms, to_ms).await?;
+        let mut stops = Vec::new();
+        if let Some(t) = template {
+            let out = c
+                .fis()
+                .get_experiment_template()
+                .id(t)
+                .send()
+                .await
+                .map_err(|e| c.aws.error(FIS, format!("GetExperimentTemplate {t}"), &e))?;
+            for s in out.experiment_template.map(|t| t.stop_conditions).unwrap_or_default().unwrap_or_default() {
+                if let Some(name) = s.value().and_then(|v| v.split_once(":alarm:")).map(|(_, n)| n.to_string()) {
+                    stops.push(name);
+                }
+            }
+        }
+        for s in &stops {
+            let known = fired.iter().any(|f| f["alarm"] == s.as_str()) || quiet.contains(s);
+            if !known {
+                let (f, q) = super::alarm::history(&c.aws, s, from_ms, to_ms).await?;
+                fired.extend(f.into_iter().filter(|f| f["alarm"] == s.as_str()));
+                quiet.extend(q.into_iter().filter(|q| q == s));
+            }
+        }
+        Ok::<_, Error>((fired, quiet, stops))
+    };
+    match read.await {
+        Ok((fired, quiet, stops)) => {
+            let mut findings = Vec::new();
+            for s in &stops {
+                if !fired.iter().any(|f| f["alarm"] == s.as_str()) {
+                    findings.push(format!(
+                        "the experiment's stop condition, alarm {s}, never fired during the drill: it could not have stopped it"
+                    ));
+                }
+            }
+            if downtime_s > 0.0 && fired.is_empty() {
+                findings.push(format!("the service was down {} s and no alarm fired", fmt_num(downtime_s)));
+            }
+            for f in &fired {
+                if f["ok_at_s"].is_null() {
+                    findings.push(format!(
+                        "alarm {} was still in ALARM when the drill ended",
+                        f["alarm"].as_str().unwrap_or_default()
+                    ));
+                }
+            }
+            json!({"prefix": prefix, "fired": fired, "quiet": quiet, "findings": findings})
+        }
+        Err(e) => {
+            json!({"prefix": prefix, "error": e.to_string(), "findings": [format!("the alarms' history could not be read: {e}")]})
+        }
+    }
+}
+
 impl FailoverDrill {
     async fn drill(&self, ctx: &Ctx, params: &Map<String, Value>, token: &str) -> Result<Outcome> {
         let d = plan(ctx, params)?;
@@ -298,6 +379,8 @@ impl FailoverDrill {
         }
 
         let fault_at = watch.now_ms();
+        // Alarm history is stamped by AWS's clock: the fault's wall time, not the watch's.
+        let fault_wall_ms = wall_ms();
         let load = d.rate.map(|rate| {
             let url = d.endpoint.clone();
             let lasts = d.duration + SETTLE;
@@ -440,10 +523,21 @@ impl FailoverDrill {
         }
         let (probes, end_ms) = watch.stop().await;
         drop(shown);
+        let a = drill::failover(&probes, fault_at, end_ms);
+        let alarms = match &d.p.alarm_prefix {
+            Some(prefix) => {
+                let prefix = prefix.get()?.clone();
+                let template = fault.get("template").and_then(Value::as_str).map(str::to_string);
+                Some(
+                    alarms_during(ctx, &d, clients.as_ref(), &prefix, template.as_deref(), fault_wall_ms, a.downtime_s)
+                        .await,
+                )
+            }
+            None => None,
+        };
         fault["ended_ms"] = json!(fault_end);
         fault["result"] = fault_result;
 
-        let a = drill::failover(&probes, fault_at, end_ms);
         let within = d.bound.as_ref().is_none_or(|(b, _)| a.downtime_s <= *b);
         let tolerated = a.recovered && within;
         let mut evidence = obj(json!({
@@ -465,6 +559,9 @@ impl FailoverDrill {
             "endpoint": d.endpoint,
             "fault": fault,
         }));
+        if let Some(a) = alarms {
+            evidence.insert("alarms".into(), a);
+        }
         if let Some(l) = load {
             evidence.insert(
                 "load".into(),
@@ -543,6 +640,12 @@ impl Executor for FailoverDrill {
         ));
         if let Some(r) = d.rate {
             a.push_str(&format!("  background load: {} req/s\n", fmt_num(r)));
+        }
+        if let Some(p) = &d.p.alarm_prefix {
+            a.push_str(&format!(
+                "  afterwards, the history of the alarms named {}* (and of the experiment's stop conditions): which fired, when\n",
+                p.get()?
+            ));
         }
         match &d.bound {
             Some((b, from)) => a.push_str(&format!("  downtime bound: {} s (from {from})\n", fmt_num(*b))),

@@ -112,8 +112,9 @@ impl Executor for Loadtest {
     async fn submit(&self, ctx: &Ctx, params: &Map<String, Value>, _token: &str) -> Result<Outcome> {
         let s = settings(ctx, params)?;
         let shown = Arc::new(super::Shown::new(ctx));
-        let (live, say) = (load::LiveLine::new(s.duration.as_secs(), s.rate), shown.clone());
-        let report = load::run(s, Arc::new(move |t, l| say.say(&live.line(t, &l)))).await?;
+        let (live, say) = (load::LiveLine::new(s.rate, s.thresholds.clone()), shown.clone());
+        let len = s.duration.as_secs();
+        let report = load::run(s, Arc::new(move |t, l| say.bar(t.as_secs().min(len), len, &live.line(t, &l)))).await?;
         drop(shown);
         if let Some(why) = &report.invalid_reason {
             return Err(super::Error::Step(format!("the load test is not valid evidence: {why}")));

@@ -12,7 +12,9 @@
 //! engine finds them through a [`Registry`]; [`Builtin`] is this build's, and tests give the
 //! engine their own.
 
+mod alarm;
 mod approval;
+mod assess;
 mod changeset;
 mod command;
 mod compute;
@@ -35,6 +37,7 @@ use crate::domain::spec::Context;
 use crate::{aws, load};
 
 pub use crate::domain::lifecycle::{Outcome, Preview};
+pub use assess::assess;
 pub use failover::aws_token;
 pub use loadtest::threshold_for;
 
@@ -119,6 +122,8 @@ impl Registry for Builtin {
             StepKind::Loadtest => Arc::new(loadtest::Loadtest),
             StepKind::FailoverDrill => Arc::new(failover::FailoverDrill),
             StepKind::RestoreDrill => Arc::new(restore::RestoreDrill),
+            StepKind::AlarmDrill => Arc::new(alarm::AlarmDrill),
+            StepKind::Assess => Arc::new(assess::Assess),
         })
     }
 }
@@ -137,6 +142,10 @@ impl Shown {
     pub(crate) fn say(&self, line: &str) {
         self.progress.show(&self.step, line);
     }
+
+    pub(crate) fn bar(&self, pos: u64, len: u64, line: &str) {
+        self.progress.bar(&self.step, pos, len, line);
+    }
 }
 
 impl Drop for Shown {
@@ -147,7 +156,7 @@ impl Drop for Shown {
 
 /// Params as the kind's typed struct.
 pub(crate) fn typed<T: serde::de::DeserializeOwned>(params: &Map<String, Value>) -> Result<T> {
-    serde_json::from_value(Value::Object(params.clone())).map_err(|e| Error::Params(e.to_string()))
+    crate::domain::catalogue::typed(params).map_err(Error::Params)
 }
 
 pub(crate) fn obj(v: Value) -> Map<String, Value> {

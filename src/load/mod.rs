@@ -453,6 +453,16 @@ pub struct Live {
     pub completed: u64,
     pub ok: u64,
     pub errors: u64,
+    /// After the warm-up (what the report will count): answers, successes, and the
+    /// CO-corrected latency so far (None before the first answer).
+    pub measured: u64,
+    pub measured_ok: u64,
+    pub mean_ms: Option<f64>,
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub max_ms: Option<f64>,
+    /// Seconds since the warm-up ended.
+    pub measured_s: f64,
 }
 
 struct Recorder {
@@ -483,13 +493,27 @@ impl Recorder {
 
     fn live(&self) -> Live {
         let mut l = Live { scheduled: self.scheduled.load(Ordering::Relaxed), ..Live::default() };
+        let mut corrected = hist();
+        let mut sum_us = 0u64;
         for s in &self.shards {
             let s = s.lock().unwrap_or_else(|e| e.into_inner());
             l.sent += s.live.sent;
             l.completed += s.live.completed;
             l.ok += s.live.ok;
             l.errors += s.live.errors;
+            l.measured += s.completed;
+            l.measured_ok += s.ok;
+            sum_us += s.corrected_sum_us;
+            let _ = corrected.add(&s.corrected);
         }
+        if l.measured > 0 {
+            let ms = |us: u64| us as f64 / 1000.0;
+            l.mean_ms = Some(sum_us as f64 / l.measured as f64 / 1000.0);
+            l.p50_ms = Some(ms(corrected.value_at_quantile(0.50)));
+            l.p99_ms = Some(ms(corrected.value_at_quantile(0.99)));
+            l.max_ms = Some(ms(corrected.max()));
+        }
+        l.measured_s = Instant::now().saturating_duration_since(self.warm_end).as_secs_f64();
         if self.closed {
             l.scheduled = l.sent;
         }
@@ -1073,19 +1097,53 @@ fn port_warning(s: &Settings) -> Option<String> {
 }
 
 /// The live view's line, once a second: answers and errors in the last second apart (a
-/// refused connection is an error, never an answer), and the totals so far.
+/// refused connection is an error, never an answer), the latency so far (after the warm-up, as
+/// the report counts it), and each threshold as it stands now.
 pub struct LiveLine {
-    total_s: u64,
     target: Option<f64>,
+    thresholds: Vec<threshold::Threshold>,
     last: Mutex<(Duration, Live)>,
 }
 
+/// The figures so far, for judging thresholds while the run goes on.
+struct SoFar<'a>(&'a Live);
+
+impl threshold::Figures for SoFar<'_> {
+    fn rate(&self) -> f64 {
+        if self.0.measured_s > 0.0 {
+            self.0.measured_ok as f64 / self.0.measured_s
+        } else {
+            0.0
+        }
+    }
+    fn mean_ms(&self) -> f64 {
+        self.0.mean_ms.unwrap_or(0.0)
+    }
+    fn max_ms(&self) -> f64 {
+        self.0.max_ms.unwrap_or(0.0)
+    }
+    fn percentile_ms(&self, p: f64) -> f64 {
+        match p {
+            p if p <= 50.0 => self.0.p50_ms.unwrap_or(0.0),
+            _ => self.0.p99_ms.unwrap_or(0.0),
+        }
+    }
+    fn success_pct(&self) -> f64 {
+        if self.0.measured == 0 {
+            100.0
+        } else {
+            self.0.measured_ok as f64 * 100.0 / self.0.measured as f64
+        }
+    }
+}
+
 impl LiveLine {
-    pub fn new(total_s: u64, target: Option<f64>) -> LiveLine {
-        LiveLine { total_s, target, last: Mutex::new((Duration::ZERO, Live::default())) }
+    pub fn new(target: Option<f64>, thresholds: Vec<threshold::Threshold>) -> LiveLine {
+        LiveLine { target, thresholds, last: Mutex::new((Duration::ZERO, Live::default())) }
     }
 
-    /// `12/60 s  target 2,500 req/s  ok 2,498/s  errors 0/s  sent 29,970  ok 29,970  errors 0`.
+    /// `target 2,500 req/s  ok 2,498/s  errors 0/s  p50 1.2 ms  p99 4.1 ms  sent 29,970  ✓ rate>=2500  ✗ p99<3ms`.
+    /// Thresholds on percentiles other than p50 and p99 are judged at the end only.
     pub fn line(&self, t: Duration, l: &Live) -> String {
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         let dt = t.saturating_sub(last.0).as_secs_f64();
@@ -1093,17 +1151,32 @@ impl LiveLine {
         let (ok_s, err_s) = (per_s(l.ok, last.1.ok), per_s(l.errors, last.1.errors));
         *last = (t, *l);
         let g = crate::domain::human::grouped;
-        format!(
-            "{}/{} s  {}  ok {}/s  errors {}/s  sent {}  ok {}  errors {}",
-            t.as_secs(),
-            self.total_s,
+        let ms = |v: Option<f64>| {
+            v.map_or("-".to_string(), |v| match v {
+                v if v < 10.0 => format!("{v:.2} ms"),
+                v if v < 100.0 => format!("{v:.1} ms"),
+                v => format!("{} ms", g(v.round())),
+            })
+        };
+        let mut line = format!(
+            "{}  ok {}/s  errors {}/s  p50 {}  p99 {}  sent {}",
             self.target.map(|r| format!("target {} req/s", g(r))).unwrap_or_else(|| "closed model".into()),
             g(ok_s.round()),
             g(err_s.round()),
+            ms(l.p50_ms),
+            ms(l.p99_ms),
             g(l.sent as f64),
-            g(l.ok as f64),
-            g(l.errors as f64)
-        )
+        );
+        if l.measured > 0 {
+            for th in &self.thresholds {
+                if matches!(th.metric, threshold::Metric::P(p) if p != 50.0 && p != 99.0) {
+                    continue;
+                }
+                let v = threshold::judge(th, &SoFar(l));
+                line.push_str(&format!("  {} {}", if v.pass { "✓" } else { "✗" }, th.text));
+            }
+        }
+        line
     }
 }
 
@@ -1399,7 +1472,7 @@ mod tests {
     #[test]
     fn lag_refuses_a_run_only_when_it_could_have_changed_a_verdict() {
         let t = |text: &str| threshold::parse(text).unwrap();
-        let v = |measured: f64, pass: bool| Verdict { threshold: String::new(), measured, pass };
+        let v = |measured: f64, pass: bool| Verdict { threshold: String::new(), measured, pass, unit: "ms" };
         let ts = [t("p99<10ms"), t("avg<5ms"), t("rate>=100")];
         // Passing with lag: the true figures are lower still; valid.
         assert_eq!(lag_changes_a_verdict(&ts, &[v(9.0, true), v(4.0, true), v(100.0, true)], 20.0), None);

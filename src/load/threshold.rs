@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::domain::requirement::{fmt_num, Op};
+use crate::domain::requirement::Op;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum Metric {
@@ -88,6 +88,19 @@ pub struct Verdict {
     pub threshold: String,
     pub measured: f64,
     pub pass: bool,
+    /// The measured figure's unit, for people (`req/s`, `ms`, `%`).
+    #[serde(skip)]
+    pub unit: &'static str,
+}
+
+impl Metric {
+    pub fn unit(&self) -> &'static str {
+        match self {
+            Metric::Rate => "req/s",
+            Metric::Avg | Metric::Max | Metric::P(_) => "ms",
+            Metric::Success | Metric::Errors => "%",
+        }
+    }
 }
 
 pub fn judge(t: &Threshold, f: &dyn Figures) -> Verdict {
@@ -100,12 +113,19 @@ pub fn judge(t: &Threshold, f: &dyn Figures) -> Verdict {
         Metric::Errors => 100.0 - f.success_pct(),
     };
     let measured = (measured * 1000.0).round() / 1000.0;
-    Verdict { threshold: t.text.clone(), measured, pass: t.op.holds(measured, t.value) }
+    Verdict { threshold: t.text.clone(), measured, pass: t.op.holds(measured, t.value), unit: t.metric.unit() }
 }
 
 impl Verdict {
     pub fn describe(&self) -> String {
-        format!("{} {}: measured {}", if self.pass { "pass" } else { "FAIL" }, self.threshold, fmt_num(self.measured))
+        let sep = if self.unit == "%" { "" } else { " " };
+        format!(
+            "{} {}: measured {}{sep}{}",
+            if self.pass { "✓ pass" } else { "✗ FAIL" },
+            self.threshold,
+            crate::domain::human::grouped(self.measured),
+            self.unit
+        )
     }
 }
 

@@ -1,6 +1,8 @@
 //! The builtin planner: offline and deterministic. It draws the DAG a platform engineer would
 //! for the requirements a spec holds, and nothing more:
 //!
+//! - the spec names the app's `vpc`: read what runs there first (`assess`, read-only), before
+//!   the network change;
 //! - throughput: measure the current endpoint (baseline load), size the fleet from that figure
 //!   (capacity model), check and raise the quotas the model needs, check the VPC's addresses;
 //! - throughput or AZ tolerance: change sets for a multi-AZ network (one NAT gateway per AZ),
@@ -10,6 +12,8 @@
 //! - AZ tolerance, failover downtime: an FIS experiment template (an AZ power interruption,
 //!   by change set) and the failover drill that runs it;
 //! - RTO, RPO: AWS Backup for the data (by change set) and a restore drill;
+//! - notification: an alarm drill over the alarms change set's alarms (or the spec's
+//!   `alarm_prefix`);
 //! - always: a final go/no-go approval.
 
 use serde_json::{json, Value};
@@ -71,6 +75,7 @@ pub fn plan(runbook: &str, spec_path: &str, spec: &Spec) -> Plan {
     let perf = of(&|k| matches!(k, Kind::Throughput | Kind::LatencyAvg | Kind::LatencyP(_) | Kind::SuccessRate));
     let az = of(&|k| matches!(k, Kind::AzFailureTolerance | Kind::FailoverDowntime));
     let restore = of(&|k| matches!(k, Kind::Rto | Kind::Rpo));
+    let notify = of(&|k| *k == Kind::Notification);
     let others = of(&|k| *k == Kind::Other);
     let latency_ms = of(&|k| *k == Kind::LatencyAvg).first().map(|r| r.value);
     let success = of(&|k| *k == Kind::SuccessRate).first().map(|r| r.value);
@@ -125,6 +130,23 @@ pub fn plan(runbook: &str, spec_path: &str, spec: &Spec) -> Plan {
             (json!(n), json!(2 * n), json!(n), json!(2 * n * VCPUS_PER_INSTANCE as u64))
         };
         let sized: &[&str] = if throughput.is_some() { &["capacity-model"] } else { &[] };
+        // Where the app runs today, when the spec says: read before anything is changed.
+        let assessed = spec.context.contains_key("vpc");
+        if let Some(vpc) = spec.context.get("vpc") {
+            let mut params = json!({"vpc": vpc});
+            if throughput.is_some() {
+                params["fleet_max"] = json!("${capacity-model.max_instances}");
+            }
+            steps.push(step(
+                "assess",
+                "assess",
+                &format!("Read what runs in {vpc} today (read-only): single instance, NAT gateways, subnets and their free addresses, load balancers, alarms"),
+                sized,
+                vec![],
+                false,
+                params,
+            ));
+        }
         let model = |name: &str, fallback: Value| -> Value {
             if throughput.is_some() {
                 json!(format!("${{capacity-model.{name}}}"))
@@ -191,11 +213,15 @@ pub fn plan(runbook: &str, spec_path: &str, spec: &Spec) -> Plan {
         // Public subnets first, then private ones: the layout ip-capacity checks.
         let layout = crate::domain::capacity::subnets(VPC_CIDR, SUBNET_PREFIX, 2 * AZS).unwrap_or_default();
         let (public, private) = layout.split_at(layout.len().min(AZS as usize));
+        let mut network_needs = vec!["ip-capacity", "quota-nat-gateways", "quota-eips"];
+        if assessed {
+            network_needs.push("assess");
+        }
         steps.push(step(
             "changeset-network",
             "changeset",
             "Multi-AZ network: public and private subnets in each AZ, one NAT gateway per AZ (no single NAT)",
-            &["ip-capacity", "quota-nat-gateways", "quota-eips"],
+            &network_needs,
             vec![],
             true,
             json!({
@@ -248,6 +274,30 @@ pub fn plan(runbook: &str, spec_path: &str, spec: &Spec) -> Plan {
         ));
     }
 
+    if !notify.is_empty() {
+        // The alarms change set's alarms when the plan makes them, else the spec's.
+        let (prefix, needs, note) = match spec.context.get("alarm_prefix") {
+            Some(p) => (p.clone(), vec![], ""),
+            None if infra => (format!("{stack}-alarms-"), vec!["changeset-alarms"], ""),
+            None => (
+                format!("{stack}-alarms-"),
+                vec![],
+                " (the spec names no `alarm_prefix`: set the prefix of the alarms to fire in its context)",
+            ),
+        };
+        steps.push(step(
+            "alarm-drill",
+            "alarm_drill",
+            &format!(
+                "Set each alarm to ALARM and measure how long its notification takes to reach a subscriber of its SNS topic; set it back after{note}"
+            ),
+            &needs,
+            ids(&notify),
+            true,
+            json!({"alarm_prefix": prefix}),
+        ));
+        verifying.push("alarm-drill");
+    }
     if !perf.is_empty() {
         let (id, url, needs, desc) = if infra {
             (
@@ -317,6 +367,7 @@ pub fn plan(runbook: &str, spec_path: &str, spec: &Spec) -> Plan {
                 "fis_template": "${changeset-resilience.ExperimentTemplateId}",
                 "duration_s": 300,
                 "probe_interval_ms": 250,
+                "alarm_prefix": format!("{stack}-alarms-"),
             }),
         ));
         verifying.push("az-failover-drill");
@@ -406,6 +457,21 @@ mod tests {
 
     fn kinds(p: &Plan) -> Vec<&str> {
         p.steps.iter().map(|s| s.id.as_str()).collect()
+    }
+
+    #[test]
+    fn a_spec_naming_its_vpc_is_assessed_before_the_network_changes() {
+        let s = spec::parse("r.md", "---\nvpc: vpc-0abc\n---\n- 3000 rps\n").unwrap();
+        let p = plan("r", "r.md", &s);
+        let assess = p.steps.iter().find(|s| s.id == "assess").expect("an assess step");
+        assert_eq!((assess.kind.as_str(), assess.gate), ("assess", false));
+        assert_eq!(assess.params["vpc"], "vpc-0abc");
+        assert_eq!(assess.params["fleet_max"], "${capacity-model.max_instances}");
+        assert!(p.steps.iter().find(|s| s.id == "changeset-network").unwrap().needs.contains(&"assess".to_string()));
+        assert_eq!(validate::validate(&p), vec![]);
+        // Without a VPC there is nothing to read yet.
+        let s = spec::parse("r.md", "- 3000 rps\n").unwrap();
+        assert!(!plan("r", "r.md", &s).steps.iter().any(|s| s.kind == "assess"));
     }
 
     #[test]

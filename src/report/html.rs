@@ -36,7 +36,21 @@ pre { background: #f6f6f6; padding: 8px; overflow-x: auto; font-size: 13px; }
 .warn { border-left: 4px solid #d55e00; padding-left: 8px; }
 .chart svg { max-width: 100%; height: auto; }
 article.step { border-top: 1px solid #ddd; padding-top: 4px; }
-@media print { .chart { break-inside: avoid; } a { color: inherit; } details { display: block; } }
+pre.journal { white-space: pre-wrap; overflow-wrap: anywhere; }
+@media print {
+  body { font-size: 10.5pt; }
+  main { max-width: none; padding: 0; }
+  .scroll, pre { overflow: visible; }
+  pre { white-space: pre-wrap; overflow-wrap: anywhere; }
+  h2, h3 { break-after: avoid; }
+  .chart, tr, .decision { break-inside: avoid; }
+  a { color: inherit; text-decoration: none; }
+  details { display: block; }
+  details::details-content { display: block; content-visibility: visible; }
+  details > summary { font-weight: 600; }
+  .badge { border: 1px solid #1a1a1a; }
+  @page { margin: 14mm; }
+}
 "#;
 
 fn badge(verdict: &str) -> Markup {
@@ -87,6 +101,18 @@ fn requirement(r: &RequirementReport) -> Markup {
     }
 }
 
+/// What the gate of a step with no approval means now.
+fn gate_words(s: &StepReport) -> &'static str {
+    use crate::domain::lifecycle::State;
+    match s.state {
+        State::Succeeded => "no approval needed: it had nothing to change",
+        State::WaitingApproval => "waits for approval",
+        State::Rejected => "rejected at its gate",
+        State::Skipped => "skipped before its gate",
+        _ => "gated: not approved yet",
+    }
+}
+
 fn step(s: &StepReport) -> Markup {
     html! {
         article class="step" id={ "step-" (s.id) } {
@@ -100,7 +126,7 @@ fn step(s: &StepReport) -> Markup {
                     br; small { "artifact " code { (a.artifact_digest) } }
                 }
             } @else if s.gate {
-                p { small { "gated; not approved" } }
+                p { small { (gate_words(s)) } }
             }
             @if s.approvals.len() > 1 {
                 p { small { "approvals: " @for a in &s.approvals { (crate::domain::lifecycle::shown_as(&a.by, a.as_name.as_deref())) " at " (a.at) "; " } } }
@@ -127,22 +153,36 @@ fn step(s: &StepReport) -> Markup {
             }
             @if let Some(l) = &s.load {
                 p {
-                    "throughput " strong { (l.throughput_rps.map(fmt_num).unwrap_or_default()) " req/s" }
+                    "throughput " strong { (l.throughput_rps.map(|v| human::grouped(v.round())).unwrap_or_default()) " req/s" }
                     ", success " strong { (l.success_rate_pct.map(fmt_num).unwrap_or_default()) " %" }
+                    @if l.warmup_s > 0.0 { small { " (after a " (human::duration_s(l.warmup_s)) " warm-up, shaded in the charts)" } }
                 }
                 @if !l.series.is_empty() {
-                    (chart(charts::latency_over_time(&l.series)))
-                    (chart(charts::throughput_over_time(&l.series)))
+                    (chart(charts::latency_over_time(l)))
+                    (chart(charts::throughput_over_time(l)))
                 }
-                @if !l.percentiles.is_empty() { (chart(charts::latency_distribution(&l.percentiles))) }
+                @if !l.percentiles.is_empty() { (chart(charts::latency_distribution(l))) }
             }
             @if let Some(f) = &s.failover {
                 p {
-                    "longest outage " strong { (fmt_num(f.downtime_s)) " s" }
-                    @if let Some(b) = f.max_downtime_s { " (bound " (fmt_num(b)) " s)" }
+                    "longest outage " strong { (human::duration_s(f.downtime_s)) }
+                    @if let Some(b) = f.max_downtime_s { " (bound " (human::duration_s(b)) ")" }
                     "; came back by itself: " strong { (if f.recovered { "yes" } else { "no" }) }
                 }
                 (chart(charts::probe_timeline(f)))
+                @if !f.alarms.is_empty() {
+                    div class="scroll" { table {
+                        tr { th { "alarm" } th { "fired (s after the fault)" } th { "back to OK" } }
+                        @for (name, at, ok) in &f.alarms {
+                            tr {
+                                td { (name) }
+                                td { (fmt_num(*at)) }
+                                td { (ok.map(fmt_num).unwrap_or_else(|| "still in ALARM".into())) }
+                            }
+                        }
+                    } }
+                }
+                @for x in &f.alarm_findings { p { small { "finding: " (x) } } }
                 @if !f.outages.is_empty() {
                     div class="scroll" { table {
                         tr { th { "outage from (s)" } th { "to (s)" } th { "lasted (s)" } }
@@ -158,11 +198,37 @@ fn step(s: &StepReport) -> Markup {
             }
             @if let Some(r) = &s.restore {
                 p {
-                    "RTO " strong { (r.rto_s.map(fmt_num).unwrap_or_else(|| "unknown".into())) " s" }
-                    ", RPO " strong { (r.rpo_s.map(fmt_num).unwrap_or_else(|| "unknown".into())) " s" }
+                    "RTO " strong { (r.rto_s.map(human::duration_s).unwrap_or_else(|| "unknown".into())) }
+                    @if let Some(t) = r.rto_target_s { " (target " (human::duration_s(t)) ")" }
+                    ", RPO " strong { (r.rpo_s.map(human::duration_s).unwrap_or_else(|| "unknown".into())) }
+                    @if let Some(t) = r.rpo_target_s { " (target " (human::duration_s(t)) ")" }
                     @if let Some(from) = &r.rpo_worst_case_from { br; small { "worst case from " (from) } }
                 }
                 (chart(charts::restore_breakdown(r)))
+            }
+            @if !s.findings.is_empty() {
+                div class="scroll" { table {
+                    tr { th { "severity" } th { "finding" } th { "resource" } th { "evidence" } th { "threatens" } }
+                    @for f in &s.findings {
+                        tr {
+                            td { @if f.severity == crate::domain::assess::Severity::High { strong { "high" } } @else { "medium" } }
+                            td { (f.what) } td { code { (f.resource) } } td { (f.evidence) } td { (f.threatens.join(", ")) }
+                        }
+                    }
+                } }
+            }
+            @if let Some(a) = &s.alarms {
+                p {
+                    "Slowest notification " strong { (a.slowest_s.map(human::duration_s).unwrap_or_else(|| "unknown".into())) }
+                    @if let Some(b) = a.bound_s { " (bound " (human::duration_s(b)) ")" }
+                }
+                div class="scroll" { table {
+                    tr { th { "alarm" } th { "notified in" } th { "subject" } }
+                    @for (name, delay, subject) in &a.alarms {
+                        tr { td { (name) } td { (human::duration_s(*delay)) } td { (subject) } }
+                    }
+                } }
+                @for f in &a.findings { p { small { "finding: " (f) } } }
             }
             @if !s.outputs.is_empty() {
                 details { summary { "outputs" } div class="scroll" { table {
@@ -246,7 +312,7 @@ pub fn render(r: &Report) -> String {
                 }
                 section id="journal" {
                     h2 { "Journal" }
-                    pre { @for e in &r.journal { (super::text::event(e)) "\n" } }
+                    pre class="journal" { @for e in &r.journal { (super::text::event(e)) "\n" } }
                 }
             } }
         }

@@ -3,6 +3,7 @@
 //! is a failure too (no evidence is no pass); a promise no figure can verify is skipped.
 
 use crate::app::report::Report;
+use crate::domain::human;
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
@@ -26,6 +27,26 @@ pub fn render(r: &Report) -> String {
             esc(&q.text)
         ));
         let measured: Vec<String> = q.evidence.iter().map(|m| m.describe()).collect();
+        // Every case carries its target and figures, passing ones too: CI shows them.
+        x.push_str(&format!(
+            "\n      <properties>\n        <property name=\"target\" value=\"{}\"/>\n        <property name=\"source\" value=\"{}:{}\"/>\n",
+            esc(&q.target),
+            esc(&q.source),
+            q.line
+        ));
+        for m in &q.evidence {
+            x.push_str(&format!(
+                "        <property name=\"{}\" value=\"{}\"/>\n        <property name=\"{} step\" value=\"{}\"/>\n",
+                esc(&human::metric_name(&m.metric)),
+                esc(&human::metric(&m.metric, m.value)),
+                esc(&human::metric_name(&m.metric)),
+                esc(&m.step)
+            ));
+        }
+        if let Some(at) = &q.measured_at {
+            x.push_str(&format!("        <property name=\"measured at\" value=\"{}\"/>\n", esc(at)));
+        }
+        x.push_str("      </properties>\n      ");
         match (q.measurable, q.verdict.as_str()) {
             (false, "monitoring") => x.push_str("<skipped message=\"verified by monitoring after launch\"/>"),
             (false, _) => x.push_str("<skipped message=\"not measurable: check by hand\"/>"),
@@ -43,7 +64,17 @@ pub fn render(r: &Report) -> String {
                 esc(q.why.as_deref().unwrap_or("no step has measured it"))
             )),
         }
-        x.push_str("</testcase>\n");
+        let figures: Vec<String> = q
+            .evidence
+            .iter()
+            .map(|m| format!("{} {} ({})", human::metric_name(&m.metric), human::metric(&m.metric, m.value), m.step))
+            .collect();
+        x.push_str(&format!(
+            "\n      <system-out>{}: target {}; {}</system-out>\n    </testcase>\n",
+            esc(&q.verdict),
+            esc(&q.target),
+            esc(&if figures.is_empty() { "no figure measured".to_string() } else { figures.join("; ") })
+        ));
     }
     x.push_str("  </testsuite>\n</testsuites>\n");
     x

@@ -133,11 +133,11 @@ pub fn render(r: &Report, graph: &str, stem: &str) -> (String, Vec<(String, Stri
                 l.success_rate_pct.map(fmt_num).unwrap_or_default()
             ));
             if !l.series.is_empty() {
-                chart("latency", charts::latency_over_time(&l.series), &mut md);
-                chart("throughput", charts::throughput_over_time(&l.series), &mut md);
+                chart("latency", charts::latency_over_time(l), &mut md);
+                chart("throughput", charts::throughput_over_time(l), &mut md);
             }
             if !l.percentiles.is_empty() {
-                chart("distribution", charts::latency_distribution(&l.percentiles), &mut md);
+                chart("distribution", charts::latency_distribution(l), &mut md);
             }
         }
         if let Some(f) = &s.failover {
@@ -147,6 +147,24 @@ pub fn render(r: &Report, graph: &str, stem: &str) -> (String, Vec<(String, Stri
                 if f.recovered { "yes" } else { "no" }
             ));
             chart("probes", charts::probe_timeline(f), &mut md);
+            if !f.alarms.is_empty() {
+                md.push_str("| alarm | fired (s after the fault) | back to OK (s after the fault) |\n|---|---|---|\n");
+                for (name, at, ok) in &f.alarms {
+                    md.push_str(&format!(
+                        "| {} | {} | {} |\n",
+                        esc(name),
+                        fmt_num(*at),
+                        ok.map(fmt_num).unwrap_or_else(|| "still in ALARM".into())
+                    ));
+                }
+                md.push('\n');
+            }
+            for x in &f.alarm_findings {
+                md.push_str(&format!("- finding: {}\n", esc(x)));
+            }
+            if !f.alarm_findings.is_empty() {
+                md.push('\n');
+            }
         }
         if let Some(rs) = &s.restore {
             md.push_str(&format!(
@@ -155,6 +173,34 @@ pub fn render(r: &Report, graph: &str, stem: &str) -> (String, Vec<(String, Stri
                 rs.rpo_s.map(fmt_num).unwrap_or_else(|| "unknown".into())
             ));
             chart("restore", charts::restore_breakdown(rs), &mut md);
+        }
+        if !s.findings.is_empty() {
+            md.push_str("| severity | finding | resource | evidence | threatens |\n|---|---|---|---|---|\n");
+            for f in &s.findings {
+                md.push_str(&format!(
+                    "| {} | {} | `{}` | {} | {} |\n",
+                    if f.severity == crate::domain::assess::Severity::High { "**high**" } else { "medium" },
+                    esc(&f.what),
+                    esc(&f.resource),
+                    esc(&f.evidence),
+                    f.threatens.join(", ")
+                ));
+            }
+            md.push('\n');
+        }
+        if let Some(a) = &s.alarms {
+            md.push_str(&format!(
+                "Slowest notification {} s{}.\n\n| alarm | notified in (s) | subject |\n|---|---|---|\n",
+                a.slowest_s.map(fmt_num).unwrap_or_else(|| "unknown".into()),
+                a.bound_s.map(|b| format!(" (bound {} s)", fmt_num(b))).unwrap_or_default()
+            ));
+            for (name, delay, subject) in &a.alarms {
+                md.push_str(&format!("| {} | {} | {} |\n", esc(name), fmt_num(*delay), esc(subject)));
+            }
+            for f in &a.findings {
+                md.push_str(&format!("\n- finding: {}\n", esc(f)));
+            }
+            md.push('\n');
         }
     }
     md.push_str("\n## Journal\n\n```text\n");

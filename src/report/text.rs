@@ -32,7 +32,15 @@ pub fn event(e: &Event) -> String {
             diff(&PlanDiff { added: added.clone(), removed: removed.clone(), changed: changed.clone() })
         ),
         Body::RunStarted { pid } => format!("run started (pid {pid})"),
-        Body::RunFinished { outcome } => format!("run finished: {outcome}"),
+        Body::RunFinished { outcome } => format!(
+            "run finished: {}",
+            match outcome.as_str() {
+                "waitingapproval" => "waiting for approval",
+                "waiting" => "waiting (a step is polled again later)",
+                "unsupported" => "a step of a kind this build cannot run",
+                other => other,
+            }
+        ),
         Body::PreviewStarted { attempt, .. } => format!("preview (attempt {attempt})"),
         Body::PreviewRecorded { artifact_digest, .. } => {
             format!("waiting for approval ({})", digest::short(artifact_digest))
@@ -87,20 +95,9 @@ pub fn event(e: &Event) -> String {
             format!("{effect} result not applied ({result}): {reason}")
         }
     };
-    let who = who(e);
+    let who = e.who();
     match e.body.step() {
         Some(s) => format!("#{:<4} {} {who:<10} {s}: {what}", e.seq, e.at),
         None => format!("#{:<4} {} {who:<10} {what}", e.seq, e.at),
-    }
-}
-
-/// Who wrote an event, and from which machine when it is known: `alice@build-7`, or with a
-/// display name `arn:...:user/alice (as Alice)@build-7`.
-pub fn who(e: &Event) -> String {
-    let who = shown_as(&e.actor, e.as_name.as_deref());
-    if e.host.is_empty() {
-        who
-    } else {
-        format!("{who}@{}", e.host)
     }
 }

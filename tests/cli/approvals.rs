@@ -144,6 +144,14 @@ fn a_rejection_sticks() {
     command_runbook(&p, "echo ran >> ran.txt");
     p.flow(&["run"]).expect(WAITING_APPROVAL);
     p.approve(&["deploy", "--as", "alice"]).expect(OK);
+    // Approving again names who approved and when, instead of asking for it once more.
+    let again = p.approve(&["deploy"]);
+    assert_eq!(again.code, REFUSED, "{}", again.stderr);
+    let said = regex::Regex::new(
+        r"step `deploy` is already approved by \S+ \(as alice\)|step `deploy` is already approved by \S+ at \d{4}-",
+    )
+    .unwrap();
+    assert!(said.is_match(&again.stderr), "{}", again.stderr);
     p.flow(&["reject", "deploy", "--as", "bob", "--reason", "wrong database: do not run"]).expect(OK);
     let r = p.flow(&["retry", "deploy", "--as", "carl"]);
     r.expect(OK);

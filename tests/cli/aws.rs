@@ -390,6 +390,11 @@ fn the_shipped_templates_work_against_moto() {
         assert!(compute.contains(expected), "`{expected}` in\n{compute}");
     }
     assert!(step_field(&s, "alarms", "will").contains("RequestCountAnomalyAlarm"));
+    assert!(
+        step_field(&s, "alarms", "will").contains("note: 1 anomaly-detection alarm (ANOMALY_DETECTION_BAND): CloudWatch learns the band from the metric's history"),
+        "{}",
+        step_field(&s, "alarms", "will")
+    );
     p.approve(&["network"]).expect(OK);
     p.approve(&["alarms"]).expect(OK);
     p.flow(&["run"]).expect(WAITING_APPROVAL);

@@ -88,10 +88,15 @@ fn an_outage_over_the_bound_fails_the_drill() {
     let text = p.flow(&["drill", "failover", &url, "--inject", &inject, "--duration", "2s", "--max-downtime", "1s"]);
     assert_eq!(text.code, FAILED);
     assert!(
-        text.stdout.contains("bound      failover_downtime_s <= 1:") && text.stdout.contains("(FAIL)"),
+        text.stdout.contains("bound      failover downtime <= 1 s:") && text.stdout.contains("(FAIL)"),
         "{}",
         text.stdout
     );
+    // The end summary, figures masked (a busy machine may split the outage: one line each,
+    // alike once masked).
+    let mut lines: Vec<String> = crate::support::figures_masked(&text.stdout).lines().map(str::to_string).collect();
+    lines.dedup();
+    insta::assert_snapshot!("drill-failover-end-summary", lines.join("\n"));
 }
 
 /// A hung service (no answer at all) counts as down once a probe's timeout (1 s by default)
@@ -155,28 +160,30 @@ fn a_restore_of_known_duration_gives_its_rto() {
     let restore = format!("sleep 1.5; echo ::restore-point {point}; touch {flag}");
     let probe = server.url(&format!("/if?path={flag}"));
     let cleanup = format!("rm {flag}");
-    let (code, r) = drill(
-        &p,
-        &[
-            "restore",
-            "--restore",
-            &restore,
-            "--probe",
-            &probe,
-            "--worst-rpo",
-            "5m",
-            "--cleanup",
-            &cleanup,
-            "--max-rto",
-            "2h",
-            "--max-rpo",
-            "10m",
-        ],
-    );
+    let args = [
+        "restore",
+        "--restore",
+        &restore,
+        "--probe",
+        &probe,
+        "--worst-rpo",
+        "5m",
+        "--cleanup",
+        &cleanup,
+        "--max-rto",
+        "2h",
+        "--max-rpo",
+        "10m",
+    ];
+    let (code, r) = drill(&p, &args);
     assert_eq!(code, OK, "{r}");
     let e = &r["evidence"];
     assert!((f(e, "rto_s") - 1.5).abs() <= 0.3 + 2.0 * noise.stop().1 / 1000.0, "{e}");
     assert!((f(e, "rpo_measured_s") - 120.0).abs() <= 2.0, "{e}");
+    // The end summary a person reads, figures masked.
+    let text = p.flow(&[&["drill"][..], &args].concat());
+    text.expect(OK);
+    insta::assert_snapshot!("drill-restore-end-summary", crate::support::figures_masked(&text.stdout));
     assert_eq!(f(e, "rpo_worst_case_s"), 300.0);
     assert_eq!(f(e, "rpo_s"), 300.0, "the worse of the two");
     assert_eq!(e["cleanup"]["exit_code"], 0);
@@ -422,6 +429,7 @@ fn an_fis_drill_measures_the_outage_and_survives_a_kill() {
         });
         s.drills.templates.push(FisTemplate { id: "EXT2".into(), duration: Duration::from_secs(60), targets: vec![] });
         s.drills.fault = Some(file_hook(f2));
+        s.cloudwatch.lock().unwrap().add("errors", &[]);
     });
     let url = server.url(&format!("/unless?path={}", flag.display()));
     let p = Project::new();
@@ -441,7 +449,7 @@ fn an_fis_drill_measures_the_outage_and_survives_a_kill() {
                 kind = "failover_drill"
                 gate = true
                 covers = ["resilience-1"]
-                params = {{ endpoint = "{url}", fis_template = "{template}", duration_s = 1 }}
+                params = {{ endpoint = "{url}", fis_template = "{template}", duration_s = 1, alarm_prefix = "orders-alarms-" }}
                 "#
             ),
         );
@@ -453,6 +461,20 @@ fn an_fis_drill_measures_the_outage_and_survives_a_kill() {
             let slack = 2.0 * noise.take().map(|n| n.stop().1).unwrap_or(0.0) / 1000.0;
             assert!((f(&ev, "failover_downtime_s") - 1.5).abs() <= 0.15 + slack, "the 1.5 s experiment: {ev}");
             assert_eq!(aws.with(|s| s.drills.run_all_starts()), 1);
+            // The stop condition's alarm stayed OK through the outage: it could not have
+            // stopped the experiment, and the evidence says so.
+            let findings: Vec<&str> =
+                ev["alarms"]["findings"].as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect();
+            assert_eq!(findings.len(), 2, "{ev}");
+            assert_eq!(
+                findings[0],
+                "the experiment's stop condition, alarm errors, never fired during the drill: it could not have stopped it"
+            );
+            assert!(
+                findings[1].starts_with("the service was down ") && findings[1].ends_with(" s and no alarm fired"),
+                "{ev}"
+            );
+            assert_eq!(ev["alarms"]["quiet"], serde_json::json!(["errors"]), "{ev}");
             continue;
         }
         let mut child = p.spawn(&["run"]);
@@ -490,7 +512,16 @@ fn a_zonal_shift_drill() {
             "orders".into(),
             vec!["euw1-az1".into(), "euw1-az2".into(), "euw1-az3".into()],
         ));
-        s.drills.fault = Some(file_hook(f2));
+        // The error-rate alarm fires with the outage and clears after it; the latency one
+        // stays quiet.
+        let cw = s.cloudwatch.clone();
+        cw.lock().unwrap().add("orders-alarms-ErrorRate", &[]);
+        cw.lock().unwrap().add("orders-alarms-Latency", &[]);
+        let file = file_hook(f2);
+        s.drills.fault = Some(Arc::new(move |on| {
+            file(on);
+            cw.lock().unwrap().crossed("orders-alarms-ErrorRate", if on { "ALARM" } else { "OK" });
+        }));
     });
     p.write(
         "specs/az.md",
@@ -507,7 +538,7 @@ fn a_zonal_shift_drill() {
             kind = "failover_drill"
             gate = true
             covers = ["resilience-1"]
-            params = {{ endpoint = "{}", zonal_shift_resource = "{lb}", away_from = "euw1-az1", duration_s = 1 }}
+            params = {{ endpoint = "{}", zonal_shift_resource = "{lb}", away_from = "euw1-az1", duration_s = 1, alarm_prefix = "orders-alarms-" }}
             "#,
             server.url(&format!("/unless?path={}", flag.display()))
         ),
@@ -526,6 +557,16 @@ fn a_zonal_shift_drill() {
     let shifts =
         aws.with(|s| s.drills.shifts.iter().map(|x| (x.away_from.clone(), x.status.clone())).collect::<Vec<_>>());
     assert_eq!(shifts, [("euw1-az1".to_string(), "CANCELED".to_string())]);
+    // The alarms during the drill: which fired, when, and back to OK; on the report's timeline.
+    let alarms = &ev["alarms"];
+    assert_eq!(alarms["fired"].as_array().map(Vec::len), Some(1), "{alarms}");
+    assert_eq!(alarms["fired"][0]["alarm"], "orders-alarms-ErrorRate");
+    let (fired, ok) = (f(&alarms["fired"][0], "fired_at_s"), f(&alarms["fired"][0], "ok_at_s"));
+    assert!((0.0..1.0).contains(&fired) && ok > fired, "{alarms}");
+    assert_eq!(alarms["quiet"], serde_json::json!(["orders-alarms-Latency"]));
+    assert_eq!(alarms["findings"], serde_json::json!([]));
+    let md = p.flow(&["report", "--format", "md", "-o", "-"]).stdout;
+    assert!(md.contains("| alarm | fired (s after the fault) | back to OK (s after the fault) |\n|---|---|---|\n| orders-alarms-ErrorRate | "), "{md}");
 }
 
 /// AWS Backup: the newest recovery point restored with the step's token, waited for across

@@ -14,6 +14,7 @@
 //!   logical id starts with `Broken`), and a stack that settles one DescribeStacks later.
 //!   Templates are read with a line scanner that knows two-space-indented YAML sections.
 //! - FIS, ARC zonal shift and AWS Backup (restJson1): in `fake_drills`.
+//! - CloudWatch alarms (rpc-v2-cbor), whose actions publish to moto's SNS: in `fake_cloudwatch`.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -44,6 +45,8 @@ pub struct State {
     pub create_change_set_calls: usize,
     /// FIS, ARC zonal shift and AWS Backup.
     pub drills: crate::fake_drills::Drills,
+    /// CloudWatch alarms (rpc-v2-cbor), apart: an alarm's action publishes while unlocked.
+    pub cloudwatch: Arc<Mutex<crate::fake_cloudwatch::Alarms>>,
 }
 
 #[derive(Clone)]
@@ -119,6 +122,12 @@ async fn handle(req: Request<Incoming>, st: Arc<Mutex<State>>) -> Result<Respons
     let (method, path, query) =
         (req.method().to_string(), req.uri().path().to_string(), req.uri().query().map(str::to_string));
     let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    if path.starts_with(crate::fake_cloudwatch::PATH) {
+        let cw = st.lock().unwrap().cloudwatch.clone();
+        if let Some(r) = crate::fake_cloudwatch::handle(&path, &body, &cw).await {
+            return Ok(r);
+        }
+    }
     if target.is_none() && path != "/" {
         if let Some(r) = crate::fake_drills::handle(&method, &path, query.as_deref(), &body, &st) {
             return Ok(r);

@@ -87,6 +87,8 @@ pub struct Drills {
     pub jobs: Vec<RestoreJob>,
     pub restore_takes: Duration,
     pub restored: Option<Hook>,
+    /// The alarm every template names as its stop condition (default `errors`).
+    pub stop_alarm: Option<String>,
 }
 
 impl Drills {
@@ -222,7 +224,7 @@ pub fn handle(
                     "targets": targets,
                     "actions": {"stop-instances": {"actionId": "aws:ec2:stop-instances",
                         "parameters": {"startInstancesAfterDuration": format!("PT{}S", t.duration.as_secs())}, "targets": {"Instances": "instances"}}},
-                    "stopConditions": [{"source": "aws:cloudwatch:alarm", "value": "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:errors"}],
+                    "stopConditions": [{"source": "aws:cloudwatch:alarm", "value": format!("arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{}", d.stop_alarm.as_deref().unwrap_or("errors"))}],
                 }}))
             }
             None => error(404, "ResourceNotFoundException", &format!("Experiment template {id} does not exist")),

@@ -627,8 +627,8 @@ fn a_real_small_models_mistakes_come_back_as_violations_with_hints() {
             &[
                 "step `failover-drill`: duplicate id",
                 "step `failover-drill`: params invalid for kind `failover_drill`: give one fault, not command and fis and zonal_shift",
-                "step `restore-drill`: params invalid for kind `restore_drill`: invalid type: string \"scripts/restore-metadata-1.json\", expected a map",
-                "step `go-no-go`: covers `3.3` (other), which a `approval` step cannot verify",
+                "step `restore-drill`: params invalid for kind `restore_drill`: `restore_metadata`: invalid type: string \"scripts/restore-metadata-1.json\", expected a map",
+                "step `go-no-go`: covers `3.3` (notification), which a `approval` step cannot verify",
             ],
             &[
                 "Each step needs an id of its own",
@@ -650,7 +650,7 @@ fn a_real_small_models_mistakes_come_back_as_violations_with_hints() {
                 "unknown field `backup_resource`",
                 "requirement `1.1` (throughput >= 2500 req/s, line 30) is verified by no step",
             ],
-            &["`covers` may name only these requirement ids: 1.1, 1.2, 1.3, 2.1, 2.2, 3.1, 3.2.", "- `2.2` (failover_downtime <= 60 s): "],
+            &["`covers` may name only these requirement ids: 1.1, 1.2, 1.3, 2.1, 2.2, 3.1, 3.2, 3.3.", "- `2.2` (failover_downtime <= 60 s): "],
         ),
     ];
     for (name, violations, hints) in cases {
@@ -677,7 +677,7 @@ fn a_real_tiny_models_answer_is_told_what_an_id_and_params_are() {
         "step `1.1`: malformed id",
         "A step id is a name such as `load-test`, not a requirement id.",
         "keys and strings in double quotes",
-        "`covers` may name only these requirement ids: 1.1, 1.2, 1.3, 2.1, 2.2, 3.1, 3.2.",
+        "`covers` may name only these requirement ids: 1.1, 1.2, 1.3, 2.1, 2.2, 3.1, 3.2, 3.3.",
     ] {
         assert!(repair.contains(expected), "`{expected}` in {repair}");
     }

@@ -268,3 +268,38 @@ fn a_fresh_connection_is_timed_by_the_arrival_of_its_answer() {
         r["latency"]
     );
 }
+
+/// The end summary a person reads, pinned with its figures masked: every threshold with ✓/✗,
+/// its measured figure and its unit. A light rate and loose latency bounds, so a busy machine
+/// still keeps the schedule and no threshold fails on the generator's lag.
+#[test]
+fn the_end_summary_marks_each_threshold_with_its_unit() {
+    let server = Server::start();
+    let p = Project::alone();
+    let url = server.url("/ok");
+    let r = p.flow(&[
+        "loadtest",
+        &url,
+        "--rate",
+        "20",
+        "--duration",
+        "1s",
+        "--threshold",
+        "rate>=1",
+        "--threshold",
+        "p99<10s",
+        "--threshold",
+        "success>=99.5%",
+        "--threshold",
+        "avg<10s",
+    ]);
+    let figures = regex::Regex::new(r"\d[\d,]*(\.\d+)?").unwrap();
+    let text: String = r
+        .stdout
+        .lines()
+        .filter(|l| !l.starts_with("generator") && !l.starts_with("warning"))
+        .map(|l| format!("{}\n", figures.replace_all(l, "N")))
+        .collect();
+    insta::assert_snapshot!("loadtest-end-summary", text);
+    assert!(r.stdout.contains("✓ pass rate>=1: measured ") && r.stdout.contains(" req/s\n"), "{}", r.stdout);
+}

@@ -2,12 +2,15 @@
 //! store in a temp dir and real HTTP servers on loopback.
 
 mod fake_aws;
+mod fake_cloudwatch;
 mod fake_drills;
 mod fake_llm;
 mod serve;
 mod support;
 
+mod alarm;
 mod approvals;
+mod assess;
 mod aws;
 mod corpus;
 mod drill;

@@ -94,7 +94,7 @@ fn a_failing_webhook_is_retried_journaled_and_harmless() {
     let path = hook.split_once("127.0.0.1").unwrap().1.to_string();
     let mut seen = vec![r.stdout.clone(), r.stderr.clone(), p.flow(&["log"]).stdout, p.flow(&["log", "--json"]).stdout];
     for format in ["json", "md", "html", "junit"] {
-        seen.push(p.flow(&["report", "--format", format]).stdout);
+        seen.push(p.flow(&["report", "--format", format, "-o", "-"]).stdout);
     }
     for text in seen {
         assert!(!text.contains(&path), "the webhook's path in: {text}");

@@ -5,7 +5,7 @@ use crate::support::{step_field, Project};
 use flow::exit::BAD_PLAN;
 
 #[test]
-fn launch_plan_covers_all_seven_and_status_lists_them_unverified() {
+fn launch_plan_covers_all_eight_and_status_lists_them_unverified() {
     let p = Project::new();
     p.with_launch_spec();
     let r = p.flow(&["plan", "specs/launch.md", "--json"]);
@@ -22,6 +22,7 @@ fn launch_plan_covers_all_seven_and_status_lists_them_unverified() {
         "changeset",
         "failover_drill",
         "restore_drill",
+        "alarm_drill",
         "approval",
     ] {
         assert!(kinds.contains(&k), "no {k} step in {kinds:?}");
@@ -38,13 +39,13 @@ fn launch_plan_covers_all_seven_and_status_lists_them_unverified() {
         .filter(|r| r["kind"] != "other")
         .map(|r| r["id"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(measurable.len(), 7);
+    assert_eq!(measurable.len(), 8);
     for id in &measurable {
         assert!(covered.contains(id), "{id} not covered");
     }
     // Side-effecting steps are gated; the capacity model feeds the quota and compute steps.
     for s in steps {
-        if ["loadtest", "quota", "changeset", "failover_drill", "restore_drill", "approval"]
+        if ["loadtest", "quota", "changeset", "failover_drill", "restore_drill", "alarm_drill", "approval"]
             .contains(&s["kind"].as_str().unwrap())
         {
             assert_eq!(s["gate"], true, "{s}");
@@ -145,6 +146,16 @@ fn an_invalid_edit_is_refused_and_changes_nothing() {
     }
     let after = p.flow(&["log", "--json"]).json()["events"].as_array().unwrap().len();
     assert_eq!(before, after, "an invalid workflow must not touch the journal");
+    // `flow status` is not silent about it: it says what `flow run` will refuse, and why.
+    let status = p.flow(&["status"]);
+    status.expect(0);
+    assert!(
+        status.stdout.contains("warning: `flow run` will refuse the workflow file until it is fixed")
+            && status.stdout.contains("step `c`: unknown kind `warp_drive`")
+            && status.stdout.contains("next: fix "),
+        "{}",
+        status.stdout
+    );
 
     p.write("workflows/svc.toml", "runbook = \"svc\"\n[[steps]\nid = 1\n");
     let r = p.flow(&["run"]);

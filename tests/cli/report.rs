@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::support::{Project, Server};
+use crate::support::{later, Project, Server};
 use flow::exit::{OK, WAITING_APPROVAL};
 
 /// A runbook whose seven launch requirements have evidence; the throughput target is out of
@@ -90,6 +90,9 @@ fn the_report_in_four_formats_and_a_real_browser() {
     x.expect(OK);
     assert_eq!(x.stdout.matches("<testcase ").count(), 8);
     assert!(x.stdout.contains("tests=\"8\" failures=\"1\" skipped=\"1\""), "{}", x.stdout);
+    // Passing cases carry their figures too, as properties and in system-out.
+    assert_eq!(x.stdout.matches("<property name=\"target\"").count(), 8, "{}", x.stdout);
+    assert!(x.stdout.contains("<system-out>pass: target"), "{}", x.stdout);
     assert!(
         x.stdout.contains(
             "<failure message=\"target &gt;= 2,500 req/s (specs/rel.md:3), measured throughput 40 req/s (load)"
@@ -113,9 +116,21 @@ fn the_report_in_four_formats_and_a_real_browser() {
         assert!(svg.starts_with("<svg") && (svg.contains("<polyline") || svg.contains("<rect")), "{name}");
     }
 
-    // HTML, self-contained, in a real browser.
-    p.flow(&["report", "-o", "report.html"]).expect(OK);
-    let html = p.read("report.html");
+    // HTML, self-contained, in a real browser. Without -o it goes to a file named after the
+    // runbook, not to the terminal; `-o -` prints it. A fixed clock: the report names the
+    // time it was made, and two runs may straddle a second.
+    p.env("FLOW_NOW", &later(60));
+    let written = p.flow(&["report"]);
+    written.expect(OK);
+    assert!(written.stdout.is_empty(), "{}", written.stdout);
+    assert!(
+        written.stderr.starts_with("rel-report.html: NO-GO") && written.stderr.contains("5 charts inline"),
+        "{}",
+        written.stderr
+    );
+    let html = p.read("rel-report.html");
+    let printed = p.flow(&["report", "-o", "-"]);
+    assert_eq!(printed.stdout, html);
     for fetched in ["<script", " src=", "<link", "@import", "url("] {
         assert!(!html.contains(fetched), "`{fetched}` in the report: nothing is fetched or run");
     }
@@ -126,7 +141,7 @@ fn the_report_in_four_formats_and_a_real_browser() {
     let out = std::process::Command::new(python)
         .arg(root.join("tests/browser/check.py"))
         .arg(chromium)
-        .arg(p.path("report.html"))
+        .arg(p.path("rel-report.html"))
         .arg(&shot)
         .output()
         .unwrap();

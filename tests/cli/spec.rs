@@ -5,7 +5,7 @@ use crate::support::Project;
 use flow::exit::{BAD_SPEC, REFUSED};
 
 #[test]
-fn launch_spec_has_seven_measurable_requirements() {
+fn launch_spec_has_eight_measurable_requirements() {
     let p = Project::new();
     p.with_launch_spec();
     let r = p.flow(&["spec", "specs/launch.md", "--json"]);
@@ -23,7 +23,7 @@ fn launch_spec_has_seven_measurable_requirements() {
             "failover_downtime",
             "rto",
             "rpo",
-            "other"
+            "notification"
         ]
     );
     let targets: Vec<(String, f64, String)> = reqs
@@ -36,6 +36,8 @@ fn launch_spec_has_seven_measurable_requirements() {
     assert_eq!(targets[4], ("<=".into(), 60.0, "s".into()));
     assert_eq!(targets[5], ("<=".into(), 7200.0, "s".into()));
     assert_eq!(targets[6], ("<=".into(), 600.0, "s".into()));
+    // "notify the on-call engineer when an alarm fires": no bound written, the default one.
+    assert_eq!(targets[7], ("<=".into(), 300.0, "s".into()));
     for r in reqs {
         for key in ["id", "kind", "op", "value", "unit", "line", "text"] {
             assert!(r.get(key).is_some(), "{key} missing in {r}");

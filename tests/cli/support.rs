@@ -424,3 +424,8 @@ pub fn moto_url() -> String {
 pub fn later(secs: u64) -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now() + Duration::from_secs(secs)).to_string()
 }
+
+/// Text with every figure replaced by `#`: for snapshots of output whose numbers are measured.
+pub fn figures_masked(text: &str) -> String {
+    regex::Regex::new(r"\d+(?:\.\d+)?").unwrap().replace_all(text, "#").into_owned()
+}

@@ -1,0 +1,325 @@
+//! What runs, as a picture: the setup `flow assess` discovered, drawn as draw.io's XML (with
+//! its AWS shapes: the VPC, each AZ, public and private subnets, NAT gateways, instances, load
+//! balancers), Mermaid or Graphviz DOT. Each private subnet has an arrow to the NAT gateway its
+//! default route uses, so a zonal NAT serving other AZs shows as arrows crossing AZs.
+
+use std::collections::BTreeMap;
+
+use crate::domain::assess::Setup;
+
+/// Text for XML attributes and labels.
+fn xml(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+const GROUP: &str = "points=[[0,0],[0.25,0],[0.5,0],[0.75,0],[1,0],[1,0.25],[1,0.5],[1,0.75],[1,1],[0.75,1],[0.5,1],[0.25,1],[0,1],[0,0.75],[0,0.5],[0,0.25]];outlineConnect=0;gradientColor=none;html=1;whiteSpace=wrap;fontSize=12;fontStyle=0;container=1;pointerEvents=0;collapsible=0;recursiveResize=0;shape=mxgraph.aws4.group;verticalAlign=top;align=left;spacingLeft=30;dashed=0;";
+const ICON: &str = "outlineConnect=0;fontColor=#232F3E;gradientColor=none;strokeColor=none;dashed=0;verticalLabelPosition=bottom;verticalAlign=top;align=center;html=1;fontSize=11;fontStyle=0;aspect=fixed;pointerEvents=1;";
+
+struct Cells {
+    out: String,
+    next: usize,
+}
+
+impl Cells {
+    fn vertex(&mut self, parent: &str, label: &str, style: &str, (x, y, w, h): (u32, u32, u32, u32)) -> String {
+        self.next += 1;
+        let id = format!("n{}", self.next);
+        self.out.push_str(&format!(
+            "        <mxCell id=\"{id}\" value=\"{}\" style=\"{style}\" vertex=\"1\" parent=\"{parent}\">\n          <mxGeometry x=\"{x}\" y=\"{y}\" width=\"{w}\" height=\"{h}\" as=\"geometry\" />\n        </mxCell>\n",
+            xml(label)
+        ));
+        id
+    }
+
+    fn edge(&mut self, from: &str, to: &str, label: &str) {
+        self.next += 1;
+        self.out.push_str(&format!(
+            "        <mxCell id=\"e{}\" value=\"{}\" style=\"endArrow=classic;html=1;rounded=0;strokeColor=#545B64;\" edge=\"1\" parent=\"1\" source=\"{from}\" target=\"{to}\">\n          <mxGeometry relative=\"1\" as=\"geometry\" />\n        </mxCell>\n",
+            self.next,
+            xml(label)
+        ));
+    }
+}
+
+/// The setup in draw.io's format: one shape per VPC, AZ, subnet, NAT gateway, instance and load
+/// balancer, laid out AZ by AZ.
+pub fn drawio(s: &Setup) -> String {
+    let azs = s.azs();
+    let (sub_w, sub_h, pad) = (220u32, 150u32, 20u32);
+    let rows = azs.iter().map(|az| s.subnets.iter().filter(|n| n.az == *az).count() as u32).max().unwrap_or(1).max(1);
+    let az_w = sub_w + 2 * pad;
+    let az_h = rows * (sub_h + pad) + 40;
+    let lb_h = if s.load_balancers.is_empty() { 0 } else { 110 };
+    let vpc_w = azs.len().max(1) as u32 * (az_w + pad) + pad;
+    let vpc_h = az_h + 60 + lb_h;
+    let mut c = Cells { out: String::new(), next: 0 };
+    let cloud = c.vertex(
+        "1",
+        &format!("AWS Cloud: {}", s.region),
+        &format!("{GROUP}grIcon=mxgraph.aws4.group_region;strokeColor=#00A4A6;fillColor=none;fontColor=#147EBA;"),
+        (20, 20, vpc_w + 40, vpc_h + 60),
+    );
+    let vpc = c.vertex(
+        &cloud,
+        &format!("VPC {} ({})", s.vpc.id, s.vpc.cidrs.join(", ")),
+        &format!("{GROUP}grIcon=mxgraph.aws4.group_vpc2;strokeColor=#8C4FFF;fillColor=none;fontColor=#AAB7B8;"),
+        (20, 40, vpc_w, vpc_h),
+    );
+    let mut lb_ids = Vec::new();
+    for (i, lb) in s.load_balancers.iter().enumerate() {
+        let id = c.vertex(
+            &vpc,
+            &format!("{} ({})", lb.name, lb.azs.join(", ")),
+            &format!("{ICON}fillColor=#8C4FFF;shape=mxgraph.aws4.application_load_balancer;"),
+            (pad + i as u32 * 200 + 60, 40, 60, 60),
+        );
+        lb_ids.push(id);
+    }
+    let mut subnet_ids: BTreeMap<&str, String> = BTreeMap::new();
+    let mut nat_ids: BTreeMap<&str, String> = BTreeMap::new();
+    let mut instance_ids = Vec::new();
+    for (i, az) in azs.iter().enumerate() {
+        let az_id = c.vertex(
+            &vpc,
+            az,
+            "fillColor=none;strokeColor=#147EBA;dashed=1;verticalAlign=top;fontStyle=0;fontColor=#147EBA;whiteSpace=wrap;html=1;container=1;",
+            (pad + i as u32 * (az_w + pad), 40 + lb_h, az_w, az_h),
+        );
+        for (row, n) in s.subnets.iter().filter(|n| n.az == *az).enumerate() {
+            let style = if n.public {
+                format!("{GROUP}grIcon=mxgraph.aws4.group_security_group;grStroke=0;strokeColor=#7AA116;fillColor=#F2F6E8;fontColor=#248814;")
+            } else {
+                format!("{GROUP}grIcon=mxgraph.aws4.group_security_group;grStroke=0;strokeColor=#00A4A6;fillColor=#E6F6F7;fontColor=#147EBA;")
+            };
+            let kind = if n.public { "public" } else { "private" };
+            let sid = c.vertex(
+                &az_id,
+                &format!("{kind} subnet {} {} ({} free)", n.id, n.cidr, n.free),
+                &style,
+                (pad, 30 + row as u32 * (sub_h + pad), sub_w, sub_h),
+            );
+            let mut slot = 0u32;
+            for g in s.nat_gateways.iter().filter(|g| g.subnet.as_deref() == Some(n.id.as_str())) {
+                let id = c.vertex(
+                    &sid,
+                    &format!("NAT gateway {}{}", g.id, if g.regional { " (regional)" } else { "" }),
+                    &format!("{ICON}fillColor=#8C4FFF;shape=mxgraph.aws4.nat_gateway;"),
+                    (15 + slot * 70, 40, 48, 48),
+                );
+                nat_ids.insert(g.id.as_str(), id);
+                slot += 1;
+            }
+            for inst in s.instances.iter().filter(|i| i.subnet == n.id) {
+                let id = c.vertex(
+                    &sid,
+                    &format!(
+                        "{} {}{}",
+                        inst.id,
+                        inst.instance_type,
+                        inst.auto_scaling_group.as_ref().map(|g| format!(" (ASG {g})")).unwrap_or_default()
+                    ),
+                    &format!("{ICON}fillColor=#ED7100;shape=mxgraph.aws4.instance2;"),
+                    (15 + slot * 70, 40, 48, 48),
+                );
+                instance_ids.push(id);
+                slot += 1;
+            }
+            subnet_ids.insert(n.id.as_str(), sid);
+        }
+    }
+    // A regional NAT gateway belongs to the VPC, not to a subnet.
+    let unplaced: Vec<_> = s.nat_gateways.iter().filter(|g| !nat_ids.contains_key(g.id.as_str())).collect();
+    for g in unplaced {
+        let id = c.vertex(
+            &vpc,
+            &format!("NAT gateway {}{}", g.id, if g.regional { " (regional)" } else { "" }),
+            &format!("{ICON}fillColor=#8C4FFF;shape=mxgraph.aws4.nat_gateway;"),
+            (vpc_w - 90, 40, 48, 48),
+        );
+        nat_ids.insert(g.id.as_str(), id);
+    }
+    for n in &s.subnets {
+        if let (Some(nat), Some(from)) = (&n.nat, subnet_ids.get(n.id.as_str())) {
+            if let Some(to) = nat_ids.get(nat.as_str()) {
+                c.edge(&from.clone(), &to.clone(), "0.0.0.0/0");
+            }
+        }
+    }
+    for lb in &lb_ids {
+        for i in &instance_ids {
+            c.edge(lb, i, "");
+        }
+    }
+    format!(
+        "<mxfile host=\"flow\">\n  <diagram name=\"{}\" id=\"current\">\n    <mxGraphModel grid=\"1\" gridSize=\"10\" page=\"1\" pageWidth=\"{}\" pageHeight=\"{}\">\n      <root>\n        <mxCell id=\"0\" />\n        <mxCell id=\"1\" parent=\"0\" />\n{}      </root>\n    </mxGraphModel>\n  </diagram>\n</mxfile>\n",
+        xml(&format!("{} as it runs", s.vpc.id)),
+        vpc_w + 100,
+        vpc_h + 140,
+        c.out
+    )
+}
+
+/// The setup as a Mermaid flowchart: the VPC, an AZ subgraph each, subnets with what runs in
+/// them, the default routes to NAT gateways.
+pub fn mermaid(s: &Setup) -> String {
+    let node = |id: &str| id.replace('-', "_");
+    let mut out =
+        format!("flowchart TB\n  subgraph {}[\"VPC {} ({})\"]\n", node(&s.vpc.id), s.vpc.id, s.vpc.cidrs.join(", "));
+    for lb in &s.load_balancers {
+        out.push_str(&format!(
+            "    {}[[\"load balancer {} ({})\"]]\n",
+            node(&format!("lb-{}", lb.name)),
+            lb.name,
+            lb.azs.join(", ")
+        ));
+    }
+    for az in s.azs() {
+        out.push_str(&format!("    subgraph {}[\"{az}\"]\n", node(az)));
+        for n in s.subnets.iter().filter(|n| n.az == az) {
+            let things: Vec<String> = s
+                .nat_gateways
+                .iter()
+                .filter(|g| g.subnet.as_deref() == Some(n.id.as_str()))
+                .map(|g| format!("NAT {}", g.id))
+                .chain(s.instances.iter().filter(|i| i.subnet == n.id).map(|i| format!("{} {}", i.id, i.instance_type)))
+                .collect();
+            out.push_str(&format!(
+                "      {}[\"{} subnet {}<br/>{} ({} free){}\"]\n",
+                node(&n.id),
+                if n.public { "public" } else { "private" },
+                n.id,
+                n.cidr,
+                n.free,
+                if things.is_empty() { String::new() } else { format!("<br/>{}", things.join("<br/>")) }
+            ));
+        }
+        out.push_str("    end\n");
+    }
+    out.push_str("  end\n");
+    for n in &s.subnets {
+        if let Some(nat) = &n.nat {
+            if let Some(home) = s.nat_gateways.iter().find(|g| &g.id == nat).and_then(|g| g.subnet.clone()) {
+                out.push_str(&format!("  {} -- \"0.0.0.0/0 via {nat}\" --> {}\n", node(&n.id), node(&home)));
+            }
+        }
+    }
+    out
+}
+
+/// The setup as Graphviz DOT: clusters for the VPC and each AZ.
+pub fn dot(s: &Setup) -> String {
+    let q = |t: &str| t.replace('"', "'");
+    let mut out = format!(
+        "digraph \"{}\" {{\n  compound=true;\n  node [shape=box, style=rounded, fontname=\"sans-serif\"];\n  subgraph \"cluster_vpc\" {{\n    label=\"VPC {} ({})\";\n",
+        q(&s.vpc.id),
+        q(&s.vpc.id),
+        q(&s.vpc.cidrs.join(", "))
+    );
+    for lb in &s.load_balancers {
+        out.push_str(&format!(
+            "    \"lb-{}\" [label=\"load balancer {}\", shape=hexagon];\n",
+            q(&lb.name),
+            q(&lb.name)
+        ));
+    }
+    for (i, az) in s.azs().iter().enumerate() {
+        out.push_str(&format!("    subgraph \"cluster_az{i}\" {{\n      label=\"{}\";\n      style=dashed;\n", q(az)));
+        for n in s.subnets.iter().filter(|n| n.az == *az) {
+            out.push_str(&format!(
+                "      \"{}\" [label=\"{} subnet {}\\n{} ({} free)\"];\n",
+                q(&n.id),
+                if n.public { "public" } else { "private" },
+                q(&n.id),
+                q(&n.cidr),
+                n.free
+            ));
+            for g in s.nat_gateways.iter().filter(|g| g.subnet.as_deref() == Some(n.id.as_str())) {
+                out.push_str(&format!("      \"{}\" [label=\"NAT gateway {}\", shape=ellipse];\n", q(&g.id), q(&g.id)));
+            }
+            for inst in s.instances.iter().filter(|i| i.subnet == n.id) {
+                out.push_str(&format!(
+                    "      \"{}\" [label=\"{} {}\"];\n",
+                    q(&inst.id),
+                    q(&inst.id),
+                    q(&inst.instance_type)
+                ));
+            }
+        }
+        out.push_str("    }\n");
+    }
+    out.push_str("  }\n");
+    for n in &s.subnets {
+        if let Some(nat) = &n.nat {
+            out.push_str(&format!("  \"{}\" -> \"{}\" [label=\"0.0.0.0/0\"];\n", q(&n.id), q(nat)));
+        }
+    }
+    for lb in &s.load_balancers {
+        for i in &s.instances {
+            out.push_str(&format!("  \"lb-{}\" -> \"{}\";\n", q(&lb.name), q(&i.id)));
+        }
+    }
+    out.push_str("}\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::assess::{Instance, NatGateway, Subnet, Vpc};
+
+    fn setup() -> Setup {
+        let subnet = |id: &str, az: &str, public: bool, nat: Option<&str>| Subnet {
+            id: id.into(),
+            az: az.into(),
+            cidr: "10.0.0.0/28".into(),
+            free: 11,
+            public,
+            nat: nat.map(str::to_string),
+        };
+        Setup {
+            region: "eu-west-1".into(),
+            vpc: Vpc { id: "vpc-1".into(), cidrs: vec!["10.0.0.0/26".into()] },
+            subnets: vec![
+                subnet("subnet-p", "eu-west-1a", true, None),
+                subnet("subnet-a", "eu-west-1a", false, Some("nat-1")),
+                subnet("subnet-b", "eu-west-1b", false, Some("nat-1")),
+            ],
+            nat_gateways: vec![NatGateway {
+                id: "nat-1".into(),
+                az: Some("eu-west-1a".into()),
+                subnet: Some("subnet-p".into()),
+                regional: false,
+            }],
+            instances: vec![Instance {
+                id: "i-1".into(),
+                instance_type: "t3.small".into(),
+                az: "eu-west-1a".into(),
+                subnet: "subnet-a".into(),
+                auto_scaling_group: None,
+            }],
+            load_balancers: vec![],
+            alarms: vec![],
+        }
+    }
+
+    #[test]
+    fn each_resource_is_one_shape_and_each_route_one_arrow() {
+        let x = drawio(&setup());
+        // region, VPC, 2 AZs, 3 subnets, 1 NAT gateway, 1 instance.
+        assert_eq!(x.matches("vertex=\"1\"").count(), 9, "{x}");
+        assert_eq!(x.matches("edge=\"1\"").count(), 2, "{x}");
+        assert!(x.contains("shape=mxgraph.aws4.nat_gateway") && x.contains("shape=mxgraph.aws4.instance2"), "{x}");
+        let m = mermaid(&setup());
+        assert!(m.contains("subnet_b -- \"0.0.0.0/0 via nat-1\" --> subnet_p"), "{m}");
+        let d = dot(&setup());
+        assert!(d.contains("\"subnet-b\" -> \"nat-1\" [label=\"0.0.0.0/0\"];"), "{d}");
+    }
+
+    #[test]
+    fn labels_are_escaped() {
+        let mut s = setup();
+        s.vpc.id = "vpc-<&\">".into();
+        let x = drawio(&s);
+        assert!(x.contains("VPC vpc-&lt;&amp;&quot;&gt;"), "{x}");
+    }
+}

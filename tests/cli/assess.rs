@@ -1,0 +1,273 @@
+//! `flow assess` against moto: an account seeded as the launch scenario starts (one instance in
+//! a /26 VPC, one NAT gateway for two AZs) gives exactly its findings; a VPC with a NAT gateway
+//! per AZ does not get the NAT finding.
+
+use aws_sdk_ec2::types::{Filter, InstanceType};
+
+use crate::fake_aws::FakeAws;
+use crate::support::{moto_url, Project};
+use flow::exit::{FAILED, OK};
+
+fn ec2(region: &str) -> aws_sdk_ec2::Client {
+    let creds = aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
+    let conf = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_string()))
+        .endpoint_url(moto_url())
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
+        .build();
+    aws_sdk_ec2::Client::new(&conf)
+}
+
+fn block<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+}
+
+/// A VPC: the first subnet public, the others private; NAT gateways in `nats` (an AZ, and a
+/// public subnet of its own, or none for the first subnet), each private subnet routing through
+/// its own AZ's, else the first one; `instances` running in the first private subnet. Its id
+/// and the instances'.
+fn seed(
+    region: &str,
+    cidr: &str,
+    subnets: &[(&str, &str)],
+    nats: &[(&str, Option<&str>)],
+    instances: i32,
+) -> (String, Vec<String>) {
+    block(async {
+        let c = ec2(region);
+        let vpc = c.create_vpc().cidr_block(cidr).send().await.unwrap().vpc.unwrap().vpc_id.unwrap();
+        let mut ids = Vec::new();
+        for (az, block) in subnets {
+            let s = c.create_subnet().vpc_id(&vpc).cidr_block(*block).availability_zone(*az).send().await.unwrap();
+            ids.push((az.to_string(), s.subnet.unwrap().subnet_id.unwrap()));
+        }
+        let public = ids[0].1.clone();
+        let igw =
+            c.create_internet_gateway().send().await.unwrap().internet_gateway.unwrap().internet_gateway_id.unwrap();
+        c.attach_internet_gateway().internet_gateway_id(&igw).vpc_id(&vpc).send().await.unwrap();
+        let rt = c.create_route_table().vpc_id(&vpc).send().await.unwrap().route_table.unwrap().route_table_id.unwrap();
+        c.create_route().route_table_id(&rt).destination_cidr_block("0.0.0.0/0").gateway_id(&igw).send().await.unwrap();
+        c.associate_route_table().route_table_id(&rt).subnet_id(&public).send().await.unwrap();
+        let mut nats_made: Vec<(String, String)> = Vec::new();
+        for (az, own) in nats {
+            let home = match own {
+                None => public.clone(),
+                Some(block) => {
+                    let s =
+                        c.create_subnet().vpc_id(&vpc).cidr_block(*block).availability_zone(*az).send().await.unwrap();
+                    let s = s.subnet.unwrap().subnet_id.unwrap();
+                    c.associate_route_table().route_table_id(&rt).subnet_id(&s).send().await.unwrap();
+                    s
+                }
+            };
+            let eip = c.allocate_address().send().await.unwrap().allocation_id.unwrap();
+            let nat = c.create_nat_gateway().subnet_id(&home).allocation_id(eip).send().await.unwrap();
+            nats_made.push((az.to_string(), nat.nat_gateway.unwrap().nat_gateway_id.unwrap()));
+        }
+        for (az, subnet) in &ids[1..] {
+            let nat = nats_made.iter().find(|n| &n.0 == az).or(nats_made.first()).unwrap().1.clone();
+            let prt =
+                c.create_route_table().vpc_id(&vpc).send().await.unwrap().route_table.unwrap().route_table_id.unwrap();
+            c.create_route()
+                .route_table_id(&prt)
+                .destination_cidr_block("0.0.0.0/0")
+                .nat_gateway_id(nat)
+                .send()
+                .await
+                .unwrap();
+            c.associate_route_table().route_table_id(&prt).subnet_id(subnet).send().await.unwrap();
+        }
+        if instances > 0 {
+            let image = c
+                .describe_images()
+                .filters(Filter::builder().name("architecture").values("x86_64").build())
+                .send()
+                .await
+                .unwrap()
+                .images()[0]
+                .image_id()
+                .unwrap()
+                .to_string();
+            let run = c
+                .run_instances()
+                .image_id(image)
+                .instance_type(InstanceType::T3Small)
+                .min_count(instances)
+                .max_count(instances)
+                .subnet_id(&ids[1].1)
+                .send()
+                .await
+                .unwrap();
+            let ids = run.instances().iter().map(|i| i.instance_id().unwrap().to_string()).collect();
+            return (vpc, ids);
+        }
+        (vpc, vec![])
+    })
+}
+
+/// CloudWatch for flow (moto speaks no rpc-v2-cbor to it): the fake, with `alarms` as
+/// (name, watched instance).
+fn cloudwatch(p: &Project, alarms: &[(&str, &str)]) -> FakeAws {
+    let aws = FakeAws::start();
+    aws.with(|s| {
+        let mut cw = s.cloudwatch.lock().unwrap();
+        for (name, instance) in alarms {
+            cw.add(name, &[]);
+            cw.alarms.get_mut(*name).unwrap().dimensions = vec![("InstanceId".into(), instance.to_string())];
+        }
+    });
+    p.env("AWS_ENDPOINT_URL_CLOUDWATCH", &aws.url);
+    aws
+}
+
+/// The scenario's starting point: a /26 VPC, a public and a private subnet in one AZ and a
+/// private one in another, one NAT gateway for both, one instance. Its VPC id.
+fn seed_scenario() -> String {
+    seed(
+        "eu-west-1",
+        "10.0.0.0/26",
+        &[("eu-west-1a", "10.0.0.0/28"), ("eu-west-1a", "10.0.0.16/28"), ("eu-west-1b", "10.0.0.32/28")],
+        &[("eu-west-1a", None)],
+        1,
+    )
+    .0
+}
+
+fn rules(j: &serde_json::Value) -> Vec<String> {
+    j["findings"].as_array().unwrap().iter().map(|f| f["rule"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn the_scenarios_starting_point_gives_its_findings() {
+    let vpc = seed_scenario();
+    let p = Project::new();
+    p.with_launch_spec();
+    p.aws(&moto_url());
+    let _cw = cloudwatch(&p, &[]);
+    let r = p.flow(&["assess", "specs/launch.md", "--vpc", &vpc, "--fleet-max", "12", "--json"]);
+    r.expect(FAILED);
+    let j = r.json();
+    assert_eq!(
+        rules(&j),
+        ["single-instance", "nat-single-az", "vpc-too-small", "ip-headroom", "no-load-balancer", "no-alarms"],
+        "{j}"
+    );
+    assert_eq!(j["setup"]["vpc"]["cidrs"], serde_json::json!(["10.0.0.0/26"]));
+    // AWS keeps 5 addresses of every subnet: a /28 has 11 free.
+    assert!(j["setup"]["subnets"].as_array().unwrap().iter().all(|s| s["free"].as_u64().unwrap() <= 11), "{j}");
+    let nat = &j["findings"][1];
+    assert!(nat["what"].as_str().unwrap().contains("in eu-west-1a serves private subnets in eu-west-1b"), "{nat}");
+    // The findings name the launch spec's requirements they threaten.
+    assert_eq!(j["findings"][0]["requirements"], serde_json::json!(["1.1", "2.1", "2.2"]));
+    assert_eq!(j["findings"][5]["requirements"], serde_json::json!(["3.3"]));
+
+    let text = p.flow(&["assess", "specs/launch.md", "--vpc", &vpc]);
+    text.expect(FAILED);
+    assert!(text.stdout.starts_with(&format!("{vpc} (10.0.0.0/26) in eu-west-1: 3 subnets in 2 AZs, 1 NAT gateway, 1 instance, 0 load balancers, 0 alarms\n")), "{}", text.stdout);
+    assert!(text.stdout.contains("findings (4 high, 1 medium):"), "{}", text.stdout);
+    assert!(text.stdout.contains("  HIGH   single-instance      one EC2 instance serves the app"), "{}", text.stdout);
+
+    // The same setup drawn for draw.io: well-formed XML (Python's parser), one shape per
+    // resource, an arrow per default route to the NAT gateway.
+    let g = p.flow(&["graph", "--architecture", "current", "--vpc", &vpc, "--format", "drawio"]);
+    g.expect(OK);
+    p.write("current.drawio", &g.stdout);
+    let python = std::env::var("FLOW_TEST_PYTHON").expect("FLOW_TEST_PYTHON: run the tests with scripts/test");
+    let counted = std::process::Command::new(python)
+        .args(["-c", "import sys, xml.etree.ElementTree as E; r = E.parse(sys.argv[1]).getroot(); c = r.iter('mxCell'); c = list(c); print(sum(x.get('vertex') == '1' for x in c), sum(x.get('edge') == '1' for x in c), r.tag)"])
+        .arg(p.path("current.drawio"))
+        .output()
+        .unwrap();
+    // AWS cloud, VPC, 2 AZs, 3 subnets, the NAT gateway, the instance; 2 private subnets' routes.
+    assert_eq!(
+        String::from_utf8_lossy(&counted.stdout).trim(),
+        "9 2 mxfile",
+        "{}",
+        String::from_utf8_lossy(&counted.stderr)
+    );
+    let m = p.flow(&["graph", "--architecture", "current", "--vpc", &vpc]);
+    m.expect(OK);
+    assert!(m.stdout.starts_with("flowchart TB\n") && m.stdout.contains("via nat-"), "{}", m.stdout);
+    let bad = p.flow(&["graph", "--format", "drawio"]);
+    assert_eq!(bad.code, flow::exit::USAGE, "{}", bad.stderr);
+    assert!(bad.stderr.contains("add --architecture current"), "{}", bad.stderr);
+}
+
+#[test]
+fn a_nat_gateway_per_az_is_no_finding_and_the_only_vpc_is_found() {
+    // A region no other test uses: its only non-default VPC is the app's.
+    let region = "ap-southeast-2";
+    let (_, instances) = seed(
+        region,
+        "10.1.0.0/16",
+        &[("ap-southeast-2a", "10.1.0.0/24"), ("ap-southeast-2a", "10.1.1.0/24"), ("ap-southeast-2b", "10.1.2.0/24")],
+        &[("ap-southeast-2a", None), ("ap-southeast-2b", Some("10.1.3.0/24"))],
+        2,
+    );
+    let p = Project::new();
+    p.aws(&moto_url());
+    // An alarm watches one of the instances: the app is watched.
+    let _cw = cloudwatch(&p, &[("cpu-high", &instances[0])]);
+    let r = p.flow(&["assess", "--region", region, "--json"]);
+    r.expect(FAILED);
+    let found = rules(&r.json());
+    assert!(!found.contains(&"nat-single-az".to_string()), "{found:?}");
+    assert!(!found.contains(&"vpc-too-small".to_string()), "{found:?}");
+    assert!(found.contains(&"no-auto-scaling".to_string()), "two loose instances: {found:?}");
+    assert!(!found.contains(&"no-alarms".to_string()), "{found:?}");
+    assert_eq!(r.json()["setup"]["alarms"], serde_json::json!(["cpu-high"]));
+
+    // Two VPCs: flow asks which, naming them.
+    seed(region, "10.2.0.0/16", &[("ap-southeast-2a", "10.2.0.0/24")], &[], 0);
+    let r = p.flow(&["assess", "--region", region]);
+    assert_eq!(r.code, FAILED, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("2 VPCs in ap-southeast-2 (vpc-") && r.stderr.contains("name the app's with --vpc"),
+        "{}",
+        r.stderr
+    );
+    let r = p.flow(&["assess", "--region", region, "--vpc", "vpc-0000000000"]);
+    assert!(r.stderr.contains("assess: DescribeVpcs vpc-0000000000: InvalidVpcID.NotFound"), "{}", r.stderr);
+    assert_ne!(r.code, OK);
+}
+
+/// The `assess` step in a runbook: ungated, read-only, its findings the evidence and a table in
+/// the report.
+#[test]
+fn an_assess_step_reports_its_findings() {
+    let vpc = seed_scenario();
+    let p = Project::new();
+    p.aws(&moto_url());
+    let _cw = cloudwatch(&p, &[]);
+    p.write("specs/az.md", format!("---\nregion: eu-west-1\nvpc: {vpc}\n---\n# Resilience\n\n- THE SYSTEM SHALL survive the loss of one Availability Zone.\n"));
+    p.flow(&["plan", "specs/az.md"]).expect(OK);
+    let planned = p.status();
+    assert_eq!(crate::support::step_field(&planned, "assess", "state"), "ready", "{planned}");
+    p.edit_steps(
+        "az",
+        r#"
+        [[steps]]
+        id = "assess"
+        kind = "assess"
+        params = { vpc = "VPC" }
+        [[steps]]
+        id = "az"
+        kind = "failover_drill"
+        gate = true
+        needs = ["assess"]
+        covers = ["resilience-1"]
+        params = { endpoint = "http://127.0.0.1:9/", inject = "true", duration_s = 1 }
+        "#
+        .replace("VPC", &vpc)
+        .as_str(),
+    );
+    // The read runs without a gate; the drill after it waits for one.
+    p.flow(&["run"]).expect(flow::exit::WAITING_APPROVAL);
+    let st = p.status();
+    assert_eq!(crate::support::step_field(&st, "assess", "state"), "succeeded", "{st}");
+    let md = p.flow(&["report", "--format", "md", "-o", "-"]).stdout;
+    assert!(md.contains("| severity | finding | resource | evidence | threatens |"), "{md}");
+    assert!(md.contains("| **high** | one EC2 instance serves the app"), "{md}");
+    assert_eq!(md.matches("| **high** |").count(), 4, "{md}");
+}
