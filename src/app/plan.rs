@@ -38,6 +38,9 @@ pub struct How {
     pub runbook: Option<String>,
     /// How long one model answer may take (default: [`default_timeout`]).
     pub timeout: Option<std::time::Duration>,
+    /// With the builtin planner and a spec naming its `vpc`: read what runs there (read-only)
+    /// and plan from it.
+    pub assess: bool,
 }
 
 impl Default for How {
@@ -52,6 +55,7 @@ impl Default for How {
             force: false,
             runbook: None,
             timeout: None,
+            assess: true,
         }
     }
 }
@@ -204,8 +208,21 @@ pub async fn plan(env: &Env, path: &Path, workflows: &Path, how: &How) -> Result
         Some(l) => format!("warning: {shown}:{l}: {}", d.message),
         None => format!("warning: {shown}: {}", d.message),
     }));
+    let running = match s.context.get("vpc") {
+        Some(vpc) if model.is_none() && how.assess => {
+            let aws = crate::aws::config(None, &s.context).await.map_err(|e| Error::Assess(e.into()))?;
+            let setup = crate::executor::discover(&aws, Some(vpc)).await.map_err(|e| {
+                Error::Assess(crate::executor::Error::Step(format!(
+                    "{e}; nothing was planned (`flow plan {shown} --no-assess` plans without reading it)"
+                )))
+            })?;
+            notes.push(format!("note: planned from what runs in {}", setup.summary()));
+            Some(setup)
+        }
+        _ => None,
+    };
     let plan = match &model {
-        None => planner::builtin::plan(&name, &shown, &s),
+        None => planner::builtin::plan(&name, &shown, &s, running.as_ref()),
         Some(m) => llm_plan(env, m, &name, &shown, path, &s, &mut notes).await?,
     };
     let violations = validate::validate(&plan);

@@ -98,6 +98,17 @@ pub struct StepReport {
     /// An assess step's findings.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<crate::domain::assess::Finding>,
+    /// A later assess step: the earlier one's findings it no longer finds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed: Option<Closed>,
+}
+
+/// What an assess step read after an earlier one no longer shows.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Closed {
+    /// The earlier assess step.
+    pub since: String,
+    pub findings: Vec<crate::domain::assess::Finding>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -339,6 +350,23 @@ fn views(
     v
 }
 
+/// Each succeeded assess step after another: the findings of the one before that it no longer
+/// shows (the same rule on the same resource is the same finding).
+fn close_findings(mut steps: Vec<StepReport>) -> Vec<StepReport> {
+    let mut before: Option<(String, Vec<crate::domain::assess::Finding>)> = None;
+    for s in steps.iter_mut().filter(|s| s.kind == "assess" && s.state == State::Succeeded) {
+        if let Some((since, earlier)) = before.take() {
+            let findings = earlier
+                .into_iter()
+                .filter(|f| !s.findings.iter().any(|g| g.rule == f.rule && g.resource == f.resource))
+                .collect();
+            s.closed = Some(Closed { since, findings });
+        }
+        before = Some((s.id.clone(), s.findings.clone()));
+    }
+    steps
+}
+
 #[derive(Default)]
 struct StepViews {
     quota: Option<QuotaView>,
@@ -410,9 +438,11 @@ pub fn build(plan: &Plan, view: &RunbookView, journal: Vec<Event>, generated_at:
                 restore: v.restore,
                 alarms: v.alarms,
                 findings: v.findings,
+                closed: None,
             }
         })
-        .collect();
+        .collect::<Vec<StepReport>>();
+    let steps = close_findings(steps);
     Report {
         version: REPORT_VERSION,
         runbook: plan.runbook.clone(),
@@ -467,7 +497,7 @@ mod tests {
     fn go_only_when_every_measurable_requirement_passes() {
         let spec = crate::domain::spec::parse("r.md", "- RTO 2 hours\n- RPO 10 minutes\n- The team shall rehearse.\n")
             .unwrap();
-        let plan = crate::planner::builtin::plan("r", "r.md", &spec);
+        let plan = crate::planner::builtin::plan("r", "r.md", &spec, None);
         let r = build(&plan, &RunbookView::default(), vec![], "t".into());
         assert!(!r.decision.go);
         assert_eq!(r.decision.word, "NO-GO");

@@ -163,6 +163,9 @@ pub enum Command {
         /// With a model: do not ask it which requirements the spec states (the grammar's alone).
         #[arg(long)]
         no_extract: bool,
+        /// Do not read what runs in the VPC the spec names; plan as for an empty account.
+        #[arg(long)]
+        no_assess: bool,
         /// Record the new version even if it discards evidence, approvals or an edit of the
         /// workflow file (without it, flow lists what would be lost and records nothing).
         #[arg(long)]

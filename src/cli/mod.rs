@@ -250,6 +250,7 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
             model: ModelArgs { model, region, no_cache, llm_timeout },
             repair_rounds,
             no_extract,
+            no_assess,
             force,
             workflows,
             json,
@@ -264,6 +265,7 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
                 force,
                 runbook: rb.map(str::to_string),
                 timeout: llm_timeout,
+                assess: !no_assess,
             };
             let (env, _bars) = with_bars(env, json);
             // Only a model is worth waiting on; the builtin planner is not interrupted halfway.

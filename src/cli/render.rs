@@ -553,20 +553,7 @@ pub fn drill(r: &crate::app::drill::DrillReport) -> String {
 pub fn assessment(a: &crate::app::assess::Assessment) -> String {
     use crate::domain::assess::Severity;
     let s = &a.setup;
-    let azs = s.azs();
-    let count = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
-    let mut out = format!(
-        "{} ({}) in {}: {} in {}, {}, {}, {}, {}\n",
-        s.vpc.id,
-        s.vpc.cidrs.join(", "),
-        s.region,
-        count(s.subnets.len(), "subnet", "subnets"),
-        count(azs.len(), "AZ", "AZs"),
-        count(s.nat_gateways.len(), "NAT gateway", "NAT gateways"),
-        count(s.instances.len(), "instance", "instances"),
-        count(s.load_balancers.len(), "load balancer", "load balancers"),
-        count(s.alarms.len(), "alarm", "alarms")
-    );
+    let mut out = format!("{}\n", s.summary());
     for n in &s.subnets {
         out.push_str(&format!(
             "  subnet {} {} {} {} free, {}\n",

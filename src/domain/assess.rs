@@ -18,6 +18,12 @@ pub struct Setup {
     pub load_balancers: Vec<LoadBalancer>,
     /// CloudWatch alarms whose dimensions name one of the instances or load balancers.
     pub alarms: Vec<String>,
+    /// The internet gateway attached to the VPC.
+    #[serde(default)]
+    pub internet_gateway: Option<String>,
+    /// The region's AZs (available ones), in order.
+    #[serde(default)]
+    pub region_azs: Vec<String>,
 }
 
 impl Setup {
@@ -25,6 +31,23 @@ impl Setup {
     pub fn azs(&self) -> Vec<&str> {
         let azs: BTreeSet<&str> = self.subnets.iter().map(|n| n.az.as_str()).collect();
         azs.into_iter().collect()
+    }
+
+    /// One line: `vpc-1 (10.0.0.0/26) in eu-west-1: 3 subnets in 2 AZs, 1 NAT gateway, ...`.
+    pub fn summary(&self) -> String {
+        let count = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        format!(
+            "{} ({}) in {}: {} in {}, {}, {}, {}, {}",
+            self.vpc.id,
+            self.vpc.cidrs.join(", "),
+            self.region,
+            count(self.subnets.len(), "subnet", "subnets"),
+            count(self.azs().len(), "AZ", "AZs"),
+            count(self.nat_gateways.len(), "NAT gateway", "NAT gateways"),
+            count(self.instances.len(), "instance", "instances"),
+            count(self.load_balancers.len(), "load balancer", "load balancers"),
+            count(self.alarms.len(), "alarm", "alarms")
+        )
     }
 }
 
@@ -45,6 +68,9 @@ pub struct Subnet {
     pub public: bool,
     /// The NAT gateway its default route goes to, if any.
     pub nat: Option<String>,
+    /// Its ARN (a fault injection experiment names kept subnets by it).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub arn: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -65,6 +91,12 @@ pub struct Instance {
     pub az: String,
     pub subnet: String,
     pub auto_scaling_group: Option<String>,
+    /// The AMI it runs.
+    #[serde(default)]
+    pub image: String,
+    /// vCPUs of its type, when EC2 says.
+    #[serde(default)]
+    pub vcpus: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -321,6 +353,7 @@ mod tests {
             free: addresses(cidr).unwrap() - 5,
             public,
             nat: nat.map(str::to_string),
+            arn: String::new(),
         };
         Setup {
             region: "eu-west-1".into(),
@@ -342,9 +375,11 @@ mod tests {
                 az: "eu-west-1a".into(),
                 subnet: "subnet-a".into(),
                 auto_scaling_group: None,
+                ..Instance::default()
             }],
             load_balancers: vec![],
             alarms: vec![],
+            ..Setup::default()
         }
     }
 
@@ -402,6 +437,7 @@ mod tests {
                 az: az.to_string(),
                 subnet: String::new(),
                 auto_scaling_group: Some("asg".into()),
+                ..Instance::default()
             })
             .collect();
         s.load_balancers = vec![LoadBalancer {

@@ -14,6 +14,7 @@ pub mod grounding;
 pub mod human;
 pub mod lifecycle;
 pub mod metric;
+pub mod network;
 pub mod notify;
 pub mod plan;
 pub mod policy;

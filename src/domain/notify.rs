@@ -114,7 +114,7 @@ mod tests {
     #[test]
     fn which_events_are_told_and_how() {
         let spec = crate::domain::spec::parse("r.md", "- RTO 2 hours\n").unwrap();
-        let plan = crate::planner::builtin::plan("r", "r.md", &spec);
+        let plan = crate::planner::builtin::plan("r", "r.md", &spec, None);
         let gate = ev(
             4,
             "2026-12-02T10:00:00Z",

@@ -69,7 +69,7 @@ pub async fn assess(aws: &Aws, vpc: Option<&str>, fleet_max: Option<u64>) -> Res
 }
 
 /// What runs in the VPC (`vpc`, else the region's only non-default one).
-async fn discover(aws: &Aws, vpc: Option<&str>) -> Result<Setup> {
+pub async fn discover(aws: &Aws, vpc: Option<&str>) -> Result<Setup> {
     let ec2 = aws_sdk_ec2::Client::new(&aws.conf);
     let vpc = pick_vpc(aws, &ec2, vpc).await?;
     let id = vpc.id.clone();
@@ -118,12 +118,31 @@ async fn discover(aws: &Aws, vpc: Option<&str>) -> Result<Setup> {
                 free: n.available_ip_address_count().unwrap_or(0).max(0) as u64,
                 public,
                 nat,
+                arn: n.subnet_arn().unwrap_or_default().to_string(),
                 id: sid,
             }
         })
         .collect();
     subnet_list.sort_by(|a, b| (&a.az, !a.public, &a.id).cmp(&(&b.az, !b.public, &b.id)));
     let az_of = |subnet: &str| subnet_list.iter().find(|n| n.id == subnet).map(|n| n.az.clone());
+
+    let igws = ec2
+        .describe_internet_gateways()
+        .filters(Filter::builder().name("attachment.vpc-id").values(&id).build())
+        .send()
+        .await
+        .map_err(|e| aws.error(EC2, format!("DescribeInternetGateways {id}"), &e))?;
+    let internet_gateway = igws.internet_gateways().first().and_then(|g| g.internet_gateway_id()).map(str::to_string);
+    let zones =
+        ec2.describe_availability_zones().send().await.map_err(|e| aws.error(EC2, "DescribeAvailabilityZones", &e))?;
+    let mut region_azs: Vec<String> = zones
+        .availability_zones()
+        .iter()
+        .filter(|z| z.state().is_none_or(|s| s.as_str() == "available"))
+        .filter(|z| z.zone_type().is_none_or(|t| t == "availability-zone"))
+        .filter_map(|z| z.zone_name().map(str::to_string))
+        .collect();
+    region_azs.sort();
 
     let nats = ec2
         .describe_nat_gateways()
@@ -163,9 +182,27 @@ async fn discover(aws: &Aws, vpc: Option<&str>) -> Result<Setup> {
             az: i.placement().and_then(|p| p.availability_zone()).unwrap_or_default().to_string(),
             subnet: i.subnet_id().unwrap_or_default().to_string(),
             auto_scaling_group: None,
+            image: i.image_id().unwrap_or_default().to_string(),
+            vcpus: None,
         })
         .collect();
     instances.sort_by(|a, b| a.id.cmp(&b.id));
+    let types: std::collections::BTreeSet<String> = instances.iter().map(|i| i.instance_type.clone()).collect();
+    if !types.is_empty() {
+        let out = ec2
+            .describe_instance_types()
+            .set_instance_types(Some(
+                types.iter().map(|t| aws_sdk_ec2::types::InstanceType::from(t.as_str())).collect(),
+            ))
+            .send()
+            .await
+            .map_err(|e| aws.error(EC2, "DescribeInstanceTypes", &e))?;
+        for t in out.instance_types() {
+            let name = t.instance_type().map(|n| n.as_str()).unwrap_or_default();
+            let vcpus = t.v_cpu_info().and_then(|v| v.default_v_cpus()).and_then(|v| u32::try_from(v).ok());
+            instances.iter_mut().filter(|i| i.instance_type == name).for_each(|i| i.vcpus = vcpus);
+        }
+    }
     if !instances.is_empty() {
         let asg = aws_sdk_autoscaling::Client::new(&aws.conf);
         let out = asg
@@ -253,7 +290,17 @@ async fn discover(aws: &Aws, vpc: Option<&str>) -> Result<Setup> {
         }
     }
     alarms.sort();
-    Ok(Setup { region: aws.region.clone(), vpc, subnets: subnet_list, nat_gateways, instances, load_balancers, alarms })
+    Ok(Setup {
+        region: aws.region.clone(),
+        vpc,
+        subnets: subnet_list,
+        nat_gateways,
+        instances,
+        load_balancers,
+        alarms,
+        internet_gateway,
+        region_azs,
+    })
 }
 
 /// The `assess` step: read-only and ungated; the setup and its findings are its evidence, the

@@ -37,7 +37,7 @@ use crate::domain::spec::Context;
 use crate::{aws, load};
 
 pub use crate::domain::lifecycle::{Outcome, Preview};
-pub use assess::assess;
+pub use assess::{assess, discover};
 pub use failover::aws_token;
 pub use loadtest::threshold_for;
 

@@ -18,6 +18,8 @@
 
 use serde_json::{json, Value};
 
+use crate::domain::assess::Setup;
+use crate::domain::network::{self, Network};
 use crate::domain::plan::{Plan, Step};
 use crate::domain::requirement::{Kind, Requirement};
 use crate::domain::spec::Spec;
@@ -27,6 +29,7 @@ use crate::domain::spec::Spec;
 /// (a person reviews and may edit them; an existing file is never overwritten).
 pub const TEMPLATES: &[(&str, &str)] = &[
     ("templates/network.yaml", include_str!("../../workflows/templates/network.yaml")),
+    ("templates/network-extend.yaml", include_str!("../../workflows/templates/network-extend.yaml")),
     ("templates/compute.yaml", include_str!("../../workflows/templates/compute.yaml")),
     ("templates/alarms.yaml", include_str!("../../workflows/templates/alarms.yaml")),
     ("templates/resilience.yaml", include_str!("../../workflows/templates/resilience.yaml")),
@@ -68,7 +71,11 @@ fn ids(reqs: &[&Requirement]) -> Vec<String> {
     reqs.iter().map(|r| r.id.clone()).collect()
 }
 
-pub fn plan(runbook: &str, spec_path: &str, spec: &Spec) -> Plan {
+/// The plan for a spec; with `running`, what runs in the spec's VPC (read by `flow plan`), the
+/// change sets turn it into the target instead of building beside it: the network is kept,
+/// added to, or new as [`network::decide`] says, and the launch template starts from the running
+/// instance's AMI and type.
+pub fn plan(runbook: &str, spec_path: &str, spec: &Spec, running: Option<&Setup>) -> Plan {
     let reqs = &spec.requirements;
     let of = |f: &dyn Fn(&Kind) -> bool| -> Vec<&Requirement> { reqs.iter().filter(|r| f(&r.kind)).collect() };
     let throughput = of(&|k| *k == Kind::Throughput).first().map(|r| r.value);
@@ -88,6 +95,19 @@ pub fn plan(runbook: &str, spec_path: &str, spec: &Spec) -> Plan {
     let mut steps = Vec::new();
     let mut verifying: Vec<&str> = Vec::new();
     let infra = throughput.is_some() || !az.is_empty();
+    let net = running.map(|s| network::decide(s, AZS, SUBNET_PREFIX));
+    let azs = match &net {
+        Some(Network::Keep { azs, .. } | Network::Extend { azs, .. }) => azs.len() as u32,
+        _ => AZS,
+    };
+    // The instance serving today: the baseline measures its type, the fleet runs its AMI.
+    let serving = running.and_then(|s| s.instances.first());
+    let instance_type = serving.map(|i| i.instance_type.clone()).filter(|t| !t.is_empty());
+    let instance_type = instance_type.unwrap_or_else(|| INSTANCE_TYPE.to_string());
+    let vcpus_per = serving.and_then(|i| i.vcpus).unwrap_or(VCPUS_PER_INSTANCE);
+    let image = serving.map(|i| i.image.clone()).filter(|i| !i.is_empty());
+    // The kept private subnets, by ARN, for the AZ drill (no flow stack tags them).
+    let mut kept_subnets: Option<String> = None;
 
     if infra {
         // Sizing: measured when there is a throughput target, else one instance per AZ.
@@ -106,17 +126,17 @@ pub fn plan(runbook: &str, spec_path: &str, spec: &Spec) -> Plan {
             steps.push(step(
                 "capacity-model",
                 "capacity_model",
-                &format!("Instances per AZ so that losing one of {AZS} AZs still serves the target with {HEADROOM_PCT}% headroom"),
+                &format!("Instances per AZ so that losing one of {azs} AZs still serves the target with {HEADROOM_PCT}% headroom"),
                 &["baseline-load"],
                 vec![],
                 false,
                 json!({
                     "target_rps": target,
                     "per_instance_rps": "${baseline-load.throughput_rps}",
-                    "azs": AZS,
+                    "azs": azs,
                     "headroom_pct": HEADROOM_PCT,
-                    "vcpus_per_instance": VCPUS_PER_INSTANCE,
-                    "instance_type": INSTANCE_TYPE,
+                    "vcpus_per_instance": vcpus_per,
+                    "instance_type": instance_type,
                 }),
             ));
             (
@@ -126,8 +146,8 @@ pub fn plan(runbook: &str, spec_path: &str, spec: &Spec) -> Plan {
                 json!("${capacity-model.vcpus}"),
             )
         } else {
-            let n = AZS as u64;
-            (json!(n), json!(2 * n), json!(n), json!(2 * n * VCPUS_PER_INSTANCE as u64))
+            let n = azs as u64;
+            (json!(n), json!(2 * n), json!(n), json!(2 * n * vcpus_per as u64))
         };
         let sized: &[&str] = if throughput.is_some() { &["capacity-model"] } else { &[] };
         // Where the app runs today, when the spec says: read before anything is changed.
@@ -188,7 +208,12 @@ pub fn plan(runbook: &str, spec_path: &str, spec: &Spec) -> Plan {
                 "an Elastic IP for each NAT gateway",
             ),
         ];
+        let keep = matches!(net, Some(Network::Keep { .. }));
         for (id, service, code, name, required, why) in quotas {
+            // A kept network adds no NAT gateway, and so no Elastic IP.
+            if keep && matches!(id, "quota-nat-gateways" | "quota-eips") {
+                continue;
+            }
             steps.push(step(
                 id,
                 "quota",
@@ -199,58 +224,156 @@ pub fn plan(runbook: &str, spec_path: &str, spec: &Spec) -> Plan {
                 json!({"service_code": service, "quota_code": code, "quota_name": name, "required": required}),
             ));
         }
-        steps.push(step(
-            "ip-capacity",
-            "ip_capacity",
-            &format!(
-                "Check the {VPC_CIDR} VPC's per-AZ /24 subnets hold the fleet at its maximum, even with one AZ lost"
-            ),
-            sized,
-            vec![],
-            false,
-            json!({"vpc_cidr": VPC_CIDR, "subnet_prefix": SUBNET_PREFIX, "azs": AZS, "instances": max.clone()}),
-        ));
-        // Public subnets first, then private ones: the layout ip-capacity checks.
-        let layout = crate::domain::capacity::subnets(VPC_CIDR, SUBNET_PREFIX, 2 * AZS).unwrap_or_default();
-        let (public, private) = layout.split_at(layout.len().min(AZS as usize));
-        let mut network_needs = vec!["ip-capacity", "quota-nat-gateways", "quota-eips"];
+        let mut network_needs = vec!["ip-capacity"];
+        if !keep {
+            network_needs.extend(["quota-nat-gateways", "quota-eips"]);
+        }
         if assessed {
             network_needs.push("assess");
         }
-        steps.push(step(
-            "changeset-network",
-            "changeset",
-            "Multi-AZ network: public and private subnets in each AZ, one NAT gateway per AZ (no single NAT)",
-            &network_needs,
-            vec![],
-            true,
-            json!({
-                "template": "templates/network.yaml",
-                "stack": format!("{stack}-network"),
-                "parameters": {"VpcCidr": VPC_CIDR, "PublicSubnetCidrs": public, "PrivateSubnetCidrs": private},
-            }),
-        ));
-        let mut compute_needs = vec!["changeset-network", "quota-ec2-vcpus", "quota-alb"];
+        // The network: its subnets for the compute stack, and the step that makes it (if any).
+        let made = |name: &str| json!(format!("${{changeset-network.{name}}}"));
+        let (vpc_id, public_ids, private_ids, subnet_arns) = match &net {
+            Some(Network::Keep { vpc, cidr, azs: kept, public, private, private_prefix }) => {
+                steps.push(step(
+                    "ip-capacity",
+                    "ip_capacity",
+                    &format!(
+                        "Check the private subnets {vpc} keeps ({}, /{private_prefix} or larger) hold the fleet at its maximum, even with one AZ lost",
+                        kept.join(", ")
+                    ),
+                    sized,
+                    vec![],
+                    false,
+                    json!({"vpc_cidr": cidr, "subnet_prefix": private_prefix, "azs": azs, "instances": max.clone()}),
+                ));
+                let arns: Vec<&str> = running
+                    .into_iter()
+                    .flat_map(|s| &s.subnets)
+                    .filter(|n| private.contains(&n.id) && !n.arn.is_empty())
+                    .map(|n| n.arn.as_str())
+                    .collect();
+                (json!(vpc), json!(public), json!(private), Some(arns.join(",")))
+            }
+            Some(Network::Extend {
+                vpc,
+                internet_gateway,
+                add_cidr,
+                within,
+                azs: target,
+                public_cidrs,
+                private_cidrs,
+                why,
+            }) => {
+                steps.push(step(
+                    "ip-capacity",
+                    "ip_capacity",
+                    &format!("Check the /{SUBNET_PREFIX} subnets added to {vpc} from {within} hold the fleet at its maximum, even with one AZ lost"),
+                    sized,
+                    vec![],
+                    false,
+                    json!({"vpc_cidr": within, "subnet_prefix": SUBNET_PREFIX, "azs": azs, "instances": max.clone()}),
+                ));
+                let block = match add_cidr {
+                    Some(c) => format!("the CIDR block {c} and, in it, "),
+                    None => format!("in its free room of {within}, "),
+                };
+                steps.push(step(
+                    "changeset-network",
+                    "changeset",
+                    &format!(
+                        "Add to {vpc} {block}a public and a private subnet with a NAT gateway in each of {} ({why}); its running instance and subnets stay as they are",
+                        target.join(", ")
+                    ),
+                    &network_needs,
+                    vec![],
+                    true,
+                    json!({
+                        "template": "templates/network-extend.yaml",
+                        "stack": format!("{stack}-network"),
+                        "parameters": {
+                            "VpcId": vpc,
+                            "InternetGatewayId": internet_gateway,
+                            "AddCidrBlock": add_cidr.clone().unwrap_or_default(),
+                            "AvailabilityZones": target,
+                            "PublicSubnetCidrs": public_cidrs,
+                            "PrivateSubnetCidrs": private_cidrs,
+                        },
+                    }),
+                ));
+                (json!(vpc), made("PublicSubnetIds"), made("PrivateSubnetIds"), None)
+            }
+            None | Some(Network::New { .. }) => {
+                steps.push(step(
+                    "ip-capacity",
+                    "ip_capacity",
+                    &format!(
+                        "Check the {VPC_CIDR} VPC's per-AZ /24 subnets hold the fleet at its maximum, even with one AZ lost"
+                    ),
+                    sized,
+                    vec![],
+                    false,
+                    json!({"vpc_cidr": VPC_CIDR, "subnet_prefix": SUBNET_PREFIX, "azs": AZS, "instances": max.clone()}),
+                ));
+                // Public subnets first, then private ones: the layout ip-capacity checks.
+                let layout = crate::domain::capacity::subnets(VPC_CIDR, SUBNET_PREFIX, 2 * AZS).unwrap_or_default();
+                let (public, private) = layout.split_at(layout.len().min(AZS as usize));
+                let why = match &net {
+                    Some(Network::New { why }) => format!(" ({why})"),
+                    _ => String::new(),
+                };
+                steps.push(step(
+                    "changeset-network",
+                    "changeset",
+                    &format!("Multi-AZ network: public and private subnets in each AZ, one NAT gateway per AZ (no single NAT){why}"),
+                    &network_needs,
+                    vec![],
+                    true,
+                    json!({
+                        "template": "templates/network.yaml",
+                        "stack": format!("{stack}-network"),
+                        "parameters": {"VpcCidr": VPC_CIDR, "PublicSubnetCidrs": public, "PrivateSubnetCidrs": private},
+                    }),
+                ));
+                (made("VpcId"), made("PublicSubnetIds"), made("PrivateSubnetIds"), None)
+            }
+        };
+        kept_subnets = subnet_arns;
+        let mut compute_needs = if keep { vec!["ip-capacity"] } else { vec!["changeset-network"] };
+        compute_needs.extend(["quota-ec2-vcpus", "quota-alb"]);
+        if keep && assessed {
+            compute_needs.push("assess");
+        }
         compute_needs.extend_from_slice(sized);
+        let mut parameters = json!({
+            "VpcId": vpc_id,
+            "PublicSubnetIds": public_ids,
+            "PrivateSubnetIds": private_ids,
+            "InstanceType": instance_type,
+            "MinSize": min,
+            "MaxSize": max,
+            "DesiredCapacity": desired,
+        });
+        let from = match (&image, serving) {
+            (Some(ami), Some(i)) => {
+                parameters["InstanceImageId"] = json!(ami);
+                format!(", from the running instance {}'s AMI {ami} and type", i.id)
+            }
+            _ => String::new(),
+        };
         steps.push(step(
             "changeset-compute",
             "changeset",
-            "Auto Scaling group across the AZs behind an Application Load Balancer, from a launch template",
+            &format!(
+                "Auto Scaling group across the AZs behind an Application Load Balancer, from a launch template{from}"
+            ),
             &compute_needs,
             vec![],
             true,
             json!({
                 "template": "templates/compute.yaml",
                 "stack": format!("{stack}-compute"),
-                "parameters": {
-                    "VpcId": "${changeset-network.VpcId}",
-                    "PublicSubnetIds": "${changeset-network.PublicSubnetIds}",
-                    "PrivateSubnetIds": "${changeset-network.PrivateSubnetIds}",
-                    "InstanceType": INSTANCE_TYPE,
-                    "MinSize": min,
-                    "MaxSize": max,
-                    "DesiredCapacity": desired,
-                },
+                "parameters": parameters,
             }),
         ));
         steps.push(step(
@@ -272,6 +395,19 @@ pub fn plan(runbook: &str, spec_path: &str, spec: &Spec) -> Plan {
                 },
             }),
         ));
+        if let Some(assess) = steps.iter().find(|s| s.id == "assess").cloned() {
+            // The same read after the changes: the report shows the findings they closed.
+            steps.push(step(
+                "reassess",
+                "assess",
+                "Read the VPC again after the changes: which findings they closed, which remain",
+                &["changeset-alarms"],
+                vec![],
+                false,
+                serde_json::Value::Object(assess.params),
+            ));
+            verifying.push("reassess");
+        }
     }
 
     if !notify.is_empty() {
@@ -341,6 +477,10 @@ pub fn plan(runbook: &str, spec_path: &str, spec: &Spec) -> Plan {
         });
         if let Some(a) = az_name {
             parameters["AvailabilityZone"] = json!(a);
+        }
+        if let Some(arns) = &kept_subnets {
+            parameters["SubnetArns"] = json!(arns);
+            parameters.as_object_mut().map(|p| p.remove("NetworkStackName"));
         }
         steps.push(step(
             "changeset-resilience",
@@ -462,7 +602,7 @@ mod tests {
     #[test]
     fn a_spec_naming_its_vpc_is_assessed_before_the_network_changes() {
         let s = spec::parse("r.md", "---\nvpc: vpc-0abc\n---\n- 3000 rps\n").unwrap();
-        let p = plan("r", "r.md", &s);
+        let p = plan("r", "r.md", &s, None);
         let assess = p.steps.iter().find(|s| s.id == "assess").expect("an assess step");
         assert_eq!((assess.kind.as_str(), assess.gate), ("assess", false));
         assert_eq!(assess.params["vpc"], "vpc-0abc");
@@ -471,13 +611,13 @@ mod tests {
         assert_eq!(validate::validate(&p), vec![]);
         // Without a VPC there is nothing to read yet.
         let s = spec::parse("r.md", "- 3000 rps\n").unwrap();
-        assert!(!plan("r", "r.md", &s).steps.iter().any(|s| s.kind == "assess"));
+        assert!(!plan("r", "r.md", &s, None).steps.iter().any(|s| s.kind == "assess"));
     }
 
     #[test]
     fn a_restore_only_spec_gets_a_restore_plan() {
         let s = spec::parse("r.md", "- RTO 2 h\n- RPO 10 min\n").unwrap();
-        let p = plan("r", "r.md", &s);
+        let p = plan("r", "r.md", &s, None);
         assert_eq!(kinds(&p), ["changeset-backup", "restore-drill", "go-no-go"]);
         assert_eq!(validate::validate(&p), vec![]);
     }
@@ -485,7 +625,7 @@ mod tests {
     #[test]
     fn a_latency_only_spec_tests_its_endpoint() {
         let s = spec::parse("l.md", "---\nendpoint: http://10.1.1.1/\n---\n- average response under 100 ms\n").unwrap();
-        let p = plan("l", "l.md", &s);
+        let p = plan("l", "l.md", &s, None);
         assert_eq!(kinds(&p), ["load-test", "go-no-go"]);
         assert_eq!(p.steps[0].params["url"], "http://10.1.1.1/");
         assert_eq!(validate::validate(&p), vec![]);
@@ -494,9 +634,121 @@ mod tests {
     #[test]
     fn az_only_spec_builds_multi_az_without_a_baseline() {
         let s = spec::parse("a.md", "- The app must survive the loss of one AZ.\n").unwrap();
-        let p = plan("a", "a.md", &s);
+        let p = plan("a", "a.md", &s, None);
         assert!(!kinds(&p).contains(&"baseline-load"));
         assert!(kinds(&p).contains(&"az-failover-drill"));
         assert_eq!(validate::validate(&p), vec![]);
+    }
+
+    /// What runs: a public and a private subnet in eu-west-1a, a private one in eu-west-1b, one
+    /// NAT gateway in eu-west-1a for both, one t3.small, in `cidr`.
+    fn running(cidr: &str) -> Setup {
+        use crate::domain::assess::{Instance, NatGateway, Subnet, Vpc};
+        let subnet = |id: &str, az: &str, cidr: &str, public: bool, nat: Option<&str>| Subnet {
+            id: id.into(),
+            az: az.into(),
+            cidr: cidr.into(),
+            free: 10,
+            public,
+            nat: nat.map(str::to_string),
+            arn: format!("arn:aws:ec2:eu-west-1:123456789012:subnet/{id}"),
+        };
+        Setup {
+            region: "eu-west-1".into(),
+            vpc: Vpc { id: "vpc-1".into(), cidrs: vec![cidr.into()] },
+            subnets: vec![
+                subnet("subnet-pa", "eu-west-1a", "10.0.0.0/28", true, None),
+                subnet("subnet-a", "eu-west-1a", "10.0.0.16/28", false, Some("nat-a")),
+                subnet("subnet-b", "eu-west-1b", "10.0.0.32/28", false, Some("nat-a")),
+            ],
+            nat_gateways: vec![NatGateway {
+                id: "nat-a".into(),
+                az: Some("eu-west-1a".into()),
+                subnet: Some("subnet-pa".into()),
+                regional: false,
+            }],
+            instances: vec![Instance {
+                id: "i-1".into(),
+                instance_type: "t3.small".into(),
+                az: "eu-west-1a".into(),
+                subnet: "subnet-a".into(),
+                image: "ami-0123".into(),
+                vcpus: Some(2),
+                ..Instance::default()
+            }],
+            internet_gateway: Some("igw-1".into()),
+            region_azs: vec!["eu-west-1a".into(), "eu-west-1b".into(), "eu-west-1c".into()],
+            ..Setup::default()
+        }
+    }
+
+    const LAUNCH: &str = "---\nvpc: vpc-1\n---\n- 2500 requests per second\n- survive the loss of one AZ\n";
+
+    fn params<'a>(p: &'a Plan, id: &str) -> &'a serde_json::Map<String, Value> {
+        &p.steps.iter().find(|s| s.id == id).unwrap_or_else(|| panic!("no step {id}")).params
+    }
+
+    #[test]
+    fn a_running_vpc_too_small_is_added_to_and_the_fleet_starts_from_its_instance() {
+        let s = spec::parse("l.md", LAUNCH).unwrap();
+        let p = plan("l", "l.md", &s, Some(&running("10.0.0.0/26")));
+        assert_eq!(validate::validate(&p), vec![]);
+        let net = params(&p, "changeset-network");
+        assert_eq!(net["template"], "templates/network-extend.yaml");
+        assert_eq!(
+            net["parameters"],
+            json!({
+                "VpcId": "vpc-1",
+                "InternetGatewayId": "igw-1",
+                "AddCidrBlock": "10.0.16.0/20",
+                "AvailabilityZones": ["eu-west-1a", "eu-west-1b", "eu-west-1c"],
+                "PublicSubnetCidrs": ["10.0.16.0/24", "10.0.17.0/24", "10.0.18.0/24"],
+                "PrivateSubnetCidrs": ["10.0.19.0/24", "10.0.20.0/24", "10.0.21.0/24"],
+            })
+        );
+        let compute = &params(&p, "changeset-compute")["parameters"];
+        assert_eq!((&compute["VpcId"], &compute["InstanceImageId"]), (&json!("vpc-1"), &json!("ami-0123")));
+        assert_eq!(compute["PrivateSubnetIds"], "${changeset-network.PrivateSubnetIds}");
+        let model = params(&p, "capacity-model");
+        assert_eq!((&model["instance_type"], &model["azs"]), (&json!("t3.small"), &json!(3)));
+        assert_eq!(params(&p, "ip-capacity")["vpc_cidr"], "10.0.16.0/20");
+        // Read before the network change and again before the decision.
+        assert_eq!(p.steps.iter().filter(|s| s.kind == "assess").count(), 2);
+        assert!(p.steps.iter().find(|s| s.id == "go-no-go").unwrap().needs.contains(&"reassess".to_string()));
+    }
+
+    #[test]
+    fn a_running_vpc_with_a_nat_gateway_per_az_gets_no_network_change() {
+        let mut r = running("10.0.0.0/16");
+        r.subnets.push(crate::domain::assess::Subnet {
+            id: "subnet-pb".into(),
+            az: "eu-west-1b".into(),
+            cidr: "10.0.0.48/28".into(),
+            public: true,
+            ..r.subnets[0].clone()
+        });
+        r.nat_gateways.push(crate::domain::assess::NatGateway {
+            id: "nat-b".into(),
+            az: Some("eu-west-1b".into()),
+            subnet: Some("subnet-pb".into()),
+            regional: false,
+        });
+        r.subnets[2].nat = Some("nat-b".into());
+        let s = spec::parse("l.md", LAUNCH).unwrap();
+        let p = plan("l", "l.md", &s, Some(&r));
+        assert_eq!(validate::validate(&p), vec![]);
+        let ids = kinds(&p);
+        for gone in ["changeset-network", "quota-nat-gateways", "quota-eips"] {
+            assert!(!ids.contains(&gone), "{gone} in {ids:?}");
+        }
+        let compute = &params(&p, "changeset-compute")["parameters"];
+        assert_eq!(compute["PublicSubnetIds"], json!(["subnet-pa", "subnet-pb"]));
+        assert_eq!(compute["PrivateSubnetIds"], json!(["subnet-a", "subnet-b"]));
+        assert_eq!(params(&p, "capacity-model")["azs"], 2);
+        assert_eq!(
+            params(&p, "changeset-resilience")["parameters"]["SubnetArns"],
+            "arn:aws:ec2:eu-west-1:123456789012:subnet/subnet-a,arn:aws:ec2:eu-west-1:123456789012:subnet/subnet-b"
+        );
+        assert!(params(&p, "changeset-resilience")["parameters"].get("NetworkStackName").is_none());
     }
 }

@@ -275,6 +275,7 @@ mod tests {
             free: 11,
             public,
             nat: nat.map(str::to_string),
+            arn: String::new(),
         };
         Setup {
             region: "eu-west-1".into(),
@@ -296,9 +297,11 @@ mod tests {
                 az: "eu-west-1a".into(),
                 subnet: "subnet-a".into(),
                 auto_scaling_group: None,
+                ..Instance::default()
             }],
             load_balancers: vec![],
             alarms: vec![],
+            ..Setup::default()
         }
     }
 

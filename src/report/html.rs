@@ -206,6 +206,16 @@ fn step(s: &StepReport) -> Markup {
                 }
                 (chart(charts::restore_breakdown(r)))
             }
+            @if let Some(c) = &s.closed {
+                p {
+                    "Closed since " code { (c.since) } ": " strong { (c.findings.len()) } " finding"
+                    @if c.findings.len() != 1 { "s" }
+                    "; still open: " strong { (s.findings.len()) } "."
+                }
+                @if !c.findings.is_empty() {
+                    ul { @for f in &c.findings { li { "closed: " (f.what) " (" code { (f.resource) } ")" } } }
+                }
+            }
             @if !s.findings.is_empty() {
                 div class="scroll" { table {
                     tr { th { "severity" } th { "finding" } th { "resource" } th { "evidence" } th { "threatens" } }

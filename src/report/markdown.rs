@@ -174,6 +174,21 @@ pub fn render(r: &Report, graph: &str, stem: &str) -> (String, Vec<(String, Stri
             ));
             chart("restore", charts::restore_breakdown(rs), &mut md);
         }
+        if let Some(c) = &s.closed {
+            md.push_str(&format!(
+                "Closed since `{}`: {} finding{}; still open: {}.\n\n",
+                esc(&c.since),
+                c.findings.len(),
+                if c.findings.len() == 1 { "" } else { "s" },
+                s.findings.len()
+            ));
+            for f in &c.findings {
+                md.push_str(&format!("- closed: {} (`{}`)\n", esc(&f.what), esc(&f.resource)));
+            }
+            if !c.findings.is_empty() {
+                md.push('\n');
+            }
+        }
         if !s.findings.is_empty() {
             md.push_str("| severity | finding | resource | evidence | threatens |\n|---|---|---|---|---|\n");
             for f in &s.findings {

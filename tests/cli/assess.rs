@@ -271,3 +271,214 @@ fn an_assess_step_reports_its_findings() {
     assert!(md.contains("| **high** | one EC2 instance serves the app"), "{md}");
     assert_eq!(md.matches("| **high** |").count(), 4, "{md}");
 }
+
+/// `flow plan` on a spec naming its VPC reads what runs there and plans from it: the scenario's
+/// /26 gets a block added and a NAT gateway per AZ, the fleet starts from the running instance's
+/// AMI and type; `--no-assess` plans as for an empty account.
+#[test]
+fn the_plan_for_the_scenario_adds_to_its_vpc_and_starts_from_its_instance() {
+    let (vpc, instances) = seed(
+        "eu-west-1",
+        "10.0.0.0/26",
+        &[("eu-west-1a", "10.0.0.0/28"), ("eu-west-1a", "10.0.0.16/28"), ("eu-west-1b", "10.0.0.32/28")],
+        &[("eu-west-1a", None)],
+        1,
+    );
+    let (ami, igw) = block(async {
+        let c = ec2("eu-west-1");
+        let i = c.describe_instances().instance_ids(&instances[0]).send().await.unwrap();
+        let ami = i.reservations()[0].instances()[0].image_id().unwrap().to_string();
+        let g = c
+            .describe_internet_gateways()
+            .filters(Filter::builder().name("attachment.vpc-id").values(&vpc).build())
+            .send()
+            .await
+            .unwrap();
+        (ami, g.internet_gateways()[0].internet_gateway_id().unwrap().to_string())
+    });
+    let p = Project::new();
+    p.aws(&moto_url());
+    let _cw = cloudwatch(&p, &[]);
+    let spec = format!(
+        "---\nregion: eu-west-1\nvpc: {vpc}\n---\n# Launch\n\n- 2,500 requests per second\n- survive the loss of one Availability Zone\n"
+    );
+    p.write("specs/launch.md", spec);
+    let r = p.flow(&["plan", "specs/launch.md", "--json"]);
+    r.expect(OK);
+    let j = r.json();
+    let step = |id: &str| j["steps"].as_array().unwrap().iter().find(|s| s["id"] == id).cloned().unwrap_or_default();
+    let net = step("changeset-network");
+    assert_eq!(net["params"]["template"], "templates/network-extend.yaml", "{net}");
+    let np = &net["params"]["parameters"];
+    assert_eq!((np["VpcId"].as_str(), np["InternetGatewayId"].as_str()), (Some(vpc.as_str()), Some(igw.as_str())));
+    assert_eq!(np["AddCidrBlock"], "10.0.16.0/20");
+    assert_eq!(np["AvailabilityZones"], serde_json::json!(["eu-west-1a", "eu-west-1b", "eu-west-1c"]));
+    let cp = &step("changeset-compute")["params"]["parameters"];
+    assert_eq!((cp["VpcId"].as_str(), cp["InstanceImageId"].as_str()), (Some(vpc.as_str()), Some(ami.as_str())));
+    assert_eq!(cp["InstanceType"], "t3.small");
+    assert_eq!(step("capacity-model")["params"]["vcpus_per_instance"], 2);
+    assert!(step("reassess")["needs"].as_array().is_some_and(|n| n.contains(&"changeset-alarms".into())));
+    assert!(
+        j["notes"].as_array().unwrap().iter().any(|n| n.as_str().unwrap().starts_with(&format!(
+            "note: planned from what runs in {vpc} (10.0.0.0/26) in eu-west-1: 3 subnets in 2 AZs"
+        ))),
+        "{}",
+        j["notes"]
+    );
+    // The template it names is written beside the workflow, for review.
+    assert!(p.read("workflows/templates/network-extend.yaml").contains("AWS::EC2::VPCCidrBlock"));
+
+    // Without the read: the network for an empty account.
+    let r = p.flow(&["plan", "specs/launch.md", "--no-assess", "--force", "--json"]);
+    r.expect(OK);
+    let j = r.json();
+    let net = j["steps"].as_array().unwrap().iter().find(|s| s["id"] == "changeset-network").unwrap();
+    assert_eq!(net["params"]["template"], "templates/network.yaml");
+
+    // A VPC that is not there: refused with the call, nothing planned.
+    p.write("specs/gone.md", "---\nregion: eu-west-1\nvpc: vpc-0000000000\n---\n- 100 requests per second\n");
+    let r = p.flow(&["plan", "specs/gone.md"]);
+    assert_eq!(r.code, FAILED, "{}", r.stderr);
+    assert!(r.stderr.contains("DescribeVpcs vpc-0000000000") && r.stderr.contains("--no-assess"), "{}", r.stderr);
+    assert!(!p.path("workflows/gone.toml").exists());
+}
+
+/// A VPC with a public subnet and a NAT gateway in each of its AZs keeps its network: no network
+/// change set, the compute stack goes into its private subnets, and the AZ drill names them.
+#[test]
+fn the_plan_for_a_vpc_with_a_nat_gateway_per_az_keeps_its_network() {
+    let region = "ca-central-1";
+    let (vpc, _) = seed(
+        region,
+        "10.3.0.0/16",
+        &[("ca-central-1a", "10.3.0.0/24"), ("ca-central-1a", "10.3.1.0/24"), ("ca-central-1b", "10.3.2.0/24")],
+        &[("ca-central-1a", None), ("ca-central-1b", Some("10.3.3.0/24"))],
+        1,
+    );
+    let private: Vec<String> = block(async {
+        let out = ec2(region)
+            .describe_subnets()
+            .filters(Filter::builder().name("vpc-id").values(&vpc).build())
+            .send()
+            .await
+            .unwrap();
+        let mut s: Vec<(String, String)> = out
+            .subnets()
+            .iter()
+            .filter(|n| ["10.3.1.0/24", "10.3.2.0/24"].contains(&n.cidr_block().unwrap()))
+            .map(|n| (n.cidr_block().unwrap().to_string(), n.subnet_id().unwrap().to_string()))
+            .collect();
+        s.sort();
+        s.into_iter().map(|(_, id)| id).collect()
+    });
+    let p = Project::new();
+    p.aws(&moto_url());
+    let _cw = cloudwatch(&p, &[]);
+    p.write(
+        "specs/launch.md",
+        format!("---\nregion: {region}\nvpc: {vpc}\n---\n- survive the loss of one Availability Zone\n"),
+    );
+    let r = p.flow(&["plan", "specs/launch.md", "--json"]);
+    r.expect(OK);
+    let j = r.json();
+    let ids: Vec<&str> = j["steps"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert!(!ids.contains(&"changeset-network") && !ids.contains(&"quota-nat-gateways"), "{ids:?}");
+    let step = |id: &str| j["steps"].as_array().unwrap().iter().find(|s| s["id"] == id).unwrap().clone();
+    assert_eq!(step("changeset-compute")["params"]["parameters"]["PrivateSubnetIds"], serde_json::json!(private));
+    let arns = step("changeset-resilience")["params"]["parameters"]["SubnetArns"].as_str().unwrap().to_string();
+    assert!(
+        arns.contains(&format!("subnet/{}", private[0])) && arns.contains(&format!("subnet/{}", private[1])),
+        "{arns}"
+    );
+}
+
+/// A second assess step after a change shows the findings it closed, in the report.
+#[test]
+fn a_reassessment_shows_the_findings_the_changes_closed() {
+    let vpc = seed_scenario();
+    let p = Project::new();
+    p.aws(&moto_url());
+    let _cw = cloudwatch(&p, &[]);
+    p.write("specs/az.md", format!("---\nregion: eu-west-1\nvpc: {vpc}\n---\n# Resilience\n\n- THE SYSTEM SHALL survive the loss of one Availability Zone.\n"));
+    p.flow(&["plan", "specs/az.md", "--no-assess"]).expect(OK);
+    p.edit_steps(
+        "az",
+        r#"
+        [[steps]]
+        id = "assess"
+        kind = "assess"
+        params = { vpc = "VPC" }
+        [[steps]]
+        id = "change"
+        kind = "approval"
+        gate = true
+        needs = ["assess"]
+        params = { summary = "a NAT gateway in eu-west-1b" }
+        [[steps]]
+        id = "reassess"
+        kind = "assess"
+        needs = ["change"]
+        params = { vpc = "VPC" }
+        [[steps]]
+        id = "az"
+        kind = "failover_drill"
+        gate = true
+        needs = ["reassess"]
+        covers = ["resilience-1"]
+        params = { endpoint = "http://127.0.0.1:9/", inject = "true", duration_s = 1 }
+        "#
+        .replace("VPC", &vpc)
+        .as_str(),
+    );
+    p.flow(&["run"]).expect(flow::exit::WAITING_APPROVAL);
+    // The change, made by hand: a NAT gateway in eu-west-1b for its private subnet.
+    block(async {
+        let c = ec2("eu-west-1");
+        let in_vpc = Filter::builder().name("vpc-id").values(&vpc).build();
+        let subnets = c.describe_subnets().filters(in_vpc.clone()).send().await.unwrap();
+        let b = subnets
+            .subnets()
+            .iter()
+            .find(|n| n.cidr_block() == Some("10.0.0.32/28"))
+            .unwrap()
+            .subnet_id()
+            .unwrap()
+            .to_string();
+        let home = c
+            .create_subnet()
+            .vpc_id(&vpc)
+            .cidr_block("10.0.0.48/28")
+            .availability_zone("eu-west-1b")
+            .send()
+            .await
+            .unwrap();
+        let home = home.subnet.unwrap().subnet_id.unwrap();
+        let eip = c.allocate_address().send().await.unwrap().allocation_id.unwrap();
+        let nat = c.create_nat_gateway().subnet_id(&home).allocation_id(eip).send().await.unwrap();
+        let nat = nat.nat_gateway.unwrap().nat_gateway_id.unwrap();
+        let tables = c
+            .describe_route_tables()
+            .filters(Filter::builder().name("association.subnet-id").values(&b).build())
+            .send()
+            .await
+            .unwrap();
+        let rt = tables.route_tables()[0].route_table_id().unwrap().to_string();
+        c.replace_route()
+            .route_table_id(rt)
+            .destination_cidr_block("0.0.0.0/0")
+            .nat_gateway_id(nat)
+            .send()
+            .await
+            .unwrap();
+    });
+    p.approve(&["change"]).expect(OK);
+    p.flow(&["run"]).expect(flow::exit::WAITING_APPROVAL);
+    let st = p.status();
+    assert_eq!(crate::support::step_field(&st, "reassess", "state"), "succeeded", "{st}");
+    let md = p.flow(&["report", "--format", "md", "-o", "-"]).stdout;
+    assert!(md.contains("Closed since `assess`: 1 finding; still open: "), "{md}");
+    assert!(md.contains("- closed: NAT gateway nat-"), "{md}");
+    let json = p.flow(&["report", "--format", "json", "-o", "-"]).json();
+    let re = json["steps"].as_array().unwrap().iter().find(|s| s["id"] == "reassess").unwrap().clone();
+    assert_eq!(re["closed"]["findings"][0]["rule"], "nat-single-az", "{re}");
+}

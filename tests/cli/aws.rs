@@ -321,7 +321,11 @@ fn the_shipped_templates_pass_cfn_lint() {
     let lint =
         std::env::var("FLOW_TEST_CFN_LINT").expect("FLOW_TEST_CFN_LINT is not set: run the tests with scripts/test");
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows/templates");
-    let files: Vec<_> = ["network.yaml", "compute.yaml", "alarms.yaml"].iter().map(|f| dir.join(f)).collect();
+    let files: Vec<_> =
+        ["network.yaml", "network-extend.yaml", "compute.yaml", "alarms.yaml", "resilience.yaml", "backup.yaml"]
+            .iter()
+            .map(|f| dir.join(f))
+            .collect();
     let out = std::process::Command::new(lint).args(&files).output().expect("cfn-lint runs");
     assert!(
         out.status.success(),

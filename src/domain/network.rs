@@ -1,0 +1,275 @@
+//! The network the plan builds, decided from what runs: keep the VPC when each of its AZs
+//! already has a public subnet and a private one leaving through its own AZ's NAT gateway (or a
+//! regional one); else add to it (subnets and a NAT gateway per AZ, in free room of its CIDR
+//! blocks or in a block added to it); else, with no VPC to start from or none that reaches the
+//! internet, a new one. Pure: tested on constructed setups.
+
+use super::assess::Setup;
+use super::capacity::parse_cidr;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Network {
+    /// The VPC has what the target needs; its subnets are used as they are.
+    Keep {
+        vpc: String,
+        /// The VPC's first CIDR block.
+        cidr: String,
+        azs: Vec<String>,
+        /// One public and one private subnet per AZ, in `azs` order.
+        public: Vec<String>,
+        private: Vec<String>,
+        /// The largest prefix (smallest subnet) among `private`.
+        private_prefix: u8,
+    },
+    /// Subnets and a NAT gateway per AZ are added to the VPC.
+    Extend {
+        vpc: String,
+        internet_gateway: String,
+        /// A CIDR block to associate first, when the VPC's own have no room.
+        add_cidr: Option<String>,
+        /// Where the new subnets are carved from (`add_cidr`, or the VPC's block with room).
+        within: String,
+        azs: Vec<String>,
+        public_cidrs: Vec<String>,
+        private_cidrs: Vec<String>,
+        /// Why the VPC is not kept as it is.
+        why: String,
+    },
+    /// A new VPC, and why.
+    New { why: String },
+}
+
+fn block(cidr: &str) -> Option<(u32, u32)> {
+    let (ip, len) = cidr.split_once('/')?;
+    let len: u32 = len.parse().ok().filter(|l| *l <= 32)?;
+    let ip = u32::from(ip.parse::<std::net::Ipv4Addr>().ok()?);
+    let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+    let start = ip & mask;
+    Some((start, start | !mask))
+}
+
+fn overlaps(a: (u32, u32), b: (u32, u32)) -> bool {
+    a.0 <= b.1 && b.0 <= a.1
+}
+
+fn cidr(start: u32, prefix: u8) -> String {
+    format!("{}/{prefix}", std::net::Ipv4Addr::from(start))
+}
+
+/// `count` free `/prefix` blocks inside `within`, avoiding `taken`, lowest first.
+fn carve(within: &str, prefix: u8, count: usize, taken: &[(u32, u32)]) -> Option<Vec<String>> {
+    let (start, end) = block(within)?;
+    let size = 1u64 << (32 - u32::from(prefix));
+    let mut out = Vec::new();
+    let mut at = u64::from(start);
+    while at + size - 1 <= u64::from(end) && out.len() < count {
+        let b = (at as u32, (at + size - 1) as u32);
+        if !taken.iter().any(|t| overlaps(*t, b)) {
+            out.push(cidr(b.0, prefix));
+        }
+        at += size;
+    }
+    (out.len() == count).then_some(out)
+}
+
+/// The private range (RFC 1918) a block is in; a VPC may add blocks from its primary's range.
+fn private_range(cidr: &str) -> Option<&'static str> {
+    let b = block(cidr)?;
+    ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"].into_iter().find(|r| block(r).is_some_and(|r| overlaps(r, b)))
+}
+
+/// The size of a CIDR block added for the new subnets: a /20 holds 16 /24s.
+pub const ADDED_PREFIX: u8 = 20;
+
+/// The network for `want` AZs of public and private `/prefix` subnets, from what runs.
+pub fn decide(s: &Setup, want: u32, prefix: u8) -> Network {
+    let vpc = s.vpc.id.clone();
+    // AZs where a public subnet and a private one leaving through a NAT gateway of that AZ (or
+    // a regional one) stand.
+    let nat_home = |nat: &str| s.nat_gateways.iter().find(|g| g.id == nat).map(|g| (g.regional, g.az.clone()));
+    let mut azs = Vec::new();
+    let (mut public, mut private, mut private_prefix) = (Vec::new(), Vec::new(), 0u8);
+    for az in s.azs() {
+        let pubs = s.subnets.iter().find(|n| n.az == az && n.public);
+        let privs = s.subnets.iter().filter(|n| n.az == az && !n.public).find(|n| {
+            n.nat.as_deref().and_then(nat_home).is_some_and(|(regional, home)| regional || home.as_deref() == Some(az))
+        });
+        if let (Some(p), Some(q)) = (pubs, privs) {
+            azs.push(az.to_string());
+            public.push(p.id.clone());
+            private.push(q.id.clone());
+            let len = q.cidr.split_once('/').and_then(|(_, l)| l.parse().ok()).unwrap_or(32);
+            private_prefix = private_prefix.max(len);
+        }
+    }
+    let first = s.vpc.cidrs.first().cloned().unwrap_or_default();
+    if azs.len() >= 2 && parse_cidr(&first).is_ok() {
+        return Network::Keep { vpc, cidr: first, azs, public, private, private_prefix };
+    }
+    let why = if s.azs().len() < 2 {
+        format!("{vpc} has subnets in {} AZ", s.azs().len())
+    } else if azs.len() < 2 {
+        format!(
+            "{vpc} has a public subnet and a private one leaving through its own AZ's NAT gateway in {} AZ",
+            azs.len()
+        )
+    } else {
+        format!("{vpc}'s CIDR block {first} is not one a VPC can have")
+    };
+    let Some(igw) = s.internet_gateway.clone() else {
+        return Network::New { why: format!("{why}, and no internet gateway to add public subnets behind") };
+    };
+    // The AZs: those the VPC already uses first, then the region's others, in order.
+    let mut target: Vec<String> = s.azs().iter().map(|a| a.to_string()).collect();
+    for az in &s.region_azs {
+        if !target.contains(az) {
+            target.push(az.clone());
+        }
+    }
+    target.truncate(want as usize);
+    if target.len() < want as usize {
+        return Network::New { why: format!("{why}, and {} of the region's AZs are known, not {want}", target.len()) };
+    }
+    let n = 2 * target.len();
+    let mut taken: Vec<(u32, u32)> = s.subnets.iter().filter_map(|n| block(&n.cidr)).collect();
+    for c in &s.vpc.cidrs {
+        if let Some(room) = carve(c, prefix, n, &taken) {
+            let (public_cidrs, private_cidrs) = (room[..target.len()].to_vec(), room[target.len()..].to_vec());
+            return Network::Extend {
+                vpc,
+                internet_gateway: igw,
+                add_cidr: None,
+                within: c.clone(),
+                azs: target,
+                public_cidrs,
+                private_cidrs,
+                why,
+            };
+        }
+    }
+    // A block from the primary's private range that overlaps none of the VPC's.
+    taken.extend(s.vpc.cidrs.iter().filter_map(|c| block(c)));
+    let Some(range) = private_range(&first) else {
+        return Network::New {
+            why: format!("{why}, and its CIDR block {first} is in no private range to add one from"),
+        };
+    };
+    let Some(added) = carve(range, ADDED_PREFIX, 1, &taken).and_then(|v| v.into_iter().next()) else {
+        return Network::New { why: format!("{why}, and {range} has no free /{ADDED_PREFIX} to add") };
+    };
+    let room = carve(&added, prefix, n, &[]).unwrap_or_default();
+    let (public_cidrs, private_cidrs) = (room[..target.len()].to_vec(), room[target.len()..].to_vec());
+    Network::Extend {
+        vpc,
+        internet_gateway: igw,
+        within: added.clone(),
+        add_cidr: Some(added),
+        azs: target,
+        public_cidrs,
+        private_cidrs,
+        why: format!("{why}; its blocks {} have no room for {n} /{prefix} subnets", s.vpc.cidrs.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::assess::{NatGateway, Subnet, Vpc};
+
+    fn subnet(id: &str, az: &str, cidr: &str, public: bool, nat: Option<&str>) -> Subnet {
+        Subnet {
+            id: id.into(),
+            az: az.into(),
+            cidr: cidr.into(),
+            free: 10,
+            public,
+            nat: nat.map(str::to_string),
+            arn: String::new(),
+        }
+    }
+
+    fn nat(id: &str, az: &str) -> NatGateway {
+        NatGateway { id: id.into(), az: Some(az.into()), subnet: None, regional: false }
+    }
+
+    /// The scenario: a /26, a public and a private subnet in one AZ, a private one in another,
+    /// one NAT gateway for both.
+    fn scenario() -> Setup {
+        Setup {
+            region: "eu-west-1".into(),
+            vpc: Vpc { id: "vpc-1".into(), cidrs: vec!["10.0.0.0/26".into()] },
+            subnets: vec![
+                subnet("subnet-pa", "eu-west-1a", "10.0.0.0/28", true, None),
+                subnet("subnet-a", "eu-west-1a", "10.0.0.16/28", false, Some("nat-1")),
+                subnet("subnet-b", "eu-west-1b", "10.0.0.32/28", false, Some("nat-1")),
+            ],
+            nat_gateways: vec![nat("nat-1", "eu-west-1a")],
+            internet_gateway: Some("igw-1".into()),
+            region_azs: vec!["eu-west-1a".into(), "eu-west-1b".into(), "eu-west-1c".into()],
+            ..Setup::default()
+        }
+    }
+
+    #[test]
+    fn a_vpc_too_small_gets_a_block_added_from_its_private_range() {
+        let Network::Extend { vpc, internet_gateway, add_cidr, azs, public_cidrs, private_cidrs, why, .. } =
+            decide(&scenario(), 3, 24)
+        else {
+            panic!("{:?}", decide(&scenario(), 3, 24))
+        };
+        assert_eq!((vpc.as_str(), internet_gateway.as_str()), ("vpc-1", "igw-1"));
+        // 10.0.0.0/20 overlaps the VPC's /26: the next /20 is free.
+        assert_eq!(add_cidr.as_deref(), Some("10.0.16.0/20"));
+        assert_eq!(azs, ["eu-west-1a", "eu-west-1b", "eu-west-1c"]);
+        assert_eq!(public_cidrs, ["10.0.16.0/24", "10.0.17.0/24", "10.0.18.0/24"]);
+        assert_eq!(private_cidrs, ["10.0.19.0/24", "10.0.20.0/24", "10.0.21.0/24"]);
+        assert!(why.contains("in 1 AZ") && why.contains("no room for 6 /24 subnets"), "{why}");
+    }
+
+    #[test]
+    fn a_vpc_with_room_gets_subnets_in_it_around_the_ones_it_has() {
+        let mut s = scenario();
+        s.vpc.cidrs = vec!["10.0.0.0/16".into()];
+        s.subnets[2].cidr = "10.0.2.0/24".into();
+        let Network::Extend { add_cidr, within, public_cidrs, private_cidrs, .. } = decide(&s, 3, 24) else { panic!() };
+        assert_eq!((add_cidr, within.as_str()), (None, "10.0.0.0/16"));
+        // 10.0.0.0/24 holds the two /28s, 10.0.2.0/24 is taken.
+        assert_eq!(public_cidrs, ["10.0.1.0/24", "10.0.3.0/24", "10.0.4.0/24"]);
+        assert_eq!(private_cidrs, ["10.0.5.0/24", "10.0.6.0/24", "10.0.7.0/24"]);
+    }
+
+    #[test]
+    fn a_nat_gateway_per_az_keeps_the_network() {
+        let mut s = scenario();
+        s.subnets.push(subnet("subnet-pb", "eu-west-1b", "10.0.0.48/28", true, None));
+        s.nat_gateways.push(nat("nat-2", "eu-west-1b"));
+        s.subnets[2].nat = Some("nat-2".into());
+        assert_eq!(
+            decide(&s, 3, 24),
+            Network::Keep {
+                vpc: "vpc-1".into(),
+                cidr: "10.0.0.0/26".into(),
+                azs: vec!["eu-west-1a".into(), "eu-west-1b".into()],
+                public: vec!["subnet-pa".into(), "subnet-pb".into()],
+                private: vec!["subnet-a".into(), "subnet-b".into()],
+                private_prefix: 28,
+            }
+        );
+        // So does one regional NAT gateway for both.
+        s.nat_gateways = vec![NatGateway { id: "nat-r".into(), az: None, subnet: None, regional: true }];
+        s.subnets[1].nat = Some("nat-r".into());
+        s.subnets[2].nat = Some("nat-r".into());
+        assert!(matches!(decide(&s, 3, 24), Network::Keep { .. }));
+    }
+
+    #[test]
+    fn no_internet_gateway_or_no_private_range_is_a_new_vpc() {
+        let mut s = scenario();
+        s.internet_gateway = None;
+        assert!(matches!(decide(&s, 3, 24), Network::New { why } if why.contains("no internet gateway")));
+        let mut s = scenario();
+        s.vpc.cidrs = vec!["100.64.0.0/26".into()];
+        s.subnets.clear();
+        assert!(matches!(decide(&s, 3, 24), Network::New { why } if why.contains("in no private range")));
+    }
+}
