@@ -370,7 +370,7 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
         Command::Graph { format, architecture: Some(_), vpc, region } => {
             let a = app::assess::run(env, None, vpc.as_deref(), region.as_deref(), None).await?;
             out(&match format.as_str() {
-                "drawio" => crate::report::architecture::drawio(&a.setup),
+                "drawio" => crate::report::architecture::drawio(&a.setup, &format!("{} as it runs", a.setup.vpc.id)),
                 "dot" => crate::report::architecture::dot(&a.setup),
                 _ => crate::report::architecture::mermaid(&a.setup),
             });

@@ -15,35 +15,155 @@ fn xml(s: &str) -> String {
 const GROUP: &str = "points=[[0,0],[0.25,0],[0.5,0],[0.75,0],[1,0],[1,0.25],[1,0.5],[1,0.75],[1,1],[0.75,1],[0.5,1],[0.25,1],[0,1],[0,0.75],[0,0.5],[0,0.25]];outlineConnect=0;gradientColor=none;html=1;whiteSpace=wrap;fontSize=12;fontStyle=0;container=1;pointerEvents=0;collapsible=0;recursiveResize=0;shape=mxgraph.aws4.group;verticalAlign=top;align=left;spacingLeft=30;dashed=0;";
 const ICON: &str = "outlineConnect=0;fontColor=#232F3E;gradientColor=none;strokeColor=none;dashed=0;verticalLabelPosition=bottom;verticalAlign=top;align=center;html=1;fontSize=11;fontStyle=0;aspect=fixed;pointerEvents=1;";
 
+/// What a shape is, for the SVG picture's colours (draw.io has its own styles).
+#[derive(Clone, Copy, PartialEq)]
+enum Look {
+    Region,
+    Vpc,
+    Az,
+    Public,
+    Private,
+    Nat,
+    Instance,
+    Balancer,
+}
+
+struct Vertex {
+    id: String,
+    parent: String,
+    label: String,
+    style: String,
+    look: Look,
+    geo: (u32, u32, u32, u32),
+}
+
+/// The laid-out picture: shapes with their geometry relative to their parent (draw.io's way),
+/// and arrows.
 struct Cells {
-    out: String,
+    vertices: Vec<Vertex>,
+    edges: Vec<(String, String, String)>,
     next: usize,
 }
 
 impl Cells {
-    fn vertex(&mut self, parent: &str, label: &str, style: &str, (x, y, w, h): (u32, u32, u32, u32)) -> String {
+    fn vertex(&mut self, parent: &str, label: &str, style: &str, look: Look, geo: (u32, u32, u32, u32)) -> String {
         self.next += 1;
         let id = format!("n{}", self.next);
-        self.out.push_str(&format!(
-            "        <mxCell id=\"{id}\" value=\"{}\" style=\"{style}\" vertex=\"1\" parent=\"{parent}\">\n          <mxGeometry x=\"{x}\" y=\"{y}\" width=\"{w}\" height=\"{h}\" as=\"geometry\" />\n        </mxCell>\n",
-            xml(label)
-        ));
+        self.vertices.push(Vertex {
+            id: id.clone(),
+            parent: parent.into(),
+            label: label.into(),
+            style: style.into(),
+            look,
+            geo,
+        });
         id
     }
 
     fn edge(&mut self, from: &str, to: &str, label: &str) {
-        self.next += 1;
-        self.out.push_str(&format!(
-            "        <mxCell id=\"e{}\" value=\"{}\" style=\"endArrow=classic;html=1;rounded=0;strokeColor=#545B64;\" edge=\"1\" parent=\"1\" source=\"{from}\" target=\"{to}\">\n          <mxGeometry relative=\"1\" as=\"geometry\" />\n        </mxCell>\n",
-            self.next,
-            xml(label)
-        ));
+        self.edges.push((from.into(), to.into(), label.into()));
+    }
+
+    fn drawio(&self, title: &str, (w, h): (u32, u32)) -> String {
+        let mut out = String::new();
+        for v in &self.vertices {
+            let (x, y, vw, vh) = v.geo;
+            out.push_str(&format!(
+                "        <mxCell id=\"{}\" value=\"{}\" style=\"{}\" vertex=\"1\" parent=\"{}\">\n          <mxGeometry x=\"{x}\" y=\"{y}\" width=\"{vw}\" height=\"{vh}\" as=\"geometry\" />\n        </mxCell>\n",
+                v.id,
+                xml(&v.label),
+                v.style,
+                v.parent
+            ));
+        }
+        for (i, (from, to, label)) in self.edges.iter().enumerate() {
+            out.push_str(&format!(
+                "        <mxCell id=\"e{}\" value=\"{}\" style=\"endArrow=classic;html=1;rounded=0;strokeColor=#545B64;\" edge=\"1\" parent=\"1\" source=\"{from}\" target=\"{to}\">\n          <mxGeometry relative=\"1\" as=\"geometry\" />\n        </mxCell>\n",
+                i + 1,
+                xml(label)
+            ));
+        }
+        format!(
+            "<mxfile host=\"flow\">\n  <diagram name=\"{}\" id=\"setup\">\n    <mxGraphModel grid=\"1\" gridSize=\"10\" page=\"1\" pageWidth=\"{w}\" pageHeight=\"{h}\">\n      <root>\n        <mxCell id=\"0\" />\n        <mxCell id=\"1\" parent=\"0\" />\n{out}      </root>\n    </mxGraphModel>\n  </diagram>\n</mxfile>\n",
+            xml(title)
+        )
+    }
+
+    /// A shape's box in page coordinates.
+    fn absolute(&self, id: &str) -> Option<(u32, u32, u32, u32)> {
+        let v = self.vertices.iter().find(|v| v.id == id)?;
+        let (x, y, w, h) = v.geo;
+        match self.absolute(&v.parent) {
+            Some((px, py, _, _)) => Some((px + x, py + y, w, h)),
+            None => Some((x, y, w, h)),
+        }
+    }
+
+    /// The same picture as plain SVG, for the HTML report: boxes for groups, rounded squares
+    /// with a label below for resources, straight arrows between centres.
+    fn svg(&self, title: &str, (w, h): (u32, u32)) -> String {
+        let mut out = format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {h}\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"11\" role=\"img\"><title>{}</title><defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"6\" markerHeight=\"6\" orient=\"auto-start-reverse\"><path d=\"M 0 0 L 10 5 L 0 10 z\" fill=\"#545B64\"/></marker></defs>",
+            xml(title)
+        );
+        for v in &self.vertices {
+            let Some((x, y, bw, bh)) = self.absolute(&v.id) else { continue };
+            let (stroke, fill, dashed, group) = match v.look {
+                Look::Region => ("#00A4A6", "none", false, true),
+                Look::Vpc => ("#8C4FFF", "none", false, true),
+                Look::Az => ("#147EBA", "none", true, true),
+                Look::Public => ("#7AA116", "#F2F6E8", false, true),
+                Look::Private => ("#00A4A6", "#E6F6F7", false, true),
+                Look::Nat | Look::Balancer => ("#8C4FFF", "#8C4FFF", false, false),
+                Look::Instance => ("#ED7100", "#ED7100", false, false),
+            };
+            let dash = if dashed { " stroke-dasharray=\"6 4\"" } else { "" };
+            if group {
+                out.push_str(&format!(
+                    "<g class=\"group\"><rect x=\"{x}\" y=\"{y}\" width=\"{bw}\" height=\"{bh}\" fill=\"{fill}\" stroke=\"{stroke}\"{dash}/><text x=\"{}\" y=\"{}\" fill=\"#232F3E\">{}</text></g>",
+                    x + 6,
+                    y + 15,
+                    xml(&v.label)
+                ));
+            } else {
+                out.push_str(&format!(
+                    "<g class=\"resource\"><rect x=\"{x}\" y=\"{y}\" width=\"{bw}\" height=\"{bh}\" rx=\"6\" fill=\"{fill}\" stroke=\"{stroke}\"/><text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"#232F3E\">{}</text></g>",
+                    x + bw / 2,
+                    y + bh + 13,
+                    xml(&v.label)
+                ));
+            }
+        }
+        for (from, to, label) in &self.edges {
+            let (Some(a), Some(b)) = (self.absolute(from), self.absolute(to)) else { continue };
+            let c = |(x, y, w, h): (u32, u32, u32, u32)| (x + w / 2, y + h / 2);
+            let ((x1, y1), (x2, y2)) = (c(a), c(b));
+            out.push_str(&format!(
+                "<g class=\"arrow\"><line x1=\"{x1}\" y1=\"{y1}\" x2=\"{x2}\" y2=\"{y2}\" stroke=\"#545B64\" marker-end=\"url(#arrow)\"/><text x=\"{}\" y=\"{}\" fill=\"#545B64\">{}</text></g>",
+                (x1 + x2) / 2 + 4,
+                (y1 + y2) / 2,
+                xml(label)
+            ));
+        }
+        out.push_str("</svg>");
+        out
     }
 }
 
 /// The setup in draw.io's format: one shape per VPC, AZ, subnet, NAT gateway, instance and load
-/// balancer, laid out AZ by AZ.
-pub fn drawio(s: &Setup) -> String {
+/// balancer, laid out AZ by AZ; `title` names the diagram ("vpc-0abc as it runs").
+pub fn drawio(s: &Setup, title: &str) -> String {
+    let (cells, size) = layout(s);
+    cells.drawio(title, size)
+}
+
+/// The same picture as SVG (the HTML report shows it).
+pub fn svg(s: &Setup, title: &str) -> String {
+    let (cells, size) = layout(s);
+    cells.svg(title, size)
+}
+
+fn layout(s: &Setup) -> (Cells, (u32, u32)) {
     let azs = s.azs();
     let (sub_w, sub_h, pad) = (220u32, 150u32, 20u32);
     let rows = azs.iter().map(|az| s.subnets.iter().filter(|n| n.az == *az).count() as u32).max().unwrap_or(1).max(1);
@@ -52,17 +172,19 @@ pub fn drawio(s: &Setup) -> String {
     let lb_h = if s.load_balancers.is_empty() { 0 } else { 110 };
     let vpc_w = azs.len().max(1) as u32 * (az_w + pad) + pad;
     let vpc_h = az_h + 60 + lb_h;
-    let mut c = Cells { out: String::new(), next: 0 };
+    let mut c = Cells { vertices: Vec::new(), edges: Vec::new(), next: 0 };
     let cloud = c.vertex(
         "1",
         &format!("AWS Cloud: {}", s.region),
         &format!("{GROUP}grIcon=mxgraph.aws4.group_region;strokeColor=#00A4A6;fillColor=none;fontColor=#147EBA;"),
+        Look::Region,
         (20, 20, vpc_w + 40, vpc_h + 60),
     );
     let vpc = c.vertex(
         &cloud,
         &format!("VPC {} ({})", s.vpc.id, s.vpc.cidrs.join(", ")),
         &format!("{GROUP}grIcon=mxgraph.aws4.group_vpc2;strokeColor=#8C4FFF;fillColor=none;fontColor=#AAB7B8;"),
+        Look::Vpc,
         (20, 40, vpc_w, vpc_h),
     );
     let mut lb_ids = Vec::new();
@@ -71,6 +193,7 @@ pub fn drawio(s: &Setup) -> String {
             &vpc,
             &format!("{} ({})", lb.name, lb.azs.join(", ")),
             &format!("{ICON}fillColor=#8C4FFF;shape=mxgraph.aws4.application_load_balancer;"),
+            Look::Balancer,
             (pad + i as u32 * 200 + 60, 40, 60, 60),
         );
         lb_ids.push(id);
@@ -83,6 +206,7 @@ pub fn drawio(s: &Setup) -> String {
             &vpc,
             az,
             "fillColor=none;strokeColor=#147EBA;dashed=1;verticalAlign=top;fontStyle=0;fontColor=#147EBA;whiteSpace=wrap;html=1;container=1;",
+            Look::Az,
             (pad + i as u32 * (az_w + pad), 40 + lb_h, az_w, az_h),
         );
         for (row, n) in s.subnets.iter().filter(|n| n.az == *az).enumerate() {
@@ -96,6 +220,7 @@ pub fn drawio(s: &Setup) -> String {
                 &az_id,
                 &format!("{kind} subnet {} {} ({} free)", n.id, n.cidr, n.free),
                 &style,
+                if n.public { Look::Public } else { Look::Private },
                 (pad, 30 + row as u32 * (sub_h + pad), sub_w, sub_h),
             );
             let mut slot = 0u32;
@@ -104,6 +229,7 @@ pub fn drawio(s: &Setup) -> String {
                     &sid,
                     &format!("NAT gateway {}{}", g.id, if g.regional { " (regional)" } else { "" }),
                     &format!("{ICON}fillColor=#8C4FFF;shape=mxgraph.aws4.nat_gateway;"),
+                    Look::Nat,
                     (15 + slot * 70, 40, 48, 48),
                 );
                 nat_ids.insert(g.id.as_str(), id);
@@ -119,6 +245,7 @@ pub fn drawio(s: &Setup) -> String {
                         inst.auto_scaling_group.as_ref().map(|g| format!(" (ASG {g})")).unwrap_or_default()
                     ),
                     &format!("{ICON}fillColor=#ED7100;shape=mxgraph.aws4.instance2;"),
+                    Look::Instance,
                     (15 + slot * 70, 40, 48, 48),
                 );
                 instance_ids.push(id);
@@ -134,6 +261,7 @@ pub fn drawio(s: &Setup) -> String {
             &vpc,
             &format!("NAT gateway {}{}", g.id, if g.regional { " (regional)" } else { "" }),
             &format!("{ICON}fillColor=#8C4FFF;shape=mxgraph.aws4.nat_gateway;"),
+            Look::Nat,
             (vpc_w - 90, 40, 48, 48),
         );
         nat_ids.insert(g.id.as_str(), id);
@@ -150,13 +278,7 @@ pub fn drawio(s: &Setup) -> String {
             c.edge(lb, i, "");
         }
     }
-    format!(
-        "<mxfile host=\"flow\">\n  <diagram name=\"{}\" id=\"current\">\n    <mxGraphModel grid=\"1\" gridSize=\"10\" page=\"1\" pageWidth=\"{}\" pageHeight=\"{}\">\n      <root>\n        <mxCell id=\"0\" />\n        <mxCell id=\"1\" parent=\"0\" />\n{}      </root>\n    </mxGraphModel>\n  </diagram>\n</mxfile>\n",
-        xml(&format!("{} as it runs", s.vpc.id)),
-        vpc_w + 100,
-        vpc_h + 140,
-        c.out
-    )
+    (c, (vpc_w + 100, vpc_h + 140))
 }
 
 /// The setup as a Mermaid flowchart: the VPC, an AZ subgraph each, subnets with what runs in
@@ -307,7 +429,7 @@ mod tests {
 
     #[test]
     fn each_resource_is_one_shape_and_each_route_one_arrow() {
-        let x = drawio(&setup());
+        let x = drawio(&setup(), "vpc-1 as it runs");
         // region, VPC, 2 AZs, 3 subnets, 1 NAT gateway, 1 instance.
         assert_eq!(x.matches("vertex=\"1\"").count(), 9, "{x}");
         assert_eq!(x.matches("edge=\"1\"").count(), 2, "{x}");
@@ -322,7 +444,7 @@ mod tests {
     fn labels_are_escaped() {
         let mut s = setup();
         s.vpc.id = "vpc-<&\">".into();
-        let x = drawio(&s);
+        let x = drawio(&s, "t");
         assert!(x.contains("VPC vpc-&lt;&amp;&quot;&gt;"), "{x}");
     }
 }

@@ -65,6 +65,8 @@ try:
         shapes: document.querySelectorAll('svg polyline[points], svg path[d], svg polygon[points], svg rect').length,
         lines: document.querySelectorAll('svg polyline[points]').length,
         charts: document.querySelectorAll('.chart svg').length,
+        architectures: document.querySelectorAll('.architecture svg').length,
+        resources: document.querySelectorAll('.architecture svg g.resource').length,
         scripts: document.querySelectorAll('script').length,
     })""", "returnByValue": True})
     dom = json.loads(result["result"]["value"])

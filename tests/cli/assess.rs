@@ -481,4 +481,15 @@ fn a_reassessment_shows_the_findings_the_changes_closed() {
     let json = p.flow(&["report", "--format", "json", "-o", "-"]).json();
     let re = json["steps"].as_array().unwrap().iter().find(|s| s["id"] == "reassess").unwrap().clone();
     assert_eq!(re["closed"]["findings"][0]["rule"], "nat-single-az", "{re}");
+    // Each reading drawn in the HTML report, as a real browser shows it.
+    p.flow(&["report", "-o", "az.html"]).expect(OK);
+    let html = p.read("az.html");
+    assert!(html.contains(&format!("<title>{vpc} as assess read it</title>")), "{html}");
+    assert!(html.contains(&format!("<title>{vpc} as reassess read it</title>")));
+    let seen = crate::support::browse(&p.path("az.html"), &p.path("az.png"));
+    assert_eq!((&seen["errors"], &seen["requests"]), (&serde_json::json!([]), &serde_json::json!([])));
+    assert_eq!(seen["dom"]["architectures"], 2, "{seen}");
+    // First: the NAT gateway and the instance; after: two NAT gateways and the instance.
+    assert_eq!(seen["dom"]["resources"], 5, "{seen}");
+    assert!(seen["dom"]["text"].as_str().unwrap().contains("Closed since assess: 1 finding"), "{seen}");
 }

@@ -134,19 +134,8 @@ fn the_report_in_four_formats_and_a_real_browser() {
     for fetched in ["<script", " src=", "<link", "@import", "url("] {
         assert!(!html.contains(fetched), "`{fetched}` in the report: nothing is fetched or run");
     }
-    let python = std::env::var("FLOW_TEST_PYTHON").expect("FLOW_TEST_PYTHON: run the tests with scripts/test");
-    let chromium = std::env::var("FLOW_TEST_CHROMIUM").expect("FLOW_TEST_CHROMIUM: run the tests with scripts/test");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let shot = root.join("target/report-test.png");
-    let out = std::process::Command::new(python)
-        .arg(root.join("tests/browser/check.py"))
-        .arg(chromium)
-        .arg(p.path("rel-report.html"))
-        .arg(&shot)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "check.py: {}", String::from_utf8_lossy(&out.stderr));
-    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let shot = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/report-test.png");
+    let seen = crate::support::browse(&p.path("rel-report.html"), &shot);
     assert_eq!(seen["errors"], serde_json::json!([]), "console errors");
     assert_eq!(seen["requests"], serde_json::json!([]), "network requests");
     let dom = &seen["dom"];

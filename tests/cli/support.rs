@@ -429,3 +429,20 @@ pub fn later(secs: u64) -> String {
 pub fn figures_masked(text: &str) -> String {
     regex::Regex::new(r"\d+(?:\.\d+)?").unwrap().replace_all(text, "#").into_owned()
 }
+
+/// Open an HTML file in headless Chromium (tests/browser/check.py) and say what it saw: console
+/// errors, network requests, the rendered text and counts of drawn shapes; a screenshot to `shot`.
+pub fn browse(page: &Path, shot: &Path) -> serde_json::Value {
+    let python = std::env::var("FLOW_TEST_PYTHON").expect("FLOW_TEST_PYTHON: run the tests with scripts/test");
+    let chromium = std::env::var("FLOW_TEST_CHROMIUM").expect("FLOW_TEST_CHROMIUM: run the tests with scripts/test");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new(python)
+        .arg(root.join("tests/browser/check.py"))
+        .arg(chromium)
+        .arg(page)
+        .arg(shot)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "check.py: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
