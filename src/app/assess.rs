@@ -52,3 +52,24 @@ pub async fn run(
         .collect();
     Ok(Assessment { version: 1, setup, findings })
 }
+
+/// The setup the runbook's plan describes (`flow graph --architecture target`): what runs in its
+/// VPC, read-only, when the plan changes a running one, with what the change sets add.
+pub async fn target(env: &Env, runbook: Option<&str>, region: Option<&str>) -> Result<Setup> {
+    let plan = {
+        let j = env.open()?;
+        let l = super::load(j.as_ref(), super::pick_runbook(j.as_ref(), runbook)?)?;
+        l.plan
+    };
+    let builds_new = plan.steps.iter().any(|s| {
+        s.kind == "changeset" && s.params.get("template").and_then(|t| t.as_str()) == Some("templates/network.yaml")
+    });
+    let running = match plan.context.get("vpc") {
+        Some(vpc) if !builds_new => {
+            let aws = crate::aws::config(region, &plan.context).await.map_err(|e| Error::Assess(e.into()))?;
+            Some(crate::executor::discover(&aws, Some(vpc)).await.map_err(Error::Assess)?)
+        }
+        _ => None,
+    };
+    crate::domain::network::target(&plan, running.as_ref()).map_err(Error::Refused)
+}

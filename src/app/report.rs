@@ -35,6 +35,10 @@ pub struct Report {
     pub questions: Vec<crate::domain::spec::Question>,
     pub steps: Vec<StepReport>,
     pub journal: Vec<Event>,
+    /// What the change sets make: drawn from the first assess step's reading (or from the plan
+    /// alone when it builds a new VPC); none without a compute change set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<crate::domain::assess::Setup>,
 }
 
 pub use crate::domain::verdict::Decision;
@@ -443,6 +447,12 @@ pub fn build(plan: &Plan, view: &RunbookView, journal: Vec<Event>, generated_at:
         })
         .collect::<Vec<StepReport>>();
     let steps = close_findings(steps);
+    let read = steps
+        .iter()
+        .find(|s| s.kind == "assess" && s.state == State::Succeeded)
+        .and_then(|s| s.evidence.get("setup"))
+        .and_then(|v| serde_json::from_value(v.clone()).ok());
+    let target = crate::domain::network::target(plan, read.as_ref()).ok();
     Report {
         version: REPORT_VERSION,
         runbook: plan.runbook.clone(),
@@ -454,6 +464,7 @@ pub fn build(plan: &Plan, view: &RunbookView, journal: Vec<Event>, generated_at:
         questions: plan.questions.clone(),
         steps,
         journal,
+        target,
     }
 }
 

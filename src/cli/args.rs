@@ -272,15 +272,15 @@ pub enum Command {
     },
     /// The plan's DAG with each step's state: Mermaid or Graphviz DOT.
     #[command(
-        after_help = "Examples:\n  flow graph                 Mermaid, to paste into a Markdown file\n  flow graph --format dot | dot -Tsvg > plan.svg\n  flow graph --architecture current --vpc vpc-0abc --format drawio > current.drawio"
+        after_help = "Examples:\n  flow graph                 Mermaid, to paste into a Markdown file\n  flow graph --format dot | dot -Tsvg > plan.svg\n  flow graph --architecture current --vpc vpc-0abc --format drawio > current.drawio\n  flow graph --architecture target --format drawio > target.drawio"
     )]
     Graph {
         /// mermaid, dot (Graphviz), or drawio (with --architecture: draw.io's XML, AWS shapes).
         #[arg(long, default_value = "mermaid", value_parser = ["mermaid", "dot", "drawio"])]
         format: String,
-        /// Draw what runs in AWS instead of the plan: `current`, the app's VPC as `flow assess`
-        /// reads it (read-only).
-        #[arg(long, value_parser = ["current"])]
+        /// Draw AWS resources instead of the plan's steps: `current`, the app's VPC as `flow
+        /// assess` reads it (read-only); `target`, what the runbook's change sets make of it.
+        #[arg(long, value_parser = ["current", "target"])]
         architecture: Option<String>,
         /// With --architecture: the app's VPC (default: the region's only non-default VPC).
         #[arg(long, requires = "architecture")]

@@ -367,19 +367,32 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
             let code = report(env, rb, if json { "json" } else { &format }, output.as_deref())?;
             Ok(if check { code } else { exit::OK })
         }
-        Command::Graph { format, architecture: Some(_), vpc, region } => {
-            let a = app::assess::run(env, None, vpc.as_deref(), region.as_deref(), None).await?;
+        Command::Graph { format, architecture: Some(which), vpc, region } => {
+            let (setup, title) = if which == "target" {
+                if vpc.is_some() {
+                    return Err(Error::Usage(
+                        "--vpc draws what runs (--architecture current); the target is the runbook's plan: pick it with -r".into(),
+                    ));
+                }
+                let s = app::assess::target(env, rb, region.as_deref()).await?;
+                let title = format!("{} as the plan makes it", s.vpc.id);
+                (s, title)
+            } else {
+                let a = app::assess::run(env, None, vpc.as_deref(), region.as_deref(), None).await?;
+                let title = format!("{} as it runs", a.setup.vpc.id);
+                (a.setup, title)
+            };
             out(&match format.as_str() {
-                "drawio" => crate::report::architecture::drawio(&a.setup, &format!("{} as it runs", a.setup.vpc.id)),
-                "dot" => crate::report::architecture::dot(&a.setup),
-                _ => crate::report::architecture::mermaid(&a.setup),
+                "drawio" => crate::report::architecture::drawio(&setup, &title),
+                "dot" => crate::report::architecture::dot(&setup),
+                _ => crate::report::architecture::mermaid(&setup),
             });
             Ok(exit::OK)
         }
         Command::Graph { format, .. } => {
             if format == "drawio" {
                 return Err(Error::Usage(
-                    "--format drawio draws what runs in AWS: add --architecture current (the plan is drawn as mermaid or dot)"
+                    "--format drawio draws AWS resources: add --architecture current (what runs) or target (what the plan makes); the plan's steps are drawn as mermaid or dot"
                         .into(),
                 ));
             }

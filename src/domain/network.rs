@@ -171,6 +171,130 @@ pub fn decide(s: &Setup, want: u32, prefix: u8) -> Network {
     }
 }
 
+/// The setup the plan's change sets describe: what runs (when the plan starts from a running
+/// VPC) with the network change set's subnets and NAT gateways added, the Auto Scaling group
+/// in each private subnet the compute change set names, its load balancer across their AZs and
+/// the alarms stack. Resources the plan makes have ids starting `new-`. An error names what the
+/// plan lacks (no compute change set, or one whose network needs a reading of the VPC).
+pub fn target(plan: &crate::domain::plan::Plan, running: Option<&Setup>) -> Result<Setup, String> {
+    use super::assess::{Instance, LoadBalancer, NatGateway, Subnet, Vpc};
+    use serde_json::Value;
+    let template = |st: &&crate::domain::plan::Step, name: &str| {
+        st.kind == "changeset" && st.params.get("template").and_then(Value::as_str) == Some(name)
+    };
+    let compute = plan.steps.iter().find(|st| template(st, "templates/compute.yaml")).ok_or_else(|| {
+        format!("runbook `{}` has no compute change set (templates/compute.yaml) to draw", plan.runbook)
+    })?;
+    let p = |st: &crate::domain::plan::Step, k: &str| st.params.get("parameters").and_then(|v| v.get(k)).cloned();
+    let list = |v: Option<Value>| -> Vec<String> {
+        match v {
+            Some(Value::Array(a)) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+            Some(Value::String(s)) if !s.starts_with("${") => s.split(',').map(|x| x.trim().to_string()).collect(),
+            _ => vec![],
+        }
+    };
+    let text = |v: Option<Value>| v.and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    let fresh = |cidr: &str, id: String, az: &str, public: bool, nat: Option<String>| Subnet {
+        id,
+        az: az.into(),
+        cidr: cidr.into(),
+        free: super::assess::addresses(cidr).unwrap_or(5).saturating_sub(5),
+        public,
+        nat,
+        arn: String::new(),
+    };
+    let mut s;
+    let private: Vec<String>;
+    if let Some(net) = plan.steps.iter().find(|st| template(st, "templates/network.yaml")) {
+        let azs = ["AZ 1", "AZ 2", "AZ 3"];
+        s = Setup {
+            region: plan.context.get("region").cloned().unwrap_or_else(|| "the region".into()),
+            vpc: Vpc { id: "new-vpc".into(), cidrs: vec![text(p(net, "VpcCidr"))] },
+            ..Setup::default()
+        };
+        let (pubs, privs) = (list(p(net, "PublicSubnetCidrs")), list(p(net, "PrivateSubnetCidrs")));
+        let mut ids = Vec::new();
+        for (i, az) in azs.iter().enumerate() {
+            let nat = format!("new-nat-{}", i + 1);
+            if let Some(c) = pubs.get(i) {
+                s.subnets.push(fresh(c, format!("new-public-{}", i + 1), az, true, None));
+                s.nat_gateways.push(NatGateway {
+                    id: nat.clone(),
+                    az: Some(az.to_string()),
+                    subnet: Some(format!("new-public-{}", i + 1)),
+                    regional: false,
+                });
+            }
+            if let Some(c) = privs.get(i) {
+                s.subnets.push(fresh(c, format!("new-private-{}", i + 1), az, false, Some(nat)));
+                ids.push(format!("new-private-{}", i + 1));
+            }
+        }
+        private = ids;
+    } else {
+        let r = running.ok_or_else(|| {
+            format!("runbook `{}` changes a running VPC: drawing its target needs that VPC read", plan.runbook)
+        })?;
+        s = r.clone();
+        if let Some(net) = plan.steps.iter().find(|st| template(st, "templates/network-extend.yaml")) {
+            let added = text(p(net, "AddCidrBlock"));
+            if !added.is_empty() {
+                s.vpc.cidrs.push(added);
+            }
+            let azs = list(p(net, "AvailabilityZones"));
+            let (pubs, privs) = (list(p(net, "PublicSubnetCidrs")), list(p(net, "PrivateSubnetCidrs")));
+            let mut ids = Vec::new();
+            for (i, az) in azs.iter().enumerate() {
+                let nat = format!("new-nat-{}", i + 1);
+                if let Some(c) = pubs.get(i) {
+                    s.subnets.push(fresh(c, format!("new-public-{}", i + 1), az, true, None));
+                    s.nat_gateways.push(NatGateway {
+                        id: nat.clone(),
+                        az: Some(az.clone()),
+                        subnet: Some(format!("new-public-{}", i + 1)),
+                        regional: false,
+                    });
+                }
+                if let Some(c) = privs.get(i) {
+                    s.subnets.push(fresh(c, format!("new-private-{}", i + 1), az, false, Some(nat)));
+                    ids.push(format!("new-private-{}", i + 1));
+                }
+            }
+            private = ids;
+        } else {
+            private = list(p(compute, "PrivateSubnetIds"));
+        }
+        s.subnets.sort_by(|a, b| (&a.az, !a.public, &a.id).cmp(&(&b.az, !b.public, &b.id)));
+    }
+    let asg = compute.params.get("stack").and_then(Value::as_str).unwrap_or("compute").to_string();
+    let size = |k: &str| match p(compute, k) {
+        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::String(v)) if v.starts_with("${") => "sized by the capacity model".into(),
+        Some(v) => v.to_string(),
+        None => "?".into(),
+    };
+    let instance_type = text(p(compute, "InstanceType"));
+    let mut azs = Vec::new();
+    for id in &private {
+        let Some(n) = s.subnets.iter().find(|n| &n.id == id).cloned() else { continue };
+        azs.push(n.az.clone());
+        s.instances.push(Instance {
+            id: format!("new-asg-{}", n.az.replace(' ', "-").to_lowercase()),
+            instance_type: instance_type.clone(),
+            az: n.az.clone(),
+            subnet: n.id.clone(),
+            auto_scaling_group: Some(format!("{asg}, {} to {}", size("MinSize"), size("MaxSize"))),
+            image: text(p(compute, "InstanceImageId")),
+            vcpus: None,
+        });
+    }
+    s.load_balancers.push(LoadBalancer { name: "new-alb".into(), azs, healthy: 0, unhealthy: 0 });
+    if let Some(a) = plan.steps.iter().find(|st| template(st, "templates/alarms.yaml")) {
+        s.alarms.push(a.params.get("stack").and_then(Value::as_str).unwrap_or("alarms").to_string());
+    }
+    Ok(s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,5 +395,48 @@ mod tests {
         s.vpc.cidrs = vec!["100.64.0.0/26".into()];
         s.subnets.clear();
         assert!(matches!(decide(&s, 3, 24), Network::New { why } if why.contains("in no private range")));
+    }
+
+    fn launch(cidr: &str) -> crate::domain::plan::Plan {
+        let spec = crate::domain::spec::parse(
+            "l.md",
+            "---\nvpc: vpc-1\n---\n- 2500 requests per second\n- survive the loss of one AZ\n",
+        )
+        .unwrap();
+        let mut r = scenario();
+        r.vpc.cidrs = vec![cidr.into()];
+        crate::planner::builtin::plan("l", "l.md", &spec, Some(&r))
+    }
+
+    #[test]
+    fn the_target_of_an_extended_vpc_adds_subnets_nat_gateways_and_the_fleet_to_what_runs() {
+        let t = target(&launch("10.0.0.0/26"), Some(&scenario())).unwrap();
+        assert_eq!(t.vpc.cidrs, ["10.0.0.0/26", "10.0.16.0/20"]);
+        // 3 running subnets and 6 new ones; 1 running NAT gateway and 3 new ones.
+        assert_eq!((t.subnets.len(), t.nat_gateways.len()), (9, 4));
+        assert_eq!(t.azs(), ["eu-west-1a", "eu-west-1b", "eu-west-1c"]);
+        let fleet: Vec<&str> = t.instances.iter().map(|i| i.subnet.as_str()).collect();
+        assert_eq!(fleet, ["new-private-1", "new-private-2", "new-private-3"]);
+        assert_eq!(t.load_balancers[0].azs, ["eu-west-1a", "eu-west-1b", "eu-west-1c"]);
+        assert_eq!(
+            t.instances[0].auto_scaling_group.as_deref(),
+            Some("l-compute, sized by the capacity model to sized by the capacity model")
+        );
+        assert_eq!(t.alarms, ["l-alarms"]);
+        // The new private subnet in eu-west-1b leaves through eu-west-1b's new NAT gateway.
+        let b = t.subnets.iter().find(|n| n.id == "new-private-2").unwrap();
+        assert_eq!((b.az.as_str(), b.nat.as_deref()), ("eu-west-1b", Some("new-nat-2")));
+        // Without the reading, it cannot be drawn.
+        assert!(target(&launch("10.0.0.0/26"), None).unwrap_err().contains("needs that VPC read"));
+    }
+
+    #[test]
+    fn the_target_of_a_new_vpc_needs_no_reading() {
+        let spec = crate::domain::spec::parse("l.md", "- survive the loss of one AZ\n").unwrap();
+        let plan = crate::planner::builtin::plan("l", "l.md", &spec, None);
+        let t = target(&plan, None).unwrap();
+        assert_eq!((t.vpc.id.as_str(), t.vpc.cidrs[0].as_str()), ("new-vpc", "10.0.0.0/16"));
+        assert_eq!((t.subnets.len(), t.nat_gateways.len(), t.instances.len()), (6, 3, 3));
+        assert_eq!(t.instances[0].auto_scaling_group.as_deref(), Some("l-compute, 3 to 6"));
     }
 }

@@ -248,7 +248,7 @@ fn layout(s: &Setup) -> (Cells, (u32, u32)) {
                     Look::Instance,
                     (15 + slot * 70, 40, 48, 48),
                 );
-                instance_ids.push(id);
+                instance_ids.push((id, inst.auto_scaling_group.is_some()));
                 slot += 1;
             }
             subnet_ids.insert(n.id.as_str(), sid);
@@ -273,9 +273,14 @@ fn layout(s: &Setup) -> (Cells, (u32, u32)) {
             }
         }
     }
+    // A balancer sends to the Auto Scaling groups' instances when there are some (a target's
+    // running instance is not behind the new balancer), else to every instance.
+    let grouped = instance_ids.iter().any(|(_, g)| *g);
     for lb in &lb_ids {
-        for i in &instance_ids {
-            c.edge(lb, i, "");
+        for (i, g) in &instance_ids {
+            if *g || !grouped {
+                c.edge(lb, i, "");
+            }
         }
     }
     (c, (vpc_w + 100, vpc_h + 140))

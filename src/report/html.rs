@@ -319,6 +319,13 @@ pub fn render(r: &Report) -> String {
                         }
                     }
                 }
+                @if let Some(t) = &r.target {
+                    section id="target" {
+                        h2 { "Target architecture" }
+                        p { small { "What the change sets make of " (t.vpc.id) "; resources named " code { "new-" } " are theirs." } }
+                        div class="scroll architecture" { (PreEscaped(crate::report::architecture::svg(t, &format!("{} as the plan makes it", t.vpc.id)))) }
+                    }
+                }
                 section id="steps" {
                     h2 { "Steps" }
                     @for s in &r.steps { (step(s)) }

@@ -191,7 +191,7 @@ fn the_scenarios_starting_point_gives_its_findings() {
     assert!(m.stdout.starts_with("flowchart TB\n") && m.stdout.contains("via nat-"), "{}", m.stdout);
     let bad = p.flow(&["graph", "--format", "drawio"]);
     assert_eq!(bad.code, flow::exit::USAGE, "{}", bad.stderr);
-    assert!(bad.stderr.contains("add --architecture current"), "{}", bad.stderr);
+    assert!(bad.stderr.contains("add --architecture current (what runs) or target"), "{}", bad.stderr);
 }
 
 #[test]
@@ -328,12 +328,38 @@ fn the_plan_for_the_scenario_adds_to_its_vpc_and_starts_from_its_instance() {
     // The template it names is written beside the workflow, for review.
     assert!(p.read("workflows/templates/network-extend.yaml").contains("AWS::EC2::VPCCidrBlock"));
 
+    // The target as the plan makes it: what runs, with 6 subnets, 3 NAT gateways, the fleet in
+    // each new private subnet and the balancer added (draw.io XML, counted by Python's parser).
+    let g = p.flow(&["graph", "--architecture", "target", "--format", "drawio"]);
+    g.expect(OK);
+    p.write("target.drawio", &g.stdout);
+    let python = std::env::var("FLOW_TEST_PYTHON").expect("FLOW_TEST_PYTHON: run the tests with scripts/test");
+    let counted = std::process::Command::new(python)
+        .args(["-c", "import sys, xml.etree.ElementTree as E; r = E.parse(sys.argv[1]).getroot(); c = list(r.iter('mxCell')); print(sum(x.get('vertex') == '1' for x in c), sum(x.get('edge') == '1' for x in c), r.find('diagram').get('name'))"])
+        .arg(p.path("target.drawio"))
+        .output()
+        .unwrap();
+    // Cloud, VPC, 3 AZs, 9 subnets, 4 NAT gateways, 1 + 3 instances, 1 balancer; 5 routes, 3
+    // balancer arrows.
+    assert_eq!(
+        String::from_utf8_lossy(&counted.stdout).trim(),
+        format!("23 8 {vpc} as the plan makes it"),
+        "{}",
+        String::from_utf8_lossy(&counted.stderr)
+    );
+    let m = p.flow(&["graph", "--architecture", "target"]);
+    assert!(m.stdout.contains("new_private_2 -- \"0.0.0.0/0 via new-nat-2\" --> new_public_2"), "{}", m.stdout);
+
     // Without the read: the network for an empty account.
     let r = p.flow(&["plan", "specs/launch.md", "--no-assess", "--force", "--json"]);
     r.expect(OK);
     let j = r.json();
     let net = j["steps"].as_array().unwrap().iter().find(|s| s["id"] == "changeset-network").unwrap();
     assert_eq!(net["params"]["template"], "templates/network.yaml");
+    // The report draws the target: a new VPC needs no reading.
+    let html = p.flow(&["report", "-o", "-"]).stdout;
+    assert!(html.contains("<h2>Target architecture</h2>"), "{html}");
+    assert!(html.contains("<title>new-vpc as the plan makes it</title>"));
 
     // A VPC that is not there: refused with the call, nothing planned.
     p.write("specs/gone.md", "---\nregion: eu-west-1\nvpc: vpc-0000000000\n---\n- 100 requests per second\n");

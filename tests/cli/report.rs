@@ -6,8 +6,6 @@
 
 use std::path::Path;
 
-use serde_json::Value;
-
 use crate::support::{later, Project, Server};
 use flow::exit::{OK, WAITING_APPROVAL};
 
