@@ -24,6 +24,23 @@ pub struct Setup {
     /// The region's AZs (available ones), in order.
     #[serde(default)]
     pub region_azs: Vec<String>,
+    /// What the account already uses in the region, of the quotas the plan checks.
+    #[serde(default)]
+    pub usage: Usage,
+}
+
+/// What the account uses in the region, counted as the quotas count it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Usage {
+    /// vCPUs of running and pending On-Demand instances of the standard families (A, C, D, H, I,
+    /// M, R, T, Z): what quota L-1216C47A counts.
+    pub standard_vcpus: u64,
+    /// Elastic IP addresses allocated.
+    pub elastic_ips: u64,
+    /// NAT gateways (available or pending) per AZ.
+    pub nat_gateways: BTreeMap<String, u64>,
+    /// Application Load Balancers.
+    pub application_load_balancers: u64,
 }
 
 impl Setup {

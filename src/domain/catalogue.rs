@@ -595,6 +595,10 @@ pub struct QuotaParams {
     #[serde(default)]
     pub quota_name: Option<String>,
     pub required: Input<f64>,
+    /// What the account already uses of the quota (`flow plan` reads it from the running setup):
+    /// the quota must hold `in_use` + `required`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_use: Option<Input<f64>>,
     #[serde(default)]
     pub region: Option<String>,
 }

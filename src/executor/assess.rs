@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 use super::{obj, typed, Ctx, Error, Executor, Outcome, Preview, Result};
 use crate::aws::{Aws, AUTOSCALING, CLOUDWATCH, EC2, ELBV2};
 use crate::domain::assess::{findings, Finding, Needs, Severity};
-use crate::domain::assess::{Instance, LoadBalancer, NatGateway, Setup, Subnet, Vpc};
+use crate::domain::assess::{Instance, LoadBalancer, NatGateway, Setup, Subnet, Usage, Vpc};
 use crate::domain::catalogue::AssessParams;
 
 fn in_vpc(id: &str) -> Filter {
@@ -290,7 +290,9 @@ pub async fn discover(aws: &Aws, vpc: Option<&str>) -> Result<Setup> {
         }
     }
     alarms.sort();
+    let usage = usage(aws, &ec2, lbs.load_balancers()).await?;
     Ok(Setup {
+        usage,
         region: aws.region.clone(),
         vpc,
         subnets: subnet_list,
@@ -301,6 +303,82 @@ pub async fn discover(aws: &Aws, vpc: Option<&str>) -> Result<Setup> {
         internet_gateway,
         region_azs,
     })
+}
+
+/// What the account uses in the region of the quotas the plan checks. Every call is a Describe.
+async fn usage(
+    aws: &Aws,
+    ec2: &aws_sdk_ec2::Client,
+    lbs: &[aws_sdk_elasticloadbalancingv2::types::LoadBalancer],
+) -> Result<Usage> {
+    // On-Demand instances running or pending, by type.
+    let mut by_type: BTreeMap<String, u64> = BTreeMap::new();
+    let mut pages = ec2
+        .describe_instances()
+        .filters(Filter::builder().name("instance-state-name").values("running").values("pending").build())
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws.error(EC2, "DescribeInstances (the region's)", &e))?;
+        for i in page.reservations().iter().flat_map(|r| r.instances()) {
+            if i.instance_lifecycle().is_some_and(|l| l.as_str() == "spot") {
+                continue;
+            }
+            if let Some(t) = i.instance_type() {
+                *by_type.entry(t.as_str().to_string()).or_default() += 1;
+            }
+        }
+    }
+    let standard: Vec<String> =
+        by_type.keys().filter(|t| t.starts_with(['a', 'c', 'd', 'h', 'i', 'm', 'r', 't', 'z'])).cloned().collect();
+    let mut standard_vcpus = 0;
+    for chunk in standard.chunks(100) {
+        let out = ec2
+            .describe_instance_types()
+            .set_instance_types(Some(
+                chunk.iter().map(|t| aws_sdk_ec2::types::InstanceType::from(t.as_str())).collect(),
+            ))
+            .send()
+            .await
+            .map_err(|e| aws.error(EC2, "DescribeInstanceTypes", &e))?;
+        for t in out.instance_types() {
+            let name = t.instance_type().map(|n| n.as_str()).unwrap_or_default();
+            let vcpus = t.v_cpu_info().and_then(|v| v.default_v_cpus()).unwrap_or(0).max(0) as u64;
+            standard_vcpus += vcpus * by_type.get(name).copied().unwrap_or(0);
+        }
+    }
+    let addresses = ec2.describe_addresses().send().await.map_err(|e| aws.error(EC2, "DescribeAddresses", &e))?;
+    let elastic_ips = addresses.addresses().iter().filter(|a| a.allocation_id().is_some()).count() as u64;
+    // NAT gateways per AZ: a zonal one's AZ is its subnet's.
+    let mut nats = Vec::new();
+    let mut pages = ec2.describe_nat_gateways().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws.error(EC2, "DescribeNatGateways (the region's)", &e))?;
+        for g in page.nat_gateways() {
+            if g.state().is_none_or(|s| s.as_str() == "available" || s.as_str() == "pending") {
+                nats.extend(g.subnet_id().map(str::to_string));
+            }
+        }
+    }
+    let mut nat_gateways: BTreeMap<String, u64> = BTreeMap::new();
+    if !nats.is_empty() {
+        let subnets = ec2
+            .describe_subnets()
+            .set_subnet_ids(Some(nats.iter().cloned().collect::<std::collections::BTreeSet<_>>().into_iter().collect()))
+            .send()
+            .await
+            .map_err(|e| aws.error(EC2, "DescribeSubnets (the NAT gateways')", &e))?;
+        for n in &nats {
+            if let Some(az) =
+                subnets.subnets().iter().find(|s| s.subnet_id() == Some(n)).and_then(|s| s.availability_zone())
+            {
+                *nat_gateways.entry(az.to_string()).or_default() += 1;
+            }
+        }
+    }
+    let application_load_balancers =
+        lbs.iter().filter(|lb| lb.r#type().is_some_and(|t| t.as_str() == "application")).count() as u64;
+    Ok(Usage { standard_vcpus, elastic_ips, nat_gateways, application_load_balancers })
 }
 
 /// The `assess` step: read-only and ungated; the setup and its findings are its evidence, the

@@ -31,7 +31,9 @@ struct Current {
     value: f64,
     /// `applied` or `default`.
     source: &'static str,
+    /// What the plan adds and what the account already uses: the quota must hold both.
     required: f64,
+    in_use: f64,
 }
 
 impl Current {
@@ -39,7 +41,7 @@ impl Current {
         obj(json!({
             "region": self.region, "service_code": self.service, "quota_code": self.code,
             "quota_name": self.name, "applied_value": self.value, "value_source": self.source,
-            "required_value": self.required,
+            "required_value": self.required, "in_use": self.in_use,
         }))
     }
 }
@@ -57,7 +59,8 @@ async fn client(ctx: &Ctx, p: &QuotaParams) -> Result<Quotas> {
 
 async fn current(ctx: &Ctx, params: &Map<String, Value>) -> Result<(Quotas, QuotaParams, Current)> {
     let p: QuotaParams = typed(params)?;
-    let required = *p.required.get()?;
+    let in_use = p.in_use.as_ref().map(|u| u.get().copied()).transpose()?.unwrap_or(0.0);
+    let required = *p.required.get()? + in_use;
     let q = client(ctx, &p).await?;
     let c = &q.client;
     let code = match &p.quota_code {
@@ -89,6 +92,7 @@ async fn current(ctx: &Ctx, params: &Map<String, Value>) -> Result<(Quotas, Quot
         code,
         source,
         required,
+        in_use,
     };
     Ok((q, p, cur))
 }
@@ -189,14 +193,19 @@ impl Executor for Quota {
             return Ok(Preview::Nothing(Outcome::Done { outputs: outputs(&cur, None), evidence: cur.evidence() }));
         }
         Ok(Preview::Approve(format!(
-            "request a service quota increase in {}:\n  service: {}\n  quota:   {} {}\n  current: {} ({})\n  desired: {}\n",
+            "request a service quota increase in {}:\n  service: {}\n  quota:   {} {}\n  current: {} ({})\n  desired: {}{}\n",
             cur.region,
             cur.service,
             cur.code,
             cur.name,
             fmt_num(cur.value),
             cur.source,
-            fmt_num(cur.required)
+            fmt_num(cur.required),
+            if cur.in_use > 0.0 {
+                format!(" ({} in use + {} for the plan)", fmt_num(cur.in_use), fmt_num(cur.required - cur.in_use))
+            } else {
+                String::new()
+            }
         )))
     }
 

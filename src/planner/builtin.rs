@@ -214,14 +214,34 @@ pub fn plan(runbook: &str, spec_path: &str, spec: &Spec, running: Option<&Setup>
             if keep && matches!(id, "quota-nat-gateways" | "quota-eips") {
                 continue;
             }
+            let mut params =
+                json!({"service_code": service, "quota_code": code, "quota_name": name, "required": required});
+            // What the account already uses counts against the same quota.
+            let mut used = String::new();
+            if let Some(u) = running.map(|r| &r.usage) {
+                let target_azs: Vec<String> = match &net {
+                    Some(Network::Extend { azs, .. }) => azs.clone(),
+                    _ => u.nat_gateways.keys().cloned().collect(),
+                };
+                let n = match id {
+                    "quota-ec2-vcpus" => u.standard_vcpus,
+                    "quota-alb" => u.application_load_balancers,
+                    "quota-nat-gateways" => {
+                        target_azs.iter().filter_map(|a| u.nat_gateways.get(a)).copied().max().unwrap_or(0)
+                    }
+                    _ => u.elastic_ips,
+                };
+                params["in_use"] = json!(n);
+                used = format!(" on top of the {n} in use");
+            }
             steps.push(step(
                 id,
                 "quota",
-                &format!("Check {name} covers {why}; request an increase when short"),
+                &format!("Check {name} covers {why}{used}; request an increase when short"),
                 sized,
                 vec![],
                 true,
-                json!({"service_code": service, "quota_code": code, "quota_name": name, "required": required}),
+                params,
             ));
         }
         let mut network_needs = vec!["ip-capacity"];
@@ -678,6 +698,12 @@ mod tests {
             }],
             internet_gateway: Some("igw-1".into()),
             region_azs: vec!["eu-west-1a".into(), "eu-west-1b".into(), "eu-west-1c".into()],
+            usage: crate::domain::assess::Usage {
+                standard_vcpus: 2,
+                elastic_ips: 1,
+                nat_gateways: [("eu-west-1a".to_string(), 1)].into_iter().collect(),
+                application_load_balancers: 0,
+            },
             ..Setup::default()
         }
     }
@@ -712,6 +738,12 @@ mod tests {
         let model = params(&p, "capacity-model");
         assert_eq!((&model["instance_type"], &model["azs"]), (&json!("t3.small"), &json!(3)));
         assert_eq!(params(&p, "ip-capacity")["vpc_cidr"], "10.0.16.0/20");
+        // What the account uses counts: 2 vCPUs running, 1 NAT gateway in eu-west-1a, 1 Elastic IP.
+        let used = |id: &str| params(&p, id)["in_use"].clone();
+        assert_eq!(
+            [used("quota-ec2-vcpus"), used("quota-nat-gateways"), used("quota-eips"), used("quota-alb")],
+            [json!(2), json!(1), json!(1), json!(0)]
+        );
         // Read before the network change and again before the decision.
         assert_eq!(p.steps.iter().filter(|s| s.kind == "assess").count(), 2);
         assert!(p.steps.iter().find(|s| s.id == "go-no-go").unwrap().needs.contains(&"reassess".to_string()));

@@ -317,6 +317,11 @@ fn the_plan_for_the_scenario_adds_to_its_vpc_and_starts_from_its_instance() {
     assert_eq!((cp["VpcId"].as_str(), cp["InstanceImageId"].as_str()), (Some(vpc.as_str()), Some(ami.as_str())));
     assert_eq!(cp["InstanceType"], "t3.small");
     assert_eq!(step("capacity-model")["params"]["vcpus_per_instance"], 2);
+    // What runs counts against the quotas: at least this t3.small's 2 vCPUs and the NAT
+    // gateway's Elastic IP (other tests share the region).
+    assert!(step("quota-ec2-vcpus")["params"]["in_use"].as_u64().unwrap() >= 2, "{}", step("quota-ec2-vcpus"));
+    assert!(step("quota-eips")["params"]["in_use"].as_u64().unwrap() >= 1);
+    assert!(step("quota-nat-gateways")["params"]["in_use"].as_u64().unwrap() >= 1);
     assert!(step("reassess")["needs"].as_array().is_some_and(|n| n.contains(&"changeset-alarms".into())));
     assert!(
         j["notes"].as_array().unwrap().iter().any(|n| n.as_str().unwrap().starts_with(&format!(

@@ -58,6 +58,19 @@ fn a_sufficient_quota_is_evidence_without_a_gate() {
     assert_eq!(step_field(&s, "drill", "state"), "waiting_approval");
 }
 
+/// What the account already uses counts against the quota: 3 more VPCs fit in 5 only when
+/// fewer than 3 are in use.
+#[test]
+fn what_is_in_use_counts_against_the_quota() {
+    let p = project(&quota_step("vpc", "L-F678F1CE", 3).replace("required = 3", "required = 3, in_use = 4"));
+    p.aws(&moto_url());
+    p.flow(&["run"]).expect(WAITING_APPROVAL);
+    let s = p.status();
+    assert_eq!(step_field(&s, "quota", "state"), "waiting_approval", "{s}");
+    let will = step_field(&s, "quota", "will");
+    assert!(will.contains("current: 5 (applied)\n  desired: 7 (4 in use + 3 for the plan)"), "{will}");
+}
+
 #[test]
 fn a_short_quota_is_requested_once_and_polled_to_approved() {
     let aws = FakeAws::start();
