@@ -63,6 +63,7 @@ pub const ARC_ZONAL_SHIFT: Service = Service { env: "ARC_ZONAL_SHIFT", host: "ar
 pub const EC2: Service = Service { env: "EC2", host: "ec2" };
 pub const ELBV2: Service = Service { env: "ELASTIC_LOAD_BALANCING_V2", host: "elasticloadbalancing" };
 pub const AUTOSCALING: Service = Service { env: "AUTO_SCALING", host: "autoscaling" };
+pub const RDS: Service = Service { env: "RDS", host: "rds" };
 pub const CLOUDWATCH: Service = Service { env: "CLOUDWATCH", host: "monitoring" };
 pub const SNS: Service = Service { env: "SNS", host: "sns" };
 pub const SQS: Service = Service { env: "SQS", host: "sqs" };

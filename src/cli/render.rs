@@ -577,6 +577,17 @@ pub fn assessment(a: &crate::app::assess::Assessment) -> String {
             i.auto_scaling_group.as_ref().map(|g| format!(" in {g}")).unwrap_or_default()
         ));
     }
+    for d in &s.databases {
+        out.push_str(&format!(
+            "  database {} {} {}, {}, automated backups {}{}\n",
+            d.id,
+            d.engine,
+            d.az,
+            if d.multi_az { "Multi-AZ" } else { "single-AZ" },
+            if d.backup_retention_days == 0 { "off".to_string() } else { format!("{} days", d.backup_retention_days) },
+            if s.backed_up.contains(&d.arn) { ", in AWS Backup" } else { "" }
+        ));
+    }
     if a.findings.is_empty() {
         out.push_str("no findings: nothing here threatens a requirement flow knows\n");
         return out;

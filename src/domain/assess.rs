@@ -27,6 +27,23 @@ pub struct Setup {
     /// What the account already uses in the region, of the quotas the plan checks.
     #[serde(default)]
     pub usage: Usage,
+    /// RDS DB instances in the VPC's subnets.
+    #[serde(default)]
+    pub databases: Vec<Database>,
+    /// ARNs of the VPC's instances and databases that AWS Backup has a recovery point of.
+    #[serde(default)]
+    pub backed_up: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Database {
+    pub id: String,
+    pub arn: String,
+    pub engine: String,
+    pub multi_az: bool,
+    /// Days of automated backups kept (0: none).
+    pub backup_retention_days: u32,
+    pub az: String,
 }
 
 /// What the account uses in the region, counted as the quotas count it.
@@ -114,6 +131,8 @@ pub struct Instance {
     /// vCPUs of its type, when EC2 says.
     #[serde(default)]
     pub vcpus: Option<u32>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub arn: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -343,6 +362,47 @@ pub fn findings(s: &Setup, needs: &Needs) -> Vec<Finding> {
             ));
         }
     }
+    // Data: a database in one AZ; data that neither AWS Backup nor RDS keeps a copy of.
+    for d in &s.databases {
+        if !d.multi_az {
+            out.push(finding(
+                Severity::High,
+                "single-az-database",
+                &d.id,
+                format!("database {} runs in {} only: losing that AZ stops it until it is restored", d.id, d.az),
+                format!("DescribeDBInstances: {} {}, MultiAZ false", d.id, d.engine),
+                AZ_LOSS,
+            ));
+        }
+        if d.backup_retention_days == 0 && !s.backed_up.contains(&d.arn) {
+            out.push(finding(
+                Severity::High,
+                "no-backups",
+                &d.id,
+                format!(
+                    "database {} has no automated backups and no AWS Backup recovery point: nothing to restore it from",
+                    d.id
+                ),
+                format!("DescribeDBInstances: BackupRetentionPeriod 0; ListProtectedResources: not {}", d.arn),
+                &["rto", "rpo"],
+            ));
+        }
+    }
+    if s.databases.is_empty() {
+        // No database: the data is on the instances.
+        let bare: Vec<&Instance> =
+            s.instances.iter().filter(|i| i.auto_scaling_group.is_none() && !s.backed_up.contains(&i.arn)).collect();
+        if !bare.is_empty() {
+            out.push(finding(
+                Severity::High,
+                "no-backups",
+                &bare.iter().map(|i| i.id.as_str()).collect::<Vec<_>>().join(", "),
+                "no database in the VPC, and AWS Backup has no recovery point of the instance that holds the data: nothing to restore it from".into(),
+                format!("ListProtectedResources: none of {}", bare.iter().map(|i| i.id.as_str()).collect::<Vec<_>>().join(", ")),
+                &["rto", "rpo"],
+            ));
+        }
+    }
     if s.alarms.is_empty() && !(s.instances.is_empty() && s.load_balancers.is_empty()) {
         out.push(finding(
             Severity::Medium,
@@ -411,7 +471,15 @@ mod tests {
         let f = findings(&scenario(), &NEEDS);
         assert_eq!(
             rules(&f),
-            ["single-instance", "nat-single-az", "vpc-too-small", "ip-headroom", "no-load-balancer", "no-alarms"]
+            [
+                "single-instance",
+                "nat-single-az",
+                "vpc-too-small",
+                "ip-headroom",
+                "no-load-balancer",
+                "no-backups",
+                "no-alarms"
+            ]
         );
         assert!(f[1].what.contains("nat-1 in eu-west-1a serves private subnets in eu-west-1b"), "{:?}", f[1]);
         assert!(f[2].what.contains("holds 64 addresses: too few for 6 /24 subnets"), "{:?}", f[2]);
@@ -465,6 +533,37 @@ mod tests {
         }];
         s.alarms = vec!["latency".into()];
         assert_eq!(findings(&s, &NEEDS), vec![]);
+        // Loose instances with no recovery point hold the data: no copy of it.
+        s.instances[0].auto_scaling_group = None;
+        assert!(rules(&findings(&s, &NEEDS)).contains(&"no-backups"));
+    }
+
+    #[test]
+    fn a_database_in_one_az_without_backups_is_two_findings_and_the_instance_holds_no_data() {
+        let mut s = scenario();
+        s.databases = vec![Database {
+            id: "orders".into(),
+            arn: "arn:aws:rds:eu-west-1:1:db:orders".into(),
+            engine: "postgres".into(),
+            multi_az: false,
+            backup_retention_days: 0,
+            az: "eu-west-1a".into(),
+        }];
+        let f = findings(&s, &NEEDS);
+        let data: Vec<(&str, &str)> = f
+            .iter()
+            .filter(|f| f.rule.contains("database") || f.rule == "no-backups")
+            .map(|f| (f.rule.as_str(), f.resource.as_str()))
+            .collect();
+        assert_eq!(data, [("single-az-database", "orders"), ("no-backups", "orders")]);
+        // Automated backups, or a recovery point in AWS Backup, are a copy to restore from.
+        s.databases[0].backup_retention_days = 7;
+        assert!(!rules(&findings(&s, &NEEDS)).contains(&"no-backups"));
+        s.databases[0].backup_retention_days = 0;
+        s.backed_up = vec![s.databases[0].arn.clone()];
+        assert!(!rules(&findings(&s, &NEEDS)).contains(&"no-backups"));
+        s.databases[0].multi_az = true;
+        assert!(!rules(&findings(&s, &NEEDS)).contains(&"single-az-database"));
     }
 
     #[test]

@@ -286,6 +286,7 @@ pub fn target(plan: &crate::domain::plan::Plan, running: Option<&Setup>) -> Resu
             auto_scaling_group: Some(format!("{asg}, {} to {}", size("MinSize"), size("MaxSize"))),
             image: text(p(compute, "InstanceImageId")),
             vcpus: None,
+            arn: String::new(),
         });
     }
     s.load_balancers.push(LoadBalancer { name: "new-alb".into(), azs, healthy: 0, unhealthy: 0 });

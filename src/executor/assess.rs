@@ -13,9 +13,9 @@ use aws_sdk_ec2::types::Filter;
 use serde_json::{json, Map, Value};
 
 use super::{obj, typed, Ctx, Error, Executor, Outcome, Preview, Result};
-use crate::aws::{Aws, AUTOSCALING, CLOUDWATCH, EC2, ELBV2};
+use crate::aws::{Aws, AUTOSCALING, BACKUP, CLOUDWATCH, EC2, ELBV2, RDS};
 use crate::domain::assess::{findings, Finding, Needs, Severity};
-use crate::domain::assess::{Instance, LoadBalancer, NatGateway, Setup, Subnet, Usage, Vpc};
+use crate::domain::assess::{Database, Instance, LoadBalancer, NatGateway, Setup, Subnet, Usage, Vpc};
 use crate::domain::catalogue::AssessParams;
 
 fn in_vpc(id: &str) -> Filter {
@@ -175,8 +175,14 @@ pub async fn discover(aws: &Aws, vpc: Option<&str>) -> Result<Setup> {
     let mut instances: Vec<Instance> = reservations
         .reservations()
         .iter()
-        .flat_map(|r| r.instances())
-        .map(|i| Instance {
+        .flat_map(|r| r.instances().iter().map(move |i| (r.owner_id().unwrap_or_default(), i)))
+        .map(|(owner, i)| Instance {
+            arn: format!(
+                "arn:{}:ec2:{}:{owner}:instance/{}",
+                partition(&aws.region),
+                aws.region,
+                i.instance_id().unwrap_or_default()
+            ),
             id: i.instance_id().unwrap_or_default().to_string(),
             instance_type: i.instance_type().map(|t| t.as_str().to_string()).unwrap_or_default(),
             az: i.placement().and_then(|p| p.availability_zone()).unwrap_or_default().to_string(),
@@ -291,8 +297,14 @@ pub async fn discover(aws: &Aws, vpc: Option<&str>) -> Result<Setup> {
     }
     alarms.sort();
     let usage = usage(aws, &ec2, lbs.load_balancers()).await?;
+    let databases = databases(aws, &id).await?;
+    let ours: Vec<&str> =
+        instances.iter().map(|i| i.arn.as_str()).chain(databases.iter().map(|d| d.arn.as_str())).collect();
+    let backed_up = if ours.is_empty() { vec![] } else { backed_up(aws, &ours).await? };
     Ok(Setup {
         usage,
+        databases,
+        backed_up,
         region: aws.region.clone(),
         vpc,
         subnets: subnet_list,
@@ -303,6 +315,59 @@ pub async fn discover(aws: &Aws, vpc: Option<&str>) -> Result<Setup> {
         internet_gateway,
         region_azs,
     })
+}
+
+/// The ARN partition of a region.
+fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+/// RDS DB instances whose subnet group is in the VPC.
+async fn databases(aws: &Aws, vpc: &str) -> Result<Vec<Database>> {
+    let rds = aws_sdk_rds::Client::new(&aws.conf);
+    let mut out = Vec::new();
+    let mut pages = rds.describe_db_instances().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws.error(RDS, "DescribeDBInstances", &e))?;
+        for d in page.db_instances() {
+            if d.db_subnet_group().and_then(|g| g.vpc_id()) != Some(vpc) {
+                continue;
+            }
+            out.push(Database {
+                id: d.db_instance_identifier().unwrap_or_default().to_string(),
+                arn: d.db_instance_arn().unwrap_or_default().to_string(),
+                engine: d.engine().unwrap_or_default().to_string(),
+                multi_az: d.multi_az().unwrap_or(false),
+                backup_retention_days: d.backup_retention_period().unwrap_or(0).max(0) as u32,
+                az: d.availability_zone().unwrap_or_default().to_string(),
+            });
+        }
+    }
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(out)
+}
+
+/// Which of `arns` AWS Backup has a recovery point of (ListProtectedResources).
+async fn backed_up(aws: &Aws, arns: &[&str]) -> Result<Vec<String>> {
+    let backup = aws_sdk_backup::Client::new(&aws.conf);
+    let mut out = Vec::new();
+    let mut pages = backup.list_protected_resources().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws.error(BACKUP, "ListProtectedResources", &e))?;
+        for r in page.results() {
+            if let Some(arn) = r.resource_arn().filter(|a| arns.contains(a)) {
+                out.push(arn.to_string());
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 /// What the account uses in the region of the quotas the plan checks. Every call is a Describe.

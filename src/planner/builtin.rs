@@ -533,9 +533,19 @@ pub fn plan(runbook: &str, spec_path: &str, spec: &Spec, running: Option<&Setup>
         verifying.push("az-failover-drill");
     }
     if !restore.is_empty() {
-        let resource = spec.context.get("backup_resource").cloned();
-        let note =
-            if resource.is_some() { "" } else { " (the spec names no `backup_resource`: set it in its context)" };
+        // The spec's resource, else what holds the data in the VPC read: a database (one with no
+        // copy first), else the instance serving today.
+        let found = running.and_then(|r| {
+            let db = r.databases.iter().find(|d| d.backup_retention_days == 0 && !r.backed_up.contains(&d.arn));
+            db.or(r.databases.first()).map(|d| d.arn.clone()).or_else(|| {
+                r.instances.iter().find(|i| i.auto_scaling_group.is_none() && !i.arn.is_empty()).map(|i| i.arn.clone())
+            })
+        });
+        let (resource, note) = match (spec.context.get("backup_resource"), found) {
+            (Some(r), _) => (Some(r.clone()), String::new()),
+            (None, Some(f)) => (Some(f.clone()), format!(" (what holds the data in the VPC read: {f})")),
+            (None, None) => (None, " (the spec names no `backup_resource`: set it in its context)".to_string()),
+        };
         let mut backup_params =
             json!({"template": "templates/backup.yaml", "stack": format!("{stack}-backup"), "parameters": {}});
         if let Some(r) = &resource {

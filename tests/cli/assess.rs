@@ -106,9 +106,9 @@ fn seed(
     })
 }
 
-/// CloudWatch for flow (moto speaks no rpc-v2-cbor to it): the fake, with `alarms` as
-/// (name, watched instance).
-fn cloudwatch(p: &Project, alarms: &[(&str, &str)]) -> FakeAws {
+/// CloudWatch (moto speaks no rpc-v2-cbor to it) and AWS Backup (moto lists no protected
+/// resources) for flow: the fake, with `alarms` as (name, watched instance).
+fn fakes(p: &Project, alarms: &[(&str, &str)]) -> FakeAws {
     let aws = FakeAws::start();
     aws.with(|s| {
         let mut cw = s.cloudwatch.lock().unwrap();
@@ -118,6 +118,7 @@ fn cloudwatch(p: &Project, alarms: &[(&str, &str)]) -> FakeAws {
         }
     });
     p.env("AWS_ENDPOINT_URL_CLOUDWATCH", &aws.url);
+    p.env("AWS_ENDPOINT_URL_BACKUP", &aws.url);
     aws
 }
 
@@ -144,13 +145,21 @@ fn the_scenarios_starting_point_gives_its_findings() {
     let p = Project::new();
     p.with_launch_spec();
     p.aws(&moto_url());
-    let _cw = cloudwatch(&p, &[]);
+    let _cw = fakes(&p, &[]);
     let r = p.flow(&["assess", "specs/launch.md", "--vpc", &vpc, "--fleet-max", "12", "--json"]);
     r.expect(FAILED);
     let j = r.json();
     assert_eq!(
         rules(&j),
-        ["single-instance", "nat-single-az", "vpc-too-small", "ip-headroom", "no-load-balancer", "no-alarms"],
+        [
+            "single-instance",
+            "nat-single-az",
+            "vpc-too-small",
+            "ip-headroom",
+            "no-load-balancer",
+            "no-backups",
+            "no-alarms"
+        ],
         "{j}"
     );
     assert_eq!(j["setup"]["vpc"]["cidrs"], serde_json::json!(["10.0.0.0/26"]));
@@ -160,12 +169,13 @@ fn the_scenarios_starting_point_gives_its_findings() {
     assert!(nat["what"].as_str().unwrap().contains("in eu-west-1a serves private subnets in eu-west-1b"), "{nat}");
     // The findings name the launch spec's requirements they threaten.
     assert_eq!(j["findings"][0]["requirements"], serde_json::json!(["1.1", "2.1", "2.2"]));
-    assert_eq!(j["findings"][5]["requirements"], serde_json::json!(["3.3"]));
+    assert_eq!(j["findings"][5]["requirements"], serde_json::json!(["3.1", "3.2"]));
+    assert_eq!(j["findings"][6]["requirements"], serde_json::json!(["3.3"]));
 
     let text = p.flow(&["assess", "specs/launch.md", "--vpc", &vpc]);
     text.expect(FAILED);
     assert!(text.stdout.starts_with(&format!("{vpc} (10.0.0.0/26) in eu-west-1: 3 subnets in 2 AZs, 1 NAT gateway, 1 instance, 0 load balancers, 0 alarms\n")), "{}", text.stdout);
-    assert!(text.stdout.contains("findings (4 high, 1 medium):"), "{}", text.stdout);
+    assert!(text.stdout.contains("findings (5 high, 1 medium):"), "{}", text.stdout);
     assert!(text.stdout.contains("  HIGH   single-instance      one EC2 instance serves the app"), "{}", text.stdout);
 
     // The same setup drawn for draw.io: well-formed XML (Python's parser), one shape per
@@ -208,7 +218,7 @@ fn a_nat_gateway_per_az_is_no_finding_and_the_only_vpc_is_found() {
     let p = Project::new();
     p.aws(&moto_url());
     // An alarm watches one of the instances: the app is watched.
-    let _cw = cloudwatch(&p, &[("cpu-high", &instances[0])]);
+    let _cw = fakes(&p, &[("cpu-high", &instances[0])]);
     let r = p.flow(&["assess", "--region", region, "--json"]);
     r.expect(FAILED);
     let found = rules(&r.json());
@@ -239,7 +249,7 @@ fn an_assess_step_reports_its_findings() {
     let vpc = seed_scenario();
     let p = Project::new();
     p.aws(&moto_url());
-    let _cw = cloudwatch(&p, &[]);
+    let _cw = fakes(&p, &[]);
     p.write("specs/az.md", format!("---\nregion: eu-west-1\nvpc: {vpc}\n---\n# Resilience\n\n- THE SYSTEM SHALL survive the loss of one Availability Zone.\n"));
     p.flow(&["plan", "specs/az.md"]).expect(OK);
     let planned = p.status();
@@ -269,7 +279,7 @@ fn an_assess_step_reports_its_findings() {
     let md = p.flow(&["report", "--format", "md", "-o", "-"]).stdout;
     assert!(md.contains("| severity | finding | resource | evidence | threatens |"), "{md}");
     assert!(md.contains("| **high** | one EC2 instance serves the app"), "{md}");
-    assert_eq!(md.matches("| **high** |").count(), 4, "{md}");
+    assert_eq!(md.matches("| **high** |").count(), 5, "{md}");
 }
 
 /// `flow plan` on a spec naming its VPC reads what runs there and plans from it: the scenario's
@@ -298,7 +308,7 @@ fn the_plan_for_the_scenario_adds_to_its_vpc_and_starts_from_its_instance() {
     });
     let p = Project::new();
     p.aws(&moto_url());
-    let _cw = cloudwatch(&p, &[]);
+    let _cw = fakes(&p, &[]);
     let spec = format!(
         "---\nregion: eu-west-1\nvpc: {vpc}\n---\n# Launch\n\n- 2,500 requests per second\n- survive the loss of one Availability Zone\n"
     );
@@ -404,7 +414,7 @@ fn the_plan_for_a_vpc_with_a_nat_gateway_per_az_keeps_its_network() {
     });
     let p = Project::new();
     p.aws(&moto_url());
-    let _cw = cloudwatch(&p, &[]);
+    let _cw = fakes(&p, &[]);
     p.write(
         "specs/launch.md",
         format!("---\nregion: {region}\nvpc: {vpc}\n---\n- survive the loss of one Availability Zone\n"),
@@ -429,7 +439,7 @@ fn a_reassessment_shows_the_findings_the_changes_closed() {
     let vpc = seed_scenario();
     let p = Project::new();
     p.aws(&moto_url());
-    let _cw = cloudwatch(&p, &[]);
+    let _cw = fakes(&p, &[]);
     p.write("specs/az.md", format!("---\nregion: eu-west-1\nvpc: {vpc}\n---\n# Resilience\n\n- THE SYSTEM SHALL survive the loss of one Availability Zone.\n"));
     p.flow(&["plan", "specs/az.md", "--no-assess"]).expect(OK);
     p.edit_steps(
@@ -523,4 +533,105 @@ fn a_reassessment_shows_the_findings_the_changes_closed() {
     // First: the NAT gateway and the instance; after: two NAT gateways and the instance.
     assert_eq!(seen["dom"]["resources"], 5, "{seen}");
     assert!(seen["dom"]["text"].as_str().unwrap().contains("Closed since assess: 1 finding"), "{seen}");
+}
+
+/// A database in the VPC (RDS in moto): one AZ and no backups are two findings, the plan's
+/// backup change set protects it and its restore drill restores it; a recovery point in AWS
+/// Backup closes the backup finding.
+#[test]
+fn a_database_in_one_az_without_backups_is_found_and_planned_for() {
+    let region = "eu-north-1";
+    let (vpc, _) = seed(
+        region,
+        "10.0.0.0/26",
+        &[("eu-north-1a", "10.0.0.0/28"), ("eu-north-1a", "10.0.0.16/28"), ("eu-north-1b", "10.0.0.32/28")],
+        &[("eu-north-1a", None)],
+        1,
+    );
+    let arn = block(async {
+        let subnets = ec2(region)
+            .describe_subnets()
+            .filters(Filter::builder().name("vpc-id").values(&vpc).build())
+            .send()
+            .await
+            .unwrap();
+        let creds = aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
+        let conf = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(region))
+            .endpoint_url(moto_url())
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
+            .build();
+        let rds = aws_sdk_rds::Client::new(&conf);
+        rds.create_db_subnet_group()
+            .db_subnet_group_name("orders")
+            .db_subnet_group_description("orders")
+            .set_subnet_ids(Some(subnets.subnets().iter().map(|n| n.subnet_id().unwrap().to_string()).collect()))
+            .send()
+            .await
+            .unwrap();
+        let db = rds
+            .create_db_instance()
+            .db_instance_identifier("orders")
+            .db_instance_class("db.t3.micro")
+            .engine("postgres")
+            .master_username("app")
+            .master_user_password("not-a-secret-1")
+            .allocated_storage(20)
+            .db_subnet_group_name("orders")
+            .multi_az(false)
+            .backup_retention_period(0)
+            .send()
+            .await
+            .unwrap();
+        db.db_instance().unwrap().db_instance_arn().unwrap().to_string()
+    });
+    let p = Project::new();
+    p.aws(&moto_url());
+    let aws = fakes(&p, &[]);
+    let r = p.flow(&["assess", "--region", region, "--vpc", &vpc, "--json"]);
+    r.expect(FAILED);
+    let j = r.json();
+    let on_db: Vec<String> = j["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["resource"] == "orders")
+        .map(|f| f["rule"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(on_db, ["single-az-database", "no-backups"], "{j}");
+    assert_eq!(j["setup"]["databases"][0]["arn"], arn.as_str());
+
+    // The plan backs it up and restores it in the drill.
+    p.write(
+        "specs/data.md",
+        format!("---\nregion: {region}\nvpc: {vpc}\n---\n# Recovery\n\n- RTO 2 hours\n- RPO 10 minutes\n"),
+    );
+    let r = p.flow(&["plan", "specs/data.md", "--json"]);
+    r.expect(OK);
+    let j = r.json();
+    let step = |id: &str| j["steps"].as_array().unwrap().iter().find(|s| s["id"] == id).unwrap().clone();
+    assert_eq!(step("changeset-backup")["params"]["parameters"]["ProtectedResourceArn"], arn.as_str());
+    assert_eq!(step("restore-drill")["params"]["restore_metadata"]["DBInstanceIdentifier"], "data-restore-drill");
+
+    // A recovery point in AWS Backup: the data has a copy.
+    aws.with(|s| {
+        s.drills.recovery_points.push(crate::fake_drills::RecoveryPoint {
+            arn: "arn:aws:backup:eu-north-1:123456789012:recovery-point:rp-1".into(),
+            resource: arn.clone(),
+            vault: "vault".into(),
+            created: std::time::SystemTime::now(),
+        })
+    });
+    let r = p.flow(&["assess", "--region", region, "--vpc", &vpc, "--json"]);
+    let found = rules(&r.json());
+    let text = p.flow(&["assess", "--region", region, "--vpc", &vpc]).stdout;
+    assert!(
+        text.contains("  database orders postgres eu-north-1a, single-AZ, automated backups off, in AWS Backup\n"),
+        "{text}"
+    );
+    assert!(
+        found.contains(&"single-az-database".to_string()) && !found.contains(&"no-backups".to_string()),
+        "{found:?}"
+    );
 }

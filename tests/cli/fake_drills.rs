@@ -10,7 +10,8 @@
 //! - **ARC zonal shift** (not in moto): GetManagedResource, StartZonalShift, CancelZonalShift,
 //!   ListZonalShifts (by resource and status); a shift calls the fault hook too.
 //! - **AWS Backup** (moto has plans and vaults, but no recovery points or restore jobs):
-//!   ListRecoveryPointsByResource, GetBackupPlan, StartRestoreJob (idempotent by token),
+//!   ListRecoveryPointsByResource, ListProtectedResources (the resources with a recovery
+//!   point), GetBackupPlan, StartRestoreJob (idempotent by token),
 //!   DescribeRestoreJob; a job completes after its set time and then calls the restore hook
 //!   (which brings the scratch copy up).
 
@@ -354,6 +355,17 @@ pub fn handle(
             ok(json!({"items": items}))
         }
         // ---- AWS Backup ----
+        // A resource is protected once it has a recovery point.
+        ("GET", ["resources"]) => {
+            let mut arns: Vec<&str> = d.recovery_points.iter().map(|p| p.resource.as_str()).collect();
+            arns.sort();
+            arns.dedup();
+            let results: Vec<Value> = arns
+                .iter()
+                .map(|a| json!({"ResourceArn": a, "ResourceType": if a.contains(":rds:") { "RDS" } else { "EC2" }}))
+                .collect();
+            ok(json!({"Results": results}))
+        }
         ("GET", ["resources", arn, "recovery-points"]) => {
             let points: Vec<Value> = d
                 .recovery_points
