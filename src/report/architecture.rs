@@ -26,6 +26,7 @@ enum Look {
     Nat,
     Instance,
     Balancer,
+    Database,
 }
 
 struct Vertex {
@@ -116,6 +117,7 @@ impl Cells {
                 Look::Private => ("#00A4A6", "#E6F6F7", false, true),
                 Look::Nat | Look::Balancer => ("#8C4FFF", "#8C4FFF", false, false),
                 Look::Instance => ("#ED7100", "#ED7100", false, false),
+                Look::Database => ("#C925D1", "#C925D1", false, false),
             };
             let dash = if dashed { " stroke-dasharray=\"6 4\"" } else { "" };
             if group {
@@ -168,7 +170,9 @@ fn layout(s: &Setup) -> (Cells, (u32, u32)) {
     let (sub_w, sub_h, pad) = (220u32, 150u32, 20u32);
     let rows = azs.iter().map(|az| s.subnets.iter().filter(|n| n.az == *az).count() as u32).max().unwrap_or(1).max(1);
     let az_w = sub_w + 2 * pad;
-    let az_h = rows * (sub_h + pad) + 40;
+    // Databases stand in their AZ, below its subnets.
+    let db_h = if s.databases.is_empty() { 0 } else { 90 };
+    let az_h = rows * (sub_h + pad) + 40 + db_h;
     let lb_h = if s.load_balancers.is_empty() { 0 } else { 110 };
     let vpc_w = azs.len().max(1) as u32 * (az_w + pad) + pad;
     let vpc_h = az_h + 60 + lb_h;
@@ -253,6 +257,15 @@ fn layout(s: &Setup) -> (Cells, (u32, u32)) {
             }
             subnet_ids.insert(n.id.as_str(), sid);
         }
+        for (k, d) in s.databases.iter().filter(|d| d.az == *az).enumerate() {
+            c.vertex(
+                &az_id,
+                &format!("RDS {} {}{}", d.id, d.engine, if d.multi_az { " (Multi-AZ)" } else { "" }),
+                &format!("{ICON}fillColor=#C925D1;shape=mxgraph.aws4.rds_instance;"),
+                Look::Database,
+                (pad + 15 + k as u32 * 80, 30 + rows * (sub_h + pad), 48, 48),
+            );
+        }
     }
     // A regional NAT gateway belongs to the VPC, not to a subnet.
     let unplaced: Vec<_> = s.nat_gateways.iter().filter(|g| !nat_ids.contains_key(g.id.as_str())).collect();
@@ -320,6 +333,15 @@ pub fn mermaid(s: &Setup) -> String {
                 if things.is_empty() { String::new() } else { format!("<br/>{}", things.join("<br/>")) }
             ));
         }
+        for d in s.databases.iter().filter(|d| d.az == az) {
+            out.push_str(&format!(
+                "      {}[(\"RDS {} {}{}\")]\n",
+                node(&format!("db-{}", d.id)),
+                d.id,
+                d.engine,
+                if d.multi_az { " Multi-AZ" } else { "" }
+            ));
+        }
         out.push_str("    end\n");
     }
     out.push_str("  end\n");
@@ -371,6 +393,14 @@ pub fn dot(s: &Setup) -> String {
                     q(&inst.instance_type)
                 ));
             }
+        }
+        for d in s.databases.iter().filter(|d| d.az == *az) {
+            out.push_str(&format!(
+                "      \"db-{}\" [label=\"RDS {} {}\", shape=cylinder];\n",
+                q(&d.id),
+                q(&d.id),
+                q(&d.engine)
+            ));
         }
         out.push_str("    }\n");
     }
@@ -443,6 +473,23 @@ mod tests {
         assert!(m.contains("subnet_b -- \"0.0.0.0/0 via nat-1\" --> subnet_p"), "{m}");
         let d = dot(&setup());
         assert!(d.contains("\"subnet-b\" -> \"nat-1\" [label=\"0.0.0.0/0\"];"), "{d}");
+    }
+
+    #[test]
+    fn a_database_is_one_shape_in_its_az() {
+        let mut s = setup();
+        s.databases = vec![crate::domain::assess::Database {
+            id: "orders".into(),
+            engine: "postgres".into(),
+            az: "eu-west-1a".into(),
+            ..Default::default()
+        }];
+        let x = drawio(&s, "t");
+        assert_eq!(x.matches("vertex=\"1\"").count(), 10, "{x}");
+        assert!(x.contains("value=\"RDS orders postgres\"") && x.contains("shape=mxgraph.aws4.rds_instance"), "{x}");
+        assert!(mermaid(&s).contains("db_orders[(\"RDS orders postgres\")]"));
+        assert!(dot(&s).contains("\"db-orders\" [label=\"RDS orders postgres\", shape=cylinder];"));
+        assert_eq!(svg(&s, "t").matches("class=\"resource\"").count(), 3);
     }
 
     #[test]
