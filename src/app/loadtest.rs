@@ -8,16 +8,23 @@ use crate::error::{Error, Result};
 use crate::load;
 use crate::progress::Progress;
 
-/// Run the load test `s`, showing a live line (rate, ok/errors per second, p50/p99 so far, the
-/// thresholds as they stand) on `progress`.
-pub async fn run(s: load::Settings, progress: Arc<dyn Progress>) -> Result<load::Report> {
+/// Run the load test `s` (from `workers` local processes when more than one, their figures
+/// kept in `dir` if given: [`load::spread::coordinate`]), showing a live line (rate, ok/errors
+/// per second, p50/p99 so far, the thresholds as they stand) on `progress`.
+pub async fn run(
+    s: load::Settings,
+    workers: usize,
+    dir: Option<std::path::PathBuf>,
+    progress: Arc<dyn Progress>,
+) -> Result<load::Report> {
     let live = load::LiveLine::new(s.rate, s.thresholds.clone());
     let len = s.duration.as_secs();
     let p = progress.clone();
     let tick: Arc<dyn Fn(Duration, load::Live) + Send + Sync> = Arc::new(move |t, l| {
         p.bar("loadtest", t.as_secs().min(len), len, &live.line(t, &l));
     });
-    let report = load::run(s, tick).await.map_err(Error::Load);
+    let report =
+        if workers > 1 { load::spread::coordinate(s, workers, dir, tick).await } else { load::run(s, tick).await };
     progress.done("loadtest");
-    report
+    report.map_err(Error::Load)
 }

@@ -240,10 +240,22 @@ pub enum Command {
         /// `DURATION:RATE`, repeatable: reach RATE linearly over DURATION, then the next stage; --rate after the last.
         #[arg(long = "stage")]
         stages: Vec<String>,
+        /// Processes that share the schedule (each its part of the rate, from one start time);
+        /// the verdict comes from their merged histograms.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+        workers: u16,
+        /// With --workers: where they write their figures (default: a temporary directory,
+        /// removed after).
+        #[arg(long)]
+        run_dir: Option<PathBuf>,
         /// Print JSON instead of text (the fields the README documents).
         #[arg(long)]
         json: bool,
     },
+    /// One worker of `flow loadtest --workers`: run the share its job file gives (started by
+    /// the coordinator, not by people).
+    #[command(hide = true)]
+    LoadWorker { job: PathBuf },
     /// Run a resilience drill once, outside a runbook: an AZ failover or a backup restore.
     #[command(after_help = DRILL_EXAMPLES)]
     Drill {

@@ -319,8 +319,18 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
             abort_on_fail,
             ramp,
             stages,
+            workers,
+            run_dir,
             json,
         } => {
+            if workers > 1 && abort_on_fail {
+                return Err(Error::Usage(
+                    "--abort-on-fail runs in one process only for now: drop it or --workers".into(),
+                ));
+            }
+            if run_dir.is_some() && workers == 1 {
+                return Err(Error::Usage("--run-dir is where --workers write their figures: add --workers N".into()));
+            }
             let mut ask = load::Ask::new(url, duration);
             ask.rate = rate;
             ask.connections = connections;
@@ -336,7 +346,11 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
             ask.abort_on_fail = abort_on_fail;
             ask.ramp = ramp;
             ask.stages = stages;
-            loadtest(load::Settings::resolve(ask)?, json).await
+            loadtest(load::Settings::resolve(ask)?, workers as usize, run_dir, json).await
+        }
+        Command::LoadWorker { job } => {
+            load::spread::work(&job).await?;
+            Ok(exit::OK)
         }
         Command::Drill { drill } => self::drill(env, drill).await,
         Command::Assess { spec, vpc, region, fleet_max, json } => {
@@ -689,9 +703,13 @@ async fn drill(env: &Env, d: args::Drill) -> Result<i32> {
     Ok(if report.passed { exit::OK } else { exit::FAILED })
 }
 
-async fn loadtest(s: load::Settings, json: bool) -> Result<i32> {
+async fn loadtest(s: load::Settings, workers: usize, run_dir: Option<std::path::PathBuf>, json: bool) -> Result<i32> {
     let bars = Arc::new(progress::Bars::new(json));
-    let report = app::loadtest::run(s, bars).await?;
+    let report = if workers > 1 {
+        or_cancel(app::loadtest::run(s, workers, run_dir, bars)).await??
+    } else {
+        app::loadtest::run(s, 1, None, bars).await?
+    };
     if json {
         print_json(&report);
     } else {

@@ -450,6 +450,24 @@ pub fn load(r: &crate::load::Report) -> String {
         r.generator.send_lag_ms.p99_ms,
         r.generator.scheduler_lag_p99_ms
     ));
+    for w in &r.workers {
+        out.push_str(&format!(
+            "worker     {}: {}\n",
+            w.worker,
+            match &w.failed {
+                Some(why) => format!("FAILED, {why}"),
+                None => format!(
+                    "target {}  sent {:.1} req/s  p99 {:.2} ms  {:.3} cores  scheduler lag p99 {:.2} ms{}",
+                    w.target_rate.map(|t| format!("{t} req/s")).unwrap_or_else(|| "none".into()),
+                    w.achieved_rate,
+                    w.p99_ms,
+                    w.cpu_cores,
+                    w.scheduler_lag_p99_ms,
+                    if w.behind { "  BEHIND its schedule" } else { "" }
+                ),
+            }
+        ));
+    }
     for w in &r.warnings {
         out.push_str(&format!("warning    {w}\n"));
     }

@@ -652,6 +652,10 @@ pub struct LoadtestParams {
     /// below which its figures are not evidence and the step fails (default 99).
     #[serde(default)]
     pub min_success_pct: Option<f64>,
+    /// Local processes that share the schedule (default 1); the thresholds are judged on their
+    /// merged histograms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workers: Option<u16>,
 }
 
 /// The success rate a load test covering no success-rate requirement must reach for its
@@ -660,6 +664,9 @@ pub const MIN_SUCCESS_PCT: f64 = 99.0;
 
 impl Check for LoadtestParams {
     fn check(&self) -> Result<(), ParamsError> {
+        if let Some(w) = self.workers.filter(|w| !(1..=64).contains(w)) {
+            return Err(format!("`workers` must be between 1 and 64, got {w}").into());
+        }
         if let Some(m) = self.min_success_pct.filter(|m| !(m.is_finite() && (0.0..=100.0).contains(m))) {
             return Err(format!("`min_success_pct` must be between 0 and 100, got {m}").into());
         }

@@ -96,6 +96,9 @@ impl Executor for Loadtest {
             s.warmup.as_secs(),
             s.timeout.as_millis()
         );
+        if let Some(w) = typed::<LoadtestParams>(params)?.workers.filter(|w| *w > 1) {
+            a.push_str(&format!("  from {w} local worker processes, each its share, judged on their merged figures\n"));
+        }
         for t in &s.thresholds {
             a.push_str(&format!("  threshold {t}\n"));
         }
@@ -114,7 +117,14 @@ impl Executor for Loadtest {
         let shown = Arc::new(super::Shown::new(ctx));
         let (live, say) = (load::LiveLine::new(s.rate, s.thresholds.clone()), shown.clone());
         let len = s.duration.as_secs();
-        let report = load::run(s, Arc::new(move |t, l| say.bar(t.as_secs().min(len), len, &live.line(t, &l)))).await?;
+        let workers = typed::<LoadtestParams>(params)?.workers.unwrap_or(1) as usize;
+        let tick: Arc<dyn Fn(std::time::Duration, load::Live) + Send + Sync> =
+            Arc::new(move |t, l| say.bar(t.as_secs().min(len), len, &live.line(t, &l)));
+        let report = if workers > 1 {
+            load::spread::coordinate(s, workers, None, tick).await?
+        } else {
+            load::run(s, tick).await?
+        };
         drop(shown);
         if let Some(why) = &report.invalid_reason {
             return Err(super::Error::Step(format!("the load test is not valid evidence: {why}")));
@@ -141,6 +151,9 @@ impl Executor for Loadtest {
         evidence.insert("thresholds".into(), json!(report.verdicts));
         evidence.insert("generator".into(), json!(report.generator));
         evidence.insert("series".into(), json!(report.series));
+        if !report.workers.is_empty() {
+            evidence.insert("workers".into(), json!(report.workers));
+        }
         Ok(Outcome::Done { outputs, evidence })
     }
 }

@@ -22,6 +22,7 @@
 //!   errors by class, and the generator's own CPU, memory and send lag.
 
 pub mod http;
+pub mod spread;
 pub mod sys;
 pub mod threshold;
 
@@ -446,7 +447,7 @@ impl Shard {
 
 /// What the live view shows once a second (summed from the shards then: no shared counter
 /// on the hot path).
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, Serialize, serde::Deserialize)]
 pub struct Live {
     pub scheduled: u64,
     pub sent: u64,
@@ -1049,6 +1050,9 @@ pub struct Report {
     /// The corrected latencies, for percentile thresholds.
     #[serde(skip)]
     pub percentiles: Option<Histogram<u64>>,
+    /// With several workers: each one's own figures (the rest of the report is their sum).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub workers: Vec<spread::Worker>,
 }
 
 impl Figures for Report {
@@ -1181,7 +1185,10 @@ impl LiveLine {
 }
 
 /// Run a load test. `live` is called about once a second with the counters.
-pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, Live) + Send + Sync>) -> Result<Report, Error> {
+pub(crate) async fn run_raw(
+    settings: Settings,
+    on_tick: Arc<dyn Fn(Duration, Live) + Send + Sync>,
+) -> Result<Raw, Error> {
     let target = Arc::new(
         Target::resolve(&RequestSpec {
             url: &settings.url,
@@ -1296,6 +1303,66 @@ pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, Live) + Send 
     for s in &rec.shards {
         all.merge(&s.lock().unwrap_or_else(|e| e.into_inner()));
     }
+    Ok(Raw {
+        all,
+        scheduled: scheduled_measured,
+        unsent: unsent_measured,
+        stranded,
+        sched_lag,
+        aborted,
+        limit,
+        wanted,
+        files,
+        cpu,
+        wall,
+        rss_kib: sys::rss_kib(),
+        closed: rec.closed,
+    })
+}
+
+/// Everything a run recorded, before it is judged: what a worker ships, and what the lanes (or
+/// the workers) of one run add up to.
+pub struct Raw {
+    all: Shard,
+    /// After warm-up: scheduled, never sent, stranded.
+    scheduled: u64,
+    unsent: u64,
+    stranded: u64,
+    sched_lag: Histogram<u64>,
+    aborted: bool,
+    limit: usize,
+    wanted: usize,
+    files: Option<u64>,
+    cpu: Duration,
+    wall: Duration,
+    rss_kib: (u64, u64),
+    closed: bool,
+}
+
+/// Run the generator and report what it measured.
+pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, Live) + Send + Sync>) -> Result<Report, Error> {
+    let raw = run_raw(settings.clone(), on_tick).await?;
+    Ok(report(&settings, raw))
+}
+
+/// The report of what a run (or the workers of one) recorded, with the settings' thresholds
+/// judged on it.
+pub fn report(settings: &Settings, raw: Raw) -> Report {
+    let Raw {
+        all,
+        scheduled: scheduled_measured,
+        unsent: unsent_measured,
+        stranded,
+        sched_lag,
+        aborted,
+        limit,
+        wanted,
+        files,
+        cpu,
+        wall,
+        rss_kib: (rss, peak),
+        closed,
+    } = raw;
     let measured_secs = settings.duration.saturating_sub(settings.warmup).as_secs_f64().max(0.001);
     let scheduled = if settings.rate.is_some() { scheduled_measured } else { all.completed };
     // Results recorded for requests never sent are not completions.
@@ -1332,10 +1399,9 @@ pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, Live) + Send 
             None => format!("{wanted} connections need more files than the open-files limit ({files}) allows: {limit} are used (raise `ulimit -n`)"),
         });
     }
-    if let Some(w) = port_warning(&settings) {
+    if let Some(w) = port_warning(settings) {
         warnings.push(w);
     }
-    let (rss, peak) = sys::rss_kib();
     let series: Vec<Second> = all
         .series
         .iter()
@@ -1375,7 +1441,7 @@ pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, Live) + Send 
         success_rate_pct: (success * 1000.0).round() / 1000.0,
         counts: Counts { scheduled, sent: all.sent, completed, ok: all.ok, in_flight, unsent: never_sent },
         latency: latency(&all.corrected, all.corrected_sum_us),
-        uncorrected_latency: if rec.closed {
+        uncorrected_latency: if closed {
             latency(&all.corrected, all.corrected_sum_us)
         } else {
             latency(&all.service, all.service_sum_us)
@@ -1396,6 +1462,7 @@ pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, Live) + Send 
         aborted,
         unanswered: None,
         percentiles: Some(all.corrected),
+        workers: vec![],
     };
     report.verdicts = settings.thresholds.iter().map(|t| threshold::judge(t, &report)).collect();
     if report.valid {
@@ -1412,7 +1479,7 @@ pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, Live) + Send 
     if report.counts.ok == 0 {
         report.unanswered = Some(unanswered(&report));
     }
-    Ok(report)
+    report
 }
 
 /// Scheduler lag above which a run says so (its figures stay valid: latency is measured from

@@ -147,16 +147,18 @@ fn a_loadtest_step_sets_the_requirement_verdicts() {
         format!("---\nendpoint: {}\n---\n# Web\n\n- average response under 100 ms\n- p99 latency below 1 ms\n- at least 99 % of requests successful\n", server.url("/slow?ms=5")),
     );
     p.flow(&["plan", "specs/web.md"]).expect(OK);
-    // Ten minutes is the plan's; this test runs two seconds.
+    // Ten minutes is the plan's; this test runs two seconds, from two worker processes.
     let wf = p
         .read("workflows/web.toml")
         .replace("duration_s = 600", "duration_s = 2")
-        .replace("warmup_s = 60", "warmup_s = 1");
+        .replace("warmup_s = 60", "warmup_s = 1\nworkers = 2");
     p.write("workflows/web.toml", wf);
     p.flow(&["run"]).expect(WAITING_APPROVAL);
     let will = step_field(&p.status(), "load-test", "will");
     assert!(
-        will.contains("threshold latency_avg < 100 ms (web-1)") && will.contains("open model at 50 req/s"),
+        will.contains("threshold latency_avg < 100 ms (web-1)")
+            && will.contains("open model at 50 req/s")
+            && will.contains("from 2 local worker processes, each its share, judged on their merged figures"),
         "{will}"
     );
     p.approve(&["load-test"]).expect(OK);
@@ -171,6 +173,7 @@ fn a_loadtest_step_sets_the_requirement_verdicts() {
     // The server holds each answer 5 ms: no average can be below it (and the 100 ms target held).
     assert!((5.0..100.0).contains(&ev["latency_avg_ms"].as_f64().unwrap()), "{ev}");
     assert_eq!(ev["thresholds"].as_array().unwrap().len(), 3);
+    assert_eq!(ev["workers"].as_array().map(Vec::len), Some(2), "{ev}");
 }
 
 #[test]
@@ -302,4 +305,137 @@ fn the_end_summary_marks_each_threshold_with_its_unit() {
         .collect();
     insta::assert_snapshot!("loadtest-end-summary", text);
     assert!(r.stdout.contains("✓ pass rate>=1: measured ") && r.stdout.contains(" req/s\n"), "{}", r.stdout);
+}
+
+/// Four local workers share one schedule: the merged rate is the target, the merged success
+/// rate counts every request once (the server fails every tenth one it gets, whichever worker
+/// sent it), and the merged p99 lies between the workers' own, as a percentile of the added
+/// histograms must.
+#[test]
+fn four_workers_share_one_schedule_and_one_verdict() {
+    let server = Server::start();
+    let p = Project::alone();
+    let (code, r) = load(
+        &p,
+        &server.url("/flaky"),
+        &[
+            "--rate",
+            "400",
+            "--duration",
+            "3s",
+            "--workers",
+            "4",
+            "--threshold",
+            "success>=85%",
+            "--threshold",
+            "p99<5s",
+        ],
+    );
+    assert_eq!(code, OK, "{r}");
+    assert_eq!((r["valid"].as_bool(), r["config"]["workers"].as_u64()), (Some(true), Some(4)), "{r}");
+    let achieved = f(&r, &["achieved_rate"]);
+    assert!((achieved - 400.0).abs() <= 2.0, "merged rate {achieved} within 0.5 % of 400");
+    assert_eq!(f(&r, &["counts", "sent"]), 1200.0, "{}", r["counts"]);
+    assert_eq!(f(&r, &["success_rate_pct"]), 90.0, "{}", r["counts"]);
+    let workers = r["workers"].as_array().unwrap();
+    assert_eq!(workers.len(), 4);
+    assert!(workers.iter().all(|w| w["target_rate"] == 100.0 && w["behind"] == false), "{workers:?}");
+    let p99s: Vec<f64> = workers.iter().map(|w| w["p99_ms"].as_f64().unwrap()).collect();
+    let merged = f(&r, &["latency", "p99_ms"]);
+    let (lo, hi) = p99s.iter().fold((f64::MAX, 0.0f64), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+    assert!(lo <= merged && merged <= hi, "merged p99 {merged} within the workers' {p99s:?}");
+    assert!(r["verdicts"].as_array().unwrap().iter().all(|v| v["pass"] == true), "{}", r["verdicts"]);
+    // The end summary names each worker under the merged figures.
+    let text = p.flow(&["loadtest", &server.url("/ok"), "--rate", "40", "--duration", "1s", "--workers", "2"]);
+    assert_eq!(text.code, OK, "{}", text.stderr);
+    assert_eq!(text.stdout.matches("\nworker     worker ").count(), 2, "{}", text.stdout);
+    assert!(text.stdout.contains("worker     worker 2 of 2 (pid "), "{}", text.stdout);
+    // The series is the sum of the workers' seconds.
+    let sent: f64 = r["series"].as_array().unwrap().iter().map(|s| s["sent"].as_f64().unwrap()).sum();
+    assert_eq!(sent, 1200.0);
+}
+
+/// A worker killed mid-run makes the run invalid, by name; the others' figures are kept.
+#[test]
+fn a_worker_killed_mid_run_makes_the_run_invalid() {
+    let server = Server::start();
+    let p = Project::alone();
+    let dir = p.path("run");
+    let url = server.url("/ok");
+    let child = p.spawn(&[
+        "loadtest",
+        &url,
+        "--rate",
+        "90",
+        "--duration",
+        "5s",
+        "--workers",
+        "3",
+        "--run-dir",
+        dir.to_str().unwrap(),
+        "--json",
+    ]);
+    // Worker 2's first progress file names its pid.
+    let progress = dir.join("worker-1.progress.json");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let pid = loop {
+        if let Some(pid) = std::fs::read(&progress).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok()) {
+            break pid["pid"].as_u64().unwrap();
+        }
+        assert!(std::time::Instant::now() < deadline, "worker 2 never reported");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let killed = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(INVALID), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["valid"], false);
+    let why = r["invalid_reason"].as_str().unwrap();
+    assert!(why.starts_with(&format!("worker 2 of 3 (pid {pid}) was killed by signal 9")), "{why}");
+    assert_eq!(r["workers"][1]["failed"], "was killed by signal 9");
+    assert_eq!(r["workers"][0]["target_rate"], 30.0);
+    // The others measured their shares in full.
+    assert!(f(&r, &["counts", "ok"]) >= 300.0, "{}", r["counts"]);
+}
+
+/// `kill -9` of the coordinator leaves no worker running: each dies with it.
+#[test]
+fn killing_the_coordinator_stops_its_workers() {
+    let server = Server::start();
+    let p = Project::alone();
+    let dir = p.path("run");
+    let url = server.url("/ok");
+    let mut child = p.spawn(&[
+        "loadtest",
+        &url,
+        "--rate",
+        "20",
+        "--duration",
+        "60s",
+        "--workers",
+        "2",
+        "--run-dir",
+        dir.to_str().unwrap(),
+    ]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let pids: Vec<u64> = loop {
+        let seen: Vec<u64> = (0..2)
+            .filter_map(|k| std::fs::read(dir.join(format!("worker-{k}.progress.json"))).ok())
+            .filter_map(|b| serde_json::from_slice::<Value>(&b).ok())
+            .map(|v| v["pid"].as_u64().unwrap())
+            .collect();
+        if seen.len() == 2 {
+            break seen;
+        }
+        assert!(std::time::Instant::now() < deadline, "the workers never reported");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while pids.iter().any(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists()) {
+        assert!(std::time::Instant::now() < deadline, "workers {pids:?} outlived their coordinator");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
