@@ -22,33 +22,14 @@ TOOLS=$PWD/target/bench-tools
 
 need_apt() { command -v "$1" >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2"; }; }
 need_apt wrk wrk
-need_apt nginx nginx-light
 [ -x "$TOOLS/bin/oha" ] || cargo install oha --locked --root "$TOOLS"
 cargo build --release --quiet
 FLOW=$PWD/target/release/flow
 OHA=$TOOLS/bin/oha
 
-work=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-cat > "$work/nginx.conf" <<EOF
-worker_processes 1;
-pid $work/nginx.pid;
-error_log $work/error.log;
-events { worker_connections 65536; }
-http {
-  access_log off;
-  keepalive_requests 100000000;
-  keepalive_timeout 120s;
-  server {
-    listen 127.0.0.1:$port backlog=65535 reuseport;
-    location / { return 200 "hello\n"; }
-  }
-}
-EOF
-nginx -c "$work/nginx.conf" -p "$work" -g 'daemon on;'
-trap 'nginx -c "$work/nginx.conf" -p "$work" -s stop 2>/dev/null || true; rm -rf "$work"' EXIT
-URL=http://127.0.0.1:$port/
-sleep 0.5
+source scripts/lib/nginx.sh
+start_nginx
+trap stop_nginx EXIT
 
 # CPU cores a command used (user+system over wall time), then its output.
 cores() { python3 - "$@" <<'PY'

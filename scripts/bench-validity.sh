@@ -13,25 +13,14 @@ cd "$(dirname "$0")/.."
 RATES=${RATES:-"1000 2500 5000 10000 20000 40000"}
 DUR=${DUR:-5}
 HOGS=${HOGS:-$(nproc)}
-command -v nginx >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light; }
 cargo build --release --quiet
 FLOW=$PWD/target/release/flow
 
-work=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-cat > "$work/nginx.conf" <<CONF
-worker_processes 1;
-pid $work/nginx.pid;
-error_log $work/error.log;
-events { worker_connections 65536; }
-http { access_log off; keepalive_requests 100000000;
-  server { listen 127.0.0.1:$port backlog=65535 reuseport; location / { return 200 "hello\n"; } } }
-CONF
-nginx -c "$work/nginx.conf" -p "$work" -g 'daemon on;'
+source scripts/lib/nginx.sh
+start_nginx
 hogs=()
 stop_hogs() { for p in "${hogs[@]}"; do kill "$p" 2>/dev/null || true; done; hogs=(); }
-trap 'stop_hogs; nginx -c "$work/nginx.conf" -p "$work" -s stop 2>/dev/null || true; rm -rf "$work"' EXIT
-sleep 0.5
+trap 'stop_hogs; stop_nginx' EXIT
 
 run() { # load mode rate
   local extra=""

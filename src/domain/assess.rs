@@ -417,48 +417,60 @@ pub fn findings(s: &Setup, needs: &Needs) -> Vec<Finding> {
     out
 }
 
+/// The launch scenario's starting point, for unit tests: a /26 VPC in eu-west-1 with a public
+/// and a private subnet in eu-west-1a and a private one in eu-west-1b, one zonal NAT gateway
+/// (`nat-1`, in eu-west-1a) for both private subnets, an internet gateway, one t3.small
+/// (`i-1`, AMI `ami-0123`) in no Auto Scaling group, no load balancer, alarm or database.
+#[cfg(test)]
+pub(crate) fn scenario() -> Setup {
+    let subnet = |id: &str, az: &str, cidr: &str, public: bool, nat: Option<&str>| Subnet {
+        id: id.into(),
+        az: az.into(),
+        cidr: cidr.into(),
+        free: addresses(cidr).unwrap_or(5) - 5,
+        public,
+        nat: nat.map(str::to_string),
+        arn: format!("arn:aws:ec2:eu-west-1:123456789012:subnet/{id}"),
+    };
+    Setup {
+        region: "eu-west-1".into(),
+        vpc: Vpc { id: "vpc-1".into(), cidrs: vec!["10.0.0.0/26".into()] },
+        subnets: vec![
+            subnet("subnet-pa", "eu-west-1a", "10.0.0.0/28", true, None),
+            subnet("subnet-a", "eu-west-1a", "10.0.0.16/28", false, Some("nat-1")),
+            subnet("subnet-b", "eu-west-1b", "10.0.0.32/28", false, Some("nat-1")),
+        ],
+        nat_gateways: vec![NatGateway {
+            id: "nat-1".into(),
+            az: Some("eu-west-1a".into()),
+            subnet: Some("subnet-pa".into()),
+            regional: false,
+        }],
+        instances: vec![Instance {
+            id: "i-1".into(),
+            instance_type: "t3.small".into(),
+            az: "eu-west-1a".into(),
+            subnet: "subnet-a".into(),
+            auto_scaling_group: None,
+            image: "ami-0123".into(),
+            vcpus: Some(2),
+            arn: "arn:aws:ec2:eu-west-1:123456789012:instance/i-1".into(),
+        }],
+        internet_gateway: Some("igw-1".into()),
+        region_azs: vec!["eu-west-1a".into(), "eu-west-1b".into(), "eu-west-1c".into()],
+        usage: Usage {
+            standard_vcpus: 2,
+            elastic_ips: 1,
+            nat_gateways: [("eu-west-1a".to_string(), 1)].into_iter().collect(),
+            application_load_balancers: 0,
+        },
+        ..Setup::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The launch scenario's starting point: one instance in a /26 VPC, one NAT gateway, two AZs.
-    fn scenario() -> Setup {
-        let subnet = |id: &str, az: &str, cidr: &str, public: bool, nat: Option<&str>| Subnet {
-            id: id.into(),
-            az: az.into(),
-            cidr: cidr.into(),
-            free: addresses(cidr).unwrap() - 5,
-            public,
-            nat: nat.map(str::to_string),
-            arn: String::new(),
-        };
-        Setup {
-            region: "eu-west-1".into(),
-            vpc: Vpc { id: "vpc-1".into(), cidrs: vec!["10.0.0.0/26".into()] },
-            subnets: vec![
-                subnet("subnet-pa", "eu-west-1a", "10.0.0.0/28", true, None),
-                subnet("subnet-a", "eu-west-1a", "10.0.0.16/28", false, Some("nat-1")),
-                subnet("subnet-b", "eu-west-1b", "10.0.0.32/28", false, Some("nat-1")),
-            ],
-            nat_gateways: vec![NatGateway {
-                id: "nat-1".into(),
-                az: Some("eu-west-1a".into()),
-                subnet: Some("subnet-pa".into()),
-                regional: false,
-            }],
-            instances: vec![Instance {
-                id: "i-1".into(),
-                instance_type: "t3.small".into(),
-                az: "eu-west-1a".into(),
-                subnet: "subnet-a".into(),
-                auto_scaling_group: None,
-                ..Instance::default()
-            }],
-            load_balancers: vec![],
-            alarms: vec![],
-            ..Setup::default()
-        }
-    }
 
     const NEEDS: Needs = Needs { subnets: 6, prefix: 24, fleet_max: Some(12) };
 

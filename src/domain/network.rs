@@ -171,13 +171,48 @@ pub fn decide(s: &Setup, want: u32, prefix: u8) -> Network {
     }
 }
 
+/// A change set's network added to `s`: per AZ, a public subnet with a NAT gateway and a
+/// private subnet leaving through it (ids `new-public-N`, `new-nat-N`, `new-private-N`). The
+/// private subnets' ids.
+fn add_network(s: &mut Setup, azs: &[String], public: &[String], private: &[String]) -> Vec<String> {
+    use super::assess::{NatGateway, Subnet};
+    let fresh = |cidr: &str, id: String, az: &str, public: bool, nat: Option<String>| Subnet {
+        id,
+        az: az.into(),
+        cidr: cidr.into(),
+        free: super::assess::addresses(cidr).unwrap_or(5).saturating_sub(5),
+        public,
+        nat,
+        arn: String::new(),
+    };
+    let mut ids = Vec::new();
+    for (i, az) in azs.iter().enumerate() {
+        let (nat, pubid, privid) =
+            (format!("new-nat-{}", i + 1), format!("new-public-{}", i + 1), format!("new-private-{}", i + 1));
+        if let Some(c) = public.get(i) {
+            s.subnets.push(fresh(c, pubid.clone(), az, true, None));
+            s.nat_gateways.push(NatGateway {
+                id: nat.clone(),
+                az: Some(az.clone()),
+                subnet: Some(pubid),
+                regional: false,
+            });
+        }
+        if let Some(c) = private.get(i) {
+            s.subnets.push(fresh(c, privid.clone(), az, false, Some(nat)));
+            ids.push(privid);
+        }
+    }
+    ids
+}
+
 /// The setup the plan's change sets describe: what runs (when the plan starts from a running
 /// VPC) with the network change set's subnets and NAT gateways added, the Auto Scaling group
 /// in each private subnet the compute change set names, its load balancer across their AZs and
 /// the alarms stack. Resources the plan makes have ids starting `new-`. An error names what the
 /// plan lacks (no compute change set, or one whose network needs a reading of the VPC).
 pub fn target(plan: &crate::domain::plan::Plan, running: Option<&Setup>) -> Result<Setup, String> {
-    use super::assess::{Instance, LoadBalancer, NatGateway, Subnet, Vpc};
+    use super::assess::{Instance, LoadBalancer, Vpc};
     use serde_json::Value;
     let template = |st: &&crate::domain::plan::Step, name: &str| {
         st.kind == "changeset" && st.params.get("template").and_then(Value::as_str) == Some(name)
@@ -194,43 +229,17 @@ pub fn target(plan: &crate::domain::plan::Plan, running: Option<&Setup>) -> Resu
         }
     };
     let text = |v: Option<Value>| v.and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-    let fresh = |cidr: &str, id: String, az: &str, public: bool, nat: Option<String>| Subnet {
-        id,
-        az: az.into(),
-        cidr: cidr.into(),
-        free: super::assess::addresses(cidr).unwrap_or(5).saturating_sub(5),
-        public,
-        nat,
-        arn: String::new(),
-    };
     let mut s;
     let private: Vec<String>;
     if let Some(net) = plan.steps.iter().find(|st| template(st, "templates/network.yaml")) {
-        let azs = ["AZ 1", "AZ 2", "AZ 3"];
         s = Setup {
             region: plan.context.get("region").cloned().unwrap_or_else(|| "the region".into()),
             vpc: Vpc { id: "new-vpc".into(), cidrs: vec![text(p(net, "VpcCidr"))] },
             ..Setup::default()
         };
-        let (pubs, privs) = (list(p(net, "PublicSubnetCidrs")), list(p(net, "PrivateSubnetCidrs")));
-        let mut ids = Vec::new();
-        for (i, az) in azs.iter().enumerate() {
-            let nat = format!("new-nat-{}", i + 1);
-            if let Some(c) = pubs.get(i) {
-                s.subnets.push(fresh(c, format!("new-public-{}", i + 1), az, true, None));
-                s.nat_gateways.push(NatGateway {
-                    id: nat.clone(),
-                    az: Some(az.to_string()),
-                    subnet: Some(format!("new-public-{}", i + 1)),
-                    regional: false,
-                });
-            }
-            if let Some(c) = privs.get(i) {
-                s.subnets.push(fresh(c, format!("new-private-{}", i + 1), az, false, Some(nat)));
-                ids.push(format!("new-private-{}", i + 1));
-            }
-        }
-        private = ids;
+        // The template takes the region's first three AZs: their names are known only there.
+        let azs: Vec<String> = (1..=3).map(|i| format!("AZ {i}")).collect();
+        private = add_network(&mut s, &azs, &list(p(net, "PublicSubnetCidrs")), &list(p(net, "PrivateSubnetCidrs")));
     } else {
         let r = running.ok_or_else(|| {
             format!("runbook `{}` changes a running VPC: drawing its target needs that VPC read", plan.runbook)
@@ -242,25 +251,8 @@ pub fn target(plan: &crate::domain::plan::Plan, running: Option<&Setup>) -> Resu
                 s.vpc.cidrs.push(added);
             }
             let azs = list(p(net, "AvailabilityZones"));
-            let (pubs, privs) = (list(p(net, "PublicSubnetCidrs")), list(p(net, "PrivateSubnetCidrs")));
-            let mut ids = Vec::new();
-            for (i, az) in azs.iter().enumerate() {
-                let nat = format!("new-nat-{}", i + 1);
-                if let Some(c) = pubs.get(i) {
-                    s.subnets.push(fresh(c, format!("new-public-{}", i + 1), az, true, None));
-                    s.nat_gateways.push(NatGateway {
-                        id: nat.clone(),
-                        az: Some(az.clone()),
-                        subnet: Some(format!("new-public-{}", i + 1)),
-                        regional: false,
-                    });
-                }
-                if let Some(c) = privs.get(i) {
-                    s.subnets.push(fresh(c, format!("new-private-{}", i + 1), az, false, Some(nat)));
-                    ids.push(format!("new-private-{}", i + 1));
-                }
-            }
-            private = ids;
+            private =
+                add_network(&mut s, &azs, &list(p(net, "PublicSubnetCidrs")), &list(p(net, "PrivateSubnetCidrs")));
         } else {
             private = list(p(compute, "PrivateSubnetIds"));
         }
@@ -299,40 +291,23 @@ pub fn target(plan: &crate::domain::plan::Plan, running: Option<&Setup>) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::assess::{NatGateway, Subnet, Vpc};
+    use crate::domain::assess::{NatGateway, Subnet};
+
+    use crate::domain::assess::scenario;
 
     fn subnet(id: &str, az: &str, cidr: &str, public: bool, nat: Option<&str>) -> Subnet {
         Subnet {
             id: id.into(),
             az: az.into(),
             cidr: cidr.into(),
-            free: 10,
             public,
             nat: nat.map(str::to_string),
-            arn: String::new(),
+            ..Subnet::default()
         }
     }
 
     fn nat(id: &str, az: &str) -> NatGateway {
         NatGateway { id: id.into(), az: Some(az.into()), subnet: None, regional: false }
-    }
-
-    /// The scenario: a /26, a public and a private subnet in one AZ, a private one in another,
-    /// one NAT gateway for both.
-    fn scenario() -> Setup {
-        Setup {
-            region: "eu-west-1".into(),
-            vpc: Vpc { id: "vpc-1".into(), cidrs: vec!["10.0.0.0/26".into()] },
-            subnets: vec![
-                subnet("subnet-pa", "eu-west-1a", "10.0.0.0/28", true, None),
-                subnet("subnet-a", "eu-west-1a", "10.0.0.16/28", false, Some("nat-1")),
-                subnet("subnet-b", "eu-west-1b", "10.0.0.32/28", false, Some("nat-1")),
-            ],
-            nat_gateways: vec![nat("nat-1", "eu-west-1a")],
-            internet_gateway: Some("igw-1".into()),
-            region_azs: vec!["eu-west-1a".into(), "eu-west-1b".into(), "eu-west-1c".into()],
-            ..Setup::default()
-        }
     }
 
     #[test]
@@ -416,11 +391,12 @@ mod tests {
         // 3 running subnets and 6 new ones; 1 running NAT gateway and 3 new ones.
         assert_eq!((t.subnets.len(), t.nat_gateways.len()), (9, 4));
         assert_eq!(t.azs(), ["eu-west-1a", "eu-west-1b", "eu-west-1c"]);
+        // The running instance stays; the fleet goes into the new private subnets.
         let fleet: Vec<&str> = t.instances.iter().map(|i| i.subnet.as_str()).collect();
-        assert_eq!(fleet, ["new-private-1", "new-private-2", "new-private-3"]);
+        assert_eq!(fleet, ["subnet-a", "new-private-1", "new-private-2", "new-private-3"]);
         assert_eq!(t.load_balancers[0].azs, ["eu-west-1a", "eu-west-1b", "eu-west-1c"]);
         assert_eq!(
-            t.instances[0].auto_scaling_group.as_deref(),
+            t.instances[1].auto_scaling_group.as_deref(),
             Some("l-compute, sized by the capacity model to sized by the capacity model")
         );
         assert_eq!(t.alarms, ["l-alarms"]);

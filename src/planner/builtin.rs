@@ -670,52 +670,11 @@ mod tests {
         assert_eq!(validate::validate(&p), vec![]);
     }
 
-    /// What runs: a public and a private subnet in eu-west-1a, a private one in eu-west-1b, one
-    /// NAT gateway in eu-west-1a for both, one t3.small, in `cidr`.
+    /// What runs: the scenario's starting point in a VPC of `cidr`.
     fn running(cidr: &str) -> Setup {
-        use crate::domain::assess::{Instance, NatGateway, Subnet, Vpc};
-        let subnet = |id: &str, az: &str, cidr: &str, public: bool, nat: Option<&str>| Subnet {
-            id: id.into(),
-            az: az.into(),
-            cidr: cidr.into(),
-            free: 10,
-            public,
-            nat: nat.map(str::to_string),
-            arn: format!("arn:aws:ec2:eu-west-1:123456789012:subnet/{id}"),
-        };
-        Setup {
-            region: "eu-west-1".into(),
-            vpc: Vpc { id: "vpc-1".into(), cidrs: vec![cidr.into()] },
-            subnets: vec![
-                subnet("subnet-pa", "eu-west-1a", "10.0.0.0/28", true, None),
-                subnet("subnet-a", "eu-west-1a", "10.0.0.16/28", false, Some("nat-a")),
-                subnet("subnet-b", "eu-west-1b", "10.0.0.32/28", false, Some("nat-a")),
-            ],
-            nat_gateways: vec![NatGateway {
-                id: "nat-a".into(),
-                az: Some("eu-west-1a".into()),
-                subnet: Some("subnet-pa".into()),
-                regional: false,
-            }],
-            instances: vec![Instance {
-                id: "i-1".into(),
-                instance_type: "t3.small".into(),
-                az: "eu-west-1a".into(),
-                subnet: "subnet-a".into(),
-                image: "ami-0123".into(),
-                vcpus: Some(2),
-                ..Instance::default()
-            }],
-            internet_gateway: Some("igw-1".into()),
-            region_azs: vec!["eu-west-1a".into(), "eu-west-1b".into(), "eu-west-1c".into()],
-            usage: crate::domain::assess::Usage {
-                standard_vcpus: 2,
-                elastic_ips: 1,
-                nat_gateways: [("eu-west-1a".to_string(), 1)].into_iter().collect(),
-                application_load_balancers: 0,
-            },
-            ..Setup::default()
-        }
+        let mut s = crate::domain::assess::scenario();
+        s.vpc.cidrs = vec![cidr.into()];
+        s
     }
 
     const LAUNCH: &str = "---\nvpc: vpc-1\n---\n- 2500 requests per second\n- survive the loss of one AZ\n";

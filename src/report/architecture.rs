@@ -422,44 +422,9 @@ pub fn dot(s: &Setup) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::assess::{Instance, NatGateway, Subnet, Vpc};
 
     fn setup() -> Setup {
-        let subnet = |id: &str, az: &str, public: bool, nat: Option<&str>| Subnet {
-            id: id.into(),
-            az: az.into(),
-            cidr: "10.0.0.0/28".into(),
-            free: 11,
-            public,
-            nat: nat.map(str::to_string),
-            arn: String::new(),
-        };
-        Setup {
-            region: "eu-west-1".into(),
-            vpc: Vpc { id: "vpc-1".into(), cidrs: vec!["10.0.0.0/26".into()] },
-            subnets: vec![
-                subnet("subnet-p", "eu-west-1a", true, None),
-                subnet("subnet-a", "eu-west-1a", false, Some("nat-1")),
-                subnet("subnet-b", "eu-west-1b", false, Some("nat-1")),
-            ],
-            nat_gateways: vec![NatGateway {
-                id: "nat-1".into(),
-                az: Some("eu-west-1a".into()),
-                subnet: Some("subnet-p".into()),
-                regional: false,
-            }],
-            instances: vec![Instance {
-                id: "i-1".into(),
-                instance_type: "t3.small".into(),
-                az: "eu-west-1a".into(),
-                subnet: "subnet-a".into(),
-                auto_scaling_group: None,
-                ..Instance::default()
-            }],
-            load_balancers: vec![],
-            alarms: vec![],
-            ..Setup::default()
-        }
+        crate::domain::assess::scenario()
     }
 
     #[test]
@@ -470,7 +435,7 @@ mod tests {
         assert_eq!(x.matches("edge=\"1\"").count(), 2, "{x}");
         assert!(x.contains("shape=mxgraph.aws4.nat_gateway") && x.contains("shape=mxgraph.aws4.instance2"), "{x}");
         let m = mermaid(&setup());
-        assert!(m.contains("subnet_b -- \"0.0.0.0/0 via nat-1\" --> subnet_p"), "{m}");
+        assert!(m.contains("subnet_b -- \"0.0.0.0/0 via nat-1\" --> subnet_pa"), "{m}");
         let d = dot(&setup());
         assert!(d.contains("\"subnet-b\" -> \"nat-1\" [label=\"0.0.0.0/0\"];"), "{d}");
     }

@@ -8,15 +8,19 @@ use crate::fake_aws::FakeAws;
 use crate::support::{moto_url, Project};
 use flow::exit::{FAILED, OK};
 
-fn ec2(region: &str) -> aws_sdk_ec2::Client {
+/// The SDK's configuration for moto in `region`.
+fn conf(region: &str) -> aws_config::SdkConfig {
     let creds = aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
-    let conf = aws_config::SdkConfig::builder()
+    aws_config::SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(region.to_string()))
         .endpoint_url(moto_url())
         .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
-        .build();
-    aws_sdk_ec2::Client::new(&conf)
+        .build()
+}
+
+fn ec2(region: &str) -> aws_sdk_ec2::Client {
+    aws_sdk_ec2::Client::new(&conf(region))
 }
 
 fn block<F: std::future::Future>(f: F) -> F::Output {
@@ -555,14 +559,7 @@ fn a_database_in_one_az_without_backups_is_found_and_planned_for() {
             .send()
             .await
             .unwrap();
-        let creds = aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
-        let conf = aws_config::SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(region))
-            .endpoint_url(moto_url())
-            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
-            .build();
-        let rds = aws_sdk_rds::Client::new(&conf);
+        let rds = aws_sdk_rds::Client::new(&conf(region));
         rds.create_db_subnet_group()
             .db_subnet_group_name("orders")
             .db_subnet_group_description("orders")
