@@ -5,11 +5,11 @@
 # worker. One nginx worker process shares the machine's cores with the generators, so the figure
 # is what this machine holds, not what flow can send.
 # Installs nginx (Debian) when missing. Settings: DUR seconds (default 10), RATES (default
-# "10000 20000 30000 40000 50000 60000").
+# "20000 40000 60000 80000 100000 120000 150000 200000").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${DUR:-10}
-RATES=${RATES:-"10000 20000 30000 40000 50000 60000"}
+RATES=${RATES:-"20000 40000 60000 80000 100000 120000 150000 200000"}
 source scripts/lib/nginx.sh
 cargo build --release --quiet
 FLOW=$PWD/target/release/flow
