@@ -58,6 +58,21 @@ pub struct SpecArg {
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+pub struct AssessArg {
+    /// A Markdown spec whose context names the region and the `vpc`, and whose requirements
+    /// the findings name (relative to where `flow mcp` runs).
+    #[serde(default)]
+    pub spec: Option<String>,
+    /// The app's VPC (default: the spec's `vpc`, else the region's only non-default VPC).
+    #[serde(default)]
+    pub vpc: Option<String>,
+    /// The AWS region (default: the spec's, else AWS_REGION or the profile's).
+    #[serde(default)]
+    pub region: Option<String>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PlanArg {
     /// Path of the Markdown spec, relative to where `flow mcp` runs.
     pub spec: String,
@@ -397,6 +412,26 @@ impl Flow {
             }
         };
         Ok(CallToolResult::success(vec![text(visible(&summary)), text(body)]))
+    }
+
+    #[tool(
+        description = "Read what runs in the app's AWS VPC, read-only (Describe and List calls only): subnets and their free addresses, NAT gateways and the subnets they serve, instances, load balancers, alarms, databases and their backups, the quotas in use; and the findings that threaten the requirements (single instance, a NAT gateway for several AZs, a VPC too small, no load balancer, no backups ...), each with its evidence.",
+        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = true)
+    )]
+    async fn assess(&self, Parameters(a): Parameters<AssessArg>) -> Result<CallToolResult, ErrorData> {
+        let spec = match a.spec.as_deref().map(inside_project).transpose() {
+            Ok(s) => s,
+            Err(e) => return refused(e),
+        };
+        match app::assess::run(&self.env, spec.as_deref(), a.vpc.as_deref(), a.region.as_deref(), None).await {
+            Ok(x) => {
+                let high =
+                    x.findings.iter().filter(|f| f.finding.severity == crate::domain::assess::Severity::High).count();
+                let summary = format!("{}; {} findings ({high} high)", x.setup.summary(), x.findings.len());
+                answer(summary, &x)
+            }
+            Err(e) => refused(e),
+        }
     }
 
     #[tool(

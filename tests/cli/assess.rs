@@ -176,6 +176,12 @@ fn the_scenarios_starting_point_gives_its_findings() {
     assert_eq!(j["findings"][5]["requirements"], serde_json::json!(["3.1", "3.2"]));
     assert_eq!(j["findings"][6]["requirements"], serde_json::json!(["3.3"]));
 
+    // The same reading for an assistant, through `flow mcp`'s assess tool.
+    let (error, said) = crate::mcp::call_tool(&p, "assess", serde_json::json!({"spec": "specs/launch.md", "vpc": vpc}));
+    assert!(!error, "{said}");
+    assert!(said.starts_with(&format!("{vpc} (10.0.0.0/26) in eu-west-1: 3 subnets in 2 AZs")), "{said}");
+    assert!(said.contains("; 6 findings (5 high)") && said.contains("\"rule\": \"nat-single-az\""), "{said}");
+
     let text = p.flow(&["assess", "specs/launch.md", "--vpc", &vpc]);
     text.expect(FAILED);
     assert!(text.stdout.starts_with(&format!("{vpc} (10.0.0.0/26) in eu-west-1: 3 subnets in 2 AZs, 1 NAT gateway, 1 instance, 0 load balancers, 0 alarms\n")), "{}", text.stdout);

@@ -70,7 +70,7 @@ async fn an_assistant_plans_runs_and_stops_at_the_gate() {
     names.sort();
     assert_eq!(
         names,
-        ["graph", "journal", "list_runbooks", "plan", "read_spec", "report", "run", "show_step", "status"]
+        ["assess", "graph", "journal", "list_runbooks", "plan", "read_spec", "report", "run", "show_step", "status"]
     );
     for t in &tools {
         let a = t.annotations.as_ref().expect("annotations");
@@ -85,7 +85,7 @@ async fn an_assistant_plans_runs_and_stops_at_the_gate() {
             .unwrap_or_default();
         for prop in &props {
             assert!(
-                ["runbook", "step", "path", "spec", "planner", "model", "workflows", "last", "format"]
+                ["runbook", "step", "path", "spec", "planner", "model", "workflows", "last", "format", "vpc", "region"]
                     .contains(&prop.as_str()),
                 "tool {} takes `{prop}`",
                 t.name
