@@ -61,11 +61,8 @@ pub async fn target(env: &Env, runbook: Option<&str>, region: Option<&str>) -> R
         let l = super::load(j.as_ref(), super::pick_runbook(j.as_ref(), runbook)?)?;
         l.plan
     };
-    let builds_new = plan.steps.iter().any(|s| {
-        s.kind == "changeset" && s.params.get("template").and_then(|t| t.as_str()) == Some("templates/network.yaml")
-    });
     let running = match plan.context.get("vpc") {
-        Some(vpc) if !builds_new => {
+        Some(vpc) if !crate::domain::network::builds_new_vpc(&plan) => {
             let aws = crate::aws::config(region, &plan.context).await.map_err(|e| Error::Assess(e.into()))?;
             Some(crate::executor::discover(&aws, Some(vpc)).await.map_err(Error::Assess)?)
         }

@@ -105,6 +105,9 @@ pub struct StepReport {
     /// A later assess step: the earlier one's findings it no longer finds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closed: Option<Closed>,
+    /// An assess step's reading, from its evidence (where the JSON has it), for the pictures.
+    #[serde(skip)]
+    pub setup: Option<crate::domain::assess::Setup>,
 }
 
 /// What an assess step read after an earlier one no longer shows.
@@ -325,6 +328,7 @@ fn views(
         }
         Some(StepKind::Assess) if s.phase == Phase::Succeeded => {
             v.findings = e.get("findings").and_then(|f| serde_json::from_value(f.clone()).ok()).unwrap_or_default();
+            v.setup = e.get("setup").and_then(|f| serde_json::from_value(f.clone()).ok());
         }
         Some(StepKind::AlarmDrill) if s.phase == Phase::Succeeded => {
             let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
@@ -380,6 +384,7 @@ struct StepViews {
     restore: Option<RestoreView>,
     alarms: Option<AlarmView>,
     findings: Vec<crate::domain::assess::Finding>,
+    setup: Option<crate::domain::assess::Setup>,
 }
 
 /// The report of a plan and its projection (and journal).
@@ -443,16 +448,13 @@ pub fn build(plan: &Plan, view: &RunbookView, journal: Vec<Event>, generated_at:
                 alarms: v.alarms,
                 findings: v.findings,
                 closed: None,
+                setup: v.setup,
             }
         })
         .collect::<Vec<StepReport>>();
     let steps = close_findings(steps);
-    let read = steps
-        .iter()
-        .find(|s| s.kind == "assess" && s.state == State::Succeeded)
-        .and_then(|s| s.evidence.get("setup"))
-        .and_then(|v| serde_json::from_value(v.clone()).ok());
-    let target = crate::domain::network::target(plan, read.as_ref()).ok();
+    let read = steps.iter().find_map(|s| s.setup.as_ref());
+    let target = crate::domain::network::target(plan, read).ok();
     Report {
         version: REPORT_VERSION,
         runbook: plan.runbook.clone(),

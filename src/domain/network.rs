@@ -206,6 +206,17 @@ fn add_network(s: &mut Setup, azs: &[String], public: &[String], private: &[Stri
     ids
 }
 
+/// Is `st` a change set of the shipped template `name`?
+fn changeset_of(st: &crate::domain::plan::Step, name: &str) -> bool {
+    st.kind == "changeset" && st.params.get("template").and_then(serde_json::Value::as_str) == Some(name)
+}
+
+/// Does the plan build a new VPC (so its target is drawn from the plan alone, with no reading
+/// of what runs)?
+pub fn builds_new_vpc(plan: &crate::domain::plan::Plan) -> bool {
+    plan.steps.iter().any(|st| changeset_of(st, "templates/network.yaml"))
+}
+
 /// The setup the plan's change sets describe: what runs (when the plan starts from a running
 /// VPC) with the network change set's subnets and NAT gateways added, the Auto Scaling group
 /// in each private subnet the compute change set names, its load balancer across their AZs and
@@ -214,10 +225,7 @@ fn add_network(s: &mut Setup, azs: &[String], public: &[String], private: &[Stri
 pub fn target(plan: &crate::domain::plan::Plan, running: Option<&Setup>) -> Result<Setup, String> {
     use super::assess::{Instance, LoadBalancer, Vpc};
     use serde_json::Value;
-    let template = |st: &&crate::domain::plan::Step, name: &str| {
-        st.kind == "changeset" && st.params.get("template").and_then(Value::as_str) == Some(name)
-    };
-    let compute = plan.steps.iter().find(|st| template(st, "templates/compute.yaml")).ok_or_else(|| {
+    let compute = plan.steps.iter().find(|st| changeset_of(st, "templates/compute.yaml")).ok_or_else(|| {
         format!("runbook `{}` has no compute change set (templates/compute.yaml) to draw", plan.runbook)
     })?;
     let p = |st: &crate::domain::plan::Step, k: &str| st.params.get("parameters").and_then(|v| v.get(k)).cloned();
@@ -231,7 +239,7 @@ pub fn target(plan: &crate::domain::plan::Plan, running: Option<&Setup>) -> Resu
     let text = |v: Option<Value>| v.and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
     let mut s;
     let private: Vec<String>;
-    if let Some(net) = plan.steps.iter().find(|st| template(st, "templates/network.yaml")) {
+    if let Some(net) = plan.steps.iter().find(|st| changeset_of(st, "templates/network.yaml")) {
         s = Setup {
             region: plan.context.get("region").cloned().unwrap_or_else(|| "the region".into()),
             vpc: Vpc { id: "new-vpc".into(), cidrs: vec![text(p(net, "VpcCidr"))] },
@@ -245,7 +253,7 @@ pub fn target(plan: &crate::domain::plan::Plan, running: Option<&Setup>) -> Resu
             format!("runbook `{}` changes a running VPC: drawing its target needs that VPC read", plan.runbook)
         })?;
         s = r.clone();
-        if let Some(net) = plan.steps.iter().find(|st| template(st, "templates/network-extend.yaml")) {
+        if let Some(net) = plan.steps.iter().find(|st| changeset_of(st, "templates/network-extend.yaml")) {
             let added = text(p(net, "AddCidrBlock"));
             if !added.is_empty() {
                 s.vpc.cidrs.push(added);
@@ -282,7 +290,7 @@ pub fn target(plan: &crate::domain::plan::Plan, running: Option<&Setup>) -> Resu
         });
     }
     s.load_balancers.push(LoadBalancer { name: "new-alb".into(), azs, healthy: 0, unhealthy: 0 });
-    if let Some(a) = plan.steps.iter().find(|st| template(st, "templates/alarms.yaml")) {
+    if let Some(a) = plan.steps.iter().find(|st| changeset_of(st, "templates/alarms.yaml")) {
         s.alarms.push(a.params.get("stack").and_then(Value::as_str).unwrap_or("alarms").to_string());
     }
     Ok(s)

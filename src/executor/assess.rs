@@ -165,50 +165,32 @@ pub async fn discover(aws: &Aws, vpc: Option<&str>) -> Result<Setup> {
         })
         .collect();
 
-    let reservations = ec2
-        .describe_instances()
-        .filters(in_vpc(&id))
-        .filters(Filter::builder().name("instance-state-name").values("running").values("pending").build())
-        .send()
-        .await
-        .map_err(|e| aws.error(EC2, format!("DescribeInstances {id}"), &e))?;
-    let mut instances: Vec<Instance> = reservations
-        .reservations()
+    // One pass over the region's running instances: the VPC's, and the quotas' usage.
+    let running = running_instances(aws, &ec2).await?;
+    let vcpus = vcpus_of(aws, &ec2, running.iter().filter_map(|(_, i)| i.instance_type()).map(|t| t.as_str())).await?;
+    let mut instances: Vec<Instance> = running
         .iter()
-        .flat_map(|r| r.instances().iter().map(move |i| (r.owner_id().unwrap_or_default(), i)))
-        .map(|(owner, i)| Instance {
-            arn: format!(
-                "arn:{}:ec2:{}:{owner}:instance/{}",
-                partition(&aws.region),
-                aws.region,
-                i.instance_id().unwrap_or_default()
-            ),
-            id: i.instance_id().unwrap_or_default().to_string(),
-            instance_type: i.instance_type().map(|t| t.as_str().to_string()).unwrap_or_default(),
-            az: i.placement().and_then(|p| p.availability_zone()).unwrap_or_default().to_string(),
-            subnet: i.subnet_id().unwrap_or_default().to_string(),
-            auto_scaling_group: None,
-            image: i.image_id().unwrap_or_default().to_string(),
-            vcpus: None,
+        .filter(|(_, i)| i.vpc_id() == Some(id.as_str()))
+        .map(|(owner, i)| {
+            let instance_type = i.instance_type().map(|t| t.as_str().to_string()).unwrap_or_default();
+            Instance {
+                arn: format!(
+                    "arn:{}:ec2:{}:{owner}:instance/{}",
+                    partition(&aws.region),
+                    aws.region,
+                    i.instance_id().unwrap_or_default()
+                ),
+                id: i.instance_id().unwrap_or_default().to_string(),
+                vcpus: vcpus.get(&instance_type).copied(),
+                instance_type,
+                az: i.placement().and_then(|p| p.availability_zone()).unwrap_or_default().to_string(),
+                subnet: i.subnet_id().unwrap_or_default().to_string(),
+                auto_scaling_group: None,
+                image: i.image_id().unwrap_or_default().to_string(),
+            }
         })
         .collect();
     instances.sort_by(|a, b| a.id.cmp(&b.id));
-    let types: std::collections::BTreeSet<String> = instances.iter().map(|i| i.instance_type.clone()).collect();
-    if !types.is_empty() {
-        let out = ec2
-            .describe_instance_types()
-            .set_instance_types(Some(
-                types.iter().map(|t| aws_sdk_ec2::types::InstanceType::from(t.as_str())).collect(),
-            ))
-            .send()
-            .await
-            .map_err(|e| aws.error(EC2, "DescribeInstanceTypes", &e))?;
-        for t in out.instance_types() {
-            let name = t.instance_type().map(|n| n.as_str()).unwrap_or_default();
-            let vcpus = t.v_cpu_info().and_then(|v| v.default_v_cpus()).and_then(|v| u32::try_from(v).ok());
-            instances.iter_mut().filter(|i| i.instance_type == name).for_each(|i| i.vcpus = vcpus);
-        }
-    }
     if !instances.is_empty() {
         let asg = aws_sdk_autoscaling::Client::new(&aws.conf);
         let out = asg
@@ -296,7 +278,7 @@ pub async fn discover(aws: &Aws, vpc: Option<&str>) -> Result<Setup> {
         }
     }
     alarms.sort();
-    let usage = usage(aws, &ec2, lbs.load_balancers()).await?;
+    let usage = usage(aws, &ec2, &running, &vcpus, lbs.load_balancers()).await?;
     let databases = databases(aws, &id).await?;
     let ours: Vec<&str> =
         instances.iter().map(|i| i.arn.as_str()).chain(databases.iter().map(|d| d.arn.as_str())).collect();
@@ -370,48 +352,68 @@ async fn backed_up(aws: &Aws, arns: &[&str]) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// What the account uses in the region of the quotas the plan checks. Every call is a Describe.
-async fn usage(
+/// The region's running and pending instances, each with its reservation's owner (the account).
+async fn running_instances(
     aws: &Aws,
     ec2: &aws_sdk_ec2::Client,
-    lbs: &[aws_sdk_elasticloadbalancingv2::types::LoadBalancer],
-) -> Result<Usage> {
-    // On-Demand instances running or pending, by type.
-    let mut by_type: BTreeMap<String, u64> = BTreeMap::new();
+) -> Result<Vec<(String, aws_sdk_ec2::types::Instance)>> {
+    let mut out = Vec::new();
     let mut pages = ec2
         .describe_instances()
         .filters(Filter::builder().name("instance-state-name").values("running").values("pending").build())
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| aws.error(EC2, "DescribeInstances (the region's)", &e))?;
-        for i in page.reservations().iter().flat_map(|r| r.instances()) {
-            if i.instance_lifecycle().is_some_and(|l| l.as_str() == "spot") {
-                continue;
-            }
-            if let Some(t) = i.instance_type() {
-                *by_type.entry(t.as_str().to_string()).or_default() += 1;
-            }
+        let page = page.map_err(|e| aws.error(EC2, "DescribeInstances", &e))?;
+        for r in page.reservations() {
+            let owner = r.owner_id().unwrap_or_default().to_string();
+            out.extend(r.instances().iter().map(|i| (owner.clone(), i.clone())));
         }
     }
-    let standard: Vec<String> =
-        by_type.keys().filter(|t| t.starts_with(['a', 'c', 'd', 'h', 'i', 'm', 'r', 't', 'z'])).cloned().collect();
-    let mut standard_vcpus = 0;
-    for chunk in standard.chunks(100) {
-        let out = ec2
+    Ok(out)
+}
+
+/// vCPUs of each of `types`, as EC2 gives them (100 types a call).
+async fn vcpus_of(
+    aws: &Aws,
+    ec2: &aws_sdk_ec2::Client,
+    types: impl Iterator<Item = &str>,
+) -> Result<BTreeMap<String, u32>> {
+    let types: Vec<&str> = types.collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let mut out = BTreeMap::new();
+    for chunk in types.chunks(100) {
+        let found = ec2
             .describe_instance_types()
-            .set_instance_types(Some(
-                chunk.iter().map(|t| aws_sdk_ec2::types::InstanceType::from(t.as_str())).collect(),
-            ))
+            .set_instance_types(Some(chunk.iter().map(|t| aws_sdk_ec2::types::InstanceType::from(*t)).collect()))
             .send()
             .await
             .map_err(|e| aws.error(EC2, "DescribeInstanceTypes", &e))?;
-        for t in out.instance_types() {
-            let name = t.instance_type().map(|n| n.as_str()).unwrap_or_default();
-            let vcpus = t.v_cpu_info().and_then(|v| v.default_v_cpus()).unwrap_or(0).max(0) as u64;
-            standard_vcpus += vcpus * by_type.get(name).copied().unwrap_or(0);
+        for t in found.instance_types() {
+            if let (Some(name), Some(v)) = (t.instance_type(), t.v_cpu_info().and_then(|v| v.default_v_cpus())) {
+                out.insert(name.as_str().to_string(), u32::try_from(v).unwrap_or(0));
+            }
         }
     }
+    Ok(out)
+}
+
+/// What the account uses in the region of the quotas the plan checks, from the running
+/// instances already read. Every call is a Describe.
+async fn usage(
+    aws: &Aws,
+    ec2: &aws_sdk_ec2::Client,
+    running: &[(String, aws_sdk_ec2::types::Instance)],
+    vcpus: &BTreeMap<String, u32>,
+    lbs: &[aws_sdk_elasticloadbalancingv2::types::LoadBalancer],
+) -> Result<Usage> {
+    // On-Demand instances of the standard families (spot ones count against another quota).
+    let standard_vcpus: u64 = running
+        .iter()
+        .filter(|(_, i)| i.instance_lifecycle().is_none_or(|l| l.as_str() != "spot"))
+        .filter_map(|(_, i)| i.instance_type().map(|t| t.as_str()))
+        .filter(|t| t.starts_with(['a', 'c', 'd', 'h', 'i', 'm', 'r', 't', 'z']))
+        .map(|t| u64::from(vcpus.get(t).copied().unwrap_or(0)))
+        .sum();
     let addresses = ec2.describe_addresses().send().await.map_err(|e| aws.error(EC2, "DescribeAddresses", &e))?;
     let elastic_ips = addresses.addresses().iter().filter(|a| a.allocation_id().is_some()).count() as u64;
     // NAT gateways per AZ: a zonal one's AZ is its subnet's.

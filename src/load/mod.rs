@@ -378,6 +378,7 @@ impl Buckets {
 }
 
 /// What workers record: one per lane.
+#[derive(Clone)]
 struct Shard {
     corrected: Histogram<u64>,
     service: Histogram<u64>,
@@ -1322,6 +1323,7 @@ pub(crate) async fn run_raw(
 
 /// Everything a run recorded, before it is judged: what a worker ships, and what the lanes (or
 /// the workers) of one run add up to.
+#[derive(Clone)]
 pub struct Raw {
     all: Shard,
     /// After warm-up: scheduled, never sent, stranded.

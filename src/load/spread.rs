@@ -293,10 +293,6 @@ pub fn live_sum(parts: &[Progress]) -> Live {
     l
 }
 
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
-
 /// Write `bytes` to `path` whole or not at all (a temporary file renamed over it).
 fn put(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
@@ -325,14 +321,14 @@ pub async fn work(job_path: &std::path::Path) -> Result<(), super::Error> {
     let dir = job_path.parent().unwrap_or(std::path::Path::new(".")).to_path_buf();
     let stop_by = job.stop_by_ms;
     std::thread::spawn(move || loop {
-        let now = unix_ms();
+        let now = crate::clock::system_ms();
         if now >= stop_by {
             eprintln!("load-worker: the run's end and its grace have passed; stopping");
             std::process::exit(crate::exit::FAILED);
         }
         std::thread::sleep(Duration::from_millis((stop_by - now).min(1000)));
     });
-    let now = unix_ms();
+    let now = crate::clock::system_ms();
     if now > job.start_at_ms + START_SLACK_MS {
         return Err(Error::Generator(format!(
             "worker {} started {} ms after the shared start time",
@@ -393,13 +389,13 @@ pub async fn coordinate(
     let keep = dir.is_some();
     let dir = match dir {
         Some(d) => d,
-        None => std::env::temp_dir().join(format!("flow-load-{}-{}", std::process::id(), unix_ms())),
+        None => std::env::temp_dir().join(format!("flow-load-{}-{}", std::process::id(), crate::clock::system_ms())),
     };
     std::fs::create_dir_all(&dir).map_err(|e| gen(format!("creating {}: {e}", dir.display())))?;
     let exe = std::env::current_exe().map_err(|e| gen(format!("finding flow's own program to start workers: {e}")))?;
     // Every worker starts at one time, late enough for all to be up; each stops by itself at
     // the run's end plus the request timeout and a grace.
-    let start_at = unix_ms() + 1000 + 200 * workers as u64;
+    let start_at = crate::clock::system_ms() + 1000 + 200 * workers as u64;
     let run_ms = s.duration.as_millis() as u64;
     let stop_by = start_at + run_ms + s.timeout.as_millis() as u64 + 10_000;
     let mut children = Vec::new();
@@ -440,7 +436,7 @@ pub async fn coordinate(
             .filter_map(|k| std::fs::read(progress_path(&dir, k)).ok())
             .filter_map(|b| serde_json::from_slice(&b).ok())
             .collect();
-        let now = unix_ms();
+        let now = crate::clock::system_ms();
         if now >= start_at {
             on_tick(Duration::from_millis(now - start_at), live_sum(&seen));
         }
@@ -483,33 +479,9 @@ pub async fn coordinate(
             _ => None,
         };
         let share = share(&s, workers, *k);
-        let raw = part.as_ref().map(|p| p.raw()).transpose().map_err(gen)?;
-        match (raw, why) {
-            (Some(raw), None) => {
-                let own = super::report(
-                    &share,
-                    part.as_ref().and_then(|p| p.raw().ok()).ok_or_else(|| gen("a worker's figures".into()))?,
-                );
-                figures.push(Worker {
-                    worker: name,
-                    target_rate: own.target_rate,
-                    achieved_rate: own.achieved_rate,
-                    throughput_rps: own.throughput_rps,
-                    p99_ms: own.latency.p99_ms,
-                    cpu_cores: own.generator.cpu_cores,
-                    scheduler_lag_p99_ms: own.generator.scheduler_lag_p99_ms,
-                    behind: !own.valid,
-                    failed: None,
-                });
-                if let Some(r) = own.invalid_reason {
-                    failures.push(format!("{}: {r}", figures.last().map(|f| f.worker.clone()).unwrap_or_default()));
-                }
-                merged = Some(match merged {
-                    None => raw,
-                    Some(m) => add(m, &raw),
-                });
-            }
-            (_, why) => {
+        let raw = match (why, &part) {
+            (None, Some(p)) => p.raw().map_err(gen)?,
+            (why, _) => {
                 let why = why.unwrap_or_else(|| "wrote no figures".into());
                 failures.push(format!("{name} {why}"));
                 figures.push(Worker {
@@ -523,8 +495,28 @@ pub async fn coordinate(
                     behind: true,
                     failed: Some(why),
                 });
+                continue;
             }
+        };
+        let own = super::report(&share, raw.clone());
+        if let Some(r) = &own.invalid_reason {
+            failures.push(format!("{name}: {r}"));
         }
+        figures.push(Worker {
+            worker: name,
+            target_rate: own.target_rate,
+            achieved_rate: own.achieved_rate,
+            throughput_rps: own.throughput_rps,
+            p99_ms: own.latency.p99_ms,
+            cpu_cores: own.generator.cpu_cores,
+            scheduler_lag_p99_ms: own.generator.scheduler_lag_p99_ms,
+            behind: !own.valid,
+            failed: None,
+        });
+        merged = Some(match merged {
+            None => raw,
+            Some(m) => add(m, &raw),
+        });
     }
     if !keep {
         let _ = std::fs::remove_dir_all(&dir);

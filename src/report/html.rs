@@ -206,8 +206,8 @@ fn step(s: &StepReport) -> Markup {
                 }
                 (chart(charts::restore_breakdown(r)))
             }
-            @if let Some(setup) = s.evidence.get("setup").filter(|_| s.kind == "assess").and_then(|v| serde_json::from_value::<crate::domain::assess::Setup>(v.clone()).ok()) {
-                div class="scroll architecture" { (PreEscaped(crate::report::architecture::svg(&setup, &format!("{} as {} read it", setup.vpc.id, s.id)))) }
+            @if let Some(setup) = &s.setup {
+                div class="scroll architecture" { (PreEscaped(crate::report::architecture::svg(setup, &format!("{} as {} read it", setup.vpc.id, s.id)))) }
             }
             @if let Some(c) = &s.closed {
                 p {
