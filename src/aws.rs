@@ -67,6 +67,7 @@ pub const RDS: Service = Service { env: "RDS", host: "rds" };
 pub const CLOUDWATCH: Service = Service { env: "CLOUDWATCH", host: "monitoring" };
 pub const SNS: Service = Service { env: "SNS", host: "sns" };
 pub const SQS: Service = Service { env: "SQS", host: "sqs" };
+pub const ECS: Service = Service { env: "ECS", host: "ecs" };
 pub const BEDROCK_RUNTIME: Service = Service { env: "BEDROCK_RUNTIME", host: "bedrock-runtime" };
 
 /// The shared SDK config and the region it resolved.

@@ -74,6 +74,8 @@ impl Error {
             Error::Load(load::Error::Settings(_)) => exit::USAGE,
             Error::Load(load::Error::Target(_)) => exit::FAILED,
             Error::Load(load::Error::Generator(_)) => exit::INTERNAL,
+            Error::Load(load::Error::Runner(_)) => exit::FAILED,
+            Error::Load(load::Error::Cancelled(_)) => exit::CANCELLED,
             Error::Drill(_) | Error::Assess(_) => exit::FAILED,
             Error::Cancelled(_) => exit::CANCELLED,
         }

@@ -8,13 +8,12 @@ use crate::error::{Error, Result};
 use crate::load;
 use crate::progress::Progress;
 
-/// Run the load test `s` (from `workers` local processes when more than one, their figures
-/// kept in `dir` if given: [`load::spread::coordinate`]), showing a live line (rate, ok/errors
+/// Run the load test `s` (spread over workers when `spread` has more than one:
+/// [`load::spread::coordinate`]), showing a live line (rate, ok/errors
 /// per second, p50/p99 so far, the thresholds as they stand) on `progress`.
 pub async fn run(
     s: load::Settings,
-    workers: usize,
-    dir: Option<std::path::PathBuf>,
+    spread: &load::spread::Spread,
     progress: Arc<dyn Progress>,
 ) -> Result<load::Report> {
     let live = load::LiveLine::new(s.rate, s.thresholds.clone());
@@ -24,7 +23,7 @@ pub async fn run(
         p.bar("loadtest", t.as_secs().min(len), len, &live.line(t, &l));
     });
     let report =
-        if workers > 1 { load::spread::coordinate(s, workers, dir, tick).await } else { load::run(s, tick).await };
+        if spread.workers > 1 { load::spread::coordinate(s, spread, tick).await } else { load::run(s, tick).await };
     progress.done("loadtest");
     report.map_err(Error::Load)
 }

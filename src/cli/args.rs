@@ -240,24 +240,23 @@ pub enum Command {
         /// `DURATION:RATE`, repeatable: reach RATE linearly over DURATION, then the next stage; --rate after the last.
         #[arg(long = "stage")]
         stages: Vec<String>,
-        /// Processes that share the schedule (each its part of the rate, from one start time);
+        /// Workers that share the schedule (each its part of the rate, from one start time);
         /// the verdict comes from their merged histograms.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
         workers: u16,
-        /// With --workers: where they write their figures (default: a temporary directory,
-        /// removed after).
-        #[arg(long)]
-        run_dir: Option<PathBuf>,
         /// Print JSON instead of text (the fields the README documents).
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        spread: Box<SpreadArgs>,
     },
     /// One worker of `flow loadtest --workers`: run the share its job file gives (started by
     /// the coordinator, not by people).
     #[command(hide = true)]
     LoadWorker {
-        /// The job file the coordinator wrote: the worker's share and the shared start time.
-        job: PathBuf,
+        /// The job the coordinator wrote (a path or an s3:// URL): the worker's share and the
+        /// shared start time.
+        job: String,
     },
     /// Run a resilience drill once, outside a runbook: an AZ failover or a backup restore.
     #[command(after_help = DRILL_EXAMPLES)]
@@ -590,5 +589,106 @@ mod tests {
         let listed: Vec<i32> =
             super::EXIT_CODES.lines().skip(1).filter_map(|l| l.split_whitespace().next()?.parse().ok()).collect();
         assert_eq!(listed, codes);
+    }
+}
+
+/// What starts the workers of `flow loadtest --workers N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RunnerKind {
+    Local,
+    Ecs,
+    Kubernetes,
+}
+
+/// Where the workers of a distributed load test run and meet.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Distributed load (with --workers)")]
+pub struct SpreadArgs {
+    /// What starts the workers: processes here, ECS tasks on Fargate, or one Kubernetes Job
+    /// with a pod per worker.
+    #[arg(long, value_enum, default_value_t = RunnerKind::Local)]
+    pub runner: RunnerKind,
+    /// Where the workers meet the coordinator: a directory, or s3://BUCKET/PREFIX (needed by
+    /// ecs and kubernetes). Default (local): a temporary directory, removed after.
+    #[arg(long)]
+    pub place: Option<String>,
+    /// How long before the shared start the workers are started (default: local 1 s + 0.2 s
+    /// a worker, ecs 120 s, kubernetes 60 s).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub worker_lead: Option<std::time::Duration>,
+    /// ecs: the cluster.
+    #[arg(long)]
+    pub ecs_cluster: Option<String>,
+    /// ecs: the task definition (family[:revision] or ARN) that runs flow's image.
+    #[arg(long)]
+    pub ecs_task_definition: Option<String>,
+    /// ecs: a subnet, repeatable or comma-separated; workers are placed in them in turn.
+    #[arg(long = "ecs-subnet", value_delimiter = ',')]
+    pub ecs_subnets: Vec<String>,
+    /// ecs: a security group for the tasks, repeatable.
+    #[arg(long = "ecs-security-group", value_delimiter = ',')]
+    pub ecs_security_groups: Vec<String>,
+    /// ecs: give each task a public IP (subnets with an internet gateway and no NAT).
+    #[arg(long)]
+    pub ecs_assign_public_ip: bool,
+    /// ecs: the container that runs flow (default: the task definition's first).
+    #[arg(long)]
+    pub ecs_container: Option<String>,
+    /// kubernetes: flow's container image.
+    #[arg(long)]
+    pub k8s_image: Option<String>,
+    /// kubernetes: the namespace (default: the context's, else `default`).
+    #[arg(long)]
+    pub k8s_namespace: Option<String>,
+    /// kubernetes: the kubeconfig context (default: the current one).
+    #[arg(long)]
+    pub k8s_context: Option<String>,
+    /// kubernetes: the pods' service account (its role reaches the S3 place).
+    #[arg(long)]
+    pub k8s_service_account: Option<String>,
+    /// kubernetes: the kubeconfig (default: the first file of KUBECONFIG, else ~/.kube/config).
+    #[arg(long)]
+    pub kubeconfig: Option<String>,
+}
+
+impl SpreadArgs {
+    /// The spread these flags ask for, or what is missing or out of place, naming the flag.
+    pub fn spread(self, workers: usize) -> Result<crate::load::spread::Spread, String> {
+        use crate::load::spread::{LoadRunner, Spread};
+        let need = |v: Option<String>, flag: &str| {
+            v.ok_or_else(|| format!("--runner {:?} needs {flag}", self.runner).to_lowercase())
+        };
+        let ecs_set = self.ecs_cluster.is_some() || self.ecs_task_definition.is_some() || !self.ecs_subnets.is_empty();
+        let k8s_set = self.k8s_image.is_some() || self.k8s_namespace.is_some() || self.kubeconfig.is_some();
+        let runner = match self.runner {
+            RunnerKind::Local if ecs_set || k8s_set => {
+                return Err("--ecs-* and --k8s-*/--kubeconfig flags need --runner ecs or --runner kubernetes".into())
+            }
+            RunnerKind::Local => LoadRunner::Local,
+            RunnerKind::Ecs => LoadRunner::Ecs {
+                cluster: need(self.ecs_cluster.clone(), "--ecs-cluster")?,
+                task_definition: need(self.ecs_task_definition.clone(), "--ecs-task-definition")?,
+                subnets: self.ecs_subnets.clone(),
+                security_groups: self.ecs_security_groups.clone(),
+                assign_public_ip: self.ecs_assign_public_ip,
+                container: self.ecs_container.clone(),
+            },
+            RunnerKind::Kubernetes => LoadRunner::Kubernetes {
+                image: need(self.k8s_image.clone(), "--k8s-image")?,
+                namespace: self.k8s_namespace.clone(),
+                context: self.k8s_context.clone(),
+                service_account: self.k8s_service_account.clone(),
+                kubeconfig: self.kubeconfig.clone(),
+            },
+        };
+        let touched = self.place.is_some() || self.worker_lead.is_some() || self.runner != RunnerKind::Local;
+        if workers == 1 && touched {
+            return Err("--runner, --place and --worker-lead spread a run over workers: add --workers N".into());
+        }
+        let spread = Spread { workers, runner, place: self.place, lead: self.worker_lead };
+        if workers > 1 {
+            spread.check()?;
+        }
+        Ok(spread)
     }
 }

@@ -320,17 +320,10 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
             ramp,
             stages,
             workers,
-            run_dir,
+            spread,
             json,
         } => {
-            if workers > 1 && abort_on_fail {
-                return Err(Error::Usage(
-                    "--abort-on-fail runs in one process only for now: drop it or --workers".into(),
-                ));
-            }
-            if run_dir.is_some() && workers == 1 {
-                return Err(Error::Usage("--run-dir is where --workers write their figures: add --workers N".into()));
-            }
+            let spread = spread.spread(workers as usize).map_err(Error::Usage)?;
             let mut ask = load::Ask::new(url, duration);
             ask.rate = rate;
             ask.connections = connections;
@@ -346,7 +339,7 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
             ask.abort_on_fail = abort_on_fail;
             ask.ramp = ramp;
             ask.stages = stages;
-            loadtest(load::Settings::resolve(ask)?, workers as usize, run_dir, json).await
+            loadtest(load::Settings::resolve(ask)?, &spread, json).await
         }
         Command::LoadWorker { job } => {
             load::spread::work(&job).await?;
@@ -703,13 +696,10 @@ async fn drill(env: &Env, d: args::Drill) -> Result<i32> {
     Ok(if report.passed { exit::OK } else { exit::FAILED })
 }
 
-async fn loadtest(s: load::Settings, workers: usize, run_dir: Option<std::path::PathBuf>, json: bool) -> Result<i32> {
+async fn loadtest(s: load::Settings, spread: &load::spread::Spread, json: bool) -> Result<i32> {
     let bars = Arc::new(progress::Bars::new(json));
-    let report = if workers > 1 {
-        or_cancel(app::loadtest::run(s, workers, run_dir, bars)).await??
-    } else {
-        app::loadtest::run(s, 1, None, bars).await?
-    };
+    // With workers, Ctrl-C is the coordinator's: it stops them all, wherever they run.
+    let report = app::loadtest::run(s, spread, bars).await?;
     if json {
         print_json(&report);
     } else {

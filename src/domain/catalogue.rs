@@ -652,10 +652,84 @@ pub struct LoadtestParams {
     /// below which its figures are not evidence and the step fails (default 99).
     #[serde(default)]
     pub min_success_pct: Option<f64>,
-    /// Local processes that share the schedule (default 1); the thresholds are judged on their
-    /// merged histograms.
+    /// Workers that share the schedule (default 1); the thresholds are judged on their merged
+    /// histograms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workers: Option<u16>,
+    /// What starts the workers (default: local processes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner: Option<LoadRunner>,
+    /// Where the workers meet the coordinator: a directory or `s3://BUCKET/PREFIX` (which the
+    /// ecs and kubernetes runners need).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub place: Option<String>,
+    /// How long before the shared start the workers are started (default: the runner's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_lead_s: Option<u64>,
+}
+
+/// What starts a distributed load test's workers, each an ordinary `flow load-worker`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum LoadRunner {
+    /// Processes on this machine.
+    Local,
+    /// ECS tasks on Fargate, one RunTask per worker, the subnets taken in turn (one per AZ
+    /// spreads the load's source); the task definition runs flow's container image.
+    Ecs {
+        cluster: String,
+        task_definition: String,
+        subnets: Vec<String>,
+        #[serde(default)]
+        security_groups: Vec<String>,
+        /// For subnets that reach the internet through an internet gateway, not a NAT.
+        #[serde(default)]
+        assign_public_ip: bool,
+        /// The container that runs flow (default: the task definition's first).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        container: Option<String>,
+    },
+    /// One Kubernetes Job with a pod per worker (Indexed completions), through the API server
+    /// the kubeconfig names, as kubectl reads it.
+    Kubernetes {
+        image: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        namespace: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        context: Option<String>,
+        /// For the pods' AWS role (IRSA or EKS Pod Identity), to reach the S3 place.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        service_account: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        kubeconfig: Option<String>,
+    },
+}
+
+impl LoadRunner {
+    pub fn name(&self) -> &'static str {
+        match self {
+            LoadRunner::Local => "local",
+            LoadRunner::Ecs { .. } => "ecs",
+            LoadRunner::Kubernetes { .. } => "kubernetes",
+        }
+    }
+
+    /// Whether workers started this way can meet the coordinator at `place`: the ecs and
+    /// kubernetes runners' workers run elsewhere and meet at an S3 prefix; ecs needs a subnet.
+    pub fn check(&self, place: Option<&str>) -> Result<(), String> {
+        let s3 = place.is_some_and(|p| p.starts_with("s3://"));
+        match self {
+            LoadRunner::Local => Ok(()),
+            LoadRunner::Ecs { subnets, .. } if subnets.is_empty() => {
+                Err("the ecs runner needs at least one subnet (one per AZ spreads the load's source)".into())
+            }
+            _ if !s3 => Err(format!(
+                "the {} runner's workers meet the coordinator at an S3 prefix: give the place as s3://BUCKET/PREFIX",
+                self.name()
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// The success rate a load test covering no success-rate requirement must reach for its
@@ -678,6 +752,9 @@ impl Check for LoadtestParams {
         }
         if let Some(w) = self.warmup_s.filter(|w| *w >= self.duration_s) {
             return Err(format!("`warmup_s` ({w}) must be shorter than `duration_s` ({})", self.duration_s).into());
+        }
+        if let Some(r) = &self.runner {
+            r.check(self.place.as_deref()).map_err(|e| format!("`runner`: {e}"))?;
         }
         Ok(())
     }

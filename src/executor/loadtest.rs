@@ -80,6 +80,21 @@ fn success_shortfall(ctx: &Ctx, floor: &Option<f64>, success: f64) -> Option<Str
     })
 }
 
+/// How the step's load is spread: `workers`, `runner`, `place`, `worker_lead_s`.
+fn spread(params: &Map<String, Value>) -> Result<load::spread::Spread> {
+    let p: LoadtestParams = typed(params)?;
+    let spread = load::spread::Spread {
+        workers: p.workers.unwrap_or(1) as usize,
+        runner: p.runner.unwrap_or(load::spread::LoadRunner::Local),
+        place: p.place,
+        lead: p.worker_lead_s.map(std::time::Duration::from_secs),
+    };
+    if spread.workers > 1 {
+        spread.check().map_err(|e| super::Error::Step(format!("the load test cannot be spread: {e}")))?;
+    }
+    Ok(spread)
+}
+
 #[async_trait]
 impl Executor for Loadtest {
     async fn preview(&self, ctx: &Ctx, params: &Map<String, Value>) -> Result<Preview> {
@@ -96,8 +111,9 @@ impl Executor for Loadtest {
             s.warmup.as_secs(),
             s.timeout.as_millis()
         );
-        if let Some(w) = typed::<LoadtestParams>(params)?.workers.filter(|w| *w > 1) {
-            a.push_str(&format!("  from {w} local worker processes, each its share, judged on their merged figures\n"));
+        let spread = spread(params)?;
+        if spread.workers > 1 {
+            a.push_str(&format!("  {}, each its share, judged on their merged figures\n", spread.describe()));
         }
         for t in &s.thresholds {
             a.push_str(&format!("  threshold {t}\n"));
@@ -117,11 +133,11 @@ impl Executor for Loadtest {
         let shown = Arc::new(super::Shown::new(ctx));
         let (live, say) = (load::LiveLine::new(s.rate, s.thresholds.clone()), shown.clone());
         let len = s.duration.as_secs();
-        let workers = typed::<LoadtestParams>(params)?.workers.unwrap_or(1) as usize;
+        let spread = spread(params)?;
         let tick: Arc<dyn Fn(std::time::Duration, load::Live) + Send + Sync> =
             Arc::new(move |t, l| say.bar(t.as_secs().min(len), len, &live.line(t, &l)));
-        let report = if workers > 1 {
-            load::spread::coordinate(s, workers, None, tick).await?
+        let report = if spread.workers > 1 {
+            load::spread::coordinate(s, &spread, tick).await?
         } else {
             load::run(s, tick).await?
         };

@@ -51,6 +51,13 @@ pub enum Error {
     /// The generator itself could not run (threads, runtime).
     #[error("{0}")]
     Generator(String),
+    /// A distributed run's workers could not be started or reached (a refused RunTask, an
+    /// unreadable kubeconfig, an unwritable place).
+    #[error("{0}")]
+    Runner(String),
+    /// Stopped by Ctrl-C: every worker was stopped, nothing was judged.
+    #[error("{0}")]
+    Cancelled(String),
 }
 
 /// What a person (`flow loadtest` flags) or a step (`loadtest` params) asks of a run, before it
@@ -493,7 +500,8 @@ impl Recorder {
         let _ = self.shard(lane).connect.record((d.as_micros() as u64).max(1));
     }
 
-    fn live(&self) -> Live {
+    /// The live figures and the CO-corrected latency histogram they come from (after warm-up).
+    fn live(&self) -> (Live, Histogram<u64>) {
         let mut l = Live { scheduled: self.scheduled.load(Ordering::Relaxed), ..Live::default() };
         let mut corrected = hist();
         let mut sum_us = 0u64;
@@ -519,7 +527,7 @@ impl Recorder {
         if self.closed {
             l.scheduled = l.sent;
         }
-        l
+        (l, corrected)
     }
 
     /// A request is going out now (counted here, not when it ends, so one still in flight when
@@ -842,16 +850,20 @@ impl Lane {
         // this lane takes ticket k when k % of == id.
         let step = |at: Instant| next_gap(rate, stages, at.saturating_duration_since(self.start));
         let (mut next, mut k) = (self.start, 0usize);
+        // Ticket k's time is the sum of k gaps, each rounded to a nanosecond: it may lie up to
+        // k ns before its exact time, so one exactly at the end (rate x duration whole) would
+        // be sent as one too many. Within that error of the end counts as at the end.
+        let within = |next: Instant, k: usize| next + Duration::from_nanos(k as u64) < self.end;
         let mut out =
             Schedule { scheduled: 0, unsent: 0, queue: Some(rx.clone()), stranded: 0, lag: hist(), aborted: false };
         let skip = |next: &mut Instant, k: &mut usize| {
-            while *k % self.of != self.id && *next < self.end {
+            while *k % self.of != self.id && within(*next, *k) {
                 *next += step(*next);
                 *k += 1;
             }
         };
         skip(&mut next, &mut k);
-        while next < self.end {
+        while within(next, k) {
             timer.sleep_until(next).await;
             if self.stop.load(Ordering::Relaxed) {
                 out.aborted = true;
@@ -871,7 +883,7 @@ impl Lane {
             } else {
                 backlog = None;
             }
-            while next <= now && next < self.end {
+            while next <= now && within(next, k) {
                 let _ = out.lag.record((now.saturating_duration_since(next).as_micros() as u64).max(1));
                 self.rec.scheduled.fetch_add(1, Ordering::Relaxed);
                 let measured = next >= self.rec.warm_end;
@@ -887,7 +899,7 @@ impl Lane {
             }
             // Fresh connections' answers that came in since the last wake-up are read now
             // (their workers run after this turn, before the next wait).
-            self.ticks.tick((next < self.end).then_some(next));
+            self.ticks.tick(within(next, k).then_some(next));
             // The workers send what was released while the scheduler waits for the timer; when
             // the next ticket is already due it does not wait, so it lets them run first (a
             // yield costs the event loop a look at the system, a system call).
@@ -1185,11 +1197,24 @@ impl LiveLine {
     }
 }
 
-/// Run a load test. `live` is called about once a second with the counters.
-pub(crate) async fn run_raw(
-    settings: Settings,
-    on_tick: Arc<dyn Fn(Duration, Live) + Send + Sync>,
-) -> Result<Raw, Error> {
+/// What a run calls about once a second: the time since the start, the live figures and their
+/// latency histogram; `true` asks the run to stop now (as an abort does).
+pub(crate) type Hook = Arc<dyn Fn(Duration, &Live, &Histogram<u64>) -> bool + Send + Sync>;
+
+/// Whether a success or error threshold fails on the figures so far (what `--abort-on-fail`
+/// checks every second after the warm-up).
+pub(crate) fn failing_now(thresholds: &[threshold::Threshold], live: &Live) -> bool {
+    let (ok, done) = (live.ok, live.completed);
+    let pct = if done == 0 { 100.0 } else { ok as f64 * 100.0 / done as f64 };
+    thresholds.iter().any(|t| match t.metric {
+        threshold::Metric::Success => !t.op.holds(pct, t.value),
+        threshold::Metric::Errors => !t.op.holds(100.0 - pct, t.value),
+        _ => false,
+    })
+}
+
+/// Run a load test, calling `hook` about once a second.
+pub(crate) async fn run_raw(settings: Settings, hook: Hook) -> Result<Raw, Error> {
     let target = Arc::new(
         Target::resolve(&RequestSpec {
             url: &settings.url,
@@ -1233,19 +1258,12 @@ pub(crate) async fn run_raw(
             );
             loop {
                 every.tick().await;
-                let live = rec.live();
-                on_tick(start.elapsed(), live);
-                if settings.abort_on_fail && Instant::now() > rec.warm_end {
-                    let (ok, done) = (live.ok, live.completed);
-                    let pct = if done == 0 { 100.0 } else { ok as f64 * 100.0 / done as f64 };
-                    let failing = settings.thresholds.iter().any(|t| match t.metric {
-                        threshold::Metric::Success => !t.op.holds(pct, t.value),
-                        threshold::Metric::Errors => !t.op.holds(100.0 - pct, t.value),
-                        _ => false,
-                    });
-                    if failing {
-                        stop.store(true, Ordering::Relaxed);
-                    }
+                let (live, corrected) = rec.live();
+                let asked = hook(start.elapsed(), &live, &corrected);
+                let failing =
+                    settings.abort_on_fail && Instant::now() > rec.warm_end && failing_now(&settings.thresholds, &live);
+                if asked || failing {
+                    stop.store(true, Ordering::Relaxed);
                 }
             }
         })
@@ -1343,7 +1361,11 @@ pub struct Raw {
 
 /// Run the generator and report what it measured.
 pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, Live) + Send + Sync>) -> Result<Report, Error> {
-    let raw = run_raw(settings.clone(), on_tick).await?;
+    let hook: Hook = Arc::new(move |t, live: &Live, _: &Histogram<u64>| {
+        on_tick(t, *live);
+        false
+    });
+    let raw = run_raw(settings.clone(), hook).await?;
     Ok(report(&settings, raw))
 }
 

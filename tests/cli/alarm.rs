@@ -6,29 +6,15 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::fake_aws::FakeAws;
-use crate::support::{moto_url, step_field, Project};
+use crate::support::{block, moto_conf, moto_url, step_field, Project};
 use flow::exit::{FAILED, OK, WAITING_APPROVAL};
 
 static N: AtomicUsize = AtomicUsize::new(0);
 
-fn conf() -> aws_config::SdkConfig {
-    let creds = aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
-    aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("eu-west-1"))
-        .endpoint_url(moto_url())
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
-        .build()
-}
-
-fn block<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
-}
-
 /// A topic in moto; with `inbox`, a queue subscribed to it (the on-call's pager): its URL.
 fn topic(name: &str, inbox: bool) -> (String, Option<String>) {
     block(async {
-        let c = conf();
+        let c = moto_conf("eu-west-1");
         let (sns, sqs) = (aws_sdk_sns::Client::new(&c), aws_sdk_sqs::Client::new(&c));
         let arn = sns.create_topic().name(name).send().await.unwrap().topic_arn().unwrap().to_string();
         if !inbox {
@@ -59,7 +45,7 @@ fn topic(name: &str, inbox: bool) -> (String, Option<String>) {
 /// The ALARM notifications a queue holds: the alarm names.
 fn received(url: &str) -> Vec<String> {
     block(async {
-        let sqs = aws_sdk_sqs::Client::new(&conf());
+        let sqs = aws_sdk_sqs::Client::new(&moto_conf("eu-west-1"));
         let out = sqs.receive_message().queue_url(url).max_number_of_messages(10).send().await.unwrap();
         let mut names: Vec<String> = out
             .messages()
@@ -78,7 +64,7 @@ fn received(url: &str) -> Vec<String> {
 /// The queues subscribed to a topic (the drill's own is named `flow-alarm-drill-...`).
 fn subscribed(topic: &str) -> Vec<String> {
     block(async {
-        let sns = aws_sdk_sns::Client::new(&conf());
+        let sns = aws_sdk_sns::Client::new(&moto_conf("eu-west-1"));
         let out = sns.list_subscriptions_by_topic().topic_arn(topic).send().await.unwrap();
         let mut q: Vec<String> = out
             .subscriptions()

@@ -5,26 +5,11 @@
 use aws_sdk_ec2::types::{Filter, InstanceType};
 
 use crate::fake_aws::FakeAws;
-use crate::support::{moto_url, Project};
+use crate::support::{block, moto_conf, moto_url, Project};
 use flow::exit::{FAILED, OK};
 
-/// The SDK's configuration for moto in `region`.
-fn conf(region: &str) -> aws_config::SdkConfig {
-    let creds = aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
-    aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(region.to_string()))
-        .endpoint_url(moto_url())
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
-        .build()
-}
-
 fn ec2(region: &str) -> aws_sdk_ec2::Client {
-    aws_sdk_ec2::Client::new(&conf(region))
-}
-
-fn block<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+    aws_sdk_ec2::Client::new(&moto_conf(region))
 }
 
 /// A VPC: the first subnet public, the others private; NAT gateways in `nats` (an AZ, and a
@@ -565,7 +550,7 @@ fn a_database_in_one_az_without_backups_is_found_and_planned_for() {
             .send()
             .await
             .unwrap();
-        let rds = aws_sdk_rds::Client::new(&conf(region));
+        let rds = aws_sdk_rds::Client::new(&moto_conf(region));
         rds.create_db_subnet_group()
             .db_subnet_group_name("orders")
             .db_subnet_group_description("orders")

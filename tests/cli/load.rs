@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::support::{step_field, verdict, Project, Server};
-use flow::exit::{FAILED, INVALID, OK, WAITING_APPROVAL};
+use flow::exit::{BAD_PLAN, FAILED, INVALID, OK, WAITING_APPROVAL};
 
 fn load(p: &Project, url: &str, args: &[&str]) -> (i32, Value) {
     let mut a = vec!["loadtest", url, "--json"];
@@ -152,6 +152,24 @@ fn a_loadtest_step_sets_the_requirement_verdicts() {
         .read("workflows/web.toml")
         .replace("duration_s = 600", "duration_s = 2")
         .replace("warmup_s = 60", "warmup_s = 1\nworkers = 2");
+    // Workers on ECS meet the coordinator at an S3 prefix: without one the plan is refused
+    // before anything runs; with one the approval says where the load comes from.
+    let ecs = r#"runner = { kind = "ecs", cluster = "load", task_definition = "flow-load:3", subnets = ["subnet-a", "subnet-b"] }"#;
+    p.write("workflows/web.toml", wf.replace("workers = 2", &format!("workers = 2\n{ecs}")));
+    let r = p.flow(&["run"]);
+    assert_eq!(r.code, BAD_PLAN, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("`runner`: the ecs runner's workers meet the coordinator at an S3 prefix"),
+        "{}",
+        r.stderr
+    );
+    p.write("workflows/web.toml", wf.replace("workers = 2", &format!("workers = 2\nplace = \"s3://runs/web\"\n{ecs}")));
+    p.flow(&["run"]).expect(WAITING_APPROVAL);
+    let will = step_field(&p.status(), "load-test", "will");
+    assert!(
+        will.contains("from 2 ECS Fargate tasks (flow-load:3) in cluster load, across subnets subnet-a, subnet-b, meeting at s3://runs/web"),
+        "{will}"
+    );
     p.write("workflows/web.toml", wf);
     p.flow(&["run"]).expect(WAITING_APPROVAL);
     let will = step_field(&p.status(), "load-test", "will");
@@ -371,7 +389,7 @@ fn a_worker_killed_mid_run_makes_the_run_invalid() {
         "5s",
         "--workers",
         "3",
-        "--run-dir",
+        "--place",
         dir.to_str().unwrap(),
         "--json",
     ]);
@@ -415,7 +433,7 @@ fn killing_the_coordinator_stops_its_workers() {
         "60s",
         "--workers",
         "2",
-        "--run-dir",
+        "--place",
         dir.to_str().unwrap(),
     ]);
     let deadline = std::time::Instant::now() + Duration::from_secs(30);

@@ -25,5 +25,6 @@ mod progress;
 mod report;
 mod run;
 mod spec;
+mod spread;
 mod state;
 mod text;

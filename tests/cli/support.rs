@@ -420,6 +420,22 @@ pub fn moto_url() -> String {
     })
 }
 
+/// The AWS SDK's configuration for moto in `region`, for tests that seed or read it.
+pub fn moto_conf(region: &str) -> aws_config::SdkConfig {
+    let creds = aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_string()))
+        .endpoint_url(moto_url())
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
+        .build()
+}
+
+/// Run `f` to its end on a runtime of its own (tests are not async).
+pub fn block<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+}
+
 /// RFC 3339 time `secs` from now, for FLOW_NOW.
 pub fn later(secs: u64) -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now() + Duration::from_secs(secs)).to_string()

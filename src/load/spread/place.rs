@@ -1,0 +1,123 @@
+//! A distributed run's place: where the coordinator writes each worker's job and the workers
+//! write their progress and figures. A directory for workers on this machine, an S3 prefix
+//! (`s3://BUCKET/PREFIX`) for workers anywhere else; no server of flow's own in between.
+
+use std::path::PathBuf;
+
+use aws_sdk_s3::Client;
+
+/// Where one run's objects live.
+#[derive(Clone)]
+pub enum Place {
+    Dir(PathBuf),
+    S3 { client: Client, bucket: String, prefix: String },
+}
+
+impl Place {
+    /// The place `at` names: `s3://BUCKET/PREFIX` or a directory (made if missing).
+    pub async fn open(at: &str) -> Result<Place, String> {
+        if at.starts_with("s3://") {
+            let (bucket, prefix) =
+                crate::s3state::parse_url(at).ok_or_else(|| format!("`{at}`: expected s3://BUCKET/PREFIX"))?;
+            let aws = crate::aws::config(None, &Default::default()).await.map_err(|e| format!("`{at}`: {e}"))?;
+            let conf = aws_sdk_s3::config::Builder::from(&aws.conf).force_path_style(true).build();
+            return Ok(Place::S3 { client: Client::from_conf(conf), bucket, prefix });
+        }
+        let dir = PathBuf::from(at);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        Ok(Place::Dir(dir))
+    }
+
+    /// The place a worker's job reference (`.../worker-0.job.json`) lies in, and the job's name.
+    pub async fn of_job(job: &str) -> Result<(Place, String), String> {
+        let (base, name) = job.rsplit_once('/').unwrap_or((".", job));
+        let base = if base.is_empty() { "/" } else { base };
+        Ok((Place::open(base).await?, name.to_string()))
+    }
+
+    /// How a worker finds the object `name`: a path or an `s3://` URL.
+    pub fn at(&self, name: &str) -> String {
+        match self {
+            Place::Dir(d) => d.join(name).display().to_string(),
+            Place::S3 { bucket, prefix, .. } => format!("s3://{bucket}/{}", key(prefix, name)),
+        }
+    }
+
+    /// Write `name` whole or not at all (a directory's file is written beside and renamed).
+    pub async fn put(&self, name: &str, bytes: Vec<u8>) -> Result<(), String> {
+        match self {
+            Place::Dir(d) => {
+                let (path, tmp) = (d.join(name), d.join(format!("{name}.tmp")));
+                std::fs::write(&tmp, &bytes)
+                    .and_then(|_| std::fs::rename(&tmp, &path))
+                    .map_err(|e| format!("writing {}: {e}", path.display()))
+            }
+            Place::S3 { client, bucket, prefix } => client
+                .put_object()
+                .bucket(bucket)
+                .key(key(prefix, name))
+                .body(bytes.into())
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("writing {}: {}", self.at(name), s3_error(&e))),
+        }
+    }
+
+    /// Read `name`; `None` when it is not there (yet).
+    pub async fn get(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
+        match self {
+            Place::Dir(d) => match std::fs::read(d.join(name)) {
+                Ok(b) => Ok(Some(b)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(format!("reading {}: {e}", d.join(name).display())),
+            },
+            Place::S3 { client, bucket, prefix } => {
+                match client.get_object().bucket(bucket).key(key(prefix, name)).send().await {
+                    Ok(o) => o
+                        .body
+                        .collect()
+                        .await
+                        .map(|b| Some(b.into_bytes().to_vec()))
+                        .map_err(|e| format!("reading {}: {e}", self.at(name))),
+                    Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+                    Err(e) => Err(format!("reading {}: {}", self.at(name), s3_error(&e))),
+                }
+            }
+        }
+    }
+
+    /// Remove a directory place (a temporary one, when the run is over).
+    pub fn remove(&self) {
+        if let Place::Dir(d) = self {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+
+    pub fn is_s3(&self) -> bool {
+        matches!(self, Place::S3 { .. })
+    }
+}
+
+fn key(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}/{name}")
+    }
+}
+
+/// An S3 failure in S3's words (its code and message), else what went wrong on the way.
+fn s3_error<E>(
+    e: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+) -> String
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+    match (e.code(), e.message()) {
+        (Some(c), Some(m)) => format!("{c}: {m}"),
+        (Some(c), None) => c.to_string(),
+        _ => crate::aws::chain(e),
+    }
+}
