@@ -294,10 +294,10 @@ impl Flow {
         annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = true)
     )]
     async fn plan(&self, Parameters(a): Parameters<PlanArg>) -> Result<CallToolResult, ErrorData> {
-        let planner = a.planner.unwrap_or_else(|| "builtin".into());
-        if !["builtin", "openai", "bedrock"].contains(&planner.as_str()) {
-            return refused(Error::Config(format!("planner `{planner}`: expected builtin, openai or bedrock")));
-        }
+        let name = a.planner.as_deref().unwrap_or("builtin");
+        let Ok(planner) = <app::plan::Planner as clap::ValueEnum>::from_str(name, false) else {
+            return refused(Error::Config(format!("planner `{name}`: expected builtin, openai or bedrock")));
+        };
         let how = app::plan::How { planner, model: a.model, ..app::plan::How::default() };
         // The workflow file goes where the CLI would put it: the project's `workflows/`.
         let workflows = PathBuf::from(crate::config::env("FLOW_WORKFLOWS").unwrap_or_else(|| "workflows".into()));
@@ -399,18 +399,18 @@ impl Flow {
             Err(e) => return refused(e),
         };
         let summary = format!("runbook {}: {}", r.runbook, r.decision.headline);
-        let body = match a.format.as_deref().unwrap_or("md") {
-            "json" => serde_json::to_string_pretty(&r).unwrap_or_default(),
-            "junit" => visible(&crate::report::junit::render(&r)),
-            "html" => visible(&crate::report::html::render(&r)),
-            "md" => {
-                let graph = app::report::graph(&self.env, a.runbook.as_deref(), "mermaid").unwrap_or_default();
-                visible(&crate::report::markdown::render(&r, &graph, "report").0)
-            }
-            other => {
-                return refused(Error::Config(format!("report format `{other}`: expected md, json, junit or html")))
-            }
+        let name = a.format.as_deref().unwrap_or("md");
+        let Ok(format) = <crate::report::Format as clap::ValueEnum>::from_str(name, false) else {
+            return refused(Error::Config(format!("report format `{name}`: expected md, json, junit or html")));
         };
+        let graph = match format {
+            crate::report::Format::Md => {
+                app::report::graph(&self.env, a.runbook.as_deref(), crate::report::graph::Kind::Mermaid)
+                    .unwrap_or_default()
+            }
+            _ => String::new(),
+        };
+        let body = crate::report::render(&r, format, &graph, "report").0;
         Ok(CallToolResult::success(vec![text(visible(&summary)), text(body)]))
     }
 
@@ -439,11 +439,12 @@ impl Flow {
         annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn graph(&self, Parameters(a): Parameters<FormatArg>) -> Result<CallToolResult, ErrorData> {
-        let format = a.format.unwrap_or_else(|| "mermaid".into());
-        if !["mermaid", "dot"].contains(&format.as_str()) {
-            return refused(Error::Config(format!("graph format `{format}`: expected mermaid or dot")));
-        }
-        match app::report::graph(&self.env, a.runbook.as_deref(), &format) {
+        let kind = match a.format.as_deref().unwrap_or("mermaid") {
+            "mermaid" => crate::report::graph::Kind::Mermaid,
+            "dot" => crate::report::graph::Kind::Dot,
+            other => return refused(Error::Config(format!("graph format `{other}`: expected mermaid or dot"))),
+        };
+        match app::report::graph(&self.env, a.runbook.as_deref(), kind) {
             Ok(g) => Ok(CallToolResult::success(vec![text(visible(&g))])),
             Err(e) => refused(e),
         }
@@ -474,8 +475,8 @@ impl Flow {
             }
             "report" => {
                 let r = app::report::report(&self.env, Some(name))?;
-                let graph = app::report::graph(&self.env, Some(name), "mermaid")?;
-                Ok((crate::report::markdown::render(&r, &graph, "report").0, "text/markdown"))
+                let graph = app::report::graph(&self.env, Some(name), crate::report::graph::Kind::Mermaid)?;
+                Ok((crate::report::render(&r, crate::report::Format::Md, &graph, "report").0, "text/markdown"))
             }
             _ => Err(Error::Refused(format!("no resource {uri}: expected status, workflow or report"))),
         }

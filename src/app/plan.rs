@@ -19,11 +19,31 @@ use crate::journal;
 use crate::planner::{self, llm::Provider};
 use crate::workflow;
 
+/// Who drafts the plan: flow's own rules, or a model behind an OpenAI-compatible endpoint or
+/// Amazon Bedrock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Planner {
+    #[default]
+    Builtin,
+    Openai,
+    Bedrock,
+}
+
+impl Planner {
+    /// As the plan records it (`planner = "openai"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Planner::Builtin => "builtin",
+            Planner::Openai => "openai",
+            Planner::Bedrock => "bedrock",
+        }
+    }
+}
+
 /// Which planner, and how to ask it.
 #[derive(Debug, Clone)]
 pub struct How {
-    /// `builtin`, `openai` or `bedrock`.
-    pub planner: String,
+    pub planner: Planner,
     pub model: Option<String>,
     pub region: Option<String>,
     pub no_cache: bool,
@@ -46,7 +66,7 @@ pub struct How {
 impl Default for How {
     fn default() -> Self {
         How {
-            planner: "builtin".into(),
+            planner: Planner::Builtin,
             model: None,
             region: None,
             no_cache: false,
@@ -188,7 +208,7 @@ pub async fn plan(env: &Env, path: &Path, workflows: &Path, how: &How) -> Result
         }
     }
     let shown = path.display().to_string();
-    let llm = how.planner != "builtin";
+    let llm = how.planner != Planner::Builtin;
     let mut notes = Vec::new();
     // A conflict or an impossible figure is refused before any model is asked; a spec where
     // flow read nothing may still hold what a model can point at.
@@ -483,8 +503,8 @@ pub fn default_timeout(provider: &dyn Provider) -> std::time::Duration {
 
 async fn provider(how: &How, conf: &Config) -> Result<Box<dyn Provider>> {
     use crate::config::env;
-    Ok(match how.planner.as_str() {
-        "openai" => {
+    Ok(match how.planner {
+        Planner::Openai => {
             let base = env("OPENAI_BASE_URL")
                 .or(conf.openai.base_url.clone())
                 .unwrap_or_else(|| "https://api.openai.com/v1".into());
@@ -499,7 +519,7 @@ async fn provider(how: &How, conf: &Config) -> Result<Box<dyn Provider>> {
             let key = env(&key_var).unwrap_or_else(|| "none".into());
             Box::new(planner::openai::OpenAi::new(&base, &key, &model))
         }
-        "bedrock" => {
+        Planner::Bedrock => {
             let model =
                 how.model.clone().or(env("FLOW_BEDROCK_MODEL")).or(conf.bedrock.model.clone()).ok_or_else(|| {
                     Error::Config(
@@ -509,7 +529,7 @@ async fn provider(how: &How, conf: &Config) -> Result<Box<dyn Provider>> {
             let region = how.region.clone().or(env("FLOW_BEDROCK_REGION")).or(conf.bedrock.region.clone());
             Box::new(planner::bedrock::Bedrock::new(region.as_deref(), &model).await.map_err(|e| Error::Planner(e.0))?)
         }
-        other => return Err(Error::Config(format!("unknown planner `{other}`"))),
+        Planner::Builtin => return Err(Error::Config("the builtin planner asks no model".into())),
     })
 }
 

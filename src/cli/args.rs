@@ -115,11 +115,11 @@ pub enum Command {
         file: PathBuf,
         /// builtin (the grammar alone), or llm: a model also proposes requirements, each kept
         /// only when its quote is on its line and the grammar reads the same target from it.
-        #[arg(long, default_value = "builtin", value_parser = ["builtin", "llm"])]
-        extract: String,
+        #[arg(long, value_enum, default_value_t = Extract::Builtin)]
+        extract: Extract,
         /// With --extract llm: openai (any OpenAI-compatible endpoint) or bedrock.
-        #[arg(long, default_value = "openai", value_parser = ["openai", "bedrock"])]
-        planner: String,
+        #[arg(long, value_enum, default_value_t = Model::Openai)]
+        planner: Model,
         #[command(flatten)]
         model: ModelArgs,
         /// Print JSON instead of text (the fields the README documents).
@@ -153,8 +153,8 @@ pub enum Command {
         /// `launch`).
         spec: PathBuf,
         /// builtin (offline), openai (any OpenAI-compatible endpoint) or bedrock.
-        #[arg(long, default_value = "builtin", value_parser = ["builtin", "openai", "bedrock"])]
-        planner: String,
+        #[arg(long, value_enum, default_value_t = crate::app::plan::Planner::Builtin)]
+        planner: crate::app::plan::Planner,
         #[command(flatten)]
         model: ModelArgs,
         /// Times an invalid answer is sent back for repair (default 2).
@@ -268,8 +268,8 @@ pub enum Command {
     #[command(after_help = REPORT_EXAMPLES)]
     Report {
         /// html (one self-contained file), md (charts as SVG files beside it), json, junit.
-        #[arg(long, default_value = "html", value_parser = ["html", "md", "json", "junit"])]
-        format: String,
+        #[arg(long, value_enum, default_value_t = crate::report::Format::Html)]
+        format: crate::report::Format,
         /// Write here (`-`: stdout). Default: html and md to RUNBOOK-report.html / .md in the
         /// project folder, json and junit to stdout.
         #[arg(long, short = 'o', value_name = "FILE")]
@@ -290,12 +290,12 @@ pub enum Command {
     )]
     Graph {
         /// mermaid, dot (Graphviz), or drawio (with --architecture: draw.io's XML, AWS shapes).
-        #[arg(long, default_value = "mermaid", value_parser = ["mermaid", "dot", "drawio"])]
-        format: String,
+        #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
+        format: GraphFormat,
         /// Draw AWS resources instead of the plan's steps: `current`, the app's VPC as `flow
         /// assess` reads it (read-only); `target`, what the runbook's change sets make of it.
-        #[arg(long, value_parser = ["current", "target"])]
-        architecture: Option<String>,
+        #[arg(long, value_enum)]
+        architecture: Option<Architecture>,
         /// With --architecture: the app's VPC (default: the region's only non-default VPC).
         #[arg(long, requires = "architecture")]
         vpc: Option<String>,
@@ -690,5 +690,43 @@ impl SpreadArgs {
             spread.check()?;
         }
         Ok(spread)
+    }
+}
+
+/// How `flow graph` draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GraphFormat {
+    Mermaid,
+    Dot,
+    Drawio,
+}
+
+/// Which AWS resources `flow graph --architecture` draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Architecture {
+    Current,
+    Target,
+}
+
+/// How `flow spec` reads requirements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Extract {
+    Builtin,
+    Llm,
+}
+
+/// Which model `flow spec --extract llm` asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Model {
+    Openai,
+    Bedrock,
+}
+
+impl From<Model> for crate::app::plan::Planner {
+    fn from(m: Model) -> Self {
+        match m {
+            Model::Openai => crate::app::plan::Planner::Openai,
+            Model::Bedrock => crate::app::plan::Planner::Bedrock,
+        }
     }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use clap::Parser;
 use serde::Serialize;
 
-use self::args::{Cli, Command, ModelArgs, StateAction};
+use self::args::{Architecture, Cli, Command, Extract, GraphFormat, ModelArgs, StateAction};
 use crate::app::{self, Env};
 use crate::clock::Shifted;
 use crate::domain::digest;
@@ -91,7 +91,7 @@ pub fn main() -> i32 {
     let creates = match &cli.command {
         Command::Plan { .. } | Command::Mcp | Command::State { action: StateAction::Import { .. } } => true,
         // A model's answer is cached in the store.
-        Command::Spec { extract, .. } => extract == "llm",
+        Command::Spec { extract, .. } => *extract == Extract::Llm,
         _ => false,
     };
     let backend = match app::state::backend(&state, clock.clone(), creates) {
@@ -220,9 +220,9 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Spec { file, extract, planner, model: ModelArgs { model, region, no_cache, llm_timeout }, json } => {
             let mut s = app::spec::read(&file)?;
-            if extract == "llm" {
+            if extract == Extract::Llm {
                 let how = app::plan::How {
-                    planner,
+                    planner: planner.into(),
                     model,
                     region,
                     no_cache,
@@ -269,7 +269,7 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
             };
             let (env, _bars) = with_bars(env, json);
             // Only a model is worth waiting on; the builtin planner is not interrupted halfway.
-            let planned = if how.planner == "builtin" {
+            let planned = if how.planner == app::plan::Planner::Builtin {
                 app::plan::plan(&env, &spec, &workflows, &how).await?
             } else {
                 or_cancel(app::plan::plan(&env, &spec, &workflows, &how)).await??
@@ -371,11 +371,11 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
                 out(&format!("{}\n", r.decision.headline));
                 return Ok(decision_code(&r.decision));
             }
-            let code = report(env, rb, if json { "json" } else { &format }, output.as_deref())?;
+            let code = report(env, rb, if json { crate::report::Format::Json } else { format }, output.as_deref())?;
             Ok(if check { code } else { exit::OK })
         }
         Command::Graph { format, architecture: Some(which), vpc, region } => {
-            let (setup, title) = if which == "target" {
+            let (setup, title) = if which == Architecture::Target {
                 if vpc.is_some() {
                     return Err(Error::Usage(
                         "--vpc draws what runs (--architecture current); the target is the runbook's plan: pick it with -r".into(),
@@ -389,21 +389,23 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
                 let title = format!("{} as it runs", a.setup.vpc.id);
                 (a.setup, title)
             };
-            out(&match format.as_str() {
-                "drawio" => crate::report::architecture::drawio(&setup, &title),
-                "dot" => crate::report::architecture::dot(&setup),
-                _ => crate::report::architecture::mermaid(&setup),
+            out(&match format {
+                GraphFormat::Drawio => crate::report::architecture::drawio(&setup, &title),
+                GraphFormat::Dot => crate::report::architecture::dot(&setup),
+                GraphFormat::Mermaid => crate::report::architecture::mermaid(&setup),
             });
             Ok(exit::OK)
         }
         Command::Graph { format, .. } => {
-            if format == "drawio" {
-                return Err(Error::Usage(
+            let kind = match format {
+                GraphFormat::Mermaid => crate::report::graph::Kind::Mermaid,
+                GraphFormat::Dot => crate::report::graph::Kind::Dot,
+                GraphFormat::Drawio => return Err(Error::Usage(
                     "--format drawio draws AWS resources: add --architecture current (what runs) or target (what the plan makes); the plan's steps are drawn as mermaid or dot"
                         .into(),
-                ));
-            }
-            let g = app::report::graph(env, rb, &format)?;
+                )),
+            };
+            let g = app::report::graph(env, rb, kind)?;
             out(&g);
             Ok(exit::OK)
         }
@@ -556,38 +558,32 @@ fn confirm(env: &Env, rb: Option<&str>, step: &str) -> Result<Option<String>> {
 /// `flow report`: render, then write to the file (and the charts beside it) or print. Without
 /// `-o`, HTML and Markdown go to a file named after the runbook (a page of HTML is no use on a
 /// terminal), JSON and JUnit to stdout; `-o -` prints any of them.
-fn report(env: &Env, rb: Option<&str>, format: &str, output: Option<&std::path::Path>) -> Result<i32> {
-    use crate::report;
+fn report(env: &Env, rb: Option<&str>, format: crate::report::Format, output: Option<&std::path::Path>) -> Result<i32> {
+    use crate::report::Format;
     let r = app::report::report(env, rb)?;
     let write = |path: &std::path::Path, text: &str| {
         std::fs::write(path, text).map_err(|e| Error::io(format!("writing {}", path.display()), e))
     };
     let default = match format {
-        "md" => Some(std::path::PathBuf::from(format!("{}-report.md", r.runbook))),
-        "html" => Some(std::path::PathBuf::from(format!("{}-report.html", r.runbook))),
-        _ => None,
+        Format::Md => Some(std::path::PathBuf::from(format!("{}-report.md", r.runbook))),
+        Format::Html => Some(std::path::PathBuf::from(format!("{}-report.html", r.runbook))),
+        Format::Json | Format::Junit => None,
     };
     let output = match output {
         Some(o) if o == std::path::Path::new("-") => None,
         Some(o) => Some(o.to_path_buf()),
         None => default,
     };
-    let (text, files) = match format {
-        "json" => (serde_json::to_string_pretty(&r).unwrap_or_default() + "\n", vec![]),
-        "junit" => (report::junit::render(&r), vec![]),
-        "md" => {
-            let graph = app::report::graph(env, rb, "mermaid")?;
-            let stem = output
-                .as_deref()
-                .and_then(|o| o.file_stem())
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "flow-report".into());
-            report::markdown::render(&r, &graph, &stem)
-        }
-        _ => (report::html::render(&r), vec![]),
+    let graph = match format {
+        Format::Md => app::report::graph(env, rb, crate::report::graph::Kind::Mermaid)?,
+        _ => String::new(),
     };
-    // What a person reads shows every character that would act instead (JSON escapes its own).
-    let text = if format == "json" { text } else { visible(&text).into_owned() };
+    let stem = output
+        .as_deref()
+        .and_then(|o| o.file_stem())
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "flow-report".into());
+    let (text, files) = crate::report::render(&r, format, &graph, &stem);
     let dir = output
         .as_deref()
         .and_then(|o| o.parent())
@@ -601,9 +597,9 @@ fn report(env: &Env, rb: Option<&str>, format: &str, output: Option<&std::path::
         Some(path) => {
             write(&path, &text)?;
             let charts = match format {
-                "html" => format!(", {} charts inline", text.matches("<div class=\"chart\">").count()),
-                "md" => format!(", {} charts beside it", files.len()),
-                _ => String::new(),
+                Format::Html => format!(", {} charts inline", text.matches("<div class=\"chart\">").count()),
+                Format::Md => format!(", {} charts beside it", files.len()),
+                Format::Json | Format::Junit => String::new(),
             };
             eprintln!(
                 "{}: {} ({} requirements{charts})",

@@ -4,7 +4,7 @@
 
 use plotters::prelude::*;
 
-use crate::app::report::{FailoverView, LoadView, RestoreView};
+use super::model::{FailoverView, LoadView, RestoreView};
 use crate::domain::human;
 use crate::domain::requirement::fmt_num;
 use crate::load::Second;

@@ -25,6 +25,21 @@ fn label(plan: &Plan, view: &RunbookView, i: usize) -> (String, State) {
     (format!("{}{gate}\\n{} · {}{covers}", s.id, s.kind, state), state)
 }
 
+/// How the plan's DAG is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Mermaid,
+    Dot,
+}
+
+/// The DAG in `kind`.
+pub fn draw(kind: Kind, plan: &Plan, view: &RunbookView) -> String {
+    match kind {
+        Kind::Mermaid => mermaid(plan, view),
+        Kind::Dot => dot(plan, view),
+    }
+}
+
 pub fn mermaid(plan: &Plan, view: &RunbookView) -> String {
     let mut out = String::from("flowchart TD\n");
     let node = |id: &str| id.replace('-', "_");

@@ -6,7 +6,7 @@ use maud::{html, Markup, PreEscaped, DOCTYPE};
 use serde_json::Value;
 
 use super::charts;
-use crate::app::report::{Report, RequirementReport, StepReport};
+use super::model::{Report, RequirementReport, StepReport};
 use crate::domain::human;
 use crate::domain::requirement::fmt_num;
 

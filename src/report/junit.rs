@@ -2,7 +2,7 @@
 //! natively. A failing requirement is a failure (target against measured); an unverified one
 //! is a failure too (no evidence is no pass); a promise no figure can verify is skipped.
 
-use crate::app::report::Report;
+use super::model::Report;
 use crate::domain::human;
 
 fn esc(s: &str) -> String {

@@ -2,7 +2,7 @@
 //! Mermaid block, and the charts as SVG files written beside it (linked by name).
 
 use super::charts;
-use crate::app::report::Report;
+use super::model::Report;
 use crate::domain::human;
 use crate::domain::requirement::fmt_num;
 
