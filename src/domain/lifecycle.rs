@@ -97,6 +97,22 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// For people: `awaiting approval`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Idle => "idle",
+            Phase::Previewing => "previewing",
+            Phase::AwaitingApproval => "awaiting approval",
+            Phase::Approved => "approved",
+            Phase::Submitting => "submitting",
+            Phase::Waiting => "waiting",
+            Phase::Succeeded => "succeeded",
+            Phase::Failed => "failed",
+            Phase::Skipped => "skipped",
+            Phase::Rejected => "rejected",
+        }
+    }
+
     pub fn is_terminal(self) -> bool {
         matches!(self, Phase::Succeeded | Phase::Failed | Phase::Skipped | Phase::Rejected)
     }
@@ -680,8 +696,7 @@ pub fn settle(runbook: &str, step: &str, v: &StepView, started: &Start, finished
         return Decision::record(Body::OutcomeDiscarded {
             step: step.into(),
             effect: started.effect.name().into(),
-            reason: format!("the step moved on while its {} ran (it is now {:?})", started.effect.name(), v.phase)
-                .to_lowercase(),
+            reason: format!("the step moved on while its {} ran (it is now {})", started.effect.name(), v.phase.name()),
             result: describe(&finished),
         });
     }

@@ -36,6 +36,18 @@ enum Mode {
     Plain,
 }
 
+impl Mode {
+    /// For people: how the answer's shape was asked for.
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Typed => "a typed JSON schema",
+            Mode::Schema => "a JSON schema",
+            Mode::Tool => "a tool call",
+            Mode::Plain => "plain JSON",
+        }
+    }
+}
+
 pub struct OpenAi {
     client: Client<OpenAIConfig>,
     base_url: String,
@@ -251,7 +263,7 @@ impl Provider for OpenAi {
                         Mode::Typed | Mode::Schema => Mode::Tool,
                         _ => Mode::Plain,
                     };
-                    tracing::warn!("{} refused {mode:?} ({}); asking with {next:?}", self.base_url, describe(&e));
+                    tracing::warn!("{} refused {} ({}); asking with {}", self.base_url, mode.name(), describe(&e), next.name());
                     *self.mode.lock().unwrap() = next;
                 }
                 Err(e) => {

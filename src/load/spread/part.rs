@@ -17,13 +17,13 @@ use crate::load::{Buckets, Raw, Second, Settings, Shard};
 
 pub(crate) fn pack(h: &Histogram<u64>) -> Result<String, String> {
     let mut buf = Vec::new();
-    V2DeflateSerializer::new().serialize(h, &mut buf).map_err(|e| format!("serializing a histogram: {e:?}"))?;
+    V2DeflateSerializer::new().serialize(h, &mut buf).map_err(|e| format!("serializing a histogram: {e}"))?;
     Ok(base64::engine::general_purpose::STANDARD.encode(buf))
 }
 
 pub(crate) fn unpack(s: &str) -> Result<Histogram<u64>, String> {
     let bytes = base64::engine::general_purpose::STANDARD.decode(s).map_err(|e| format!("a histogram: {e}"))?;
-    Deserializer::new().deserialize(&mut Cursor::new(bytes)).map_err(|e| format!("a histogram: {e:?}"))
+    Deserializer::new().deserialize(&mut Cursor::new(bytes)).map_err(|e| format!("a histogram: {e}"))
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
