@@ -3,7 +3,7 @@
 //! documented code each means.
 
 use crate::domain::{lifecycle, spec, validate};
-use crate::{clock, engine, exit, journal, load};
+use crate::{clock, engine, exit, load};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -14,7 +14,7 @@ pub enum Error {
     #[error("workflow {path}: {message}")]
     Workflow { path: String, message: String },
     #[error("{0}")]
-    Journal(#[from] journal::Error),
+    Journal(#[from] crate::state::Error),
     #[error("{0}")]
     Engine(#[from] engine::Error),
     /// The verb does not apply (unknown step, not waiting, no runbook).
@@ -61,11 +61,13 @@ impl Error {
             Error::Spec(_) => exit::BAD_SPEC,
             Error::Invalid(_) | Error::Workflow { .. } => exit::BAD_PLAN,
             Error::Journal(
-                journal::Error::Locked { .. } | journal::Error::Leased { .. } | journal::Error::NoStore { .. },
+                crate::state::Error::Locked { .. }
+                | crate::state::Error::Leased { .. }
+                | crate::state::Error::NoStore { .. },
             ) => exit::REFUSED,
-            Error::Engine(engine::Error::Journal(journal::Error::Locked { .. } | journal::Error::Leased { .. })) => {
-                exit::REFUSED
-            }
+            Error::Engine(engine::Error::Journal(
+                crate::state::Error::Locked { .. } | crate::state::Error::Leased { .. },
+            )) => exit::REFUSED,
             Error::Journal(_) | Error::Engine(_) => exit::STATE,
             Error::Refused(_) => exit::REFUSED,
             Error::Io { .. } => exit::INTERNAL,
@@ -99,10 +101,10 @@ mod tests {
             (load::Error::Settings("bad".into()).into(), exit::USAGE, "usage"),
             (load::Error::Target("cannot resolve x".into()).into(), exit::FAILED, "failed"),
             (load::Error::Generator("no thread".into()).into(), exit::INTERNAL, "internal"),
-            (journal::Error::Locked { runbook: "rb".into() }.into(), exit::REFUSED, "refused"),
-            (journal::Error::Busy { path: "s".into(), waited_ms: 1 }.into(), exit::STATE, "state"),
+            (crate::state::Error::Locked { runbook: "rb".into() }.into(), exit::REFUSED, "refused"),
+            (crate::state::Error::Busy { path: "s".into(), waited_ms: 1 }.into(), exit::STATE, "state"),
             (
-                journal::Error::Conflict { runbook: "rb".into(), expected: 3, found: 4, by: None }.into(),
+                crate::state::Error::Conflict { runbook: "rb".into(), expected: 3, found: 4, by: None }.into(),
                 exit::STATE,
                 "state",
             ),

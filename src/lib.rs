@@ -13,12 +13,14 @@
 //! - [`cli`]: the command line over [`app`]: flags, dispatch, text and JSON rendering;
 //!   [`mcp`]: the same over the Model Context Protocol, for AI assistants (never approving).
 //! - [`engine`]: the run loop, the only layer that acts: intent, effect, outcome.
-//! - [`journal`]: the state behind every command, as traits; [`store`]: sled implements them.
+//! - [`state`]: the state behind every command, as traits; [`state::sled`] and [`state::s3`]
+//!   implement them, and [`state::conformance`] is what each must pass.
 //! - [`executor`]: one executor per step kind (preview / submit / poll / reconcile), found
 //!   through a registry.
 //! - [`planner`]: planners; [`planner::builtin`] is the offline default.
 //! - [`load`]: the load generator; [`aws`]: AWS clients and errors.
-//! - [`report`]: the go/no-go report as HTML, Markdown, JUnit; the DAG as Mermaid or DOT.
+//! - [`report`]: the go/no-go report's model and its renderings (HTML, Markdown, JUnit, JSON);
+//!   the DAG as Mermaid or DOT.
 //! - [`progress`]: long work's progress, for the CLI's live bars.
 //! - [`webhook`]: the notifier the engine tells when gates wait, steps fail, runbooks finish.
 //! - [`workflow`], [`config`]: the reviewable TOML workflow files, `flow.toml`.
@@ -34,13 +36,11 @@ pub mod engine;
 pub mod error;
 pub mod executor;
 pub mod exit;
-pub mod journal;
 pub mod load;
 pub mod mcp;
 pub mod planner;
 pub mod progress;
 pub mod report;
-pub mod s3state;
-pub mod store;
+pub mod state;
 pub mod webhook;
 pub mod workflow;

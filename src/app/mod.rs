@@ -34,7 +34,7 @@ use crate::domain::runbook::RunbookView;
 use crate::domain::validate;
 use crate::error::{Error, Result};
 use crate::executor::Registry;
-use crate::journal::{self, Backend, Journal, RunbookMeta, WorkflowRead};
+use crate::state::{Backend, Journal, RunbookMeta, WorkflowRead};
 use crate::workflow;
 
 /// Who acts, where state lives, what time it is, which executors run steps.
@@ -86,7 +86,7 @@ impl Env {
                 at: at.clone(),
                 actor: actor.into(),
                 as_name: self.display.clone(),
-                host: crate::journal::host().into(),
+                host: crate::state::host().into(),
                 body,
             })
             .collect();
@@ -165,7 +165,7 @@ pub struct Loaded {
 }
 
 pub fn load(j: &dyn Journal, meta: RunbookMeta) -> Result<Loaded> {
-    let view = journal::project(j, &meta.name)?;
+    let view = crate::state::project(j, &meta.name)?;
     let plan = j.plan(&meta.name, view.version)?.ok_or_else(|| {
         Error::Refused(format!("runbook `{}` has no recorded plan: run `flow plan {}`", meta.name, meta.spec))
     })?;
@@ -184,7 +184,7 @@ pub struct Recorded {
 
 /// Make `plan` the runbook's current version unless it already is.
 pub fn record_plan(env: &Env, j: &mut dyn Journal, name: &str, plan: &Plan, source: &str) -> Result<Recorded> {
-    let view = journal::project(j, name)?;
+    let view = crate::state::project(j, name)?;
     let old = if view.version > 0 { j.plan(name, view.version)? } else { None };
     let d = match &old {
         Some(old) if old.digest() == plan.digest() => {
@@ -286,7 +286,7 @@ fn already_read(l: &Loaded, bytes: &[u8]) -> bool {
 pub fn sync_workflow(env: &Env, j: &mut dyn Journal, meta: &mut RunbookMeta) -> Result<Recorded> {
     let bytes = workflow::read_bytes(&meta.workflow)?;
     let file_digest = digest::of_bytes(&bytes);
-    let version = journal::project(j, &meta.name)?.version;
+    let version = crate::state::project(j, &meta.name)?.version;
     if meta.workflow_read.as_ref().is_some_and(|r| r.digest == file_digest && r.version == version) {
         return Ok(Recorded { version, diff: Some(PlanDiff::default()), unchanged: true, event: None });
     }

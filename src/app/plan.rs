@@ -15,7 +15,6 @@ use crate::domain::runbook::{EDITED, PLANNED};
 use crate::domain::spec::{self as dspec, Context, Spec};
 use crate::domain::{digest, grounding, validate};
 use crate::error::{Error, Result};
-use crate::journal;
 use crate::planner::{self, llm::Provider};
 use crate::workflow;
 
@@ -203,7 +202,7 @@ pub async fn plan(env: &Env, path: &Path, workflows: &Path, how: &How) -> Result
     {
         let j = env.open()?;
         if j.meta(&name)?.is_some() {
-            let view = journal::project(j.as_ref(), &name)?;
+            let view = crate::state::project(j.as_ref(), &name)?;
             s.apply_answers(&view.answers);
         }
     }
@@ -263,7 +262,7 @@ pub async fn plan(env: &Env, path: &Path, workflows: &Path, how: &How) -> Result
         )));
     }
     let mut meta = ensure_meta(env, j.as_mut(), &name, &wf_path, &shown)?;
-    let view = journal::project(j.as_ref(), &name)?;
+    let view = crate::state::project(j.as_ref(), &name)?;
     let current = if view.version > 0 { j.plan(&name, view.version)? } else { None };
     let file = std::fs::read(&meta.workflow).ok();
     // An edit in the file that `flow run` has not recorded yet.

@@ -56,7 +56,7 @@ pub async fn run(env: &Env, runbook: Option<&str>, opts: &Options, reporter: &dy
     {
         // The approval policy this run enforces, journaled when it changed.
         let mut j = env.open()?;
-        let view = crate::journal::project(j.as_ref(), &meta.name)?;
+        let view = crate::state::project(j.as_ref(), &meta.name)?;
         if let Some(body) = env.policy_change(&view) {
             for e in env.append(j.as_mut(), &meta.name, view.next_seq(), vec![body])? {
                 reporter.event(&e);

@@ -12,17 +12,17 @@ use crate::clock::Clock;
 use crate::domain::digest;
 use crate::domain::event::Body;
 use crate::error::{Error, Result};
-use crate::journal::{self, Backend, Journal};
+use crate::state::{Backend, Journal};
 
 /// A backend for a state location: `s3://BUCKET/PREFIX`, or a local directory (sled), which
 /// `create` allows to be made when it is not there yet.
 pub fn backend(url: &str, clock: Arc<dyn Clock>, create: bool) -> Result<Arc<dyn Backend>> {
     if url.starts_with("s3://") {
-        Ok(Arc::new(crate::s3state::S3::connect(url, clock)?))
+        Ok(Arc::new(crate::state::s3::S3::connect(url, clock)?))
     } else if create {
-        Ok(Arc::new(crate::store::Sled::new(PathBuf::from(url))))
+        Ok(Arc::new(crate::state::sled::Sled::new(PathBuf::from(url))))
     } else {
-        Ok(Arc::new(crate::store::Sled::existing(PathBuf::from(url))))
+        Ok(Arc::new(crate::state::sled::Sled::existing(PathBuf::from(url))))
     }
 }
 
@@ -41,7 +41,7 @@ pub struct Copied {
 }
 
 struct Contents {
-    meta: journal::RunbookMeta,
+    meta: crate::state::RunbookMeta,
     events: Vec<crate::domain::event::Event>,
     plans: Vec<(u32, crate::domain::plan::Plan)>,
     exchanges: Vec<serde_json::Value>,

@@ -58,7 +58,7 @@ fn act(
         let bodies: Vec<Body> = env.policy_change(&l.view).into_iter().chain([body]).collect();
         match env.append(j.as_mut(), &l.meta.name, l.view.next_seq(), bodies) {
             Ok(mut events) => return events.pop().ok_or_else(|| Error::Refused("nothing was recorded".into())),
-            Err(Error::Journal(crate::journal::Error::Conflict { .. })) if tries < CONFLICT_RETRIES => tries += 1,
+            Err(Error::Journal(crate::state::Error::Conflict { .. })) if tries < CONFLICT_RETRIES => tries += 1,
             Err(e) => return Err(e),
         }
     }
@@ -121,7 +121,7 @@ pub fn answer(
                 let e = events.pop().ok_or_else(|| Error::Refused("nothing was recorded".into()))?;
                 return Ok((e, q.clone()));
             }
-            Err(Error::Journal(crate::journal::Error::Conflict { .. })) if tries < CONFLICT_RETRIES => tries += 1,
+            Err(Error::Journal(crate::state::Error::Conflict { .. })) if tries < CONFLICT_RETRIES => tries += 1,
             Err(e) => return Err(e),
         }
     }

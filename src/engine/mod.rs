@@ -41,7 +41,7 @@ use crate::domain::runbook::RunbookView;
 use crate::domain::{validate, verdict};
 use crate::executor::{Ctx, Executor, Registry};
 use crate::exit;
-use crate::journal::{self, Backend, Journal, RunbookMeta};
+use crate::state::{Backend, Journal, RunbookMeta};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -130,7 +130,7 @@ pub struct Ran {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
-    Journal(#[from] journal::Error),
+    Journal(#[from] crate::state::Error),
     #[error("runbook `{runbook}` has no recorded plan version {version}")]
     NoPlan { runbook: String, version: u32 },
 }
@@ -312,7 +312,7 @@ impl<'a> Engine<'a> {
         let Parts { backend, executors, clock, reporter, notifier, progress, actor, as_name, policy } = parts;
         let clock = clock.clone();
         let session = backend.open()?;
-        let view = journal::project(session.as_ref(), &meta.name)?;
+        let view = crate::state::project(session.as_ref(), &meta.name)?;
         let snapshot_seq = view.last_seq;
         let plan = load_plan(session.as_ref(), &meta.name, view.version)?;
         let mut e = Engine {
@@ -418,7 +418,7 @@ impl<'a> Engine<'a> {
             at: rfc3339(self.clock.now_ms()),
             actor: self.actor.to_string(),
             as_name: self.as_name.map(str::to_string),
-            host: crate::journal::host().into(),
+            host: crate::state::host().into(),
             body,
         }
     }
@@ -639,11 +639,11 @@ impl<'a> Engine<'a> {
                     }
                     return Ok(());
                 }
-                Err(Error::Journal(journal::Error::Conflict { .. })) => self.reload()?,
+                Err(Error::Journal(crate::state::Error::Conflict { .. })) => self.reload()?,
                 Err(e) => return Err(e),
             }
         }
-        Err(Error::Journal(journal::Error::Backend {
+        Err(Error::Journal(crate::state::Error::Backend {
             path: self.backend.describe(),
             detail: format!("runbook `{}` kept moving under this run; run it again", self.meta.name),
         }))
@@ -728,7 +728,7 @@ impl<'a> Engine<'a> {
     fn reload(&mut self) -> Result<()> {
         let name = self.meta.name.clone();
         let s = self.session()?;
-        let view = journal::project(s.as_ref(), &name)?;
+        let view = crate::state::project(s.as_ref(), &name)?;
         let plan = load_plan(s.as_ref(), &name, view.version)?;
         self.view = view;
         self.plan = Indexed::new(plan);

@@ -15,7 +15,8 @@ use crate::clock::Clock;
 use crate::domain::lifecycle::{Outcome, Preview};
 use crate::domain::notify::Notice;
 use crate::executor::{self, Executor, Registry};
-use crate::journal::{Backend, Memory, RunbookMeta};
+use crate::state::memory::Memory;
+use crate::state::{Backend, RunbookMeta};
 
 /// Time from tokio's clock, so paused time moves it.
 struct TokioClock {

@@ -263,7 +263,13 @@ impl Provider for OpenAi {
                         Mode::Typed | Mode::Schema => Mode::Tool,
                         _ => Mode::Plain,
                     };
-                    tracing::warn!("{} refused {} ({}); asking with {}", self.base_url, mode.name(), describe(&e), next.name());
+                    tracing::warn!(
+                        "{} refused {} ({}); asking with {}",
+                        self.base_url,
+                        mode.name(),
+                        describe(&e),
+                        next.name()
+                    );
                     *self.mode.lock().unwrap() = next;
                 }
                 Err(e) => {

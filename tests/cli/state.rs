@@ -41,6 +41,20 @@ pub fn bucket() -> String {
     name
 }
 
+/// The S3 backend passes the conformance suite sled passes (appends conditional across
+/// processes, plan versions, snapshots, cache and audit, durability, the run lease), against
+/// moto's S3.
+#[test]
+fn s3_passes_the_state_conformance_suite() {
+    let url = format!("s3://{}/conformance", bucket());
+    let clock: Arc<dyn flow::clock::Clock> = Arc::new(flow::clock::Shifted::system());
+    let open = || -> Box<dyn flow::state::Backend> {
+        let conf = crate::support::moto_conf("eu-west-1");
+        Box::new(flow::state::s3::S3::with_config(&url, Some(conf), clock.clone()).expect("the S3 backend"))
+    };
+    flow::state::conformance::check(&open, "s3");
+}
+
 /// A working directory whose state is `s3://BUCKET/team`.
 pub fn on(bucket: &str, endpoint: &str) -> Project {
     let p = Project::new();
@@ -380,8 +394,8 @@ fn export_and_import_keep_the_whole_history() {
 #[test]
 fn two_writers_at_one_sequence_number_one_wins() {
     use flow::domain::event::{Body, Event};
-    use flow::journal::{Backend, Error};
-    use flow::s3state::S3;
+    use flow::state::s3::S3;
+    use flow::state::{Backend, Error};
 
     let b = bucket();
     let conf = aws_config::SdkConfig::builder()

@@ -1,5 +1,5 @@
 //! The local state store: sled on disk, one directory (`state/` by default), behind the
-//! [`crate::journal`] traits.
+//! [`crate::state`] traits.
 //!
 //! Layout: tree `runbooks` (name -> [`RunbookMeta`]), per runbook a tree `journal/<name>`
 //! (big-endian seq -> [`Event`], append-only), a tree `plans/<name>` (big-endian version ->
@@ -28,7 +28,7 @@ use serde_json::Value;
 use crate::domain::event::Event;
 use crate::domain::plan::Plan;
 use crate::domain::runbook::RunbookView;
-use crate::journal::{check_append, Backend, Error, Journal, RunLock, RunbookMeta, Snapshot};
+use crate::state::{check_append, Backend, Error, Journal, RunLock, RunbookMeta, Snapshot};
 
 /// The sled backend rooted at a directory.
 pub struct Sled {
@@ -345,34 +345,11 @@ impl Backend for Sled {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::event::Body;
-
-    fn ev(seq: u64) -> Event {
-        Event {
-            seq,
-            at: "t".into(),
-            actor: "a".into(),
-            as_name: None,
-            host: String::new(),
-            body: Body::RunStarted { pid: 1 },
-        }
-    }
 
     #[test]
-    fn appends_are_conditional_and_scans_start_where_asked() {
+    fn sled_passes_the_conformance_suite() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Sled::new(dir.path());
-        {
-            let mut j = s.open().unwrap();
-            j.append("rb", &[ev(1), ev(2), ev(3)]).unwrap();
-            assert!(matches!(j.append("rb", &[ev(3)]), Err(Error::Conflict { expected: 3, found: 4, .. })));
-            assert_eq!(j.events_after("rb", 1).unwrap().iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 3]);
-            let view = RunbookView::from_events(&j.events_after("rb", 0).unwrap());
-            j.put_snapshot("rb", &view).unwrap();
-        }
-        let j = s.open().unwrap();
-        assert_eq!(j.snapshot("rb").unwrap().map(|v| v.last_seq), Some(3));
-        assert!(!j.contended());
+        crate::state::conformance::check(&|| Box::new(Sled::new(dir.path())), "sled");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Shared team state on S3 (`--state s3://BUCKET/PREFIX`), behind the [`crate::journal`]
+//! Shared team state on S3 (`--state s3://BUCKET/PREFIX`), behind the [`crate::state`]
 //! traits, with S3's conditional writes doing what sled's store lock does locally.
 //!
 //! Layout under the prefix, per runbook `runbooks/<name>/`: `meta.json`, `plans/<version>.json`
@@ -36,7 +36,7 @@ use crate::clock::Clock;
 use crate::domain::event::Event;
 use crate::domain::plan::Plan;
 use crate::domain::runbook::RunbookView;
-use crate::journal::{check_append, Backend, Error, Journal, RunLock, RunbookMeta, Snapshot};
+use crate::state::{check_append, Backend, Error, Journal, RunLock, RunbookMeta, Snapshot};
 
 /// How long a lease lasts without renewal (`FLOW_LEASE_S`, default 60 s); it is renewed every
 /// third of that while its run works.
@@ -80,7 +80,7 @@ pub fn parse_url(url: &str) -> Option<(String, String)> {
 
 /// Who holds a lease, for messages: user@host (process id).
 pub fn holder(actor: &str) -> String {
-    format!("{actor}@{} (pid {})", crate::journal::host(), std::process::id())
+    format!("{actor}@{} (pid {})", crate::state::host(), std::process::id())
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
