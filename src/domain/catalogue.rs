@@ -807,26 +807,52 @@ pub struct FailoverDrillParams {
     pub alarm_prefix: Option<Input<String>>,
 }
 
+/// How a failover drill injects its fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// `inject`: a shell command.
+    Command,
+    /// `fis_template`: an AWS FIS experiment.
+    Fis,
+    /// `zonal_shift_resource`: an ARC zonal shift away from `away_from`.
+    ZonalShift,
+}
+
+impl Fault {
+    /// As the evidence records it (`"how"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::Command => "command",
+            Fault::Fis => "fis",
+            Fault::ZonalShift => "zonal_shift",
+        }
+    }
+}
+
 impl FailoverDrillParams {
     /// How the fault is injected: exactly one of the three.
-    pub fn fault(&self) -> Result<&'static str, ParamsError> {
+    pub fn fault(&self) -> Result<Fault, ParamsError> {
         let set = [
-            ("command", self.inject.is_some()),
-            ("fis", self.fis_template.is_some()),
-            ("zonal_shift", self.zonal_shift_resource.is_some()),
+            (Fault::Command, self.inject.is_some()),
+            (Fault::Fis, self.fis_template.is_some()),
+            (Fault::ZonalShift, self.zonal_shift_resource.is_some()),
         ];
-        let chosen: Vec<&str> = set.iter().filter(|(_, on)| *on).map(|(n, _)| *n).collect();
+        let chosen: Vec<Fault> = set.iter().filter(|(_, on)| *on).map(|(f, _)| *f).collect();
         match chosen[..] {
             [one] => Ok(one),
             [] => Err("give the fault: `inject` (a command), `fis_template` or `zonal_shift_resource`".into()),
-            _ => Err(format!("give one fault, not {}", chosen.join(" and ")).into()),
+            _ => Err(format!(
+                "give one fault, not {}",
+                chosen.iter().map(|f| f.name()).collect::<Vec<_>>().join(" and ")
+            )
+            .into()),
         }
     }
 }
 
 impl Check for FailoverDrillParams {
     fn check(&self) -> Result<(), ParamsError> {
-        if self.fault()? == "zonal_shift" && self.away_from.is_none() {
+        if self.fault()? == Fault::ZonalShift && self.away_from.is_none() {
             return Err("a zonal shift needs `away_from`, the AZ id to move traffic away from".into());
         }
         if self.duration_s == 0 {

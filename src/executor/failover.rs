@@ -25,7 +25,7 @@ use serde_json::{json, Map, Value};
 use super::watch::Watch;
 use super::{obj, typed, Ctx, Error, Executor, Outcome, Preview, Result};
 use crate::aws::{self, Aws, ARC_ZONAL_SHIFT, FIS};
-use crate::domain::catalogue::{FailoverDrillParams, DRILL_INTERVAL_MS, PROBE_TIMEOUT_MS};
+use crate::domain::catalogue::{FailoverDrillParams, Fault, DRILL_INTERVAL_MS, PROBE_TIMEOUT_MS};
 use crate::domain::requirement::{fmt_num, Kind};
 use crate::domain::{digest, drill, metric};
 
@@ -93,11 +93,18 @@ impl Clients {
     }
 }
 
-/// The fault, as it was started.
-enum Running {
+/// The fault, ready to start: an AWS one with its clients.
+enum Armed {
+    Command,
+    Fis(Clients),
+    Shift(Clients),
+}
+
+/// The fault, as it was started (an AWS one with the clients that started it).
+enum Running<'a> {
     Command(tokio::process::Child),
-    Fis { id: String },
-    Shift { id: String },
+    Fis { id: String, c: &'a Clients },
+    Shift { id: String, c: &'a Clients },
 }
 
 async fn fis_template_text(c: &Clients, id: &str) -> Result<(String, Vec<String>)> {
@@ -359,7 +366,17 @@ impl FailoverDrill {
     async fn drill(&self, ctx: &Ctx, params: &Map<String, Value>, token: &str) -> Result<Outcome> {
         let d = plan(ctx, params)?;
         let how = d.p.fault().map_err(|e| Error::Params(e.to_string()))?;
-        let clients = if how == "command" { None } else { Some(Clients::new(ctx, &d.p).await?) };
+        // The AWS clients are made before any probe: a missing region or credentials stop the
+        // drill before it starts.
+        let armed = match how {
+            Fault::Command => Armed::Command,
+            Fault::Fis => Armed::Fis(Clients::new(ctx, &d.p).await?),
+            Fault::ZonalShift => Armed::Shift(Clients::new(ctx, &d.p).await?),
+        };
+        let clients = match &armed {
+            Armed::Command => None,
+            Armed::Fis(c) | Armed::Shift(c) => Some(c),
+        };
         let aws_tok = aws_token(token);
 
         let watch = Watch::start(&d.endpoint, d.interval, d.timeout)?;
@@ -391,9 +408,9 @@ impl FailoverDrill {
                 crate::load::run(s, Arc::new(|_, _| {})).await
             })
         });
-        let mut fault = json!({"how": how, "started_ms": fault_at});
-        let mut running = match how {
-            "command" => {
+        let mut fault = json!({"how": how.name(), "started_ms": fault_at});
+        let mut running = match &armed {
+            Armed::Command => {
                 let run = d.p.inject.clone().unwrap_or_default();
                 fault["command"] = json!(run);
                 match super::command::shell(ctx, &run, token).kill_on_drop(true).spawn() {
@@ -404,8 +421,7 @@ impl FailoverDrill {
                     }
                 }
             }
-            "fis" => {
-                let c = clients.as_ref().expect("fis has clients");
+            Armed::Fis(c) => {
                 let template = d.p.fis_template.as_ref().map(|t| t.get().cloned()).transpose()?.unwrap_or_default();
                 let started = c
                     .fis()
@@ -424,7 +440,7 @@ impl FailoverDrill {
                         let id = out.experiment.and_then(|e| e.id).unwrap_or_default();
                         fault["experiment"] = json!(id);
                         fault["template"] = json!(template);
-                        Running::Fis { id }
+                        Running::Fis { id, c }
                     }
                     Err(e) => {
                         let _ = watch.stop().await;
@@ -432,8 +448,7 @@ impl FailoverDrill {
                     }
                 }
             }
-            _ => {
-                let c = clients.as_ref().expect("zonal shift has clients");
+            Armed::Shift(c) => {
                 let resource =
                     d.p.zonal_shift_resource.as_ref().map(|t| t.get().cloned()).transpose()?.unwrap_or_default();
                 let away = d.p.away_from.as_ref().map(|t| t.get().cloned()).transpose()?.unwrap_or_default();
@@ -452,7 +467,7 @@ impl FailoverDrill {
                         fault["zonal_shift"] = json!(out.zonal_shift_id());
                         fault["away_from"] = json!(away);
                         fault["resource"] = json!(resource);
-                        Running::Shift { id: out.zonal_shift_id().to_string() }
+                        Running::Shift { id: out.zonal_shift_id().to_string(), c }
                     }
                     Err(e) => {
                         let _ = watch.stop().await;
@@ -485,8 +500,7 @@ impl FailoverDrill {
                             fault_result = json!({"stopped": "the fault command outlasted the drill by an hour"});
                         }
                     }
-                    Running::Fis { id } => {
-                        let c = clients.as_ref().expect("fis has clients");
+                    Running::Fis { id, c } => {
                         let status = fis_status(c, id).await?;
                         if fis_terminal(&status) {
                             fault_end = Some(now);
@@ -497,9 +511,8 @@ impl FailoverDrill {
                             fault_result = json!({"status": "stopped by flow: it outlasted the drill by an hour"});
                         }
                     }
-                    Running::Shift { id } => {
+                    Running::Shift { id, c } => {
                         if now >= window_end {
-                            let c = clients.as_ref().expect("shift has clients");
                             cancel_shift(c, id).await?;
                             fault_end = Some(now);
                             fault_result = json!({"cancelled": true});
@@ -509,9 +522,10 @@ impl FailoverDrill {
             }
             let so_far = drill::failover(&watch.so_far(), fault_at, now);
             shown.say(&format!(
-                "{:.1}/{} s after the fault ({how}): service {}, longest outage so far {} s",
+                "{:.1}/{} s after the fault ({}): service {}, longest outage so far {} s",
                 now.saturating_sub(fault_at) as f64 / 1000.0,
                 d.duration.as_secs(),
+                how.name(),
                 if so_far.outages.last().is_some_and(|o| o.end_ms.is_none()) { "DOWN" } else { "up" },
                 fmt_num(so_far.downtime_s)
             ));
@@ -528,10 +542,7 @@ impl FailoverDrill {
             Some(prefix) => {
                 let prefix = prefix.get()?.clone();
                 let template = fault.get("template").and_then(Value::as_str).map(str::to_string);
-                Some(
-                    alarms_during(ctx, &d, clients.as_ref(), &prefix, template.as_deref(), fault_wall_ms, a.downtime_s)
-                        .await,
-                )
+                Some(alarms_during(ctx, &d, clients, &prefix, template.as_deref(), fault_wall_ms, a.downtime_s).await)
             }
             None => None,
         };
@@ -586,12 +597,12 @@ impl Executor for FailoverDrill {
         let d = plan(ctx, params)?;
         let how = d.p.fault().map_err(|e| Error::Params(e.to_string()))?;
         let mut a = match how {
-            "command" => format!(
+            Fault::Command => format!(
                 "inject a fault by running:\n  $ {}\n{}",
                 d.p.inject.clone().unwrap_or_default(),
                 d.p.recover.as_ref().map(|r| format!("and afterwards, to undo it:\n  $ {r}\n")).unwrap_or_default()
             ),
-            "fis" => {
+            Fault::Fis => {
                 let c = Clients::new(ctx, &d.p).await?;
                 let template = d.p.fis_template.as_ref().map(|t| t.get().cloned()).transpose()?.unwrap_or_default();
                 let (role, lines) = fis_template_text(&c, &template).await?;
@@ -608,7 +619,7 @@ impl Executor for FailoverDrill {
                 }
                 a
             }
-            _ => {
+            Fault::ZonalShift => {
                 let c = Clients::new(ctx, &d.p).await?;
                 let resource =
                     d.p.zonal_shift_resource.as_ref().map(|t| t.get().cloned()).transpose()?.unwrap_or_default();
@@ -671,8 +682,8 @@ impl Executor for FailoverDrill {
         };
         match how {
             // A command cannot be looked up: a person decides.
-            "command" => Ok(None),
-            "fis" => {
+            Fault::Command => Ok(None),
+            Fault::Fis => {
                 let c = Clients::new(ctx, &d.p).await?;
                 let template = d.p.fis_template.as_ref().map(|t| t.get().cloned()).transpose()?.unwrap_or_default();
                 match fis_started(&c, &template, &aws_tok).await? {
@@ -693,7 +704,7 @@ impl Executor for FailoverDrill {
                     None => self.drill(ctx, params, token).await.map(Some),
                 }
             }
-            _ => {
+            Fault::ZonalShift => {
                 let c = Clients::new(ctx, &d.p).await?;
                 let resource =
                     d.p.zonal_shift_resource.as_ref().map(|t| t.get().cloned()).transpose()?.unwrap_or_default();
