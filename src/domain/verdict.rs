@@ -488,4 +488,73 @@ mod tests {
             [SkippedFailure { step: "drill".into(), error: "boom".into(), skipped: "skipped by ana: later".into() }]
         );
     }
+
+    /// Each way a requirement gets its verdict: pass and fail on figures (a number, a yes/no),
+    /// fail when any covering step misses, monitoring for uptime no drill measures, unverified
+    /// with the reason (no step covers it, the step failed or has not run).
+    #[test]
+    fn verdict_table() {
+        let text = "- RTO 2 hours\n- RPO 10 minutes\n- 99.9% availability\n- survive the loss of one Availability Zone\n- p99 latency under 1 s\n";
+        let spec = crate::domain::spec::parse("r.md", text).unwrap();
+        let mut p = Plan::of("rb", vec![], spec.requirements);
+        let step = |id: &str, kind: &str, covers: &[&str]| Step {
+            id: id.into(),
+            kind: kind.into(),
+            description: String::new(),
+            needs: vec![],
+            covers: covers.iter().map(|s| s.to_string()).collect(),
+            gate: true,
+            params: Map::new(),
+        };
+        p.steps = vec![
+            step("drill", "restore_drill", &["req-1", "req-2"]),
+            step("drill-2", "restore_drill", &["req-1"]),
+            step("failover", "failover_drill", &["req-4"]),
+        ];
+        let ev = |v: Value| v.as_object().unwrap().clone();
+        let happened = view(vec![
+            Body::Succeeded {
+                step: "drill".into(),
+                outputs: Map::new(),
+                evidence: ev(json!({"rto_s": 3600.0, "rpo_s": 60.0})),
+            },
+            Body::Succeeded { step: "drill-2".into(), outputs: Map::new(), evidence: ev(json!({"rto_s": 9000.0})) },
+            Body::Failed {
+                step: "failover".into(),
+                error: "the probe endpoint did not answer\nsecond line".into(),
+                interrupted: false,
+            },
+        ]);
+        let v = verdicts(&p, &happened);
+        let got: Vec<(&str, &str, Option<&str>)> =
+            v.iter().map(|v| (v.id.as_str(), v.verdict.as_str(), v.why.as_deref())).collect();
+        assert_eq!(
+            got,
+            [
+                ("req-1", "fail", Some("RTO 2 h 30 min misses the target <= 2 h (drill-2)")),
+                ("req-2", "pass", None),
+                ("req-3", "monitoring", None),
+                ("req-4", "unverified", Some("step `failover` failed: the probe endpoint did not answer")),
+                ("req-5", "unverified", Some("no step of the plan verifies it")),
+            ]
+        );
+        assert_eq!(
+            v[0].evidence.iter().map(|m| m.pass).collect::<Vec<_>>(),
+            [true, false],
+            "each step's figure judged"
+        );
+
+        // A yes/no figure: the drill tolerated the loss of the AZ.
+        let tolerated = view(vec![Body::Succeeded {
+            step: "failover".into(),
+            outputs: Map::new(),
+            evidence: ev(json!({"az_failure_tolerated": true})),
+        }]);
+        let v = verdicts(&p, &tolerated);
+        assert_eq!((v[3].verdict.as_str(), v[3].evidence[0].value), ("pass", 1.0));
+        assert_eq!(
+            v[0].why.as_deref(),
+            Some("step `drill` has not run yet (ready); step `drill-2` has not run yet (ready)")
+        );
+    }
 }
