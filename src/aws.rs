@@ -117,6 +117,13 @@ impl Aws {
     }
 }
 
+/// `s3://bucket/prefix` -> (bucket, prefix without slashes at its ends).
+pub fn parse_s3_url(url: &str) -> Option<(String, String)> {
+    let rest = url.strip_prefix("s3://")?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    (!bucket.is_empty()).then(|| (bucket.to_string(), prefix.trim_matches('/').to_string()))
+}
+
 /// An error and its sources, each in its own words, joined by ": " (a source that only repeats
 /// what its parent said is left out). Never a `Debug` dump.
 pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
@@ -177,6 +184,14 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn s3_urls() {
+        assert_eq!(parse_s3_url("s3://team-state/flow/prod/"), Some(("team-state".into(), "flow/prod".into())));
+        assert_eq!(parse_s3_url("s3://team-state"), Some(("team-state".into(), String::new())));
+        assert_eq!(parse_s3_url("s3:///x"), None);
+        assert_eq!(parse_s3_url("state"), None);
+    }
 
     #[test]
     fn answers_are_quoted_short_and_on_one_line() {

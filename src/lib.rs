@@ -44,3 +44,70 @@ pub mod report;
 pub mod state;
 pub mod webhook;
 pub mod workflow;
+
+/// Every arrow points down: a layer never names a layer above it (tests at the end of a file,
+/// after `#[cfg(test)]`, may use anything; so may doc comments).
+#[cfg(test)]
+mod layers {
+    use std::path::Path;
+
+    const FRONT: [&str; 3] = ["app", "cli", "mcp"];
+
+    /// (layer, what it must not name besides the front ends)
+    const RULES: [(&str, &[&str]); 8] = [
+        (
+            "domain",
+            &[
+                "engine", "executor", "planner", "load", "state", "report", "aws", "webhook", "workflow", "config",
+                "progress",
+            ],
+        ),
+        ("aws", &["engine", "executor", "planner", "load", "state", "report"]),
+        ("state", &["engine", "executor", "planner", "load", "report"]),
+        ("load", &["engine", "executor", "planner", "state", "report"]),
+        ("report", &["engine", "executor", "planner", "state"]),
+        ("planner", &["engine", "executor", "state", "report"]),
+        ("executor", &["engine", "state", "report"]),
+        ("engine", &["report"]),
+    ];
+
+    fn files(p: &Path, out: &mut Vec<std::path::PathBuf>) {
+        if p.is_dir() {
+            for e in std::fs::read_dir(p).unwrap() {
+                files(&e.unwrap().path(), out);
+            }
+        } else if p.is_file() && p.extension().is_some_and(|e| e == "rs") {
+            out.push(p.to_path_buf());
+        }
+    }
+
+    #[test]
+    fn no_layer_names_one_above_it() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut wrong = Vec::new();
+        for (layer, above) in RULES {
+            let mut found = Vec::new();
+            files(&src.join(layer), &mut found);
+            files(&src.join(format!("{layer}.rs")), &mut found);
+            assert!(!found.is_empty(), "no files for layer {layer}");
+            for f in found {
+                let text = std::fs::read_to_string(&f).unwrap();
+                let code = text.split("#[cfg(test)]").next().unwrap_or("");
+                for (n, line) in code.lines().enumerate() {
+                    if line.trim_start().starts_with("//") {
+                        continue;
+                    }
+                    for up in FRONT.iter().chain(above.iter()) {
+                        if line.contains(&format!("crate::{up}::"))
+                            || line.contains(&format!("crate::{up}}}"))
+                            || line.contains(&format!("crate::{{{up}"))
+                        {
+                            wrong.push(format!("{}:{}: {layer} names {up}: {}", f.display(), n + 1, line.trim()));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(wrong.is_empty(), "arrows back up:\n{}", wrong.join("\n"));
+    }
+}

@@ -71,12 +71,7 @@ pub struct S3 {
     inner: Arc<Inner>,
 }
 
-/// `s3://bucket/prefix` -> (bucket, prefix without slashes at its ends).
-pub fn parse_url(url: &str) -> Option<(String, String)> {
-    let rest = url.strip_prefix("s3://")?;
-    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-    (!bucket.is_empty()).then(|| (bucket.to_string(), prefix.trim_matches('/').to_string()))
-}
+use crate::aws::parse_s3_url as parse_url;
 
 /// Who holds a lease, for messages: user@host (process id).
 pub fn holder(actor: &str) -> String {
@@ -606,18 +601,5 @@ impl Backend for S3 {
             .get::<Lease>(&S3::lease_key(runbook))?
             .filter(|l| l.expires_ms > now)
             .map(|l| format!("{} until {}", l.holder, crate::clock::rfc3339(l.expires_ms))))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls() {
-        assert_eq!(parse_url("s3://team-state/flow/prod/"), Some(("team-state".into(), "flow/prod".into())));
-        assert_eq!(parse_url("s3://team-state"), Some(("team-state".into(), String::new())));
-        assert_eq!(parse_url("s3:///x"), None);
-        assert_eq!(parse_url("state"), None);
     }
 }

@@ -18,7 +18,7 @@ impl Place {
     pub async fn open(at: &str) -> Result<Place, String> {
         if at.starts_with("s3://") {
             let (bucket, prefix) =
-                crate::state::s3::parse_url(at).ok_or_else(|| format!("`{at}`: expected s3://BUCKET/PREFIX"))?;
+                crate::aws::parse_s3_url(at).ok_or_else(|| format!("`{at}`: expected s3://BUCKET/PREFIX"))?;
             let aws = crate::aws::config(None, &Default::default()).await.map_err(|e| format!("`{at}`: {e}"))?;
             let conf = aws_sdk_s3::config::Builder::from(&aws.conf).force_path_style(true).build();
             return Ok(Place::S3 { client: Client::from_conf(conf), bucket, prefix });
