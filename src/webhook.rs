@@ -16,6 +16,16 @@ use crate::engine::Notifier;
 pub const ATTEMPTS: u32 = 3;
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Why a webhook cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The URL (shown as scheme and host only) cannot be a webhook's.
+    #[error("webhook URL {url}: {why}")]
+    BadUrl { url: String, why: String },
+    #[error("HTTP client: {0}")]
+    Client(String),
+}
+
 pub struct Webhook {
     url: String,
     /// How it is named wherever people read: a given name, or the URL's scheme and host.
@@ -33,12 +43,13 @@ pub fn redacted(url: &str) -> String {
 
 impl Webhook {
     /// `name`: what to call it in messages (default: the URL's scheme and host).
-    pub fn new(url: &str, name: Option<&str>) -> Result<Webhook, String> {
-        let parsed: url::Url = url.parse().map_err(|e| format!("webhook URL {}: {e}", redacted(url)))?;
+    pub fn new(url: &str, name: Option<&str>) -> Result<Webhook, Error> {
+        let bad = |why: String| Error::BadUrl { url: redacted(url), why };
+        let parsed: url::Url = url.parse().map_err(|e: url::ParseError| bad(e.to_string()))?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(format!("webhook URL {}: expected http:// or https://", redacted(url)));
+            return Err(bad("expected http:// or https://".into()));
         }
-        let client = reqwest::Client::builder().timeout(TIMEOUT).build().map_err(|e| format!("HTTP client: {e}"))?;
+        let client = reqwest::Client::builder().timeout(TIMEOUT).build().map_err(|e| Error::Client(e.to_string()))?;
         let shown = name.map(|n| format!("webhook `{n}`")).unwrap_or_else(|| redacted(url));
         Ok(Webhook { url: url.into(), shown, client })
     }
@@ -90,7 +101,7 @@ mod tests {
     fn the_url_is_never_shown() {
         let url = "https://hooks.slack.com/services/T000/B000/XXXXSECRET";
         assert_eq!(super::redacted(url), "https://hooks.slack.com/…");
-        let e = super::Webhook::new("ftp://hooks.example/services/SECRET", None).err().unwrap();
+        let e = super::Webhook::new("ftp://hooks.example/services/SECRET", None).err().unwrap().to_string();
         assert!(!e.contains("SECRET"), "{e}");
     }
 }

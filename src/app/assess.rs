@@ -68,5 +68,5 @@ pub async fn target(env: &Env, runbook: Option<&str>, region: Option<&str>) -> R
         }
         _ => None,
     };
-    crate::domain::network::target(&plan, running.as_ref()).map_err(Error::Refused)
+    crate::domain::network::target(&plan, running.as_ref()).map_err(|e| Error::Refused(e.to_string()))
 }

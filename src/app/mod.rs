@@ -271,7 +271,7 @@ fn checked_plan(meta: &RunbookMeta, bytes: &[u8]) -> Result<Plan> {
     }
     let violations = validate::validate(&plan);
     if !violations.is_empty() {
-        return Err(validate::Invalid { source: meta.workflow.display().to_string(), violations }.into());
+        return Err(validate::Invalid { of: meta.workflow.display().to_string(), violations }.into());
     }
     Ok(plan)
 }

@@ -247,7 +247,7 @@ pub async fn plan(env: &Env, path: &Path, workflows: &Path, how: &How) -> Result
     let violations = validate::validate(&plan);
     if !violations.is_empty() {
         return Err(
-            validate::Invalid { source: format!("from the {} planner for {shown}", plan.planner), violations }.into()
+            validate::Invalid { of: format!("from the {} planner for {shown}", plan.planner), violations }.into()
         );
     }
     let wf_path: PathBuf = workflows.join(format!("{name}.toml"));
@@ -592,7 +592,7 @@ async fn llm_plan(
         }
         Err(planner::llm::Error::Provider(e)) => Err(Error::Planner(e)),
         Err(planner::llm::Error::Invalid { rounds, violations }) => Err(validate::Invalid {
-            source: format!(
+            of: format!(
                 "from {} {} after {rounds} repair round{} (nothing was recorded; `flow log --llm -r {name}` shows the exchanges)",
                 provider.name(),
                 provider.model(),

@@ -653,16 +653,19 @@ pub struct SpreadArgs {
 
 impl SpreadArgs {
     /// The spread these flags ask for, or what is missing or out of place, naming the flag.
-    pub fn spread(self, workers: usize) -> Result<crate::load::spread::Spread, String> {
+    pub fn spread(self, workers: usize) -> Result<crate::load::spread::Spread, crate::error::Error> {
+        use crate::error::Error::Usage;
         use crate::load::spread::{LoadRunner, Spread};
-        let need = |v: Option<String>, flag: &str| {
-            v.ok_or_else(|| format!("--runner {:?} needs {flag}", self.runner).to_lowercase())
-        };
+        let runner =
+            clap::ValueEnum::to_possible_value(&self.runner).map(|v| v.get_name().to_string()).unwrap_or_default();
+        let need = |v: Option<String>, flag: &str| v.ok_or_else(|| Usage(format!("--runner {runner} needs {flag}")));
         let ecs_set = self.ecs_cluster.is_some() || self.ecs_task_definition.is_some() || !self.ecs_subnets.is_empty();
         let k8s_set = self.k8s_image.is_some() || self.k8s_namespace.is_some() || self.kubeconfig.is_some();
         let runner = match self.runner {
             RunnerKind::Local if ecs_set || k8s_set => {
-                return Err("--ecs-* and --k8s-*/--kubeconfig flags need --runner ecs or --runner kubernetes".into())
+                return Err(Usage(
+                    "--ecs-* and --k8s-*/--kubeconfig flags need --runner ecs or --runner kubernetes".into(),
+                ))
             }
             RunnerKind::Local => LoadRunner::Local,
             RunnerKind::Ecs => LoadRunner::Ecs {
@@ -683,7 +686,7 @@ impl SpreadArgs {
         };
         let touched = self.place.is_some() || self.worker_lead.is_some() || self.runner != RunnerKind::Local;
         if workers == 1 && touched {
-            return Err("--runner, --place and --worker-lead spread a run over workers: add --workers N".into());
+            return Err(Usage("--runner, --place and --worker-lead spread a run over workers: add --workers N".into()));
         }
         let spread = Spread { workers, runner, place: self.place, lead: self.worker_lead };
         if workers > 1 {

@@ -291,7 +291,8 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
                 Options { wait, jobs, tick: Duration::from_millis(tick), keep_events: json, ..Options::default() };
             let (mut env, bars) = with_bars(env, json);
             if let Some((url, name)) = crate::config::webhook()? {
-                let hook = crate::webhook::Webhook::new(&url, name.as_deref()).map_err(Error::Config)?;
+                let hook =
+                    crate::webhook::Webhook::new(&url, name.as_deref()).map_err(|e| Error::Config(e.to_string()))?;
                 env.notifier = Some(Arc::new(hook));
             }
             let report = app::run::run(&env, rb, &opts, &Lines { quiet: json, bars }).await?;
@@ -323,7 +324,7 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
             spread,
             json,
         } => {
-            let spread = spread.spread(workers as usize).map_err(Error::Usage)?;
+            let spread = spread.spread(workers as usize)?;
             let mut ask = load::Ask::new(url, duration);
             ask.rate = rate;
             ask.connections = connections;
@@ -359,8 +360,9 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
         Command::Mcp => {
             let mut env = env.clone();
             if let Some((url, name)) = crate::config::webhook()? {
-                env.notifier =
-                    Some(Arc::new(crate::webhook::Webhook::new(&url, name.as_deref()).map_err(Error::Config)?));
+                env.notifier = Some(Arc::new(
+                    crate::webhook::Webhook::new(&url, name.as_deref()).map_err(|e| Error::Config(e.to_string()))?,
+                ));
             }
             crate::mcp::serve(env).await?;
             Ok(exit::OK)

@@ -101,19 +101,15 @@ fn schema<T: JsonSchema>() -> Value {
 }
 
 fn check<T: serde::de::DeserializeOwned + Check>(params: &Map<String, Value>) -> Result<(), ParamsError> {
-    typed::<T>(params).map_err(ParamsError)?.check()
+    typed::<T>(params)?.check()
 }
 
 /// Params as a kind's typed struct; a wrong type names the param it is in ("`duration_s`:
 /// invalid type: string \"sixty\", expected u64").
-pub fn typed<T: serde::de::DeserializeOwned>(params: &Map<String, Value>) -> Result<T, String> {
+pub fn typed<T: serde::de::DeserializeOwned>(params: &Map<String, Value>) -> Result<T, ParamsError> {
     serde_path_to_error::deserialize(Value::Object(params.clone())).map_err(|e| {
         let path = e.path().to_string();
-        if path == "." {
-            e.inner().to_string()
-        } else {
-            format!("`{path}`: {}", e.inner())
-        }
+        ParamsError(if path == "." { e.inner().to_string() } else { format!("`{path}`: {}", e.inner()) })
     })
 }
 
@@ -427,25 +423,25 @@ pub const MAX_RATE: f64 = 10_000_000.0;
 
 /// The one rule for a load test's arrival rate, for `flow loadtest` flags and `loadtest`
 /// params alike: a finite number above 0 and at most [`MAX_RATE`].
-pub fn check_rate(name: &str, rate: f64) -> Result<(), String> {
+pub fn check_rate(name: &str, rate: f64) -> Result<(), ParamsError> {
     if !rate.is_finite() {
-        return Err(format!("{name} {rate} is not a rate: give a finite number of requests per second"));
+        return Err(ParamsError(format!("{name} {rate} is not a rate: give a finite number of requests per second")));
     }
     if rate <= 0.0 {
-        return Err(format!("{name} must be greater than 0, got {rate}"));
+        return Err(ParamsError(format!("{name} must be greater than 0, got {rate}")));
     }
     if rate > MAX_RATE {
-        return Err(format!(
+        return Err(ParamsError(format!(
             "{name} {rate} req/s is more than the load generator can schedule (at most {} req/s, one request every 100 ns)",
             super::requirement::fmt_num(MAX_RATE)
-        ));
+        )));
     }
     Ok(())
 }
 
 fn rate(name: &str, v: &Input<f64>) -> Result<(), ParamsError> {
     match v {
-        Input::Value(x) => check_rate(&format!("`{name}`"), *x).map_err(ParamsError),
+        Input::Value(x) => check_rate(&format!("`{name}`"), *x),
         _ => Ok(()),
     }
 }
@@ -716,17 +712,17 @@ impl LoadRunner {
 
     /// Whether workers started this way can meet the coordinator at `place`: the ecs and
     /// kubernetes runners' workers run elsewhere and meet at an S3 prefix; ecs needs a subnet.
-    pub fn check(&self, place: Option<&str>) -> Result<(), String> {
+    pub fn check(&self, place: Option<&str>) -> Result<(), ParamsError> {
         let s3 = place.is_some_and(|p| p.starts_with("s3://"));
         match self {
             LoadRunner::Local => Ok(()),
             LoadRunner::Ecs { subnets, .. } if subnets.is_empty() => {
                 Err("the ecs runner needs at least one subnet (one per AZ spreads the load's source)".into())
             }
-            _ if !s3 => Err(format!(
+            _ if !s3 => Err(ParamsError(format!(
                 "the {} runner's workers meet the coordinator at an S3 prefix: give the place as s3://BUCKET/PREFIX",
                 self.name()
-            )),
+            ))),
             _ => Ok(()),
         }
     }

@@ -755,100 +755,43 @@ pub fn settle(runbook: &str, step: &str, v: &StepView, started: &Start, finished
 }
 
 /// Why an operator verb does not apply to a step. The app layer adds what would apply.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
-    NotWaitingForApproval {
-        step: String,
-        state: State,
-    },
-    AlreadyApproved {
-        step: String,
-        by: String,
-        at: String,
-    },
+    #[error("step `{step}` is not waiting for approval (it is {state})")]
+    NotWaitingForApproval { step: String, state: State },
+    #[error("step `{step}` is already approved by {by} at {at}; `flow run` carries it out")]
+    AlreadyApproved { step: String, by: String, at: String },
     /// This identity approved this artifact already: a second approval does not count twice.
-    AlreadyApprovedBy {
-        step: String,
-        by: String,
-        at: String,
-    },
+    #[error(
+        "{by} approved `{step}` already (at {at}); an approval counts once per person: the policy needs someone else"
+    )]
+    AlreadyApprovedBy { step: String, by: String, at: String },
     /// The approval policy does not let this identity approve this step.
-    NotAllowed {
-        step: String,
-        why: String,
-    },
+    #[error("{why}")]
+    NotAllowed { step: String, why: String },
     /// The preview recorded now is not the one whose digest the person gave.
-    NotWhatWasShown {
-        step: String,
-        given: String,
-        now: String,
-    },
-    BadDigest {
-        step: String,
-        given: String,
-    },
-    NoPreview {
-        step: String,
-    },
-    ParamsChanged {
-        step: String,
-    },
-    NotWaitingForDecision {
-        step: String,
-        state: State,
-    },
-    NotFailed {
-        step: String,
-        state: State,
-    },
-    AlreadyDone {
-        step: String,
-        state: State,
-    },
-    Running {
-        step: String,
-    },
-}
-
-impl fmt::Display for Refusal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Refusal::NotWaitingForApproval { step, state } => {
-                write!(f, "step `{step}` is not waiting for approval (it is {state})")
-            }
-            Refusal::AlreadyApproved { step, by, at } => {
-                write!(f, "step `{step}` is already approved by {by} at {at}; `flow run` carries it out")
-            }
-            Refusal::AlreadyApprovedBy { step, by, at } => write!(
-                f,
-                "{by} approved `{step}` already (at {at}); an approval counts once per person: the policy needs someone else"
-            ),
-            Refusal::NotAllowed { why, .. } => f.write_str(why),
-            Refusal::NotWhatWasShown { step, given, now } => write!(
-                f,
-                "step `{step}`: the preview recorded now ({now}) is not the one you reviewed ({given}); nothing was approved. \
+    #[error(
+        "step `{step}`: the preview recorded now ({now}) is not the one you reviewed ({given}); nothing was approved. \
                  Read it with `flow status`, then `flow approve {step} --digest {now}`"
-            ),
-            Refusal::BadDigest { step, given } => write!(
-                f,
-                "step `{step}`: `{given}` is not a digest: give at least {DIGEST_MIN} hex digits of the one `flow status` shows"
-            ),
-            Refusal::NoPreview { step } => write!(f, "step `{step}` has no recorded preview to approve"),
-            Refusal::ParamsChanged { step } => write!(
-                f,
-                "step `{step}`: its params changed since the preview was shown; run `flow run` to preview it again"
-            ),
-            Refusal::NotWaitingForDecision { step, state } => {
-                write!(f, "step `{step}` is not waiting for a decision (it is {state})")
-            }
-            Refusal::NotFailed { step, state } => write!(f, "step `{step}` has not failed (it is {state})"),
-            Refusal::AlreadyDone { step, state } => write!(f, "step `{step}` is already {state}"),
-            Refusal::Running { step } => write!(
-                f,
-                "step `{step}` is running; let `flow run` finish it (after a crash, `flow run` reconciles it first)"
-            ),
-        }
-    }
+    )]
+    NotWhatWasShown { step: String, given: String, now: String },
+    #[error(
+        "step `{step}`: `{given}` is not a digest: give at least {} hex digits of the one `flow status` shows",
+        DIGEST_MIN
+    )]
+    BadDigest { step: String, given: String },
+    #[error("step `{step}` has no recorded preview to approve")]
+    NoPreview { step: String },
+    #[error("step `{step}`: its params changed since the preview was shown; run `flow run` to preview it again")]
+    ParamsChanged { step: String },
+    #[error("step `{step}` is not waiting for a decision (it is {state})")]
+    NotWaitingForDecision { step: String, state: State },
+    #[error("step `{step}` has not failed (it is {state})")]
+    NotFailed { step: String, state: State },
+    #[error("step `{step}` is already {state}")]
+    AlreadyDone { step: String, state: State },
+    #[error("step `{step}` is running; let `flow run` finish it (after a crash, `flow run` reconciles it first)")]
+    Running { step: String },
 }
 
 /// How the person approving saw what they approve.

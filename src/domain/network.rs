@@ -217,16 +217,21 @@ pub fn builds_new_vpc(plan: &crate::domain::plan::Plan) -> bool {
     plan.steps.iter().any(|st| changeset_of(st, "templates/network.yaml"))
 }
 
+/// What a plan lacks for its target to be drawn.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct NoTarget(pub String);
+
 /// The setup the plan's change sets describe: what runs (when the plan starts from a running
 /// VPC) with the network change set's subnets and NAT gateways added, the Auto Scaling group
 /// in each private subnet the compute change set names, its load balancer across their AZs and
 /// the alarms stack. Resources the plan makes have ids starting `new-`. An error names what the
 /// plan lacks (no compute change set, or one whose network needs a reading of the VPC).
-pub fn target(plan: &crate::domain::plan::Plan, running: Option<&Setup>) -> Result<Setup, String> {
+pub fn target(plan: &crate::domain::plan::Plan, running: Option<&Setup>) -> Result<Setup, NoTarget> {
     use super::assess::{Instance, LoadBalancer, Vpc};
     use serde_json::Value;
     let compute = plan.steps.iter().find(|st| changeset_of(st, "templates/compute.yaml")).ok_or_else(|| {
-        format!("runbook `{}` has no compute change set (templates/compute.yaml) to draw", plan.runbook)
+        NoTarget(format!("runbook `{}` has no compute change set (templates/compute.yaml) to draw", plan.runbook))
     })?;
     let p = |st: &crate::domain::plan::Step, k: &str| st.params.get("parameters").and_then(|v| v.get(k)).cloned();
     let list = |v: Option<Value>| -> Vec<String> {
@@ -250,7 +255,10 @@ pub fn target(plan: &crate::domain::plan::Plan, running: Option<&Setup>) -> Resu
         private = add_network(&mut s, &azs, &list(p(net, "PublicSubnetCidrs")), &list(p(net, "PrivateSubnetCidrs")));
     } else {
         let r = running.ok_or_else(|| {
-            format!("runbook `{}` changes a running VPC: drawing its target needs that VPC read", plan.runbook)
+            NoTarget(format!(
+                "runbook `{}` changes a running VPC: drawing its target needs that VPC read",
+                plan.runbook
+            ))
         })?;
         s = r.clone();
         if let Some(net) = plan.steps.iter().find(|st| changeset_of(st, "templates/network-extend.yaml")) {
@@ -412,7 +420,7 @@ mod tests {
         let b = t.subnets.iter().find(|n| n.id == "new-private-2").unwrap();
         assert_eq!((b.az.as_str(), b.nat.as_deref()), ("eu-west-1b", Some("new-nat-2")));
         // Without the reading, it cannot be drawn.
-        assert!(target(&launch("10.0.0.0/26"), None).unwrap_err().contains("needs that VPC read"));
+        assert!(target(&launch("10.0.0.0/26"), None).unwrap_err().0.contains("needs that VPC read"));
     }
 
     #[test]

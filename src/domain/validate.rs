@@ -30,29 +30,18 @@ impl fmt::Display for Violation {
 }
 
 /// A plan that failed validation: every violation found.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("invalid plan {of} ({} problem{}):{}", .violations.len(), if .violations.len() == 1 { "" } else { "s" }, listed(.violations))]
 pub struct Invalid {
-    pub source: String,
+    /// Which plan: a workflow file, or what a planner answered.
+    pub of: String,
     pub violations: Vec<Violation>,
 }
 
-impl fmt::Display for Invalid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid plan {} ({} problem{}):",
-            self.source,
-            self.violations.len(),
-            if self.violations.len() == 1 { "" } else { "s" }
-        )?;
-        for v in &self.violations {
-            write!(f, "\n  - {v}")?;
-        }
-        Ok(())
-    }
+/// Each violation on a line of its own, under the headline.
+fn listed(violations: &[Violation]) -> String {
+    violations.iter().map(|v| format!("\n  - {v}")).collect()
 }
-
-impl std::error::Error for Invalid {}
 
 static STEP_ID: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9-]{0,62}$").expect("static pattern"));
 

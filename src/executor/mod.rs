@@ -156,7 +156,7 @@ impl Drop for Shown {
 
 /// Params as the kind's typed struct.
 pub(crate) fn typed<T: serde::de::DeserializeOwned>(params: &Map<String, Value>) -> Result<T> {
-    crate::domain::catalogue::typed(params).map_err(Error::Params)
+    crate::domain::catalogue::typed(params).map_err(|e| Error::Params(e.0))
 }
 
 pub(crate) fn obj(v: Value) -> Map<String, Value> {

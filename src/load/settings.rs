@@ -141,7 +141,7 @@ impl Settings {
             return Err(bad("the duration must be longer than 0".into()));
         }
         if let Some(r) = a.rate {
-            crate::domain::catalogue::check_rate("the rate", r).map_err(bad)?;
+            crate::domain::catalogue::check_rate("the rate", r).map_err(|e| bad(e.0))?;
         }
         if a.warmup >= a.duration {
             return Err(bad(format!(
@@ -209,7 +209,7 @@ pub fn parse_stage(s: &str) -> Result<(Duration, f64), Error> {
     let (d, r) = s.split_once(':').ok_or_else(|| bad("expected DURATION:RATE, such as 30s:1000".into()))?;
     let d = humantime::parse_duration(d.trim()).map_err(|e| bad(e.to_string()))?;
     let r: f64 = r.trim().parse().map_err(|_| bad(format!("`{r}` is not a rate")))?;
-    crate::domain::catalogue::check_rate("the rate", r).map_err(bad)?;
+    crate::domain::catalogue::check_rate("the rate", r).map_err(|e| bad(e.0))?;
     if d.is_zero() {
         return Err(bad("the duration must be longer than 0".into()));
     }

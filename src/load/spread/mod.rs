@@ -10,11 +10,11 @@
 //! percentiles come from merged histograms (the live line's too), never from averaging each
 //! worker's.
 
-pub mod ecs;
-pub mod kube;
-pub mod local;
-pub mod part;
-pub mod place;
+mod ecs;
+mod kube;
+mod local;
+mod part;
+mod place;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -66,8 +66,8 @@ impl Spread {
     }
 
     /// Whether the runner's workers can meet the coordinator at the place, before anything starts.
-    pub fn check(&self) -> Result<(), String> {
-        self.runner.check(self.place.as_deref())
+    pub fn check(&self) -> Result<(), Error> {
+        self.runner.check(self.place.as_deref()).map_err(|e| Error::Settings(e.0))
     }
 }
 
@@ -273,7 +273,7 @@ pub async fn coordinate(
     on_tick: Arc<dyn Fn(Duration, Live) + Send + Sync>,
 ) -> Result<super::Report, Error> {
     let gen = Error::Generator;
-    spread.check().map_err(Error::Settings)?;
+    spread.check()?;
     let n = spread.workers;
     let scratch = std::env::temp_dir().join(format!("flow-load-{}-{}", std::process::id(), crate::clock::system_ms()));
     let place = match &spread.place {
@@ -488,7 +488,7 @@ mod tests {
             container: None,
         };
         let mut s = Spread { workers: 2, runner: ecs, place: Some("s3://b/p".into()), lead: None };
-        assert!(s.check().unwrap_err().contains("at least one subnet"));
+        assert!(s.check().unwrap_err().to_string().contains("at least one subnet"));
         s.runner = LoadRunner::Kubernetes {
             image: "i".into(),
             namespace: None,
@@ -498,7 +498,7 @@ mod tests {
         };
         assert!(s.check().is_ok());
         s.place = Some("/tmp/x".into());
-        assert!(s.check().unwrap_err().contains("s3://BUCKET/PREFIX"));
+        assert!(s.check().unwrap_err().to_string().contains("s3://BUCKET/PREFIX"));
         assert!(Spread::local(2).check().is_ok());
     }
 }
