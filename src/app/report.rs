@@ -10,6 +10,7 @@ use super::{load, pick_runbook, Env};
 use crate::domain::catalogue::StepKind;
 use crate::domain::event::Event;
 use crate::domain::lifecycle::{Phase, State};
+use crate::domain::metric;
 use crate::domain::plan::Plan;
 use crate::domain::runbook::RunbookView;
 use crate::domain::verdict;
@@ -82,12 +83,12 @@ fn views(
             let series: Vec<Second> =
                 e.get("series").and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default();
             let percentiles = [
-                ("p50", "latency_p50_ms"),
-                ("p90", "latency_p90_ms"),
-                ("p95", "latency_p95_ms"),
-                ("p99", "latency_p99_ms"),
-                ("p99.9", "latency_p999_ms"),
-                ("max", "latency_max_ms"),
+                ("p50", metric::LATENCY_P50_MS),
+                ("p90", metric::LATENCY_P90_MS),
+                ("p95", metric::LATENCY_P95_MS),
+                ("p99", metric::LATENCY_P99_MS),
+                ("p99.9", metric::LATENCY_P999_MS),
+                ("max", metric::LATENCY_MAX_MS),
             ]
             .iter()
             .filter_map(|(label, k)| num(e, k).map(|v| (label.to_string(), v)))
@@ -106,8 +107,8 @@ fn views(
             v.load = Some(LoadView {
                 series,
                 percentiles,
-                throughput_rps: num(e, "throughput_rps"),
-                success_rate_pct: num(e, "success_rate_pct"),
+                throughput_rps: num(e, metric::THROUGHPUT_RPS),
+                success_rate_pct: num(e, metric::SUCCESS_RATE_PCT),
                 warmup_s: num(&step.params, "warmup_s").unwrap_or(0.0),
                 rate_target: target(Kind::Throughput),
                 latency_targets,
@@ -149,10 +150,10 @@ fn views(
         Some(StepKind::RestoreDrill) if s.phase == Phase::Succeeded => {
             use crate::domain::requirement::Kind;
             v.restore = Some(RestoreView {
-                rto_s: num(e, "rto_s"),
+                rto_s: num(e, metric::RTO_S),
                 rto_restore_s: num(e, "rto_restore_s"),
                 rto_probe_s: num(e, "rto_probe_s"),
-                rpo_s: num(e, "rpo_s"),
+                rpo_s: num(e, metric::RPO_S),
                 rpo_measured_s: num(e, "rpo_measured_s"),
                 rpo_worst_case_s: num(e, "rpo_worst_case_s"),
                 rpo_worst_case_from: e.get("rpo_worst_case_from").and_then(Value::as_str).map(str::to_string),
@@ -176,7 +177,7 @@ fn views(
                         (text(a, "alarm"), a.get("delay_s").and_then(Value::as_f64).unwrap_or(0.0), text(a, "subject"))
                     })
                     .collect(),
-                slowest_s: num(e, "notification_delay_s"),
+                slowest_s: num(e, metric::NOTIFICATION_DELAY_S),
                 bound_s: num(e, "max_delay_s"),
                 findings: e
                     .get("findings")

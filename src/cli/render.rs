@@ -8,6 +8,7 @@ use crate::app::run::RunReport;
 use crate::app::status::Status;
 use crate::domain::digest;
 use crate::domain::lifecycle::{shown_as, State};
+use crate::domain::metric;
 use crate::domain::requirement::Requirement;
 use crate::domain::spec::{Level, Spec};
 use crate::domain::validate;
@@ -530,14 +531,14 @@ pub fn drill(r: &crate::app::drill::DrillReport) -> String {
         }
         out.push_str(&format!(
             "slowest    {} s; every alarm set back, queue {} removed\n",
-            num("notification_delay_s"),
+            num(metric::NOTIFICATION_DELAY_S),
             e.get("queue").and_then(Value::as_str).unwrap_or_default()
         ));
     } else {
-        out.push_str(&format!("rto        {} s\n", num("rto_s")));
+        out.push_str(&format!("rto        {} s\n", num(metric::RTO_S)));
         out.push_str(&format!(
             "rpo        {} s (measured {}, worst case {})\n",
-            num("rpo_s"),
+            num(metric::RPO_S),
             num("rpo_measured_s"),
             num("rpo_worst_case_s")
         ));
