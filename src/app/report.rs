@@ -351,4 +351,50 @@ mod tests {
         assert_eq!(r.decision.by_hand, ["req-3"]);
         assert_eq!(r.requirements[0].source, "r.md");
     }
+
+    /// A runbook half done, built and rendered without a store, a binary or AWS: the restore
+    /// drill measured RTO and RPO (one passes, one misses), the load test failed, the rest has
+    /// not run. The Markdown and JUnit renderings are pinned.
+    #[test]
+    fn renderers_from_a_constructed_runbook() {
+        use crate::domain::event::{Body, Event};
+        let spec = crate::domain::spec::parse(
+            "r.md",
+            "# Launch\n\n- RTO 2 hours\n- RPO 10 minutes\n- p99 latency under 1 s\n",
+        )
+        .unwrap();
+        let plan = crate::planner::builtin::plan("r", "r.md", &spec, None);
+        let restore = plan.steps.iter().find(|s| s.kind == "restore_drill").unwrap().id.clone();
+        let load = plan.steps.iter().find(|s| s.kind == "loadtest").unwrap().id.clone();
+        let evidence = serde_json::json!({"rto_s": 3600.0, "rpo_s": 900.0}).as_object().unwrap().clone();
+        let bodies = vec![
+            Body::Succeeded { step: restore.clone(), outputs: evidence.clone(), evidence },
+            Body::Failed {
+                step: load.clone(),
+                error: "the load test is not evidence: no successful answer".into(),
+                interrupted: false,
+            },
+        ];
+        let journal: Vec<Event> = bodies
+            .into_iter()
+            .enumerate()
+            .map(|(i, body)| Event {
+                seq: i as u64 + 1,
+                at: format!("2026-12-06T00:0{i}:00Z"),
+                actor: "ana".into(),
+                as_name: None,
+                host: "build-1".into(),
+                body,
+            })
+            .collect();
+        let view = RunbookView::from_events(&journal);
+        let r = build(&plan, &view, journal, "2026-12-06T01:00:00Z".into());
+        let graph = crate::report::graph::mermaid(&plan, &view);
+        let (md, charts) = crate::report::render(&r, crate::report::Format::Md, &graph, "report");
+        insta::assert_snapshot!("report-md-constructed", md);
+        let names: Vec<&str> = charts.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["report-restore-drill-restore.svg"], "one chart, the restore drill's");
+        let (junit, _) = crate::report::render(&r, crate::report::Format::Junit, "", "");
+        insta::assert_snapshot!("report-junit-constructed", junit);
+    }
 }
