@@ -48,7 +48,7 @@ pub async fn run(
         context: Default::default(),
         workflow_dir: std::env::current_dir().unwrap_or_default(),
         clock: env.clock.clone(),
-        report: String::new(),
+        verdicts: vec![],
         covers: vec![],
         progress: env.progress.clone(),
     };

@@ -748,7 +748,7 @@ impl<'a> Engine<'a> {
             context: plan.context.clone(),
             workflow_dir: self.meta.workflow.parent().map(|p| p.to_path_buf()).unwrap_or_default(),
             clock: self.clock.clone(),
-            report: if kind == StepKind::Approval { report_text(plan, &self.view) } else { String::new() },
+            verdicts: if kind.def().decision { verdict::verdicts(plan, &self.view) } else { vec![] },
             covers,
             progress: self.progress.clone(),
         }
@@ -788,23 +788,6 @@ async fn carry_out(exec: Arc<dyn Executor>, ctx: Ctx, params: Map<String, Value>
 
 fn load_plan(j: &dyn Journal, runbook: &str, version: u32) -> Result<Plan> {
     j.plan(runbook, version)?.ok_or(Error::NoPlan { runbook: runbook.into(), version })
-}
-
-/// The requirements' verdicts as text, shown in approval artifacts.
-pub fn report_text(plan: &Plan, view: &RunbookView) -> String {
-    let mut s = String::new();
-    for v in verdict::verdicts(plan, view) {
-        let ev: Vec<String> = v.evidence.iter().map(|m| m.describe()).collect();
-        s.push_str(&format!(
-            "  {:<10} {:<22} {:<18} {}{}\n",
-            v.verdict,
-            v.id,
-            v.kind,
-            v.target,
-            if ev.is_empty() { String::new() } else { format!("  [{}]", ev.join("; ")) }
-        ));
-    }
-    s
 }
 
 /// Where a run stands once nothing more can start now.

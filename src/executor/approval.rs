@@ -17,9 +17,19 @@ impl Executor for Approval {
         for c in &p.checklist {
             a.push_str(&format!("  [ ] {c}\n"));
         }
-        if !ctx.report.is_empty() {
+        if !ctx.verdicts.is_empty() {
             a.push_str("requirements:\n");
-            a.push_str(&ctx.report);
+            for v in &ctx.verdicts {
+                let ev: Vec<String> = v.evidence.iter().map(|m| m.describe()).collect();
+                a.push_str(&format!(
+                    "  {:<10} {:<22} {:<18} {}{}\n",
+                    v.verdict,
+                    v.id,
+                    v.kind,
+                    v.target,
+                    if ev.is_empty() { String::new() } else { format!("  [{}]", ev.join("; ")) }
+                ));
+            }
         }
         Ok(Preview::Approve(a))
     }

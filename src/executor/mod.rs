@@ -50,8 +50,9 @@ pub struct Ctx {
     /// The folder holding the workflow file; relative paths in params start here.
     pub workflow_dir: PathBuf,
     pub clock: Arc<dyn Clock>,
-    /// The requirements' verdicts as text, for the approvals that decide on them.
-    pub report: String,
+    /// The requirements' verdicts now, for the kinds that are a human decision (empty for the
+    /// others): what the person decides on.
+    pub verdicts: Vec<crate::domain::verdict::Verdict>,
     /// The requirements this step covers (a load test's thresholds come from them).
     pub covers: Vec<crate::domain::requirement::Requirement>,
     /// Where long work says how far it is.
