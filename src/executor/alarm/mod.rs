@@ -18,19 +18,22 @@
 //! set back, the queue and its subscriptions removed, and the drill fails as interrupted,
 //! saying what it cleaned up.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+mod inbox;
+mod read;
+
+use inbox::*;
+use read::*;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_cloudwatch::types::{AlarmType, StateValue};
-use aws_sdk_sns::Client as SnsClient;
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
-use aws_sdk_sqs::Client as SqsClient;
+use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::{json, Map, Value};
 
 use super::failover::aws_token;
 use super::{obj, typed, Ctx, Error, Executor, Outcome, Preview, Result};
-use crate::aws::{self, Aws, CLOUDWATCH, SNS, SQS};
+use crate::aws::{Aws, CLOUDWATCH, SNS, SQS};
 use crate::clock::rfc3339;
 use crate::domain::catalogue::AlarmDrillParams;
 use crate::domain::metric;
@@ -43,7 +46,7 @@ const WAIT_BEYOND: Duration = Duration::from_secs(60);
 /// SetAlarmState's reason text: the drill's marker, found again after a crash.
 const REASON: &str = "flow alarm drill";
 
-struct Plan {
+pub(crate) struct Plan {
     p: AlarmDrillParams,
     which: Which,
     bound: (f64, String),
@@ -51,7 +54,7 @@ struct Plan {
 }
 
 /// Which alarms: every metric alarm whose name starts with a prefix, or named ones.
-enum Which {
+pub(crate) enum Which {
     Prefix(String),
     Named(Vec<String>),
 }
@@ -75,408 +78,6 @@ fn plan(ctx: &Ctx, params: &Map<String, Value>) -> Result<Plan> {
         None => Which::Named(p.alarms.clone().unwrap_or_default()),
     };
     Ok(Plan { p, which, bound, wait })
-}
-
-struct Clients {
-    aws: Aws,
-}
-
-impl Clients {
-    async fn new(ctx: &Ctx, p: &AlarmDrillParams) -> Result<Clients> {
-        Ok(Clients { aws: aws::config(p.region.as_deref(), &ctx.context).await? })
-    }
-    fn cw(&self) -> aws_sdk_cloudwatch::Client {
-        aws_sdk_cloudwatch::Client::new(&self.aws.conf)
-    }
-    fn sns(&self) -> SnsClient {
-        SnsClient::new(&self.aws.conf)
-    }
-    fn sqs(&self) -> SqsClient {
-        SqsClient::new(&self.aws.conf)
-    }
-}
-
-/// One alarm as the drill reads it.
-#[derive(Debug, Clone)]
-struct Alarm {
-    name: String,
-    state: String,
-    reason: String,
-    updated_ms: Option<u64>,
-    enabled: bool,
-    topics: Vec<String>,
-    /// An anomaly-detection alarm (its threshold is a band, learnt from the metric's history).
-    anomaly: bool,
-}
-
-/// A topic's subscribers: (confirmed, pending confirmation), each `protocol endpoint`.
-type Subscribers = (Vec<String>, Vec<String>);
-
-fn ms_of(t: &aws_smithy_types::DateTime) -> Option<u64> {
-    t.to_millis().ok().and_then(|m| u64::try_from(m).ok())
-}
-
-async fn alarms(c: &Clients, which: &Which) -> Result<Vec<Alarm>> {
-    let (what, names) = match which {
-        Which::Prefix(pre) => (format!("prefix {pre}"), &[][..]),
-        Which::Named(names) => (names.join(", "), &names[..]),
-    };
-    let mut found = Vec::new();
-    let mut next: Option<String> = None;
-    loop {
-        let mut req = c.cw().describe_alarms().alarm_types(AlarmType::MetricAlarm).set_next_token(next.clone());
-        match which {
-            Which::Prefix(pre) => req = req.alarm_name_prefix(pre),
-            Which::Named(names) => {
-                for n in names {
-                    req = req.alarm_names(n);
-                }
-            }
-        }
-        let out = req.send().await.map_err(|e| c.aws.error(CLOUDWATCH, format!("DescribeAlarms {what}"), &e))?;
-        for a in out.metric_alarms() {
-            found.push(Alarm {
-                name: a.alarm_name().unwrap_or_default().to_string(),
-                state: a.state_value().map(|s| s.as_str().to_string()).unwrap_or_default(),
-                reason: a.state_reason().unwrap_or_default().to_string(),
-                updated_ms: a.state_updated_timestamp().and_then(ms_of),
-                enabled: a.actions_enabled().unwrap_or(true),
-                topics: a.alarm_actions().iter().filter(|x| x.starts_with("arn:aws:sns:")).cloned().collect(),
-                anomaly: a.threshold_metric_id().is_some(),
-            });
-        }
-        next = out.next_token().map(str::to_string);
-        if next.is_none() {
-            break;
-        }
-    }
-    let missing: Vec<&String> = names.iter().filter(|n| !found.iter().any(|a| &a.name == *n)).collect();
-    if !missing.is_empty() {
-        return Err(Error::Step(format!(
-            "no metric alarm named {} in {}",
-            missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
-            c.aws.region
-        )));
-    }
-    found.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(found)
-}
-
-/// The alarms to drill: at least one (named alarms that are missing are an error already).
-async fn to_drill(c: &Clients, which: &Which) -> Result<Vec<Alarm>> {
-    let found = alarms(c, which).await?;
-    if let (true, Which::Prefix(what)) = (found.is_empty(), which) {
-        return Err(Error::Step(format!(
-            "no metric alarm with the prefix {what} in {}: nothing to drill",
-            c.aws.region
-        )));
-    }
-    Ok(found)
-}
-
-async fn subscribers(c: &Clients, topic: &str, ours: Option<&str>) -> Result<Subscribers> {
-    let (mut confirmed, mut pending) = (Vec::new(), Vec::new());
-    let mut next: Option<String> = None;
-    loop {
-        let out = c
-            .sns()
-            .list_subscriptions_by_topic()
-            .topic_arn(topic)
-            .set_next_token(next.clone())
-            .send()
-            .await
-            .map_err(|e| c.aws.error(SNS, format!("ListSubscriptionsByTopic {topic}"), &e))?;
-        for s in out.subscriptions() {
-            let endpoint = s.endpoint().unwrap_or_default();
-            if ours.is_some_and(|q| q == endpoint) {
-                continue;
-            }
-            let who = format!("{} {endpoint}", s.protocol().unwrap_or_default());
-            match s.subscription_arn() {
-                Some(a) if a.starts_with("arn:") => confirmed.push(who),
-                _ => pending.push(who),
-            }
-        }
-        next = out.next_token().map(str::to_string);
-        if next.is_none() {
-            return Ok((confirmed, pending));
-        }
-    }
-}
-
-/// What keeps an alarm from reaching anyone, found before anything fires.
-struct Findings {
-    no_action: Vec<String>,
-    actions_disabled: Vec<String>,
-    already_alarm: Vec<String>,
-    /// topic -> its alarms, for topics nobody confirmed a subscription to.
-    no_subscriber: BTreeMap<String, Vec<String>>,
-    subscribers: BTreeMap<String, Subscribers>,
-    /// Anomaly-detection alarms with no band yet.
-    no_band: Vec<String>,
-}
-
-impl Findings {
-    /// The alarms that stop the drill, each once (a topic's finding may name several).
-    fn blocked(&self) -> BTreeSet<&str> {
-        self.no_action
-            .iter()
-            .chain(&self.actions_disabled)
-            .chain(&self.already_alarm)
-            .chain(self.no_subscriber.values().flatten())
-            .map(String::as_str)
-            .collect()
-    }
-
-    fn blocking(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for a in &self.no_action {
-            out.push(format!("alarm {a} has no SNS action: it notifies no one"));
-        }
-        for a in &self.actions_disabled {
-            out.push(format!("alarm {a} has its actions disabled: it notifies no one"));
-        }
-        for (t, alarms) in &self.no_subscriber {
-            let pending = self.subscribers.get(t).map(|s| s.1.len()).unwrap_or(0);
-            out.push(format!(
-                "topic {t} (alarm {}) has no confirmed subscriber{}: its notifications reach no one",
-                alarms.join(", "),
-                if pending > 0 { format!("; {pending} pending confirmation") } else { String::new() }
-            ));
-        }
-        for a in &self.already_alarm {
-            out.push(format!(
-                "alarm {a} is in ALARM now: a real alarm is firing, and a drill would hide it; run the drill when it is OK"
-            ));
-        }
-        out
-    }
-}
-
-async fn findings(c: &Clients, alarms: &[Alarm]) -> Result<Findings> {
-    let mut f = Findings {
-        no_action: Vec::new(),
-        actions_disabled: Vec::new(),
-        already_alarm: Vec::new(),
-        no_subscriber: BTreeMap::new(),
-        subscribers: BTreeMap::new(),
-        no_band: Vec::new(),
-    };
-    for a in alarms {
-        if a.topics.is_empty() {
-            f.no_action.push(a.name.clone());
-        } else if !a.enabled {
-            f.actions_disabled.push(a.name.clone());
-        }
-        if a.state == "ALARM" {
-            f.already_alarm.push(a.name.clone());
-        }
-        if a.anomaly && a.state == "INSUFFICIENT_DATA" {
-            f.no_band.push(a.name.clone());
-        }
-        for t in &a.topics {
-            if !f.subscribers.contains_key(t) {
-                let s = subscribers(c, t, None).await?;
-                f.subscribers.insert(t.clone(), s);
-            }
-            if f.subscribers[t].0.is_empty() {
-                f.no_subscriber.entry(t.clone()).or_default().push(a.name.clone());
-            }
-        }
-    }
-    Ok(f)
-}
-
-fn queue_name(aws_tok: &str) -> String {
-    format!("flow-alarm-drill-{}", aws_tok.trim_start_matches("flow-"))
-}
-
-fn reason(ctx: &Ctx, aws_tok: &str, was: &str) -> String {
-    format!("{REASON} {aws_tok}: runbook {} step {} tests this alarm's notification (was {was})", ctx.runbook, ctx.step)
-}
-
-/// The state a drill's reason says the alarm was in before it.
-fn was_in(reason: &str) -> String {
-    reason
-        .rsplit_once("(was ")
-        .and_then(|(_, w)| w.strip_suffix(')'))
-        .filter(|w| matches!(*w, "OK" | "INSUFFICIENT_DATA"))
-        .unwrap_or("OK")
-        .to_string()
-}
-
-/// The drill's temporary queue: created, allowed to receive from the topics, subscribed.
-struct Queue {
-    url: String,
-    arn: String,
-    subscriptions: Vec<String>,
-}
-
-async fn open_queue(c: &Clients, name: &str, topics: &BTreeSet<String>) -> Result<Queue> {
-    let sqs = c.sqs();
-    let url = sqs
-        .create_queue()
-        .queue_name(name)
-        .attributes(QueueAttributeName::MessageRetentionPeriod, "3600")
-        .send()
-        .await
-        .map_err(|e| c.aws.error(SQS, format!("CreateQueue {name}"), &e))?
-        .queue_url()
-        .unwrap_or_default()
-        .to_string();
-    let mut q = Queue { url, arn: String::new(), subscriptions: Vec::new() };
-    let opened = async {
-        let attrs = sqs
-            .get_queue_attributes()
-            .queue_url(&q.url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .map_err(|e| c.aws.error(SQS, format!("GetQueueAttributes {name}"), &e))?;
-        q.arn = attrs.attributes().and_then(|a| a.get(&QueueAttributeName::QueueArn)).cloned().unwrap_or_default();
-        let policy = json!({
-            "Version": "2012-10-17",
-            "Statement": [{
-                "Effect": "Allow",
-                "Principal": {"Service": "sns.amazonaws.com"},
-                "Action": "sqs:SendMessage",
-                "Resource": q.arn,
-                "Condition": {"ArnEquals": {"aws:SourceArn": topics.iter().collect::<Vec<_>>()}},
-            }],
-        });
-        sqs.set_queue_attributes()
-            .queue_url(&q.url)
-            .attributes(QueueAttributeName::Policy, policy.to_string())
-            .send()
-            .await
-            .map_err(|e| c.aws.error(SQS, format!("SetQueueAttributes {name} (policy)"), &e))?;
-        for t in topics {
-            let s = c
-                .sns()
-                .subscribe()
-                .topic_arn(t)
-                .protocol("sqs")
-                .endpoint(&q.arn)
-                .return_subscription_arn(true)
-                .send()
-                .await
-                .map_err(|e| c.aws.error(SNS, format!("Subscribe {t} -> {name}"), &e))?;
-            q.subscriptions.push(s.subscription_arn().unwrap_or_default().to_string());
-        }
-        Ok::<(), Error>(())
-    }
-    .await;
-    match opened {
-        Ok(()) => Ok(q),
-        Err(e) => {
-            let left = close_queue(c, &q).await;
-            Err(match left {
-                Ok(()) => e,
-                Err(l) => Error::Step(format!("{e}; and cleaning up: {l}")),
-            })
-        }
-    }
-}
-
-async fn close_queue(c: &Clients, q: &Queue) -> Result<()> {
-    let mut errors = Vec::new();
-    for s in &q.subscriptions {
-        if let Err(e) = c.sns().unsubscribe().subscription_arn(s).send().await {
-            errors.push(c.aws.error(SNS, format!("Unsubscribe {s}"), &e).to_string());
-        }
-    }
-    if let Err(e) = c.sqs().delete_queue().queue_url(&q.url).send().await {
-        errors.push(c.aws.error(SQS, format!("DeleteQueue {}", q.url), &e).to_string());
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Step(errors.join("; ")))
-    }
-}
-
-async fn set_state(c: &Clients, alarm: &str, to: &str, why: &str) -> Result<()> {
-    c.cw()
-        .set_alarm_state()
-        .alarm_name(alarm)
-        .state_value(StateValue::from(to))
-        .state_reason(why)
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| c.aws.error(CLOUDWATCH, format!("SetAlarmState {alarm} {to}"), &e).into())
-}
-
-/// A notification as it reached the queue.
-struct Delivered {
-    subject: String,
-    sent_ms: u64,
-}
-
-/// Read the queue until each alarm's ALARM notification is in, or the wait ends.
-async fn collect(
-    c: &Clients,
-    q: &Queue,
-    alarms: &BTreeSet<String>,
-    wait: Duration,
-    shown: &super::Shown,
-) -> Result<BTreeMap<String, Delivered>> {
-    let mut got: BTreeMap<String, Delivered> = BTreeMap::new();
-    let started = Instant::now();
-    while got.len() < alarms.len() && started.elapsed() < wait {
-        let left = wait.saturating_sub(started.elapsed()).as_secs().clamp(1, 5) as i32;
-        shown.say(&format!(
-            "{} of {} notifications in after {} s (waiting up to {} s)",
-            got.len(),
-            alarms.len(),
-            started.elapsed().as_secs(),
-            wait.as_secs()
-        ));
-        let out = c
-            .sqs()
-            .receive_message()
-            .queue_url(&q.url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(left)
-            .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
-            .send()
-            .await
-            .map_err(|e| c.aws.error(SQS, format!("ReceiveMessage {}", q.url), &e))?;
-        for m in out.messages() {
-            let sent_ms = m
-                .attributes()
-                .and_then(|a| a.get(&MessageSystemAttributeName::SentTimestamp))
-                .and_then(|t| t.parse::<u64>().ok());
-            let body: Value = serde_json::from_str(m.body().unwrap_or_default()).unwrap_or(Value::Null);
-            let inner: Value = body
-                .get("Message")
-                .and_then(Value::as_str)
-                .and_then(|s| serde_json::from_str(s).ok())
-                .unwrap_or(Value::Null);
-            let name = inner.get("AlarmName").and_then(Value::as_str).unwrap_or_default();
-            let state = inner.get("NewStateValue").and_then(Value::as_str).unwrap_or_default();
-            if state == "ALARM" && alarms.contains(name) && !got.contains_key(name) {
-                if let Some(sent_ms) = sent_ms {
-                    let subject = body.get("Subject").and_then(Value::as_str).unwrap_or_default().to_string();
-                    got.insert(name.to_string(), Delivered { subject, sent_ms });
-                }
-            }
-            if let Some(h) = m.receipt_handle() {
-                let _ = c.sqs().delete_message().queue_url(&q.url).receipt_handle(h).send().await;
-            }
-        }
-    }
-    Ok(got)
-}
-
-fn findings_text(f: &Findings) -> Vec<String> {
-    let mut out = f.blocking();
-    for a in &f.no_band {
-        out.push(format!(
-            "alarm {a} detects anomalies and has no band yet (INSUFFICIENT_DATA): its metric has too little history for a model (CloudWatch needs up to two weeks)"
-        ));
-    }
-    out
 }
 
 impl AlarmDrill {
