@@ -558,3 +558,156 @@ fn status_says_why_an_approval_is_void() {
     assert_eq!(state(&restarted, false), State::Pending);
     assert_eq!(state(&v, true), State::Ready);
 }
+
+/// A step walked through its life by the rules alone (decide, settle, the operator verbs),
+/// each event they give applied in turn and the transition it makes noted as (phase before,
+/// event, phase after).
+struct Walk {
+    case: Case,
+    seen: std::collections::BTreeSet<(&'static str, &'static str, &'static str)>,
+}
+
+impl Walk {
+    fn new(kind: StepKind, gate: bool) -> Walk {
+        Walk { case: Case::new(kind, gate), seen: Default::default() }
+    }
+    fn record(&mut self, bodies: &[Body]) {
+        for b in bodies {
+            let from = self.case.view.phase.name();
+            apply(&mut self.case.view, b, "t");
+            self.seen.insert((from, b.name(), self.case.view.phase.name()));
+        }
+    }
+    /// decide with the params digest `p` now: its events recorded, its effect started.
+    fn decide(&mut self, p: &str) -> Option<Start> {
+        let d = self.case.decide(p);
+        self.record(&d.record);
+        d.start
+    }
+    /// An effect's result settled: its events recorded, the next effect if any.
+    fn settle(&mut self, started: &Start, f: Finished) -> Option<Start> {
+        let d = settle("rb", "s", &self.case.view, started, f);
+        self.record(&d.record);
+        d.start
+    }
+    fn state(&self) -> State {
+        state(&self.case.view, true)
+    }
+    fn verb(&mut self, r: Result<Body, Refusal>) {
+        let b = r.unwrap_or_else(|e| panic!("{e}"));
+        self.record(&[b]);
+    }
+    fn approve(&mut self, seen: &Seen) {
+        let step = self.case.step.clone();
+        let (view, st) = (self.case.view.clone(), self.state());
+        self.verb(approve(&step, &view, st, Some("p"), &ana(), None, seen, &Policy::default()));
+    }
+}
+
+/// Every transition of a step's life under the default policy, walked with the rules alone;
+/// one that the walks never make, or one they make that is not listed here, fails the test (so
+/// a new rule is a new line here, and docs/ARCHITECTURE.md's lifecycle says the same). The
+/// approval policy's own transitions (a partial approval, `approval_incomplete`) are walked in
+/// `an_approval_short_of_the_policy_is_partial`.
+#[test]
+fn every_transition_is_walked() {
+    const LISTED: [(&str, &str, &str); 20] = [
+        ("idle", "preview_started", "previewing"),
+        ("previewing", "preview_recorded", "awaiting approval"),
+        ("previewing", "succeeded", "succeeded"),
+        ("previewing", "failed", "failed"),
+        ("awaiting approval", "approved", "approved"),
+        ("awaiting approval", "rejected", "rejected"),
+        ("approved", "approval_voided", "idle"),
+        ("idle", "preview_recorded", "awaiting approval"),
+        ("approved", "submit_started", "submitting"),
+        ("idle", "submit_started", "submitting"),
+        ("submitting", "wait_scheduled", "waiting"),
+        ("waiting", "wait_scheduled", "waiting"),
+        ("waiting", "succeeded", "succeeded"),
+        ("submitting", "succeeded", "succeeded"),
+        ("submitting", "failed", "failed"),
+        ("failed", "retry_requested", "approved"),
+        ("failed", "retry_requested", "idle"),
+        ("rejected", "retry_requested", "idle"),
+        ("failed", "skipped", "skipped"),
+        ("awaiting approval", "skipped", "skipped"),
+    ];
+    let mut seen = std::collections::BTreeSet::new();
+    let a = digest::of_bytes(b"run x");
+    let approve_x = Seen::Digest(a.clone());
+
+    // Gated: preview, approve, verify, submit, wait, poll, done.
+    let mut w = Walk::new(StepKind::Command, true);
+    let s = w.decide("p").unwrap();
+    w.settle(&s, Finished::Previewed(Ok(Preview::Approve("run x".into()))));
+    w.approve(&approve_x);
+    let s = w.decide("p").unwrap();
+    let s = w.settle(&s, Finished::Previewed(Ok(Preview::Approve("run x".into())))).unwrap();
+    let wait = Outcome::Wait { next_poll_at: 5, note: "pending".into(), handle: json!({"id": 1}) };
+    w.settle(&s, Finished::Submitted(Ok(wait.clone())));
+    let poll = w.decide("p").unwrap();
+    w.settle(&poll, Finished::Submitted(Ok(wait)));
+    let poll = w.decide("p").unwrap();
+    w.settle(&poll, Finished::Submitted(Ok(done())));
+    assert_eq!(w.state(), State::Succeeded);
+    seen.append(&mut w.seen);
+
+    // Gated: the artifact changed at verify (void, shown again); then it fails, is retried with
+    // its approval, fails again and is skipped.
+    let mut w = Walk::new(StepKind::Command, true);
+    let s = w.decide("p").unwrap();
+    w.settle(&s, Finished::Previewed(Ok(Preview::Approve("run x".into()))));
+    w.approve(&approve_x);
+    let s = w.decide("p").unwrap();
+    w.settle(&s, Finished::Previewed(Ok(Preview::Approve("run y".into()))));
+    w.approve(&Seen::Digest(digest::of_bytes(b"run y")));
+    let s = w.decide("p").unwrap();
+    let s = w.settle(&s, Finished::Previewed(Ok(Preview::Approve("run y".into())))).unwrap();
+    w.settle(&s, Finished::Submitted(Err("AccessDenied".into())));
+    let (view, st) = (w.case.view.clone(), w.state());
+    w.verb(retry("s", Some(StepKind::Command), &view, st, "ana"));
+    assert_eq!(w.case.view.phase, Phase::Approved, "the approval stays for a command");
+    let s = w.decide("p").unwrap();
+    let s = w.settle(&s, Finished::Previewed(Ok(Preview::Approve("run y".into())))).unwrap();
+    w.settle(&s, Finished::Submitted(Err("AccessDenied".into())));
+    let (view, st) = (w.case.view.clone(), w.state());
+    w.verb(skip("s", &view, st, "ana", "done by hand"));
+    seen.append(&mut w.seen);
+
+    // Rejected, retried from the preview; the preview fails; retried; nothing to approve.
+    let mut w = Walk::new(StepKind::Command, true);
+    let s = w.decide("p").unwrap();
+    w.settle(&s, Finished::Previewed(Ok(Preview::Approve("run x".into()))));
+    let (view, st) = (w.case.view.clone(), w.state());
+    w.verb(reject("s", &view, st, &ana(), "not today"));
+    let (view, st) = (w.case.view.clone(), w.state());
+    w.verb(retry("s", Some(StepKind::Command), &view, st, "ana"));
+    let s = w.decide("p").unwrap();
+    w.settle(&s, Finished::Previewed(Err("no such stack".into())));
+    let (view, st) = (w.case.view.clone(), w.state());
+    w.verb(retry("s", Some(StepKind::Command), &view, st, "ana"));
+    let s = w.decide("p").unwrap();
+    w.settle(&s, Finished::Previewed(Ok(Preview::Nothing(done()))));
+    seen.append(&mut w.seen);
+
+    // Ungated: submitted at once, done; and a gate skipped while it waits.
+    let mut w = Walk::new(StepKind::CapacityModel, false);
+    let s = w.decide("p").unwrap();
+    w.settle(&s, Finished::Submitted(Ok(done())));
+    seen.append(&mut w.seen);
+    let mut w = Walk::new(StepKind::Command, true);
+    let s = w.decide("p").unwrap();
+    w.settle(&s, Finished::Previewed(Ok(Preview::Approve("run x".into()))));
+    let (view, st) = (w.case.view.clone(), w.state());
+    w.verb(skip("s", &view, st, "ana", "not needed"));
+    seen.append(&mut w.seen);
+
+    let listed: std::collections::BTreeSet<_> = LISTED.into_iter().collect();
+    let never: Vec<_> = listed.difference(&seen).collect();
+    let unlisted: Vec<_> = seen.difference(&listed).collect();
+    assert!(
+        never.is_empty() && unlisted.is_empty(),
+        "listed but never walked: {never:?}\nwalked but not listed: {unlisted:?}"
+    );
+}
