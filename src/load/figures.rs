@@ -2,7 +2,7 @@
 //! counts and generator figures, the validity checks, and the live line ([`LiveLine`]).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -243,16 +243,6 @@ pub struct Raw {
     pub(crate) wall: Duration,
     pub(crate) rss_kib: (u64, u64),
     pub(crate) closed: bool,
-}
-
-/// Run the generator and report what it measured.
-pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, Live) + Send + Sync>) -> Result<Report, Error> {
-    let hook: Hook = Arc::new(move |t, live: &Live, _: &Histogram<u64>| {
-        on_tick(t, *live);
-        false
-    });
-    let raw = run_raw(settings.clone(), hook).await?;
-    Ok(report(&settings, raw))
 }
 
 /// The report of what a run (or the workers of one) recorded, with the settings' thresholds

@@ -86,6 +86,16 @@ pub(crate) fn failing_now(thresholds: &[threshold::Threshold], live: &Live) -> b
     })
 }
 
+/// Run the generator and report what it measured.
+pub async fn run(settings: Settings, on_tick: Arc<dyn Fn(Duration, Live) + Send + Sync>) -> Result<Report, Error> {
+    let hook: Hook = Arc::new(move |t, live: &Live, _: &Histogram<u64>| {
+        on_tick(t, *live);
+        false
+    });
+    let raw = run_raw(settings.clone(), hook).await?;
+    Ok(report(&settings, raw))
+}
+
 /// Run a load test, calling `hook` about once a second.
 pub(crate) async fn run_raw(settings: Settings, hook: Hook) -> Result<Raw, Error> {
     let target = Arc::new(
