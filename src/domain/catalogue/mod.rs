@@ -441,4 +441,21 @@ mod tests {
             .to_string()
             .contains("`target_rps` must be greater than 0"));
     }
+
+    /// A spread load test: a runner or place needs workers, and a remote runner an S3 place.
+    #[test]
+    fn a_load_tests_spread_is_checked_with_its_params() {
+        let loadtest = |extra: Value| {
+            let mut p = serde_json::json!({"url": "http://127.0.0.1:1/", "rate": 10.0, "duration_s": 5});
+            p.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            check::<LoadtestParams>(p.as_object().unwrap()).map_err(|e| e.0)
+        };
+        let ecs = serde_json::json!({"kind": "ecs", "cluster": "c", "task_definition": "t", "subnets": ["s"]});
+        assert!(loadtest(serde_json::json!({"runner": ecs})).unwrap_err().contains("set `workers` to 2 or more"));
+        assert!(loadtest(serde_json::json!({"workers": 2, "runner": ecs}))
+            .unwrap_err()
+            .starts_with("`runner`: the ecs runner's workers meet the coordinator at an S3 prefix"));
+        assert_eq!(loadtest(serde_json::json!({"workers": 2, "runner": ecs, "place": "s3://b/p"})), Ok(()));
+        assert_eq!(loadtest(serde_json::json!({"workers": 2})), Ok(()));
+    }
 }

@@ -358,6 +358,12 @@ impl Check for LoadtestParams {
         if let Some(w) = self.warmup_s.filter(|w| *w >= self.duration_s) {
             return Err(format!("`warmup_s` ({w}) must be shorter than `duration_s` ({})", self.duration_s).into());
         }
+        let spread = self.runner.is_some() || self.place.is_some() || self.worker_lead_s.is_some();
+        if spread && self.workers.unwrap_or(1) < 2 {
+            return Err(
+                "`runner`, `place` and `worker_lead_s` spread a run over workers: set `workers` to 2 or more".into()
+            );
+        }
         if let Some(r) = &self.runner {
             r.check(self.place.as_deref()).map_err(|e| format!("`runner`: {e}"))?;
         }
