@@ -68,6 +68,7 @@ pub const CLOUDWATCH: Service = Service { env: "CLOUDWATCH", host: "monitoring" 
 pub const SNS: Service = Service { env: "SNS", host: "sns" };
 pub const SQS: Service = Service { env: "SQS", host: "sqs" };
 pub const ECS: Service = Service { env: "ECS", host: "ecs" };
+pub const S3: Service = Service { env: "S3", host: "s3" };
 pub const BEDROCK_RUNTIME: Service = Service { env: "BEDROCK_RUNTIME", host: "bedrock-runtime" };
 
 /// The shared SDK config and the region it resolved.

@@ -668,21 +668,21 @@ impl SpreadArgs {
                 ))
             }
             RunnerKind::Local => LoadRunner::Local,
-            RunnerKind::Ecs => LoadRunner::Ecs {
+            RunnerKind::Ecs => LoadRunner::Ecs(crate::domain::catalogue::EcsRunner {
                 cluster: need(self.ecs_cluster.clone(), "--ecs-cluster")?,
                 task_definition: need(self.ecs_task_definition.clone(), "--ecs-task-definition")?,
                 subnets: self.ecs_subnets.clone(),
                 security_groups: self.ecs_security_groups.clone(),
                 assign_public_ip: self.ecs_assign_public_ip,
                 container: self.ecs_container.clone(),
-            },
-            RunnerKind::Kubernetes => LoadRunner::Kubernetes {
+            }),
+            RunnerKind::Kubernetes => LoadRunner::Kubernetes(crate::domain::catalogue::KubernetesRunner {
                 image: need(self.k8s_image.clone(), "--k8s-image")?,
                 namespace: self.k8s_namespace.clone(),
                 context: self.k8s_context.clone(),
                 service_account: self.k8s_service_account.clone(),
                 kubeconfig: self.kubeconfig.clone(),
-            },
+            }),
         };
         let touched = self.place.is_some() || self.worker_lead.is_some() || self.runner != RunnerKind::Local;
         if workers == 1 && touched {

@@ -281,41 +281,51 @@ pub enum LoadRunner {
     Local,
     /// ECS tasks on Fargate, one RunTask per worker, the subnets taken in turn (one per AZ
     /// spreads the load's source); the task definition runs flow's container image.
-    Ecs {
-        cluster: String,
-        task_definition: String,
-        subnets: Vec<String>,
-        #[serde(default)]
-        security_groups: Vec<String>,
-        /// For subnets that reach the internet through an internet gateway, not a NAT.
-        #[serde(default)]
-        assign_public_ip: bool,
-        /// The container that runs flow (default: the task definition's first).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        container: Option<String>,
-    },
+    Ecs(EcsRunner),
     /// One Kubernetes Job with a pod per worker (Indexed completions), through the API server
     /// the kubeconfig names, as kubectl reads it.
-    Kubernetes {
-        image: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        namespace: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        context: Option<String>,
-        /// For the pods' AWS role (IRSA or EKS Pod Identity), to reach the S3 place.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        service_account: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        kubeconfig: Option<String>,
-    },
+    Kubernetes(KubernetesRunner),
+}
+
+/// Where the ecs runner starts its tasks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EcsRunner {
+    pub cluster: String,
+    pub task_definition: String,
+    pub subnets: Vec<String>,
+    #[serde(default)]
+    pub security_groups: Vec<String>,
+    /// For subnets that reach the internet through an internet gateway, not a NAT.
+    #[serde(default)]
+    pub assign_public_ip: bool,
+    /// The container that runs flow (default: the task definition's first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+}
+
+/// Where the kubernetes runner creates its Job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesRunner {
+    pub image: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    /// For the pods' AWS role (IRSA or EKS Pod Identity), to reach the S3 place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubeconfig: Option<String>,
 }
 
 impl LoadRunner {
     pub fn name(&self) -> &'static str {
         match self {
             LoadRunner::Local => "local",
-            LoadRunner::Ecs { .. } => "ecs",
-            LoadRunner::Kubernetes { .. } => "kubernetes",
+            LoadRunner::Ecs(_) => "ecs",
+            LoadRunner::Kubernetes(_) => "kubernetes",
         }
     }
 
@@ -325,7 +335,7 @@ impl LoadRunner {
         let s3 = place.is_some_and(|p| p.starts_with("s3://"));
         match self {
             LoadRunner::Local => Ok(()),
-            LoadRunner::Ecs { subnets, .. } if subnets.is_empty() => {
+            LoadRunner::Ecs(e) if e.subnets.is_empty() => {
                 Err("the ecs runner needs at least one subnet (one per AZ spreads the load's source)".into())
             }
             _ if !s3 => Err(ParamsError(format!(

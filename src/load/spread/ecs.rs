@@ -10,8 +10,9 @@ use aws_sdk_ecs::types::{
 };
 use aws_sdk_ecs::Client;
 
-use super::{Ended, LoadRunner, Runner};
+use super::{Ended, Runner};
 use crate::aws::{Aws, ECS};
+use crate::domain::catalogue::EcsRunner;
 
 pub struct Ecs {
     aws: Aws,
@@ -29,21 +30,17 @@ pub struct Ecs {
 }
 
 impl Ecs {
-    pub async fn new(conf: &LoadRunner) -> Result<Ecs, String> {
-        let LoadRunner::Ecs { cluster, task_definition, subnets, security_groups, assign_public_ip, container } = conf
-        else {
-            return Err("not an ecs runner".into());
-        };
+    pub async fn new(conf: &EcsRunner) -> Result<Ecs, String> {
         let aws = crate::aws::config(None, &Default::default()).await.map_err(|e| e.to_string())?;
         Ok(Ecs {
             client: Client::new(&aws.conf),
             aws,
-            cluster: cluster.clone(),
-            task_definition: task_definition.clone(),
-            subnets: subnets.clone(),
-            security_groups: security_groups.clone(),
-            public_ip: *assign_public_ip,
-            container: container.clone(),
+            cluster: conf.cluster.clone(),
+            task_definition: conf.task_definition.clone(),
+            subnets: conf.subnets.clone(),
+            security_groups: conf.security_groups.clone(),
+            public_ip: conf.assign_public_ip,
+            container: conf.container.clone(),
             tasks: vec![],
             refused: vec![],
         })

@@ -14,7 +14,8 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{Ended, LoadRunner, Runner};
+use super::{Ended, Runner};
+use crate::domain::catalogue::KubernetesRunner;
 
 #[derive(Debug, Deserialize)]
 struct Config {
@@ -266,7 +267,7 @@ async fn exec_token(x: &Exec) -> Result<String, String> {
 }
 
 pub struct Kube {
-    conf: LoadRunner,
+    conf: KubernetesRunner,
     api: Option<Api>,
     region: Option<String>,
     job: String,
@@ -276,16 +277,14 @@ pub struct Kube {
 }
 
 impl Kube {
-    pub fn new(conf: &LoadRunner, region: Option<String>) -> Result<Kube, String> {
+    pub fn new(conf: &KubernetesRunner, region: Option<String>) -> Kube {
         let job = format!("flow-load-{}", crate::clock::system_ms());
-        Ok(Kube { conf: conf.clone(), api: None, region, job, workers: 0, pods: vec![] })
+        Kube { conf: conf.clone(), api: None, region, job, workers: 0, pods: vec![] }
     }
 
     /// The Job that runs `jobs` (one pod per index), ending by itself `deadline_s` from now.
     fn manifest(&self, jobs: &[String], deadline_s: u64) -> Result<Value, String> {
-        let LoadRunner::Kubernetes { image, service_account, .. } = &self.conf else {
-            return Err("not a kubernetes runner".into());
-        };
+        let KubernetesRunner { image, service_account, .. } = &self.conf;
         let first = jobs.first().ok_or("no worker to start")?;
         let arg =
             first.strip_suffix("worker-0.job.json").map(|p| format!("{p}worker-$(JOB_COMPLETION_INDEX).job.json"));
@@ -328,9 +327,7 @@ impl Runner for Kube {
     }
 
     async fn start(&mut self, jobs: &[String], stop_by_ms: u64) -> Result<(), String> {
-        let LoadRunner::Kubernetes { namespace, context, kubeconfig, .. } = &self.conf else {
-            return Err("not a kubernetes runner".into());
-        };
+        let KubernetesRunner { namespace, context, kubeconfig, .. } = &self.conf;
         let api = Api::connect(kubeconfig.as_deref(), context.as_deref(), namespace.as_deref()).await?;
         let deadline_s = stop_by_ms.saturating_sub(crate::clock::system_ms()) / 1000 + 30;
         let manifest = self.manifest(jobs, deadline_s)?;
@@ -417,14 +414,14 @@ mod tests {
 
     #[test]
     fn the_job_runs_one_pod_per_worker_each_reading_its_own_job() {
-        let conf = LoadRunner::Kubernetes {
+        let conf = KubernetesRunner {
             image: "registry.example/flow:1".into(),
             namespace: None,
             context: None,
             service_account: Some("flow-load".into()),
             kubeconfig: None,
         };
-        let k = Kube::new(&conf, Some("eu-west-1".into())).unwrap();
+        let k = Kube::new(&conf, Some("eu-west-1".into()));
         let jobs: Vec<String> = (0..3).map(|i| format!("s3://b/run/worker-{i}.job.json")).collect();
         let m = k.manifest(&jobs, 90).unwrap();
         assert_eq!(m["spec"]["completions"], 3);

@@ -53,14 +53,17 @@ impl Spread {
         let at = self.place.as_deref().map(|p| format!(", meeting at {p}")).unwrap_or_default();
         match &self.runner {
             LoadRunner::Local => format!("from {n} local worker processes{at}"),
-            LoadRunner::Ecs { cluster, task_definition, subnets, .. } => format!(
-                "from {n} ECS Fargate tasks ({task_definition}) in cluster {cluster}, across subnets {}{at}",
-                subnets.join(", ")
+            LoadRunner::Ecs(e) => format!(
+                "from {n} ECS Fargate tasks ({}) in cluster {}, across subnets {}{at}",
+                e.task_definition,
+                e.cluster,
+                e.subnets.join(", ")
             ),
-            LoadRunner::Kubernetes { image, namespace, context, .. } => format!(
-                "from a Kubernetes Job of {n} pods ({image}) in namespace {} of context {}{at}",
-                namespace.as_deref().unwrap_or("(the context's)"),
-                context.as_deref().unwrap_or("(the current one)")
+            LoadRunner::Kubernetes(k) => format!(
+                "from a Kubernetes Job of {n} pods ({}) in namespace {} of context {}{at}",
+                k.image,
+                k.namespace.as_deref().unwrap_or("(the context's)"),
+                k.context.as_deref().unwrap_or("(the current one)")
             ),
         }
     }
@@ -76,6 +79,27 @@ impl Spread {
 pub enum Ended {
     Done,
     Failed(String),
+}
+
+/// Where a worker stands, as the coordinator sees it.
+enum Seen {
+    /// No figures yet; `exited`: its runner says it ended well.
+    Running {
+        exited: bool,
+    },
+    Measured(Box<Raw>),
+    Failed(String),
+}
+
+impl Seen {
+    /// Its figures, or why there are none.
+    fn outcome(self) -> Result<Raw, String> {
+        match self {
+            Seen::Measured(raw) => Ok(*raw),
+            Seen::Failed(why) => Err(why),
+            Seen::Running { .. } => Err("wrote no figures".into()),
+        }
+    }
 }
 
 /// What starts and stops workers: [`local::Local`], [`ecs::Ecs`], [`kube::Kube`].
@@ -98,8 +122,8 @@ pub trait Runner: Send {
 fn lead(runner: &LoadRunner, workers: usize) -> Duration {
     match runner {
         LoadRunner::Local => Duration::from_millis(1000 + 200 * workers as u64),
-        LoadRunner::Ecs { .. } => Duration::from_secs(120),
-        LoadRunner::Kubernetes { .. } => Duration::from_secs(60),
+        LoadRunner::Ecs(_) => Duration::from_secs(120),
+        LoadRunner::Kubernetes(_) => Duration::from_secs(60),
     }
 }
 
@@ -251,14 +275,8 @@ async fn runner(spread: &Spread, place: &Place, scratch: &std::path::Path) -> Re
             Place::Dir(d) => d.clone(),
             Place::S3 { .. } => scratch.to_path_buf(),
         })?),
-        LoadRunner::Ecs { .. } => Box::new(ecs::Ecs::new(&spread.runner).await?),
-        LoadRunner::Kubernetes { .. } => {
-            let region = match place {
-                Place::S3 { client, .. } => client.config().region().map(|r| r.to_string()),
-                Place::Dir(_) => None,
-            };
-            Box::new(kube::Kube::new(&spread.runner, region)?)
-        }
+        LoadRunner::Ecs(e) => Box::new(ecs::Ecs::new(e).await?),
+        LoadRunner::Kubernetes(k) => Box::new(kube::Kube::new(k, place.region())),
     })
 }
 
@@ -302,9 +320,7 @@ pub async fn coordinate(
         return Err(Error::Runner(e));
     }
 
-    let mut parts: Vec<Option<Raw>> = vec![None; n];
-    let mut failed: Vec<Option<String>> = vec![None; n];
-    let mut exited = vec![false; n];
+    let mut seen: Vec<Seen> = (0..n).map(|_| Seen::Running { exited: false }).collect();
     let mut progress: Vec<Option<(Live, Histogram<u64>)>> = vec![None; n];
     let mut stopping = false;
     let mut every = tokio::time::interval(Duration::from_secs(1));
@@ -323,27 +339,29 @@ pub async fn coordinate(
             return Err(Error::Cancelled(format!("stopped: the {n} workers were stopped and nothing was judged")));
         }
         for (k, e) in runner.poll().await {
-            match e {
-                Ended::Done => exited[k] = true,
-                Ended::Failed(why) if parts[k].is_none() => failed[k] = Some(why),
-                Ended::Failed(_) => {}
+            match (e, &mut seen[k]) {
+                (Ended::Done, Seen::Running { exited }) => *exited = true,
+                (Ended::Failed(why), s @ Seen::Running { .. }) => *s = Seen::Failed(why),
+                _ => {}
             }
         }
         let now = crate::clock::system_ms();
-        let open: Vec<usize> = (0..n).filter(|k| parts[*k].is_none() && failed[*k].is_none()).collect();
-        for k in open {
+        for k in 0..n {
+            let Seen::Running { exited } = seen[k] else { continue };
             match place.get(&part_name(k)).await {
                 Ok(Some(b)) => {
-                    match serde_json::from_slice::<Part>(&b).map_err(|e| e.to_string()).and_then(|p| p.raw()) {
-                        Ok(raw) => parts[k] = Some(raw),
-                        Err(e) => failed[k] = Some(format!("wrote figures that cannot be read: {e}")),
-                    }
+                    let read = serde_json::from_slice::<Part>(&b).map_err(|e| e.to_string()).and_then(|p| p.raw());
+                    seen[k] = match read {
+                        Ok(raw) => Seen::Measured(Box::new(raw)),
+                        Err(e) => Seen::Failed(format!("wrote figures that cannot be read: {e}")),
+                    };
+                    continue;
                 }
-                Ok(None) if exited[k] => failed[k] = Some("ended without writing its figures".into()),
+                Ok(None) if exited => {
+                    seen[k] = Seen::Failed("ended without writing its figures".into());
+                    continue;
+                }
                 _ => {}
-            }
-            if parts[k].is_some() || failed[k].is_some() {
-                continue;
             }
             if let Ok(Some(b)) = place.get(&progress_name(k)).await {
                 if let Ok(p) = serde_json::from_slice::<Progress>(&b) {
@@ -352,12 +370,14 @@ pub async fn coordinate(
                 }
             }
             if progress[k].is_none() && now > start_at + SILENT_MS {
-                failed[k] =
-                    Some(format!("never started: nothing from it {} s after the shared start", SILENT_MS / 1000));
+                seen[k] = Seen::Failed(format!(
+                    "never started: nothing from it {} s after the shared start",
+                    SILENT_MS / 1000
+                ));
             }
         }
-        let seen: Vec<(Live, Histogram<u64>)> = progress.iter().flatten().cloned().collect();
-        let live = live_sum(&seen);
+        let reported: Vec<(Live, Histogram<u64>)> = progress.iter().flatten().cloned().collect();
+        let live = live_sum(&reported);
         if now >= start_at {
             on_tick(Duration::from_millis(now - start_at), live);
         }
@@ -366,15 +386,12 @@ pub async fn coordinate(
             stopping = true;
             let _ = place.put(STOP, b"{}".to_vec()).await;
         }
-        if (0..n).all(|k| parts[k].is_some() || failed[k].is_some()) {
+        if !seen.iter().any(|s| matches!(s, Seen::Running { .. })) {
             break;
         }
         if now > stop_by + 2000 {
-            for k in 0..n {
-                if parts[k].is_some() || failed[k].is_some() {
-                    continue;
-                }
-                failed[k] = Some("was still running after the run's end and its grace, and was stopped".into());
+            for s in seen.iter_mut().filter(|s| matches!(s, Seen::Running { .. })) {
+                *s = Seen::Failed("was still running after the run's end and its grace, and was stopped".into());
             }
             break;
         }
@@ -385,24 +402,26 @@ pub async fn coordinate(
     let mut merged: Option<Raw> = None;
     let mut figures = Vec::new();
     let mut failures = Vec::new();
-    for k in 0..n {
+    for (k, state) in seen.into_iter().enumerate() {
         let name = format!("worker {} of {n} ({})", k + 1, runner.which(k));
         let share = share(&s, n, k);
-        let Some(raw) = parts[k].take() else {
-            let why = failed[k].take().unwrap_or_else(|| "wrote no figures".into());
-            failures.push(format!("{name} {why}"));
-            figures.push(Worker {
-                worker: name,
-                target_rate: share.rate,
-                achieved_rate: 0.0,
-                throughput_rps: 0.0,
-                p99_ms: 0.0,
-                cpu_cores: 0.0,
-                scheduler_lag_p99_ms: 0.0,
-                behind: true,
-                failed: Some(why),
-            });
-            continue;
+        let raw = match state.outcome() {
+            Ok(raw) => raw,
+            Err(why) => {
+                failures.push(format!("{name} {why}"));
+                figures.push(Worker {
+                    worker: name,
+                    target_rate: share.rate,
+                    achieved_rate: 0.0,
+                    throughput_rps: 0.0,
+                    p99_ms: 0.0,
+                    cpu_cores: 0.0,
+                    scheduler_lag_p99_ms: 0.0,
+                    behind: true,
+                    failed: Some(why),
+                });
+                continue;
+            }
         };
         let own = super::report(&share, raw.clone());
         // A worker stopped by an abort sent less than its schedule: that is the abort, not it.
@@ -479,23 +498,23 @@ mod tests {
 
     #[test]
     fn remote_runners_need_an_s3_place_and_ecs_a_subnet() {
-        let ecs = LoadRunner::Ecs {
+        let ecs = LoadRunner::Ecs(crate::domain::catalogue::EcsRunner {
             cluster: "c".into(),
             task_definition: "t".into(),
             subnets: vec![],
             security_groups: vec![],
             assign_public_ip: false,
             container: None,
-        };
+        });
         let mut s = Spread { workers: 2, runner: ecs, place: Some("s3://b/p".into()), lead: None };
         assert!(s.check().unwrap_err().to_string().contains("at least one subnet"));
-        s.runner = LoadRunner::Kubernetes {
+        s.runner = LoadRunner::Kubernetes(crate::domain::catalogue::KubernetesRunner {
             image: "i".into(),
             namespace: None,
             context: None,
             service_account: None,
             kubeconfig: None,
-        };
+        });
         assert!(s.check().is_ok());
         s.place = Some("/tmp/x".into());
         assert!(s.check().unwrap_err().to_string().contains("s3://BUCKET/PREFIX"));

@@ -6,11 +6,13 @@ use std::path::PathBuf;
 
 use aws_sdk_s3::Client;
 
+use crate::aws::{Aws, S3};
+
 /// Where one run's objects live.
 #[derive(Clone)]
 pub enum Place {
     Dir(PathBuf),
-    S3 { client: Client, bucket: String, prefix: String },
+    S3 { aws: Box<Aws>, client: Client, bucket: String, prefix: String },
 }
 
 impl Place {
@@ -21,7 +23,7 @@ impl Place {
                 crate::aws::parse_s3_url(at).ok_or_else(|| format!("`{at}`: expected s3://BUCKET/PREFIX"))?;
             let aws = crate::aws::config(None, &Default::default()).await.map_err(|e| format!("`{at}`: {e}"))?;
             let conf = aws_sdk_s3::config::Builder::from(&aws.conf).force_path_style(true).build();
-            return Ok(Place::S3 { client: Client::from_conf(conf), bucket, prefix });
+            return Ok(Place::S3 { client: Client::from_conf(conf), aws: Box::new(aws), bucket, prefix });
         }
         let dir = PathBuf::from(at);
         std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
@@ -52,7 +54,7 @@ impl Place {
                     .and_then(|_| std::fs::rename(&tmp, &path))
                     .map_err(|e| format!("writing {}: {e}", path.display()))
             }
-            Place::S3 { client, bucket, prefix } => client
+            Place::S3 { aws, client, bucket, prefix } => client
                 .put_object()
                 .bucket(bucket)
                 .key(key(prefix, name))
@@ -60,7 +62,7 @@ impl Place {
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(|e| format!("writing {}: {}", self.at(name), s3_error(&e))),
+                .map_err(|e| aws.error(S3, format!("writing {}", self.at(name)), &e).to_string()),
         }
     }
 
@@ -72,7 +74,7 @@ impl Place {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
                 Err(e) => Err(format!("reading {}: {e}", d.join(name).display())),
             },
-            Place::S3 { client, bucket, prefix } => {
+            Place::S3 { aws, client, bucket, prefix } => {
                 match client.get_object().bucket(bucket).key(key(prefix, name)).send().await {
                     Ok(o) => o
                         .body
@@ -81,7 +83,7 @@ impl Place {
                         .map(|b| Some(b.into_bytes().to_vec()))
                         .map_err(|e| format!("reading {}: {e}", self.at(name))),
                     Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
-                    Err(e) => Err(format!("reading {}: {}", self.at(name), s3_error(&e))),
+                    Err(e) => Err(aws.error(S3, format!("reading {}", self.at(name)), &e).to_string()),
                 }
             }
         }
@@ -94,8 +96,12 @@ impl Place {
         }
     }
 
-    pub fn is_s3(&self) -> bool {
-        matches!(self, Place::S3 { .. })
+    /// The region an S3 place's client uses (remote workers are told it).
+    pub fn region(&self) -> Option<String> {
+        match self {
+            Place::S3 { aws, .. } => Some(aws.region.clone()),
+            Place::Dir(_) => None,
+        }
     }
 }
 
@@ -104,20 +110,5 @@ fn key(prefix: &str, name: &str) -> String {
         name.to_string()
     } else {
         format!("{prefix}/{name}")
-    }
-}
-
-/// An S3 failure in S3's words (its code and message), else what went wrong on the way.
-fn s3_error<E>(
-    e: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
-) -> String
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-{
-    use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-    match (e.code(), e.message()) {
-        (Some(c), Some(m)) => format!("{c}: {m}"),
-        (Some(c), None) => c.to_string(),
-        _ => crate::aws::chain(e),
     }
 }
