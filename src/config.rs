@@ -26,7 +26,23 @@
 
 use serde::Deserialize;
 
-use crate::error::{Error, Result};
+/// Why the configuration cannot be used: the file, or a setting from it, the environment or
+/// a flag.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("config {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    /// Not TOML, or not the settings flow knows (the parser's words, which point at the line).
+    #[error("config {path}: {message}")]
+    Parse { path: String, message: String },
+    /// A setting no command can be made of (a timeout, a webhook URL, a drill's parameters).
+    #[error("config {0}")]
+    Setting(String),
+    #[error("config {0}")]
+    Webhook(#[from] crate::webhook::Error),
+}
+
+type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -100,9 +116,10 @@ pub fn load() -> Result<Config> {
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(Config::default()),
-        Err(e) => return Err(Error::Config(format!("{}: {e}", path.display()))),
+        Err(source) => return Err(Error::Read { path: path.display().to_string(), source }),
     };
-    toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {}", path.display(), e.to_string().trim_end())))
+    toml::from_str(&text)
+        .map_err(|e| Error::Parse { path: path.display().to_string(), message: e.to_string().trim_end().to_string() })
 }
 
 pub fn env(key: &str) -> Option<String> {

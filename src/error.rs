@@ -11,8 +11,8 @@ pub enum Error {
     Spec(#[from] spec::Error),
     #[error("{0}")]
     Invalid(#[from] validate::Invalid),
-    #[error("workflow {path}: {message}")]
-    Workflow { path: String, message: String },
+    #[error("{0}")]
+    Workflow(#[from] crate::workflow::Error),
     #[error("{0}")]
     Journal(#[from] crate::state::Error),
     #[error("{0}")]
@@ -22,8 +22,8 @@ pub enum Error {
     Refused(String),
     #[error("{what}: {source}")]
     Io { what: String, source: std::io::Error },
-    #[error("config {0}")]
-    Config(String),
+    #[error("{0}")]
+    Config(#[from] crate::config::Error),
     /// The command line asks for something it cannot have as given.
     #[error("{0}")]
     Usage(String),
@@ -59,7 +59,8 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Spec(_) => exit::BAD_SPEC,
-            Error::Invalid(_) | Error::Workflow { .. } => exit::BAD_PLAN,
+            Error::Workflow(crate::workflow::Error::Write { .. }) => exit::INTERNAL,
+            Error::Invalid(_) | Error::Workflow(_) => exit::BAD_PLAN,
             Error::Journal(
                 crate::state::Error::Locked { .. }
                 | crate::state::Error::Leased { .. }

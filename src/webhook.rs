@@ -24,6 +24,9 @@ pub enum Error {
     BadUrl { url: String, why: String },
     #[error("HTTP client: {0}")]
     Client(String),
+    /// Every attempt failed; the last one's failure.
+    #[error("{last} (after {attempts} attempts)")]
+    Undelivered { last: String, attempts: u32 },
 }
 
 pub struct Webhook {
@@ -71,7 +74,7 @@ pub fn body(n: &Notice) -> Value {
 
 #[async_trait]
 impl Notifier for Webhook {
-    async fn send(&self, n: &Notice) -> Result<(), String> {
+    async fn send(&self, n: &Notice) -> Result<(), crate::engine::Undelivered> {
         let payload = body(n);
         let mut last = String::new();
         for attempt in 1..=ATTEMPTS {
@@ -91,7 +94,7 @@ impl Notifier for Webhook {
                 tokio::time::sleep(Duration::from_millis(500 * attempt as u64)).await;
             }
         }
-        Err(format!("{last} (after {ATTEMPTS} attempts)"))
+        Err(Box::new(Error::Undelivered { last, attempts: ATTEMPTS }))
     }
 }
 

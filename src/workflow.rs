@@ -6,7 +6,26 @@ use serde_json::Value;
 
 use crate::domain::digest;
 use crate::domain::plan::Plan;
-use crate::error::{Error, Result};
+/// Why a workflow file cannot be read, written or used, naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("workflow {path}: no such file (run `flow plan SPEC` first)")]
+    Missing { path: String },
+    #[error("workflow {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("workflow {path}: not UTF-8 text: {source}")]
+    NotUtf8 { path: String, source: std::str::Utf8Error },
+    /// Not a plan: the TOML parser's words (pointing at the line), a value flow cannot use, or
+    /// another runbook's name.
+    #[error("workflow {path}: {message}")]
+    Invalid { path: String, message: String },
+    #[error("workflow (rendering): {0}")]
+    Render(#[from] toml::ser::Error),
+    #[error("{what}: {source}")]
+    Write { what: String, source: std::io::Error },
+}
+
+type Result<T, E = Error> = std::result::Result<T, E>;
 
 fn strip_nulls(v: &mut Value) {
     match v {
@@ -30,8 +49,7 @@ pub fn render(plan: &Plan, version: u32) -> Result<String> {
             _ => Default::default(),
         };
     }
-    let body = toml::to_string_pretty(&plan)
-        .map_err(|e| Error::Workflow { path: "(rendering)".into(), message: e.to_string() })?;
+    let body = toml::to_string_pretty(&plan)?;
     Ok(format!(
         "# flow workflow for runbook `{}`: plan version {version}, planner {}.\n\
          # Review it, edit it if you need to: `flow run` validates this file again and records an\n\
@@ -44,32 +62,32 @@ pub fn render(plan: &Plan, version: u32) -> Result<String> {
 pub fn write(path: &Path, plan: &Plan, version: u32) -> Result<String> {
     let text = render(plan, version)?;
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|source| Error::Write { what: format!("creating {}", dir.display()), source })?;
     }
     // Write then rename, so a crash never leaves half a file.
     let tmp = path.with_extension("toml.tmp");
-    std::fs::write(&tmp, &text).map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+    std::fs::write(&tmp, &text)
+        .map_err(|source| Error::Write { what: format!("writing {}", tmp.display()), source })?;
+    std::fs::rename(&tmp, path)
+        .map_err(|source| Error::Write { what: format!("writing {}", path.display()), source })?;
     Ok(digest::of_bytes(text.as_bytes()))
 }
 
 /// The file's bytes, or a workflow error naming it.
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error::Workflow {
-        path: path.display().to_string(),
-        message: match e.kind() {
-            std::io::ErrorKind::NotFound => "no such file (run `flow plan SPEC` first)".into(),
-            _ => e.to_string(),
-        },
+    let shown = path.display().to_string();
+    std::fs::read(path).map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound => Error::Missing { path: shown },
+        _ => Error::Read { path: shown, source },
     })
 }
 
 /// Parse a workflow file's bytes.
 pub fn parse(path: &Path, bytes: &[u8]) -> Result<Plan> {
     let shown = path.display().to_string();
-    let text = std::str::from_utf8(bytes)
-        .map_err(|e| Error::Workflow { path: shown.clone(), message: format!("not UTF-8 text: {e}") })?;
-    let bad = |message: String| Error::Workflow { path: shown.clone(), message };
+    let text = std::str::from_utf8(bytes).map_err(|source| Error::NotUtf8 { path: shown.clone(), source })?;
+    let bad = |message: String| Error::Invalid { path: shown.clone(), message };
     let value: toml::Value = toml::from_str(text).map_err(|e| bad(e.to_string().trim_end().to_string()))?;
     // TOML has inf and nan; JSON (the params' model) has neither, and would read them as
     // nothing: refused here, naming the value, rather than silently dropped.

@@ -264,10 +264,11 @@ pub fn note_workflow(j: &mut dyn Journal, meta: &mut RunbookMeta, digest: String
 fn checked_plan(meta: &RunbookMeta, bytes: &[u8]) -> Result<Plan> {
     let plan = workflow::parse(&meta.workflow, bytes)?;
     if plan.runbook != meta.name {
-        return Err(Error::Workflow {
+        return Err(workflow::Error::Invalid {
             path: meta.workflow.display().to_string(),
             message: format!("says runbook = \"{}\", expected \"{}\"", plan.runbook, meta.name),
-        });
+        }
+        .into());
     }
     let violations = validate::validate(&plan);
     if !violations.is_empty() {

@@ -424,10 +424,7 @@ pub async fn extract(
             let answer = result.map_err(|e| Error::Planner(e.0))?;
             if answer.cut_off {
                 // Unusable, like an answer that is not JSON: flow's own reading stands.
-                Err(format!(
-                    "it was cut off at {} tokens, the most an answer may have",
-                    planner::extract::shape().max_tokens
-                ))
+                Err(planner::llm::Unusable::CutOff(planner::extract::shape().max_tokens))
             } else {
                 // Only a readable answer is worth asking for again.
                 let parsed = planner::extract::parse_answer(&answer.text);
@@ -477,13 +474,15 @@ pub async fn model(how: &How) -> Result<Model> {
         Some(t) => t,
         None => match config::env("FLOW_LLM_TIMEOUT").or(conf.planner.timeout.clone()) {
             Some(t) => humantime::parse_duration(&t).map_err(|e| {
-                Error::Config(format!("model timeout `{t}` (FLOW_LLM_TIMEOUT or [planner] timeout): {e}"))
+                Error::Config(crate::config::Error::Setting(format!(
+                    "model timeout `{t}` (FLOW_LLM_TIMEOUT or [planner] timeout): {e}"
+                )))
             })?,
             None => default_timeout(provider.as_ref()),
         },
     };
     if limit.is_zero() {
-        return Err(Error::Config("the model timeout must be more than 0".into()));
+        return Err(Error::Config(crate::config::Error::Setting("the model timeout must be more than 0".into())));
     }
     Ok(Model {
         provider,
@@ -521,14 +520,16 @@ async fn provider(how: &How, conf: &Config) -> Result<Box<dyn Provider>> {
         Planner::Bedrock => {
             let model =
                 how.model.clone().or(env("FLOW_BEDROCK_MODEL")).or(conf.bedrock.model.clone()).ok_or_else(|| {
-                    Error::Config(
+                    Error::Config(crate::config::Error::Setting(
                         "no Bedrock model: give --model, FLOW_BEDROCK_MODEL or [bedrock] model in flow.toml".into(),
-                    )
+                    ))
                 })?;
             let region = how.region.clone().or(env("FLOW_BEDROCK_REGION")).or(conf.bedrock.region.clone());
             Box::new(planner::bedrock::Bedrock::new(region.as_deref(), &model).await.map_err(|e| Error::Planner(e.0))?)
         }
-        Planner::Builtin => return Err(Error::Config("the builtin planner asks no model".into())),
+        Planner::Builtin => {
+            return Err(Error::Config(crate::config::Error::Setting("the builtin planner asks no model".into())))
+        }
     })
 }
 

@@ -131,22 +131,22 @@ pub fn main() -> i32 {
 }
 
 /// The man pages: `flow.1` on stdout, or it and one page per command in `dir`.
-fn man(dir: Option<&std::path::Path>) -> std::result::Result<(), String> {
+fn man(dir: Option<&std::path::Path>) -> Result<()> {
     let cmd = <args::Cli as clap::CommandFactory>::command();
-    let render = |c: clap::Command, title: &str| -> std::result::Result<Vec<u8>, String> {
+    let render = |c: clap::Command, title: &str| -> Result<Vec<u8>> {
         let mut page = Vec::new();
-        clap_mangen::Man::new(c).title(title).render(&mut page).map_err(|e| format!("writing the man page: {e}"))?;
+        clap_mangen::Man::new(c).title(title).render(&mut page).map_err(|e| Error::io("writing the man page", e))?;
         Ok(page)
     };
     let Some(dir) = dir else {
         let page = render(cmd, "flow")?;
         return std::io::Write::write_all(&mut std::io::stdout(), &page)
-            .map_err(|e| format!("writing the man page: {e}"));
+            .map_err(|e| Error::io("writing the man page", e));
     };
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
     let write = |name: &str, page: Vec<u8>| {
         let path = dir.join(name);
-        std::fs::write(&path, page).map_err(|e| format!("cannot write {}: {e}", path.display()))
+        std::fs::write(&path, page).map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
     };
     for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
         let name = format!("flow-{}", sub.get_name());
@@ -291,8 +291,7 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
                 Options { wait, jobs, tick: Duration::from_millis(tick), keep_events: json, ..Options::default() };
             let (mut env, bars) = with_bars(env, json);
             if let Some((url, name)) = crate::config::webhook()? {
-                let hook =
-                    crate::webhook::Webhook::new(&url, name.as_deref()).map_err(|e| Error::Config(e.to_string()))?;
+                let hook = crate::webhook::Webhook::new(&url, name.as_deref()).map_err(|e| Error::Config(e.into()))?;
                 env.notifier = Some(Arc::new(hook));
             }
             let report = app::run::run(&env, rb, &opts, &Lines { quiet: json, bars }).await?;
@@ -361,7 +360,7 @@ async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
             let mut env = env.clone();
             if let Some((url, name)) = crate::config::webhook()? {
                 env.notifier = Some(Arc::new(
-                    crate::webhook::Webhook::new(&url, name.as_deref()).map_err(|e| Error::Config(e.to_string()))?,
+                    crate::webhook::Webhook::new(&url, name.as_deref()).map_err(|e| Error::Config(e.into()))?,
                 ));
             }
             crate::mcp::serve(env).await?;

@@ -131,14 +131,10 @@ impl Policy {
     }
 
     /// May `who` approve `step` at all? Why not, if not.
-    pub fn allowed(&self, step: &Step, who: &str) -> Result<(), String> {
+    pub fn allowed(&self, step: &Step, who: &str) -> Result<(), NotAllowed> {
         for r in self.rules_for(step) {
             if !r.approvers.is_empty() && !r.approvers.iter().any(|p| matches(p, who)) {
-                return Err(format!(
-                    "{who} may not approve `{}`: the approval policy allows {}",
-                    step.id,
-                    r.approvers.join(", ")
-                ));
+                return Err(NotAllowed { who: who.into(), step: step.id.clone(), allowed: r.approvers.join(", ") });
             }
         }
         Ok(())
@@ -175,6 +171,15 @@ impl Policy {
         out.dedup();
         out
     }
+}
+
+/// Who may not approve a step under the policy, and who may.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{who} may not approve `{step}`: the approval policy allows {allowed}")]
+pub struct NotAllowed {
+    pub who: String,
+    pub step: String,
+    pub allowed: String,
 }
 
 #[cfg(test)]
@@ -281,7 +286,7 @@ mod tests {
         };
         assert!(only.allowed(&cs, "arn:aws:iam::1:user/ops-ana").is_ok());
         assert_eq!(
-            only.allowed(&cs, "arn:aws:iam::1:user/dev-bob").unwrap_err(),
+            only.allowed(&cs, "arn:aws:iam::1:user/dev-bob").unwrap_err().to_string(),
             "arn:aws:iam::1:user/dev-bob may not approve `net`: the approval policy allows arn:aws:iam::*:user/ops-*"
         );
         let text: Policy = toml::from_str(

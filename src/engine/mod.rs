@@ -141,8 +141,11 @@ type Result<T, E = Error> = std::result::Result<T, E>;
 /// journaled and logged, and never stops the run.
 #[async_trait::async_trait]
 pub trait Notifier: Send + Sync {
-    async fn send(&self, notice: &Notice) -> std::result::Result<(), String>;
+    async fn send(&self, notice: &Notice) -> std::result::Result<(), Undelivered>;
 }
+
+/// Why a notice did not reach its notifier's destination, in the notifier's own error type.
+pub type Undelivered = Box<dyn std::error::Error + Send + Sync>;
 
 /// What the engine works with: where the journal is, who carries out each kind, what time it
 /// is, who hears about each event, who is told about what matters, and who it acts as.
@@ -284,7 +287,8 @@ struct Engine<'a> {
     session: Option<Box<dyn Journal>>,
     /// Notices to send (their intent not yet recorded), and those being sent.
     queued: Vec<Notice>,
-    sending: JoinSet<(String, std::result::Result<(), String>)>,
+    /// Each notice's key and, when it was not delivered, why.
+    sending: JoinSet<(String, Option<String>)>,
     plan: Indexed,
     view: RunbookView,
     /// Ranks of the steps to look at again.
@@ -536,24 +540,21 @@ impl<'a> Engine<'a> {
             let to = notifier.clone();
             self.sending.spawn(async move {
                 let r = to.send(&n).await;
-                (n.key, r)
+                (n.key, r.err().map(|e| e.to_string()))
             });
         }
         Ok(())
     }
 
-    fn delivered(
-        &mut self,
-        r: std::result::Result<(String, std::result::Result<(), String>), tokio::task::JoinError>,
-    ) -> Result<()> {
-        let (key, result) = match r {
+    fn delivered(&mut self, r: std::result::Result<(String, Option<String>), tokio::task::JoinError>) -> Result<()> {
+        let (key, error) = match r {
             Ok(x) => x,
-            Err(e) => (String::new(), Err(format!("the notifier crashed: {e}"))),
+            Err(e) => (String::new(), Some(format!("the notifier crashed: {e}"))),
         };
-        if let Err(e) = &result {
+        if let Some(e) = &error {
             tracing::warn!("notice {key} not delivered: {e}");
         }
-        self.record(vec![Body::Notified { key, ok: result.is_ok(), error: result.err() }])
+        self.record(vec![Body::Notified { key, ok: error.is_none(), error }])
     }
 
     /// Wait for the next effect to finish: briefly with the store open, then with it closed,

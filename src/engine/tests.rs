@@ -500,7 +500,7 @@ struct Told {
 
 #[async_trait]
 impl Notifier for Told {
-    async fn send(&self, n: &Notice) -> std::result::Result<(), String> {
+    async fn send(&self, n: &Notice) -> std::result::Result<(), crate::engine::Undelivered> {
         self.sent.lock().unwrap().push(n.clone());
         if self.fail {
             Err("HTTP 500 from the webhook".into())

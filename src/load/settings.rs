@@ -172,7 +172,7 @@ impl Settings {
             .collect::<Result<_, _>>()?;
         s.body = a.body.unwrap_or_default().into_bytes();
         if let Some(ok) = &a.success {
-            s.success = parse_statuses(ok).map_err(|e| bad(format!("success statuses: {e}")))?;
+            s.success = parse_statuses(ok)?;
         }
         s.max_in_flight = a.max_in_flight;
         s.thresholds = a.thresholds;
@@ -217,11 +217,12 @@ pub fn parse_stage(s: &str) -> Result<(Duration, f64), Error> {
 }
 
 /// Parse `200-299,304` into inclusive ranges.
-pub(crate) fn parse_statuses(s: &str) -> Result<Vec<(u16, u16)>, String> {
+pub(crate) fn parse_statuses(s: &str) -> Result<Vec<(u16, u16)>, Error> {
     s.split(',')
         .map(|part| {
             let part = part.trim();
-            let bad = || format!("`{part}` is not a status or a range such as 200-299");
+            let bad =
+                || Error::Settings(format!("success statuses: `{part}` is not a status or a range such as 200-299"));
             match part.split_once('-') {
                 Some((a, b)) => Ok((a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?)),
                 None => {

@@ -33,13 +33,12 @@ impl fmt::Display for Threshold {
 }
 
 pub fn parse(text: &str) -> Result<Threshold, super::Error> {
-    parse_inner(text).map_err(super::Error::Settings)
-}
-
-fn parse_inner(text: &str) -> Result<Threshold, String> {
+    use super::Error::Settings;
     let t: String = text.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
     let bad = || {
-        format!("threshold `{text}`: expected METRIC OP VALUE, such as rate>=2500, avg<250ms, p99<1s, success>=99.5%")
+        Settings(format!(
+            "threshold `{text}`: expected METRIC OP VALUE, such as rate>=2500, avg<250ms, p99<1s, success>=99.5%"
+        ))
     };
     let pos = t.find(['<', '>', '=']).ok_or_else(bad)?;
     let (name, rest) = t.split_at(pos);
@@ -56,7 +55,11 @@ fn parse_inner(text: &str) -> Result<Threshold, String> {
         p if p.starts_with('p') => {
             Metric::P(p[1..].parse::<f64>().ok().filter(|p| *p > 0.0 && *p < 100.0).ok_or_else(bad)?)
         }
-        _ => return Err(format!("threshold `{text}`: unknown metric `{name}` (rate, avg, max, pNN, success, errors)")),
+        _ => {
+            return Err(Settings(format!(
+                "threshold `{text}`: unknown metric `{name}` (rate, avg, max, pNN, success, errors)"
+            )))
+        }
     };
     let num_end = value.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(value.len());
     let (num, unit) = value.split_at(num_end);
@@ -66,10 +69,10 @@ fn parse_inner(text: &str) -> Result<Threshold, String> {
         (Metric::Avg | Metric::Max | Metric::P(_), "s") => num * 1000.0,
         (Metric::Success | Metric::Errors, "%" | "") => num,
         (Metric::Rate, "" | "rps" | "req/s" | "/s") => num,
-        _ => return Err(format!("threshold `{text}`: unit `{unit}` does not fit {name}")),
+        _ => return Err(Settings(format!("threshold `{text}`: unit `{unit}` does not fit {name}"))),
     };
     if matches!(metric, Metric::Success | Metric::Errors) && !(0.0..=100.0).contains(&value) {
-        return Err(format!("threshold `{text}`: a share must be between 0 and 100 %"));
+        return Err(Settings(format!("threshold `{text}`: a share must be between 0 and 100 %")));
     }
     Ok(Threshold { text: text.trim().to_string(), metric, op, value })
 }

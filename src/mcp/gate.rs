@@ -17,14 +17,23 @@ fn error(id: Value, code: i64, message: String) -> Vec<u8> {
     v
 }
 
+/// Why a tool call's arguments do not fit its tool.
+#[derive(Debug, thiserror::Error)]
+enum BadArguments {
+    #[error("arguments must be an object")]
+    NotObject,
+    #[error("{0}")]
+    Shape(#[source] serde_json::Error),
+}
+
 /// Does this tool call's arguments fit the tool? Why not.
-fn arguments(tool: &str, args: &Value) -> Result<(), String> {
-    fn fits<T: serde::de::DeserializeOwned>(args: &Value) -> Result<(), String> {
-        serde_json::from_value::<T>(args.clone()).map(|_| ()).map_err(|e| e.to_string())
+fn arguments(tool: &str, args: &Value) -> Result<(), BadArguments> {
+    fn fits<T: serde::de::DeserializeOwned>(args: &Value) -> Result<(), BadArguments> {
+        serde_json::from_value::<T>(args.clone()).map(|_| ()).map_err(BadArguments::Shape)
     }
     let args = if args.is_null() { &Value::Object(Default::default()) } else { args };
     if !args.is_object() {
-        return Err("arguments must be an object".into());
+        return Err(BadArguments::NotObject);
     }
     match tool {
         "status" | "run" => fits::<super::RunbookArg>(args),

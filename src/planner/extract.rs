@@ -4,7 +4,9 @@
 
 use serde_json::{json, Value};
 
-use super::llm::{answer_json, complete_within, Answer, Exchange, Provider, ProviderError, Role, Shape, Turn, Watch};
+use super::llm::{
+    answer_json, complete_within, Answer, Exchange, Provider, ProviderError, Role, Shape, Turn, Unusable, Watch,
+};
 use crate::domain::digest;
 use crate::domain::grounding::Proposal;
 
@@ -115,10 +117,10 @@ pub fn cache_key(spec_text: &str, provider: &dyn Provider) -> String {
 }
 
 /// Read an answer: the proposals it holds, and entries that are not proposals (each with why).
-pub fn parse_answer(text: &str) -> Result<(Vec<Proposal>, Vec<String>), String> {
+pub fn parse_answer(text: &str) -> Result<(Vec<Proposal>, Vec<String>), Unusable> {
     let v = answer_json(text)?;
     let Some(items) = v.get("requirements").and_then(Value::as_array) else {
-        return Err("the answer has no `requirements` array".into());
+        return Err(Unusable::NoArray("requirements"));
     };
     let mut out = Vec::new();
     let mut problems = Vec::new();
@@ -165,8 +167,8 @@ mod tests {
         .unwrap();
         assert_eq!((ok.len(), ok[0].line, ok[0].quote.as_str()), (1, 3, "RTO 2 h"));
         assert!(bad[0].starts_with("requirements[1] is not a proposal"), "{bad:?}");
-        assert!(parse_answer("no").unwrap_err().starts_with("the answer is not valid JSON"));
-        assert_eq!(parse_answer("{}").unwrap_err(), "the answer has no `requirements` array");
+        assert!(parse_answer("no").unwrap_err().to_string().starts_with("the answer is not valid JSON"));
+        assert_eq!(parse_answer("{}").unwrap_err().to_string(), "the answer has no `requirements` array");
     }
 
     #[test]

@@ -21,8 +21,8 @@ pub enum Refusal {
     )]
     AlreadyApprovedBy { step: String, by: String, at: String },
     /// The approval policy does not let this identity approve this step.
-    #[error("{why}")]
-    NotAllowed { step: String, why: String },
+    #[error(transparent)]
+    NotAllowed(#[from] crate::domain::policy::NotAllowed),
     /// The preview recorded now is not the one whose digest the person gave.
     #[error(
         "step `{step}`: the preview recorded now ({now}) is not the one you reviewed ({given}); nothing was approved. \
@@ -121,7 +121,7 @@ pub fn approve(
             }
         }
     };
-    policy.allowed(def, &who.id).map_err(|why| Refusal::NotAllowed { step: step.into(), why })?;
+    policy.allowed(def, &who.id)?;
     if let Some(a) = v.approvals.iter().find(|a| a.by == who.id && a.artifact_digest == artifact_digest) {
         return Err(Refusal::AlreadyApprovedBy { step: step.into(), by: who.id.clone(), at: a.at.clone() });
     }

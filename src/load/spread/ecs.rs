@@ -13,6 +13,12 @@ use aws_sdk_ecs::Client;
 use super::{Ended, Runner};
 use crate::aws::{Aws, ECS};
 use crate::domain::catalogue::EcsRunner;
+use crate::load::Error;
+
+/// The run cannot have its workers: in AWS's (or the SDK's) words.
+fn refused(e: impl std::fmt::Display) -> Error {
+    Error::Runner(e.to_string())
+}
 
 pub struct Ecs {
     aws: Aws,
@@ -30,8 +36,8 @@ pub struct Ecs {
 }
 
 impl Ecs {
-    pub async fn new(conf: &EcsRunner) -> Result<Ecs, String> {
-        let aws = crate::aws::config(None, &Default::default()).await.map_err(|e| e.to_string())?;
+    pub async fn new(conf: &EcsRunner) -> Result<Ecs, Error> {
+        let aws = crate::aws::config(None, &Default::default()).await.map_err(refused)?;
         Ok(Ecs {
             client: Client::new(&aws.conf),
             aws,
@@ -47,18 +53,18 @@ impl Ecs {
     }
 
     /// The container that runs flow: the one named, else the task definition's first.
-    async fn container(&self) -> Result<String, String> {
+    async fn container(&self) -> Result<String, Error> {
         if let Some(c) = &self.container {
             return Ok(c.clone());
         }
         let td = self.client.describe_task_definition().task_definition(&self.task_definition).send().await.map_err(
-            |e| self.aws.error(ECS, format!("DescribeTaskDefinition {}", self.task_definition), &e).to_string(),
+            |e| refused(self.aws.error(ECS, format!("DescribeTaskDefinition {}", self.task_definition), &e)),
         )?;
         td.task_definition()
             .and_then(|t| t.container_definitions().first())
             .and_then(|c| c.name())
             .map(str::to_string)
-            .ok_or_else(|| format!("task definition {} has no container", self.task_definition))
+            .ok_or_else(|| refused(format!("task definition {} has no container", self.task_definition)))
     }
 }
 
@@ -68,7 +74,7 @@ impl Runner for Ecs {
         "ecs"
     }
 
-    async fn start(&mut self, jobs: &[String], _stop_by_ms: u64) -> Result<(), String> {
+    async fn start(&mut self, jobs: &[String], _stop_by_ms: u64) -> Result<(), Error> {
         let container = self.container().await?;
         let region = self.aws.region.clone();
         for (k, job) in jobs.iter().enumerate() {
@@ -78,7 +84,7 @@ impl Runner for Ecs {
                 .set_security_groups(Some(self.security_groups.clone()).filter(|g| !g.is_empty()))
                 .assign_public_ip(if self.public_ip { AssignPublicIp::Enabled } else { AssignPublicIp::Disabled })
                 .build()
-                .map_err(|e| e.to_string())?;
+                .map_err(refused)?;
             let command = ContainerOverride::builder()
                 .name(&container)
                 .command("load-worker")
@@ -103,7 +109,7 @@ impl Runner for Ecs {
                 // coordinator, which reports this error.
                 Err(e) => {
                     let call = format!("RunTask {} in cluster {}", self.task_definition, self.cluster);
-                    return Err(self.aws.error(ECS, call, &e).to_string());
+                    return Err(refused(self.aws.error(ECS, call, &e)));
                 }
             };
             let arn = out.tasks().first().and_then(|t| t.task_arn()).map(str::to_string);

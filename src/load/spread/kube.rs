@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 
 use super::{Ended, Runner};
 use crate::domain::catalogue::KubernetesRunner;
+use crate::load::Error;
 
 #[derive(Debug, Deserialize)]
 struct Config {
@@ -99,6 +100,30 @@ struct EnvVar {
     value: String,
 }
 
+/// Why the Kubernetes API cannot be used for a run.
+#[derive(Debug, thiserror::Error)]
+pub enum KubeError {
+    /// The kubeconfig cannot be found, read or used (which file, which entry, why).
+    #[error("{0}")]
+    Config(String),
+    #[error("the kubeconfig's exec plugin `{command}`{why}")]
+    Exec { command: String, why: String },
+    #[error("{what}: no answer from {server}: {why}")]
+    Unreachable { what: String, server: String, why: String },
+    /// The API server answered with an error (its own Status message where it gave one).
+    #[error("{what}: HTTP {status}: {message}")]
+    Refused { what: String, status: u16, message: String },
+    /// The workers' jobs cannot make a Job.
+    #[error("{0}")]
+    Job(String),
+}
+
+impl From<KubeError> for Error {
+    fn from(e: KubeError) -> Error {
+        Error::Runner(e.to_string())
+    }
+}
+
 /// The API server to talk to, as the kubeconfig's context says.
 pub struct Api {
     pub server: String,
@@ -112,24 +137,26 @@ fn file_or_data(
     file: &Option<String>,
     what: &str,
     at: &std::path::Path,
-) -> Result<Option<Vec<u8>>, String> {
+) -> Result<Option<Vec<u8>>, KubeError> {
     if let Some(d) = data {
         return base64::engine::general_purpose::STANDARD
             .decode(d.trim())
             .map(Some)
-            .map_err(|e| format!("{}: {what}-data: {e}", at.display()));
+            .map_err(|e| KubeError::Config(format!("{}: {what}-data: {e}", at.display())));
     }
     match file {
         Some(f) => {
             let path = at.parent().unwrap_or(std::path::Path::new(".")).join(f);
-            std::fs::read(&path).map(Some).map_err(|e| format!("{}: {what} {}: {e}", at.display(), path.display()))
+            std::fs::read(&path)
+                .map(Some)
+                .map_err(|e| KubeError::Config(format!("{}: {what} {}: {e}", at.display(), path.display())))
         }
         None => Ok(None),
     }
 }
 
 /// Where kubectl would read the kubeconfig from.
-fn kubeconfig_path(given: Option<&str>) -> Result<PathBuf, String> {
+fn kubeconfig_path(given: Option<&str>) -> Result<PathBuf, KubeError> {
     if let Some(p) = given {
         return Ok(PathBuf::from(p));
     }
@@ -138,8 +165,8 @@ fn kubeconfig_path(given: Option<&str>) -> Result<PathBuf, String> {
     {
         return Ok(first);
     }
-    let home =
-        std::env::var("HOME").map_err(|_| "no kubeconfig: set KUBECONFIG or HOME, or give --kubeconfig".to_string())?;
+    let home = std::env::var("HOME")
+        .map_err(|_| KubeError::Config("no kubeconfig: set KUBECONFIG or HOME, or give --kubeconfig".into()))?;
     Ok(PathBuf::from(home).join(".kube/config"))
 }
 
@@ -147,33 +174,34 @@ impl Api {
     /// The API server, namespace and credentials of `context` (default: the current one) in
     /// the kubeconfig at `path` (default: as kubectl finds it); `namespace` overrides the
     /// context's.
-    pub async fn connect(path: Option<&str>, context: Option<&str>, namespace: Option<&str>) -> Result<Api, String> {
+    pub async fn connect(path: Option<&str>, context: Option<&str>, namespace: Option<&str>) -> Result<Api, KubeError> {
         let at = kubeconfig_path(path)?;
-        let text = std::fs::read_to_string(&at).map_err(|e| format!("reading the kubeconfig {}: {e}", at.display()))?;
-        let conf: Config =
-            serde_yaml_ng::from_str(&text).map_err(|e| format!("the kubeconfig {}: {e}", at.display()))?;
-        let name = context
-            .map(str::to_string)
-            .or(conf.current_context.clone())
-            .ok_or_else(|| format!("the kubeconfig {} has no current context: name one", at.display()))?;
+        let text = std::fs::read_to_string(&at)
+            .map_err(|e| KubeError::Config(format!("reading the kubeconfig {}: {e}", at.display())))?;
+        let conf: Config = serde_yaml_ng::from_str(&text)
+            .map_err(|e| KubeError::Config(format!("the kubeconfig {}: {e}", at.display())))?;
+        let name = context.map(str::to_string).or(conf.current_context.clone()).ok_or_else(|| {
+            KubeError::Config(format!("the kubeconfig {} has no current context: name one", at.display()))
+        })?;
         let ctx = conf
             .contexts
             .iter()
             .find(|c| c.name == name)
             .map(|c| &c.context)
-            .ok_or_else(|| format!("the kubeconfig {} has no context `{name}`", at.display()))?;
+            .ok_or_else(|| KubeError::Config(format!("the kubeconfig {} has no context `{name}`", at.display())))?;
         let cluster = conf.clusters.iter().find(|c| c.name == ctx.cluster).map(|c| &c.cluster).ok_or_else(|| {
-            format!("the kubeconfig {} has no cluster `{}` (context `{name}`)", at.display(), ctx.cluster)
+            KubeError::Config(format!(
+                "the kubeconfig {} has no cluster `{}` (context `{name}`)",
+                at.display(),
+                ctx.cluster
+            ))
         })?;
-        let user =
-            match &ctx.user {
-                Some(u) => {
-                    Some(conf.users.iter().find(|x| &x.name == u).map(|x| &x.user).ok_or_else(|| {
-                        format!("the kubeconfig {} has no user `{u}` (context `{name}`)", at.display())
-                    })?)
-                }
-                None => None,
-            };
+        let user = match &ctx.user {
+            Some(u) => Some(conf.users.iter().find(|x| &x.name == u).map(|x| &x.user).ok_or_else(|| {
+                KubeError::Config(format!("the kubeconfig {} has no user `{u}` (context `{name}`)", at.display()))
+            })?),
+            None => None,
+        };
         let mut http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30));
         if let Some(ca) = file_or_data(
             &cluster.certificate_authority_data,
@@ -182,7 +210,7 @@ impl Api {
             &at,
         )? {
             let certs = reqwest::Certificate::from_pem_bundle(&ca)
-                .map_err(|e| format!("{}: the cluster's CA: {e}", at.display()))?;
+                .map_err(|e| KubeError::Config(format!("{}: the cluster's CA: {e}", at.display())))?;
             for c in certs {
                 http = http.add_root_certificate(c);
             }
@@ -198,14 +226,14 @@ impl Api {
                 cert.push(b'\n');
                 cert.extend_from_slice(&key);
                 let id = reqwest::Identity::from_pem(&cert)
-                    .map_err(|e| format!("{}: the client certificate: {e}", at.display()))?;
+                    .map_err(|e| KubeError::Config(format!("{}: the client certificate: {e}", at.display())))?;
                 http = http.identity(id);
             }
             token = match (&u.token, &u.token_file, &u.exec) {
                 (Some(t), _, _) => Some(t.clone()),
                 (None, Some(f), _) => Some(
                     std::fs::read_to_string(f)
-                        .map_err(|e| format!("{}: tokenFile {f}: {e}", at.display()))?
+                        .map_err(|e| KubeError::Config(format!("{}: tokenFile {f}: {e}", at.display())))?
                         .trim()
                         .to_string(),
                 ),
@@ -213,12 +241,12 @@ impl Api {
                 _ => None,
             };
         }
-        let http = http.build().map_err(|e| format!("the Kubernetes API client: {e}"))?;
+        let http = http.build().map_err(|e| KubeError::Config(format!("the Kubernetes API client: {e}")))?;
         let namespace = namespace.map(str::to_string).or(ctx.namespace.clone()).unwrap_or_else(|| "default".into());
         Ok(Api { server: cluster.server.trim_end_matches('/').to_string(), namespace, http, token })
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<Value, String> {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<Value, KubeError> {
         let url = format!("{}{path}", self.server);
         let mut req = self.http.request(method.clone(), &url);
         if let Some(t) = &self.token {
@@ -228,24 +256,29 @@ impl Api {
             req = req.header(reqwest::header::CONTENT_TYPE, "application/json").body(b.to_string());
         }
         let what = format!("{method} {path}");
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| format!("{what}: no answer from {}: {}", self.server, crate::aws::chain(&e)))?;
+        let resp = req.send().await.map_err(|e| KubeError::Unreachable {
+            what: what.clone(),
+            server: self.server.clone(),
+            why: crate::aws::chain(&e),
+        })?;
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
         let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         if !status.is_success() {
             // The API server's own Status message where it gave one.
             let msg = v["message"].as_str().map(str::to_string).unwrap_or_else(|| text.chars().take(200).collect());
-            return Err(format!("{what}: HTTP {}: {msg}", status.as_u16()));
+            return Err(KubeError::Refused { what, status: status.as_u16(), message: msg });
         }
         Ok(v)
     }
 }
 
+fn exec(x: &Exec, why: String) -> KubeError {
+    KubeError::Exec { command: x.command.clone(), why }
+}
+
 /// A token from a kubeconfig `exec` plugin (ExecCredential on its stdout).
-async fn exec_token(x: &Exec) -> Result<String, String> {
+async fn exec_token(x: &Exec) -> Result<String, KubeError> {
     let api = x.api_version.clone().unwrap_or_else(|| "client.authentication.k8s.io/v1".into());
     let info = json!({"apiVersion": api, "kind": "ExecCredential", "spec": {"interactive": false}});
     let mut cmd = tokio::process::Command::new(&x.command);
@@ -253,17 +286,14 @@ async fn exec_token(x: &Exec) -> Result<String, String> {
     for e in x.env.iter().flatten() {
         cmd.env(&e.name, &e.value);
     }
-    let out = cmd.output().await.map_err(|e| format!("the kubeconfig's exec plugin `{}`: {e}", x.command))?;
+    let out = cmd.output().await.map_err(|e| exec(x, format!(": {e}")))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        return Err(format!("the kubeconfig's exec plugin `{}` failed: {}", x.command, err.trim()));
+        return Err(exec(x, format!(" failed: {}", err.trim())));
     }
-    let v: Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| format!("the kubeconfig's exec plugin `{}` printed no ExecCredential: {e}", x.command))?;
-    v["status"]["token"]
-        .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| format!("the kubeconfig's exec plugin `{}` gave no token", x.command))
+    let v: Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| exec(x, format!(" printed no ExecCredential: {e}")))?;
+    v["status"]["token"].as_str().map(str::to_string).ok_or_else(|| exec(x, " gave no token".into()))
 }
 
 pub struct Kube {
@@ -283,12 +313,12 @@ impl Kube {
     }
 
     /// The Job that runs `jobs` (one pod per index), ending by itself `deadline_s` from now.
-    fn manifest(&self, jobs: &[String], deadline_s: u64) -> Result<Value, String> {
+    fn manifest(&self, jobs: &[String], deadline_s: u64) -> Result<Value, KubeError> {
         let KubernetesRunner { image, service_account, .. } = &self.conf;
-        let first = jobs.first().ok_or("no worker to start")?;
+        let first = jobs.first().ok_or_else(|| KubeError::Job("no worker to start".into()))?;
         let arg =
             first.strip_suffix("worker-0.job.json").map(|p| format!("{p}worker-$(JOB_COMPLETION_INDEX).job.json"));
-        let arg = arg.ok_or_else(|| format!("{first}: not a worker's job"))?;
+        let arg = arg.ok_or_else(|| KubeError::Job(format!("{first}: not a worker's job")))?;
         let n = jobs.len();
         let mut env = vec![];
         if let Some(r) = &self.region {
@@ -326,7 +356,7 @@ impl Runner for Kube {
         "kubernetes"
     }
 
-    async fn start(&mut self, jobs: &[String], stop_by_ms: u64) -> Result<(), String> {
+    async fn start(&mut self, jobs: &[String], stop_by_ms: u64) -> Result<(), Error> {
         let KubernetesRunner { namespace, context, kubeconfig, .. } = &self.conf;
         let api = Api::connect(kubeconfig.as_deref(), context.as_deref(), namespace.as_deref()).await?;
         let deadline_s = stop_by_ms.saturating_sub(crate::clock::system_ms()) / 1000 + 30;

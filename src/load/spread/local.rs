@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 
 use super::{Ended, Runner};
+use crate::load::Error;
 
 pub struct Local {
     exe: PathBuf,
@@ -14,9 +15,10 @@ pub struct Local {
 }
 
 impl Local {
-    pub fn new(logs: PathBuf) -> Result<Local, String> {
-        let exe = std::env::current_exe().map_err(|e| format!("finding flow's own program to start workers: {e}"))?;
-        std::fs::create_dir_all(&logs).map_err(|e| format!("creating {}: {e}", logs.display()))?;
+    pub fn new(logs: PathBuf) -> Result<Local, Error> {
+        let exe = std::env::current_exe()
+            .map_err(|e| Error::Runner(format!("finding flow's own program to start workers: {e}")))?;
+        std::fs::create_dir_all(&logs).map_err(|e| Error::Runner(format!("creating {}: {e}", logs.display())))?;
         Ok(Local { exe, logs, children: vec![] })
     }
 
@@ -31,14 +33,15 @@ impl Runner for Local {
         "local"
     }
 
-    async fn start(&mut self, jobs: &[String], _stop_by_ms: u64) -> Result<(), String> {
+    async fn start(&mut self, jobs: &[String], _stop_by_ms: u64) -> Result<(), Error> {
         for (k, job) in jobs.iter().enumerate() {
-            let log = std::fs::File::create(self.log(k)).map_err(|e| format!("creating worker {k}'s log: {e}"))?;
+            let unlogged = |e: std::io::Error| Error::Runner(format!("creating worker {k}'s log: {e}"));
+            let log = std::fs::File::create(self.log(k)).map_err(unlogged)?;
             let mut cmd = tokio::process::Command::new(&self.exe);
             cmd.arg("load-worker")
                 .arg(job)
                 .stdin(std::process::Stdio::null())
-                .stdout(log.try_clone().map_err(|e| e.to_string())?)
+                .stdout(log.try_clone().map_err(unlogged)?)
                 .stderr(log)
                 .kill_on_drop(true);
             // SAFETY: between fork and exec only an async-signal-safe system call (prctl) is
@@ -49,7 +52,8 @@ impl Runner for Local {
                         .map_err(std::io::Error::from)
                 });
             }
-            let child = cmd.spawn().map_err(|e| format!("starting worker {k} ({}): {e}", self.exe.display()))?;
+            let child =
+                cmd.spawn().map_err(|e| Error::Runner(format!("starting worker {k} ({}): {e}", self.exe.display())))?;
             self.children.push((child.id().unwrap_or(0), Some(child)));
         }
         Ok(())

@@ -25,7 +25,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 pub use part::{add, share, Job, Part};
-pub use place::Place;
+pub use place::{Place, PlaceError};
 
 use super::{Error, Live, Raw, Settings};
 pub use crate::domain::catalogue::LoadRunner;
@@ -91,24 +91,13 @@ enum Seen {
     Failed(String),
 }
 
-impl Seen {
-    /// Its figures, or why there are none.
-    fn outcome(self) -> Result<Raw, String> {
-        match self {
-            Seen::Measured(raw) => Ok(*raw),
-            Seen::Failed(why) => Err(why),
-            Seen::Running { .. } => Err("wrote no figures".into()),
-        }
-    }
-}
-
 /// What starts and stops workers: [`local::Local`], [`ecs::Ecs`], [`kube::Kube`].
 #[async_trait]
 pub trait Runner: Send {
     fn kind(&self) -> &'static str;
     /// Start one worker per job (`jobs[k]` is where worker `k` reads its job). An error: the
     /// workers could not be started at all (a worker refused alone is reported by `poll`).
-    async fn start(&mut self, jobs: &[String], stop_by_ms: u64) -> Result<(), String>;
+    async fn start(&mut self, jobs: &[String], stop_by_ms: u64) -> Result<(), Error>;
     /// Worker `k` for people: `pid 4242`, `task 8f2c… in subnet-a`, `pod run-x-1`.
     fn which(&self, k: usize) -> String;
     /// The workers that ended since the last call, and how.
@@ -189,14 +178,12 @@ const SILENT_MS: u64 = START_SLACK_MS + 10_000;
 /// when the coordinator writes its stop. It stops by itself at the job's `stop_by_ms`
 /// whatever happens (a coordinator killed with -9 leaves no worker running past the run's end).
 pub async fn work(job_ref: &str) -> Result<(), Error> {
-    let (place, name) = Place::of_job(job_ref).await.map_err(Error::Settings)?;
-    let text = place
-        .get(&name)
-        .await
-        .map_err(Error::Settings)?
-        .ok_or_else(|| Error::Settings(format!("{job_ref}: not found")))?;
+    let unusable = |e: PlaceError| Error::Settings(e.to_string());
+    let (place, name) = Place::of_job(job_ref).await.map_err(unusable)?;
+    let text =
+        place.get(&name).await.map_err(unusable)?.ok_or_else(|| Error::Settings(format!("{job_ref}: not found")))?;
     let job: Job = serde_json::from_slice(&text).map_err(|e| Error::Settings(format!("{job_ref}: {e}")))?;
-    let settings = job.settings().map_err(Error::Settings)?;
+    let settings = job.settings().map_err(|e| Error::Settings(e.to_string()))?;
     let stop_by = job.stop_by_ms;
     std::thread::spawn(move || loop {
         let now = crate::clock::system_ms();
@@ -247,7 +234,7 @@ pub async fn work(job_ref: &str) -> Result<(), Error> {
     });
     let raw = super::run_raw(settings, hook).await?;
     reporter.abort();
-    let part = Part::of(&raw).map_err(Error::Generator)?;
+    let part = Part::of(&raw).map_err(|e| Error::Generator(e.to_string()))?;
     let bytes = serde_json::to_vec(&part).map_err(|e| Error::Generator(e.to_string()))?;
     place.put(&part_name(job.worker), bytes).await.map_err(|e| Error::Generator(format!("writing its figures: {e}")))
 }
@@ -269,7 +256,7 @@ pub struct Worker {
 }
 
 /// The runner a spread names, its workers' logs (local) beside the place or in `scratch`.
-async fn runner(spread: &Spread, place: &Place, scratch: &std::path::Path) -> Result<Box<dyn Runner>, String> {
+async fn runner(spread: &Spread, place: &Place, scratch: &std::path::Path) -> Result<Box<dyn Runner>, Error> {
     Ok(match &spread.runner {
         LoadRunner::Local => Box::new(local::Local::new(match place {
             Place::Dir(d) => d.clone(),
@@ -295,15 +282,15 @@ pub async fn coordinate(
     let n = spread.workers;
     let scratch = std::env::temp_dir().join(format!("flow-load-{}-{}", std::process::id(), crate::clock::system_ms()));
     let place = match &spread.place {
-        Some(at) => Place::open(at).await.map_err(Error::Settings)?,
-        None => Place::open(&scratch.display().to_string()).await.map_err(gen)?,
+        Some(at) => Place::open(at).await.map_err(|e| Error::Settings(e.to_string()))?,
+        None => Place::open(&scratch.display().to_string()).await.map_err(|e| gen(e.to_string()))?,
     };
     // Ctrl-C (and a TERM) from here on stops every worker wherever it runs: listened for
     // before any is started.
     use tokio::signal::unix::{signal, SignalKind};
     let mut int = signal(SignalKind::interrupt()).map_err(|e| gen(format!("listening for Ctrl-C: {e}")))?;
     let mut term = signal(SignalKind::terminate()).map_err(|e| gen(format!("listening for TERM: {e}")))?;
-    let mut runner = runner(spread, &place, &scratch).await.map_err(Error::Runner)?;
+    let mut runner = runner(spread, &place, &scratch).await?;
     // Every worker starts at one time, late enough for all to be up; each stops by itself at
     // the run's end plus the request timeout and a grace.
     let start_at =
@@ -312,12 +299,12 @@ pub async fn coordinate(
     let mut jobs = Vec::new();
     for k in 0..n {
         let text = serde_json::to_vec_pretty(&Job::new(&s, n, k, start_at, stop_by)).map_err(|e| gen(e.to_string()))?;
-        place.put(&job_name(k), text).await.map_err(Error::Runner)?;
+        place.put(&job_name(k), text).await.map_err(|e| Error::Runner(e.to_string()))?;
         jobs.push(place.at(&job_name(k)));
     }
     if let Err(e) = runner.start(&jobs, stop_by).await {
         runner.stop().await;
-        return Err(Error::Runner(e));
+        return Err(e);
     }
 
     let mut seen: Vec<Seen> = (0..n).map(|_| Seen::Running { exited: false }).collect();
@@ -350,7 +337,9 @@ pub async fn coordinate(
             let Seen::Running { exited } = seen[k] else { continue };
             match place.get(&part_name(k)).await {
                 Ok(Some(b)) => {
-                    let read = serde_json::from_slice::<Part>(&b).map_err(|e| e.to_string()).and_then(|p| p.raw());
+                    let read = serde_json::from_slice::<Part>(&b)
+                        .map_err(|e| e.to_string())
+                        .and_then(|p| p.raw().map_err(|e| e.to_string()));
                     seen[k] = match read {
                         Ok(raw) => Seen::Measured(Box::new(raw)),
                         Err(e) => Seen::Failed(format!("wrote figures that cannot be read: {e}")),
@@ -405,9 +394,13 @@ pub async fn coordinate(
     for (k, state) in seen.into_iter().enumerate() {
         let name = format!("worker {} of {n} ({})", k + 1, runner.which(k));
         let share = share(&s, n, k);
-        let raw = match state.outcome() {
-            Ok(raw) => raw,
-            Err(why) => {
+        let raw = match state {
+            Seen::Measured(raw) => *raw,
+            unmeasured => {
+                let why = match unmeasured {
+                    Seen::Failed(why) => why,
+                    _ => "wrote no figures".to_string(),
+                };
                 failures.push(format!("{name} {why}"));
                 figures.push(Worker {
                     worker: name,

@@ -15,15 +15,28 @@ use serde::{Deserialize, Serialize};
 use crate::load::http::ErrorClass;
 use crate::load::{Buckets, Raw, Second, Settings, Shard};
 
-pub(crate) fn pack(h: &Histogram<u64>) -> Result<String, String> {
+/// Why a part (or a histogram in it) cannot be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum PartError {
+    #[error("serializing a histogram: {0}")]
+    Pack(#[from] hdrhistogram::serialization::V2DeflateSerializeError),
+    #[error("a histogram: {0}")]
+    Base64(#[from] base64::DecodeError),
+    #[error("a histogram: {0}")]
+    Unpack(#[from] hdrhistogram::serialization::DeserializeError),
+    #[error("{url}: {source}")]
+    Url { url: String, source: url::ParseError },
+}
+
+pub(crate) fn pack(h: &Histogram<u64>) -> Result<String, PartError> {
     let mut buf = Vec::new();
-    V2DeflateSerializer::new().serialize(h, &mut buf).map_err(|e| format!("serializing a histogram: {e}"))?;
+    V2DeflateSerializer::new().serialize(h, &mut buf)?;
     Ok(base64::engine::general_purpose::STANDARD.encode(buf))
 }
 
-pub(crate) fn unpack(s: &str) -> Result<Histogram<u64>, String> {
-    let bytes = base64::engine::general_purpose::STANDARD.decode(s).map_err(|e| format!("a histogram: {e}"))?;
-    Deserializer::new().deserialize(&mut Cursor::new(bytes)).map_err(|e| format!("a histogram: {e}"))
+pub(crate) fn unpack(s: &str) -> Result<Histogram<u64>, PartError> {
+    let bytes = base64::engine::general_purpose::STANDARD.decode(s)?;
+    Ok(Deserializer::new().deserialize(&mut Cursor::new(bytes))?)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -67,7 +80,7 @@ pub struct Part {
 }
 
 impl Part {
-    pub(crate) fn of(r: &Raw) -> Result<Part, String> {
+    pub(crate) fn of(r: &Raw) -> Result<Part, PartError> {
         let a = &r.all;
         Ok(Part {
             version: 1,
@@ -109,7 +122,7 @@ impl Part {
         })
     }
 
-    pub fn raw(&self) -> Result<Raw, String> {
+    pub fn raw(&self) -> Result<Raw, PartError> {
         let mut all = Shard::new();
         all.corrected = unpack(&self.corrected)?;
         all.service = unpack(&self.service)?;
@@ -235,8 +248,8 @@ impl Job {
         }
     }
 
-    pub fn settings(&self) -> Result<Settings, String> {
-        let url = url::Url::parse(&self.url).map_err(|e| format!("{}: {e}", self.url))?;
+    pub fn settings(&self) -> Result<Settings, PartError> {
+        let url = url::Url::parse(&self.url).map_err(|source| PartError::Url { url: self.url.clone(), source })?;
         let mut s = Settings::new(url, Duration::from_millis(self.duration_ms));
         s.rate = self.rate;
         s.connections = self.connections;

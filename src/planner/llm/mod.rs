@@ -42,7 +42,8 @@ pub struct Turn {
 }
 
 /// What went wrong talking to a model.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
 pub struct ProviderError(pub String);
 
 /// A model's answer: its text and, when the server says, the tokens it read and wrote.
@@ -222,7 +223,7 @@ pub fn parse_answer(text: &str) -> (Vec<Step>, Vec<String>) {
 
 /// A JSON answer: bare, or (asked for plain JSON, small models do this) inside a Markdown code
 /// fence with words before or after it.
-pub fn answer_json(text: &str) -> Result<Value, String> {
+pub fn answer_json(text: &str) -> Result<Value, Unusable> {
     let trimmed = text.trim();
     let bare = serde_json::from_str(trimmed);
     if let Ok(v) = bare {
@@ -237,13 +238,26 @@ pub fn answer_json(text: &str) -> Result<Value, String> {
             return Ok(v);
         }
     }
-    bare.map_err(|e| format!("the answer is not valid JSON: {e}"))
+    bare.map_err(Unusable::NotJson)
+}
+
+/// Why a model's answer cannot be read at all (its entries' problems are listed, not this).
+#[derive(Debug, thiserror::Error)]
+pub enum Unusable {
+    #[error("the answer is not valid JSON: {0}")]
+    NotJson(#[source] serde_json::Error),
+    /// The answer is JSON but lacks the array it must hold (`steps`, `requirements`).
+    #[error("the answer has no `{0}` array")]
+    NoArray(&'static str),
+    /// The server stopped the answer at the most tokens it may have.
+    #[error("it was cut off at {0} tokens, the most an answer may have")]
+    CutOff(u32),
 }
 
 fn read_answer(text: &str) -> Result<(Vec<Step>, Vec<String>), Vec<String>> {
-    let v = answer_json(text).map_err(|e| vec![e])?;
+    let v = answer_json(text).map_err(|e| vec![e.to_string()])?;
     let Some(steps) = v.get("steps").and_then(Value::as_array) else {
-        return Err(vec!["the answer has no `steps` array".into()]);
+        return Err(vec![Unusable::NoArray("steps").to_string()]);
     };
     let mut out = Vec::new();
     let mut problems = Vec::new();
@@ -397,7 +411,7 @@ mod tests {
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!((steps[0].id.as_str(), steps[0].params["run"].as_str()), ("a", Some("true")));
         let chatty = "Here is the plan:\n```json\n{\"steps\":[]}\n```\nLet me know if you need changes.";
-        assert_eq!(answer_json(chatty), Ok(json!({"steps": []})));
+        assert_eq!(answer_json(chatty).unwrap(), json!({"steps": []}));
         let (steps, problems) = parse_answer("not json");
         assert!(steps.is_empty());
         assert_eq!(problems[0].split(':').next(), Some("the answer is not valid JSON"));
