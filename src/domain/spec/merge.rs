@@ -1,17 +1,15 @@
-//! Requirements read twice merged into one, and conflicting targets found.
+//! Requirements read twice merged into one, a tier chosen from a menu of tiers, and
+//! conflicting targets found.
 
 use std::collections::{BTreeMap, HashMap};
 
+use super::lines::Lines;
 use super::*;
 use crate::domain::requirement::{fmt_num, Kind, Op, Requirement};
 
 /// The same target restated elsewhere (a summary table, a glossary) is one requirement with
 /// all its lines; restated with a different strictness, the stricter is kept and noted.
-pub(crate) fn merge(
-    reqs: Vec<Requirement>,
-    diagnostics: &mut Vec<Diagnostic>,
-    source_line: &dyn Fn(usize) -> String,
-) -> Vec<Requirement> {
+pub(crate) fn merge(reqs: Vec<Requirement>, diagnostics: &mut Vec<Diagnostic>, lines: &Lines) -> Vec<Requirement> {
     // The first earlier requirement of the same kind, value and direction whose scope fits
     // (equal, or either unscoped), found by index rather than by comparing every pair.
     type Key = (Kind, i64, u8);
@@ -44,11 +42,11 @@ pub(crate) fn merge(
             out.push(r);
             continue;
         };
-        let mut lines = e.all_lines();
-        if !lines.contains(&r.line) {
-            lines.push(r.line);
+        let mut all = e.all_lines();
+        if !all.contains(&r.line) {
+            all.push(r.line);
         }
-        e.lines = if lines.len() > 1 { lines } else { Vec::new() };
+        e.lines = if all.len() > 1 { all } else { Vec::new() };
         if e.scope.is_none() && r.scope.is_some() {
             e.scope = r.scope.clone();
             let i = twin.unwrap_or_default();
@@ -72,7 +70,7 @@ pub(crate) fn merge(
                     fmt_num(r.value),
                     r.unit.symbol()
                 ),
-                text: source_line(r.line),
+                text: lines.source(r.line),
                 refusal: None,
             });
             e.op = stricter;
@@ -84,10 +82,7 @@ pub(crate) fn merge(
 /// Two (or more) different targets of one kind for the same scope: not a refusal but a
 /// question naming every line, each target a reading to choose; they are left out of the
 /// requirements until a person answers.
-pub(crate) fn conflicts(
-    reqs: Vec<Requirement>,
-    source_line: &dyn Fn(usize) -> String,
-) -> (Vec<Requirement>, Vec<Question>) {
+pub(crate) fn conflicts(reqs: Vec<Requirement>, lines: &Lines) -> (Vec<Requirement>, Vec<Question>) {
     // Requirements of one kind and one scope with more than one target: one question.
     let mut buckets: BTreeMap<(Kind, Option<String>), Vec<usize>> = BTreeMap::new();
     for (i, b) in reqs.iter().enumerate().filter(|(_, b)| b.kind.has_target()) {
@@ -118,18 +113,88 @@ pub(crate) fn conflicts(
             second.line,
             if readings.len() > 2 { format!(" (and {} more)", readings.len() - 2) } else { String::new() }
         );
-        let texts: Vec<String> = readings.iter().map(|r| source_line(r.line)).collect();
+        let texts: Vec<String> = readings.iter().map(|r| lines.source(r.line)).collect();
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         questions.push(Question {
             id: String::new(),
             key: question_key(&format!("conflict {}", first.kind), &refs),
             line: second.line,
             other_line: Some(first.line),
-            text: source_line(second.line).trim().to_string(),
+            text: lines.source(second.line).trim().to_string(),
             why,
             readings,
         });
     }
     let kept = reqs.into_iter().zip(questioned).filter(|(_, q)| !q).map(|(r, _)| r).collect();
     (kept, questions)
+}
+
+/// A table of tiers (one row per tier, each its own target) is a set of promises, one per
+/// tier, until the spec chooses one ("Default target: 99.95 % uptime (Enterprise tier)"): then
+/// the other tiers' figures of that kind are a menu it did not pick, not its targets. The
+/// chosen row joins the line that chose it. Only a line outside the table that names exactly
+/// one tier, with that tier's figure, chooses.
+pub(crate) fn chosen_tier(mut reqs: Vec<Requirement>, lines: &Lines, unread: &mut Vec<Unread>) -> Vec<Requirement> {
+    // Only a line that says "tier" can choose one: most specs pass this pass in one look.
+    let choosers: Vec<usize> = (0..reqs.len()).filter(|&c| reqs[c].text.to_lowercase().contains("tier")).collect();
+    if choosers.is_empty() {
+        return reqs;
+    }
+    let in_table: Vec<bool> = reqs.iter().map(|r| lines.source(r.line).trim_start().starts_with('|')).collect();
+    let mut drop: Vec<usize> = Vec::new();
+    for c in choosers {
+        if in_table[c] {
+            continue;
+        }
+        let text = reqs[c].text.to_lowercase();
+        let tiers: Vec<usize> = (0..reqs.len())
+            .filter(|&i| i != c && in_table[i] && reqs[i].kind == reqs[c].kind)
+            .filter(|&i| reqs[i].scope.as_deref().is_some_and(|s| !s.is_empty()))
+            .collect();
+        if tiers.len() < 2 {
+            continue;
+        }
+        let named: Vec<usize> = tiers
+            .iter()
+            .copied()
+            .filter(|&i| {
+                let tier = reqs[i].scope.as_deref().unwrap_or_default().to_lowercase();
+                text.contains(&format!("{tier} tier")) || text.contains(&format!("tier: {tier}"))
+            })
+            .collect();
+        let [chosen] = named[..] else { continue };
+        if !reqs[chosen].same_target(&reqs[c]) {
+            continue;
+        }
+        for &i in &tiers {
+            if i == chosen {
+                continue;
+            }
+            let r = &reqs[i];
+            unread.push(Unread {
+                line: r.line,
+                text: lines.source(r.line).trim().to_string(),
+                figure: r.target(),
+                why: format!(
+                    "the tier \"{}\" in a menu of tiers; line {} chooses \"{}\"",
+                    r.scope.as_deref().unwrap_or_default(),
+                    reqs[c].line,
+                    reqs[chosen].scope.as_deref().unwrap_or_default()
+                ),
+            });
+            drop.push(i);
+        }
+        let mut joined = reqs[c].all_lines();
+        joined.extend(reqs[chosen].all_lines());
+        joined.sort();
+        joined.dedup();
+        reqs[c].lines = joined;
+        drop.push(chosen);
+    }
+    drop.sort();
+    drop.dedup();
+    for i in drop.into_iter().rev() {
+        reqs.remove(i);
+    }
+    reqs
 }

@@ -13,11 +13,16 @@
 //! A readable document is never refused here: conflicts and impossible figures are error
 //! diagnostics, and [`Spec::refusal`] is what `flow plan` refuses with.
 //!
-//! Files: here the spec's types; `walk` ([`parse`]), `table`, `scope`, `words` (patterns and
-//! keyword families as data), `code` (k6 and code blocks), `merge`.
+//! Files: here the spec's types; `parse` ([`parse`], the pipeline of passes: `walk`, `read`,
+//! numbering, settling), `walk` (the Markdown walk), `read` (sentences read), `lines`,
+//! `table`, `scope`, `words` (patterns and keyword families as data), `code` (k6 and code
+//! blocks), `merge` (restated targets, tiers, conflicts).
 
 mod code;
+mod lines;
 mod merge;
+mod parse;
+mod read;
 mod scope;
 mod table;
 mod walk;
@@ -25,13 +30,13 @@ mod words;
 
 pub(crate) use code::*;
 pub(crate) use merge::*;
+pub use parse::parse;
+pub(crate) use parse::question_key;
 pub use scope::*;
 pub(crate) use table::*;
-pub use walk::*;
 pub(crate) use words::*;
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde::Serialize;
 
@@ -146,8 +151,9 @@ pub struct Unread {
     pub why: String,
 }
 
-/// What is wrong with a spec, and where.
-#[derive(Debug, Clone, PartialEq)]
+/// What is wrong with a spec, and where: its message, then a rustc-style pointer at the line.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}{}", self.message(), self.pointer())]
 pub struct Error {
     pub path: String,
     pub line: Option<usize>,
@@ -170,41 +176,45 @@ pub enum ErrorKind {
     Conflict(String),
 }
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Error {
+    /// What is wrong, in one sentence (naming the file where the pointer will not).
+    fn message(&self) -> String {
         match &self.kind {
-            ErrorKind::Missing(why) => write!(f, "cannot read spec {}: {why}", self.path)?,
-            ErrorKind::NotUtf8 => write!(f, "spec is not UTF-8 text")?,
-            ErrorKind::Empty => write!(f, "spec is empty")?,
+            ErrorKind::Missing(why) => format!("cannot read spec {}: {why}", self.path),
+            ErrorKind::NotUtf8 => "spec is not UTF-8 text".into(),
+            ErrorKind::Empty => "spec is empty".into(),
             ErrorKind::NoRequirements { unread } => {
-                write!(f, "spec has no requirement, so there is nothing to plan")?;
-                if *unread > 0 {
-                    let s = if *unread == 1 { "" } else { "s" };
-                    write!(
-                        f,
-                        ": {unread} figure{s} read as not targets (`flow spec {}` lists each with why)",
+                let listed = match unread {
+                    0 => String::new(),
+                    n => format!(
+                        ": {n} figure{} read as not targets (`flow spec {}` lists each with why)",
+                        if *n == 1 { "" } else { "s" },
                         self.path
-                    )?;
-                }
-                write!(f, "; a target reads like \"handle 2,500 connections per second\" or \"THE SYSTEM SHALL ...\"")?
+                    ),
+                };
+                format!(
+                    "spec has no requirement, so there is nothing to plan{listed}; a target reads like \
+                     \"handle 2,500 connections per second\" or \"THE SYSTEM SHALL ...\""
+                )
             }
-            ErrorKind::Impossible(why) => write!(f, "impossible requirement: {why}")?,
-            ErrorKind::Conflict(message) => f.write_str(message)?,
+            ErrorKind::Impossible(why) => format!("impossible requirement: {why}"),
+            ErrorKind::Conflict(message) => message.clone(),
         }
-        if let Some(line) = self.line {
-            write!(f, "\n  --> {}:{line}", self.path)?;
-            if let Some(src) = &self.source_line {
+    }
+
+    /// Where: `--> path:line` and the line itself, or the file alone.
+    fn pointer(&self) -> String {
+        match (self.line, &self.source_line) {
+            (Some(line), Some(src)) => {
                 let w = line.to_string().len();
-                write!(f, "\n{:w$} |\n{line} | {src}\n{:w$} |", "", "")?;
+                format!("\n  --> {}:{line}\n{:w$} |\n{line} | {src}\n{:w$} |", self.path, "", "")
             }
-        } else if !matches!(self.kind, ErrorKind::Missing(_)) {
-            write!(f, "\n  --> {}", self.path)?;
+            (Some(line), None) => format!("\n  --> {}:{line}", self.path),
+            (None, _) if matches!(self.kind, ErrorKind::Missing(_)) => String::new(),
+            (None, _) => format!("\n  --> {}", self.path),
         }
-        Ok(())
     }
 }
-
-impl std::error::Error for Error {}
 
 impl Spec {
     /// Why this spec cannot be planned: its first error (a conflict, an impossible figure), or
@@ -596,6 +606,7 @@ mod tests {
 
     #[test]
     fn sentences_split() {
+        use super::read::sentences;
         let t = "It must serve 900 rps. Results must arrive e.g. fast. 99.9 % must succeed.";
         let got: Vec<&str> = sentences(t).into_iter().map(|(s, e)| &t[s..e]).collect();
         assert_eq!(got, ["It must serve 900 rps.", "Results must arrive e.g. fast.", "99.9 % must succeed."]);

@@ -89,19 +89,12 @@ pub const IN_CODE: &str = "in a code block, which flow does not read (only k6 th
 pub const IN_HTML: &str = "in HTML, which flow does not read";
 
 /// Figures with a unit in text flow does not read: each reported, none silently dropped.
-pub(crate) fn not_prose(
-    text: &str,
-    at: usize,
-    why: &str,
-    line_of: &dyn Fn(usize) -> usize,
-    source_line: &dyn Fn(usize) -> String,
-    unread: &mut Vec<Unread>,
-) {
+pub(crate) fn not_prose(text: &str, at: usize, why: &str, lines: &super::lines::Lines, unread: &mut Vec<Unread>) {
     for f in quantity::figures(text, true).into_iter().filter(|f| f.class != Class::Bare) {
-        let line = line_of(at + f.start);
+        let line = lines.line_of(at + f.start);
         unread.push(Unread {
             line,
-            text: source_line(line).trim().to_string(),
+            text: lines.source(line).trim().to_string(),
             figure: f.text(text).to_string(),
             why: why.into(),
         });
