@@ -7,13 +7,24 @@
 //! label per figure ("RTO 4 h, RPO 15 min" gives each its own). A figure no label explains is
 //! not guessed: it is returned as unread, with the reason. A latency with no statistic is not
 //! guessed either: it stays `other`, with a note naming what is missing.
+//!
+//! [`read`] goes in passes: the figures and what a bare number is (`figures`); under a section
+//! of non-targets, only the figure the sentence calls its target; shares that are percentiles
+//! (`figures`); today's figures; in an EARS condition, only a load; each figure bound to a
+//! label (`bind`); each bound figure made a requirement, a question or an unread figure, and
+//! repeated kinds scoped. `words` holds the label patterns, `clauses` the tone and the words
+//! that make a figure not a target.
 
+mod bind;
 mod clauses;
+mod figures;
 #[cfg(test)]
 mod tests;
 mod words;
 
+use bind::{bind, restated, Bound};
 pub use clauses::*;
+use figures::{figures, percentiles};
 pub use words::*;
 
 use std::sync::LazyLock;
@@ -146,67 +157,7 @@ pub fn read(text: &str, hints: &Hints) -> Reading {
     };
     let w = Words::new(text);
     let spans = labels(text);
-    let load = spans.iter().any(|s| s.label == Label::Throughput);
-    let mut figs: Vec<Figure> = quantity::figures(text, load);
-    if let Some((class, factor)) = hints.bare_unit {
-        for f in figs.iter_mut().filter(|f| f.class == Class::Bare) {
-            f.class = class;
-            f.value *= factor;
-        }
-    }
-    // "| RPO | 0 (synchronous replication) |": zero needs no unit.
-    if hints.labels.first().is_some_and(|l| l.takes(Class::Time)) {
-        for f in figs.iter_mut().filter(|f| f.class == Class::Bare && f.value == 0.0 && f.start == 0) {
-            f.class = Class::Time;
-        }
-    }
-    // "RPO: 0", "an RPO of 0 (synchronous replication)": right after the point or time it
-    // bounds, zero needs no unit either.
-    for f in figs.iter_mut().filter(|f| f.class == Class::Bare && f.value == 0.0) {
-        let named = spans.iter().any(|s| {
-            matches!(s.label, Label::Rpo | Label::Rto | Label::Downtime)
-                && s.end <= f.start
-                && matches!(
-                    text[s.end..f.start].trim().to_lowercase().as_str(),
-                    "" | ":" | "=" | "-" | "–" | "of" | "is" | "target:" | "target of"
-                )
-        });
-        if named {
-            f.class = Class::Time;
-        }
-    }
-    // "a success ratio of at least 0.999": a ratio is a percentage.
-    for f in figs.iter_mut().filter(|f| f.class == Class::Bare && f.value > 0.0 && f.value <= 1.0) {
-        let written = &text[f.start..f.end];
-        let ratio = written.contains('.')
-            && w.near(&spans, f.start, f.end, 8).iter().any(|&(j, _, after)| {
-                let s = &spans[j];
-                let named = text[s.start..s.end].to_ascii_lowercase();
-                !after
-                    && s.end <= f.start
-                    && matches!(s.label, Label::Success | Label::Error | Label::Availability)
-                    && (named.contains("ratio") || named.contains("rate") || named.contains("availab"))
-            });
-        if ratio {
-            f.class = Class::Percent;
-            f.value = (f.value * 100.0 * 1e9).round() / 1e9;
-        }
-    }
-    // "500 m": minutes, metres or millicores; flow does not guess which.
-    let lone_m: Vec<Unread> = figs
-        .iter()
-        .filter(|f| f.class == Class::Bare)
-        .filter(|f| {
-            let after = text[f.end..].trim_start();
-            after.starts_with('m') && !after[1..].starts_with(|c: char| c.is_alphanumeric())
-        })
-        .map(|f| Unread {
-            at: f.start,
-            figure: format!("{} m", &text[f.start..f.end]),
-            why: "\"m\" may be minutes, metres or millicores: write \"min\" for minutes".into(),
-        })
-        .collect();
-    figs.retain(|f| f.class != Class::Bare);
+    let (mut figs, lone_m) = figures(text, &w, &spans, hints);
 
     let mut out = Reading { unread: lone_m, ..Reading::default() };
     // Under a heading, parent item or table that says its figures are not targets (results,
@@ -224,42 +175,7 @@ pub fn read(text: &str, hints: &Hints) -> Reading {
         }
         figs = named;
     }
-    let mut spans = spans;
-    // "95 % of requests ... within 300 ms": the share is the percentile, not a figure.
-    let mut shares = Vec::new();
-    for (i, f) in figs.iter().enumerate() {
-        let Some(share_end) = f.share_end else { continue };
-        // "within 500 ms for 95 % of requests": the share after its latency.
-        let before = i.checked_sub(1).map(|k| &figs[k]).filter(|g| g.class == Class::Time);
-        if let Some(t) = before.filter(|t| matches!(text[t.end..f.start].trim(), "for" | "of" | "in" | "at")) {
-            let _ = t;
-            shares.push(i);
-            spans.push(Span { start: f.start, end: share_end, label: Label::Stat(fmt_num(f.value)) });
-            continue;
-        }
-        let Some(t) = figs.get(i + 1).filter(|g| g.class == Class::Time) else { continue };
-        if w.distance(share_end, t.start) > 2 * MAX_DISTANCE {
-            continue;
-        }
-        let k = spans.partition_point(|s| s.start < share_end);
-        let between_success = spans[k..]
-            .iter()
-            .take_while(|s| s.start < t.start)
-            .any(|s| s.end <= t.start && matches!(s.label, Label::Success | Label::Error));
-        if !between_success {
-            shares.push(i);
-            spans.push(Span { start: f.start, end: share_end, label: Label::Stat(fmt_num(f.value)) });
-        }
-    }
-    if !shares.is_empty() {
-        let mut keep = vec![true; figs.len()];
-        for i in shares {
-            keep[i] = false;
-        }
-        let mut k = keep.into_iter();
-        figs.retain(|_| k.next().unwrap_or(true));
-    }
-    spans.sort_by_key(|s| s.start);
+    let spans = percentiles(text, &w, spans, &mut figs);
 
     // Today's figures are not targets; their labels still count ("the current p99 is 850 ms;
     // it must come down to 400 ms": the 400 ms is the p99 too).
@@ -285,99 +201,8 @@ pub fn read(text: &str, hints: &Hints) -> Reading {
         return out;
     }
 
-    let mut bound: Vec<Option<usize>> = vec![None; figs.len()];
-    let mut taken = vec![false; spans.len()];
-    // "99.7 % (2.5 nines)": the nines restate the figure before them.
-    let restated: Vec<bool> = (0..figs.len())
-        .map(|i| {
-            figs[i].nines
-                && i > 0
-                && figs[i - 1].class == Class::Percent
-                && text[figs[i - 1].end..figs[i].start].trim() == "("
-        })
-        .collect();
-    // Figures that explain themselves: request rates, bandwidth, nines.
-    for (i, f) in figs.iter().enumerate() {
-        match f.class {
-            Class::Rate | Class::Bandwidth => bound[i] = Some(usize::MAX),
-            Class::Percent if f.nines => bound[i] = Some(usize::MAX),
-            _ => {}
-        }
-    }
-    // "The RTO and RPO are 1 hour and 5 minutes respectively": in order.
-    if text.to_ascii_lowercase().contains("respectively") {
-        let ls: Vec<usize> = (0..spans.len()).filter(|&j| !spans[j].label.sink()).collect();
-        let fs: Vec<usize> = (0..figs.len()).filter(|&i| bound[i].is_none()).collect();
-        if ls.len() == fs.len()
-            && fs.len() > 1
-            && ls.iter().zip(&fs).all(|(&j, &i)| spans[j].label.takes(figs[i].class))
-        {
-            for (&j, &i) in ls.iter().zip(&fs) {
-                bound[i] = Some(j);
-                taken[j] = true;
-            }
-        }
-    }
-    // "the relevant budget (1% for availability, 5% for latency)": a look-alike's parentheses
-    // hold its own figures.
-    for (j, sp) in spans.iter().enumerate().filter(|(_, sp)| sp.label.sink()) {
-        let rest = &text[sp.end..];
-        let Some(open) =
-            rest.strip_prefix(' ').unwrap_or(rest).strip_prefix('(').map(|_| sp.end + rest.find('(').unwrap_or(0))
-        else {
-            continue;
-        };
-        let reach = &text[open..text.len().min(open + 200)];
-        let reach = &text[open..open + reach.char_indices().last().map_or(0, |(i, c)| i + c.len_utf8())];
-        let close = reach.find(')').map_or(open + reach.len(), |c| open + c);
-        let k = figs.partition_point(|f| f.start <= open);
-        for (i, f) in figs.iter().enumerate().skip(k).take_while(|(_, f)| f.start < close) {
-            if bound[i].is_none() && f.end <= close && sp.label.takes(f.class) {
-                bound[i] = Some(j);
-            }
-        }
-    }
-    // The rest: nearest compatible label first, one figure per label (look-alikes take any).
-    let mut pairs: Vec<(usize, bool, usize, usize)> = Vec::new();
-    for (i, f) in figs.iter().enumerate() {
-        if bound[i].is_some() {
-            continue;
-        }
-        for (j, d, after) in w.near(&spans, f.start, f.end, MAX_DISTANCE) {
-            if spans[j].label.takes(f.class) {
-                pairs.push((d, after, j, i));
-            }
-        }
-    }
-    pairs.sort();
-    for (_, _, j, i) in pairs {
-        if bound[i].is_some() || (taken[j] && !spans[j].label.sink()) {
-            continue;
-        }
-        bound[i] = Some(j);
-        taken[j] = true;
-    }
-
-    for i in 0..figs.len() {
-        if bound[i].is_none() {
-            // A label of today's figure of the same class, earlier in the sentence.
-            let earlier = (0..i).rev().find(|&k| current[k] && figs[k].class == figs[i].class && bound[k].is_some());
-            bound[i] = earlier.and_then(|k| bound[k]);
-        }
-        // "p99 < 1 s for reads, < 3 s for writes": the next figure of a list shares the label
-        // when both say what they apply to.
-        if bound[i].is_none() && i > 0 && bound[i - 1].is_some_and(|j| j != usize::MAX) {
-            let k = i - 1;
-            let near = figs[k].class == figs[i].class && w.distance(figs[k].end, figs[i].start) <= 6;
-            let scoped = scope_after(text, &figs[k]).is_some() && scope_after(text, &figs[i]).is_some();
-            // "<= 300 ms (P95); <= 500 ms at 2x peak": a second compared figure, right after.
-            let compared = |g: &Figure| g.suffix.is_some() || quantity::cmp_before(&w.toks, w.at(g.start)).is_some();
-            let stat = matches!(bound[k].map(|j| &spans[j].label), Some(Label::Stat(_)));
-            if near && (scoped || (stat && compared(&figs[k]) && compared(&figs[i]))) {
-                bound[i] = bound[k];
-            }
-        }
-    }
+    let restated = restated(text, &figs);
+    let Bound { bound, taken } = bind(text, &w, &spans, &figs, &current);
 
     let tone = Tone::of(text);
     for (i, f) in figs.iter().enumerate() {
