@@ -14,6 +14,7 @@ pub mod assess;
 pub mod drill;
 pub mod loadtest;
 pub mod log;
+pub mod model;
 pub mod plan;
 pub mod report;
 pub mod run;

@@ -30,8 +30,8 @@ pub(crate) async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
                 };
                 let (env, _bars) = with_bars(env, json);
                 let mut notes = Vec::new();
-                let model = app::plan::model(&how).await?;
-                or_cancel(app::plan::extract(&env, &model, &file, &mut s, None, &mut notes)).await??;
+                let model = app::model::model(&how).await?;
+                or_cancel(app::model::extract(&env, &model, &file, &mut s, None, &mut notes)).await??;
                 for n in notes.iter().filter(|n| n.contains("not asking again")) {
                     eprintln!("{}", visible(n));
                 }
