@@ -1,4 +1,5 @@
-//! Renderers from constructed values: cut text, and snapshots of `flow status` and `flow assess`.
+//! Renderers from constructed values: cut text, and snapshots of `flow plan`, `flow run`'s
+//! lines, `flow status` and `flow assess`.
 
 #[test]
 fn a_cut_text_says_so() {
@@ -114,4 +115,120 @@ fn assessment_from_constructed_values() {
         .collect();
     let a = crate::app::assess::Assessment { version: 1, setup, findings: judged };
     insta::assert_snapshot!("assessment-constructed", super::assessment(&a));
+}
+
+/// `flow plan` from constructed values: a second version with its changes, a question still
+/// open, and the steps in dependency order with their gates and what they cover.
+#[test]
+fn plan_from_constructed_values() {
+    let text = "# Launch\n\n- handle 2,500 connections per second\n- RTO 2 hours\n- RTO 3 hours\n";
+    let spec = crate::domain::spec::parse("r.md", text).unwrap();
+    let plan = crate::planner::builtin::plan("r", "r.md", &spec, None);
+    let diff = crate::domain::plan::PlanDiff {
+        added: vec!["alarm-drill".into()],
+        removed: vec![],
+        changed: vec!["peak-load".into()],
+    };
+    let rec = crate::app::Recorded { version: 2, diff: Some(diff), unchanged: false, event: None };
+    let planned = crate::app::plan::Planned::new(plan, &rec, "workflows/r.toml".into());
+    insta::assert_snapshot!("plan-constructed", super::plan(&planned));
+}
+
+/// `flow run`'s event lines and its closing words, from constructed events: a preview, an
+/// approval, a submit that waits, a success, a failure, a notice not delivered, the end.
+#[test]
+fn run_lines_from_constructed_values() {
+    use crate::app::run::{RunReport, StepAfter};
+    use crate::domain::event::{Body, Event};
+    use crate::engine::RunOutcome;
+    use serde_json::json;
+    let at = |seq: u64, body: Body| Event {
+        seq,
+        at: format!("2026-12-06T00:00:{seq:02}Z"),
+        actor: "arn:aws:iam::1:user/ana".into(),
+        as_name: Some("ana".into()),
+        host: String::new(),
+        body,
+    };
+    let step = |s: &str| s.to_string();
+    let outputs = json!({"throughput_rps": 2631.5, "latency_avg_ms": 41.2}).as_object().unwrap().clone();
+    let events = vec![
+        at(1, Body::RunStarted { pid: 4242 }),
+        at(2, Body::PreviewStarted { step: step("changeset-network"), attempt: 1 }),
+        at(
+            3,
+            Body::PreviewRecorded {
+                step: step("changeset-network"),
+                artifact: "CREATE change set".into(),
+                artifact_digest: "sha256:0123456789abcdef".into(),
+                params_digest: "sha256:fedcba".into(),
+            },
+        ),
+        at(
+            4,
+            Body::Approved {
+                step: step("changeset-network"),
+                by: "arn:aws:iam::1:user/bo".into(),
+                as_name: Some("bo".into()),
+                comment: Some("one NAT per AZ, as reviewed".into()),
+                artifact_digest: "sha256:0123456789abcdef".into(),
+                params_digest: "sha256:fedcba".into(),
+                shown: None,
+                complete: false,
+                missing: vec!["one more approver".into()],
+            },
+        ),
+        at(
+            5,
+            Body::SubmitStarted {
+                step: step("quota-ec2-vcpus"),
+                attempt: 1,
+                token: "flow-r-quota-1".into(),
+                params_digest: "sha256:aa".into(),
+            },
+        ),
+        at(
+            6,
+            Body::WaitScheduled {
+                step: step("quota-ec2-vcpus"),
+                next_poll_at: 1_796_000_000_000,
+                note: "increase request CASE_OPENED".into(),
+                handle: json!({}),
+            },
+        ),
+        at(7, Body::Succeeded { step: step("peak-load"), outputs: outputs.clone(), evidence: outputs }),
+        at(
+            8,
+            Body::Failed { step: step("restore-drill"), error: "the probe never answered".into(), interrupted: false },
+        ),
+        at(9, Body::Notified { key: "failed:restore-drill".into(), ok: false, error: Some("HTTP 500".into()) }),
+        at(10, Body::RunFinished { outcome: "failed".into() }),
+    ];
+    let lines: Vec<String> = events.iter().map(super::event).collect();
+    let after = |id: &str, state: State, why: Option<&str>| StepAfter {
+        id: id.into(),
+        state,
+        why: why.map(str::to_string),
+        blocked: None,
+        digest: None,
+    };
+    let failed = RunReport {
+        runbook: "r".into(),
+        version: 2,
+        outcome: RunOutcome::Failed,
+        edited: None,
+        next_poll_at: None,
+        events: events.clone(),
+        steps: vec![after("restore-drill", State::Failed, Some("the probe never answered"))],
+    };
+    let waiting = RunReport {
+        outcome: RunOutcome::WaitingApproval,
+        steps: vec![StepAfter {
+            digest: Some("sha256:0123456789abcdef".into()),
+            ..after("changeset-network", State::WaitingApproval, None)
+        }],
+        ..failed.clone()
+    };
+    let shown = format!("{}\n\n{}\n{}", lines.join("\n"), super::run(&failed), super::run(&waiting));
+    insta::assert_snapshot!("run-lines-constructed", shown);
 }
