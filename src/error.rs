@@ -110,6 +110,17 @@ mod tests {
                 "state",
             ),
             (Error::Refused("no".into()), exit::REFUSED, "refused"),
+            (crate::workflow::Error::Missing { path: "w.toml".into() }.into(), exit::BAD_PLAN, "bad_plan"),
+            (
+                crate::workflow::Error::Write {
+                    what: "writing w.toml".into(),
+                    source: std::io::Error::other("disk full"),
+                }
+                .into(),
+                exit::INTERNAL,
+                "internal",
+            ),
+            (crate::config::Error::Setting("timeout `x`".into()).into(), exit::USAGE, "usage"),
             (Error::Planner("down".into()), exit::PLANNER, "planner"),
         ];
         for (e, code, name) in cases {

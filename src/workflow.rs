@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::domain::digest;
 use crate::domain::plan::Plan;
+
 /// Why a workflow file cannot be read, written or used, naming the file.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

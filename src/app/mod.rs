@@ -2,8 +2,9 @@
 //! same functions, which return typed, serializable structs; the front ends only parse input
 //! and render output.
 //!
-//! - [`spec`]: read a spec file; [`plan`]: plan it (builtin or LLM planner, cache, audit),
-//!   write the workflow file, record the version;
+//! - [`spec`]: read a spec file; [`plan`]: plan it (builtin or LLM planner), write the
+//!   workflow file, record the version; [`model`]: ask a model (its requirements grounded, its
+//!   plan validated and repaired; cache, audit);
 //! - [`run`]: sync an edited workflow file and run the engine;
 //! - [`status`]: steps, gates and verdicts; [`verbs`]: approve, reject, retry, skip;
 //!   [`log`]: the journal and the planner's exchanges.

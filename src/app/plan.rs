@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::model::{extract, llm_plan, model};
 use super::{ensure_meta, llm_flag, note_workflow, record_plan, Env, Recorded};
 use crate::domain::plan::{Plan, PlanDiff, PlannedBy};
 use crate::domain::replan::{self, Loss};
@@ -16,8 +17,6 @@ use crate::domain::{digest, validate};
 use crate::error::{Error, Result};
 use crate::planner;
 use crate::workflow;
-
-use super::model::{extract, llm_plan, model};
 
 /// Who drafts the plan: flow's own rules, or a model behind an OpenAI-compatible endpoint or
 /// Amazon Bedrock.
@@ -56,7 +55,7 @@ pub struct How {
     pub force: bool,
     /// The runbook's name (default: the spec file's name as a slug).
     pub runbook: Option<String>,
-    /// How long one model answer may take (default: [`default_timeout`]).
+    /// How long one model answer may take (default: [`super::model::default_timeout`]).
     pub timeout: Option<std::time::Duration>,
     /// With the builtin planner and a spec naming its `vpc`: read what runs there (read-only)
     /// and plan from it.

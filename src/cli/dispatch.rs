@@ -14,7 +14,7 @@ use crate::engine::Options;
 use crate::error::{Error, Result};
 use crate::{exit, load};
 
-pub(crate) async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
+pub(super) async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
     let rb = cli.runbook.as_deref();
     match cli.command {
         Command::Spec { file, extract, planner, model: ModelArgs { model, region, no_cache, llm_timeout }, json } => {
@@ -334,7 +334,7 @@ pub(crate) async fn dispatch(env: &Env, cli: Cli) -> Result<i32> {
 /// `flow approve` without a digest: on a terminal, print what would be approved and ask; the
 /// digest of what was printed is what gets approved (`None`: the person said no). Off a
 /// terminal (a script, CI) there is no one to show it to: the digest is required.
-pub(crate) fn confirm(env: &Env, rb: Option<&str>, step: &str) -> Result<Option<String>> {
+fn confirm(env: &Env, rb: Option<&str>, step: &str) -> Result<Option<String>> {
     use std::io::{BufRead, Write};
     if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
         return Err(Error::Usage(format!(

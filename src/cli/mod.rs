@@ -3,14 +3,14 @@
 //! stdout (the run's events on stderr); `--json` prints exactly one JSON document on stdout.
 //!
 //! Files: here `main`, the shared output helpers and the run's event lines; `dispatch` (each
-//! command), `evidence` (report, drill and loadtest, whose exit codes are verdicts).
+//! command), `verdicts` (report, drill and loadtest, whose exit codes are verdicts).
 
 pub mod args;
 pub mod progress;
 pub mod render;
 
 mod dispatch;
-mod evidence;
+mod verdicts;
 
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -27,7 +27,7 @@ use crate::engine::Reporter;
 use crate::error::{Error, Result};
 use crate::exit;
 use dispatch::*;
-use evidence::*;
+use verdicts::*;
 
 /// Run the CLI; returns the process exit code.
 pub fn main() -> i32 {

@@ -12,12 +12,7 @@ pub(super) struct Completed {
 }
 
 /// Carry out one effect through its executor; a failure becomes the message to record.
-pub(super) async fn carry_out(
-    exec: Arc<dyn Executor>,
-    ctx: Ctx,
-    params: Map<String, Value>,
-    effect: Effect,
-) -> Finished {
+async fn carry_out(exec: Arc<dyn Executor>, ctx: Ctx, params: Map<String, Value>, effect: Effect) -> Finished {
     let msg = |e: crate::executor::Error| lifecycle::Failure(e.to_string());
     match effect {
         Effect::Preview | Effect::Verify => Finished::Previewed(exec.preview(&ctx, &params).await.map_err(msg)),

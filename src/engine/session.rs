@@ -44,7 +44,7 @@ impl Engine<'_> {
     }
 
     /// Fold one event into the view and mark what it may have made ready.
-    pub(super) fn absorb(&mut self, e: &Event) -> Result<()> {
+    fn absorb(&mut self, e: &Event) -> Result<()> {
         if let Body::PlanRecorded { version, .. } = &e.body {
             self.view.apply(e);
             let plan =

@@ -16,7 +16,7 @@ pub(super) struct Indexed {
     /// Per step, how many of its needs (in order) are known done in the recorded view: a need
     /// done stays done until the plan changes (which builds a new index), so a step with
     /// thousands of needs is not asked about all of them again each time one finishes.
-    pub(super) needs_done_upto: std::cell::RefCell<Vec<usize>>,
+    needs_done_upto: std::cell::RefCell<Vec<usize>>,
 }
 
 impl Indexed {
@@ -47,7 +47,7 @@ impl Indexed {
 
     /// Are step `i`'s needs all done: in the recorded view up to the mark, then in the turn's
     /// working view (`done`). The mark moves only on what is recorded.
-    pub(super) fn needs_done(&self, i: usize, recorded: &RunbookView, done: impl Fn(&str) -> bool) -> bool {
+    fn needs_done(&self, i: usize, recorded: &RunbookView, done: impl Fn(&str) -> bool) -> bool {
         let needs = &self.plan.steps[i].needs;
         let mut upto = self.needs_done_upto.borrow_mut();
         let mut k = upto[i];
@@ -61,7 +61,7 @@ impl Indexed {
 
 /// What one turn decided.
 #[derive(Default)]
-pub(super) struct Turn {
+struct Turn {
     pub(super) staged: Vec<Event>,
     pub(super) starts: Vec<(String, Start)>,
     /// Ranks of steps that wait for a free slot.
@@ -71,7 +71,7 @@ pub(super) struct Turn {
 
 /// A turn's working copy of the view: the steps it changed, over the engine's view.
 #[derive(Default)]
-pub(super) struct Shallow {
+struct Shallow {
     pub(super) changed: HashMap<String, StepView>,
 }
 
@@ -131,7 +131,7 @@ impl Engine<'_> {
 
     /// Decide a turn against a working copy of the view: the events to record (in order), the
     /// effects to start once they are durable, and the steps left for a free slot.
-    pub(super) fn plan_turn(&self, mut dirty: BTreeSet<usize>) -> Turn {
+    fn plan_turn(&self, mut dirty: BTreeSet<usize>) -> Turn {
         let now = self.clock.now_ms();
         let mut view = Shallow::default();
         let mut t = Turn::default();

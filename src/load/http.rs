@@ -89,20 +89,20 @@ pub struct RequestSpec<'a> {
 
 impl Target {
     pub async fn resolve(r: &RequestSpec<'_>) -> Result<Target, super::Error> {
-        use super::Error::Target as Unusable;
+        use super::Error::Target as BadTarget;
         let url = r.url;
-        let host = url.host_str().ok_or_else(|| Unusable(format!("{url}: no host")))?.to_string();
+        let host = url.host_str().ok_or_else(|| BadTarget(format!("{url}: no host")))?.to_string();
         let tls = match url.scheme() {
             "http" => false,
             "https" => true,
-            s => return Err(Unusable(format!("{url}: scheme `{s}` is not http or https"))),
+            s => return Err(BadTarget(format!("{url}: scheme `{s}` is not http or https"))),
         };
         let port = url.port_or_known_default().unwrap_or(if tls { 443 } else { 80 });
         let addr = tokio::net::lookup_host((host.as_str(), port))
             .await
-            .map_err(|e| Unusable(format!("cannot resolve {host}: {e}")))?
+            .map_err(|e| BadTarget(format!("cannot resolve {host}: {e}")))?
             .next()
-            .ok_or_else(|| Unusable(format!("{host} resolves to no address")))?;
+            .ok_or_else(|| BadTarget(format!("{host} resolves to no address")))?;
         let authority = match url.port() {
             Some(p) => format!("{host}:{p}"),
             None => host.clone(),
@@ -133,11 +133,11 @@ impl Target {
             let config =
                 rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
                     .with_safe_default_protocol_versions()
-                    .map_err(|e| Unusable(e.to_string()))?
+                    .map_err(|e| BadTarget(e.to_string()))?
                     .with_root_certificates(roots)
                     .with_no_client_auth();
             let name =
-                rustls::pki_types::ServerName::try_from(host.clone()).map_err(|e| Unusable(format!("{host}: {e}")))?;
+                rustls::pki_types::ServerName::try_from(host.clone()).map_err(|e| BadTarget(format!("{host}: {e}")))?;
             Some((TlsConnector::from(Arc::new(config)), name))
         } else {
             None

@@ -1,4 +1,4 @@
-//! The command line's flags (clap). Parsed here, resolved once in [`super`], never read again.
+//! The command line's flags (clap). Parsed here, resolved once in `cli::dispatch`, never read again.
 
 mod choices;
 

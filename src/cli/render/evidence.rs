@@ -165,6 +165,6 @@ pub fn drill(r: &crate::app::drill::DrillReport) -> String {
     out
 }
 
-pub(crate) fn num_of(v: &Value, k: &str) -> String {
+fn num_of(v: &Value, k: &str) -> String {
     v.get(k).and_then(Value::as_f64).map(crate::domain::requirement::fmt_num).unwrap_or_default()
 }

@@ -115,7 +115,7 @@ pub fn status(st: &Status) -> String {
 }
 
 /// What to do next, from where the runbook stands.
-pub(crate) fn next_command(st: &Status) -> String {
+fn next_command(st: &Status) -> String {
     let any = |state: State| st.steps.iter().any(|s| s.state == state);
     let started = st.steps.iter().any(|s| !matches!(s.state, State::Pending | State::Ready));
     if st.workflow_invalid.is_some() {

@@ -1,6 +1,9 @@
 //! Renderers from constructed values: cut text, and snapshots of `flow plan`, `flow run`'s
 //! lines, `flow status` and `flow assess`.
 
+use crate::app::status::{Status, StepStatus};
+use crate::domain::lifecycle::State;
+
 #[test]
 fn a_cut_text_says_so() {
     assert_eq!(super::clip("short", 70), "short");
@@ -11,9 +14,6 @@ fn a_cut_text_says_so() {
     // Characters, not bytes: no panic inside a multi-byte one.
     assert_eq!(super::clip(&"é".repeat(80), 10), format!("{}…", "é".repeat(9)));
 }
-
-use crate::app::status::{Status, StepStatus};
-use crate::domain::lifecycle::State;
 
 fn step(id: &str, kind: &str, state: State) -> StepStatus {
     StepStatus {
@@ -117,15 +117,16 @@ fn assessment_from_constructed_values() {
     insta::assert_snapshot!("assessment-constructed", super::assessment(&a));
 }
 
-/// `flow plan` from constructed values: a second version with its changes, a question still
-/// open, and the steps in dependency order with their gates and what they cover.
+/// `flow plan` from a constructed version record over the builtin plan of a small spec: a
+/// second version with its changes, a question still open, and the steps in dependency order
+/// with their gates and what they cover.
 #[test]
 fn plan_from_constructed_values() {
     let text = "# Launch\n\n- handle 2,500 connections per second\n- RTO 2 hours\n- RTO 3 hours\n";
     let spec = crate::domain::spec::parse("r.md", text).unwrap();
     let plan = crate::planner::builtin::plan("r", "r.md", &spec, None);
     let diff = crate::domain::plan::PlanDiff {
-        added: vec!["alarm-drill".into()],
+        added: vec!["quota-eips".into()],
         removed: vec![],
         changed: vec!["peak-load".into()],
     };
@@ -191,7 +192,7 @@ fn run_lines_from_constructed_values() {
             6,
             Body::WaitScheduled {
                 step: step("quota-ec2-vcpus"),
-                next_poll_at: 1_796_000_000_000,
+                next_poll_at: 1_796_518_800_000,
                 note: "increase request CASE_OPENED".into(),
                 handle: json!({}),
             },

@@ -45,7 +45,7 @@ pub fn tokens(text: &str) -> Vec<Token> {
     out
 }
 
-pub(crate) const NEGATIONS: &[&str] = &[
+const NEGATIONS: &[&str] = &[
     "not",
     "never",
     "no",
@@ -67,7 +67,7 @@ pub(crate) const NEGATIONS: &[&str] = &[
 ];
 
 /// Comparison phrases, longest first, with what they state.
-pub(crate) fn phrase(words: &[&str]) -> Option<(Cmp, bool)> {
+fn phrase(words: &[&str]) -> Option<(Cmp, bool)> {
     // (phrase, comparison, prepositional: needs the figure right after it)
     const P: &[(&str, Cmp, bool)] = &[
         ("a maximum of", Cmp::Op(Op::Le), false),
@@ -120,10 +120,10 @@ pub(crate) fn phrase(words: &[&str]) -> Option<(Cmp, bool)> {
 }
 
 /// Words that may stand between a prepositional comparison and its figure.
-pub(crate) const PREP_GAP: &[&str] = &["a", "an", "roughly", "about", "around", "approximately", "~", "just"];
+const PREP_GAP: &[&str] = &["a", "an", "roughly", "about", "around", "approximately", "~", "just"];
 
 /// Words that may stand between any comparison and its figure.
-pub(crate) fn gap_word(t: &str) -> bool {
+fn gap_word(t: &str) -> bool {
     !matches!(t, "," | ";" | ":" | "(" | ")" | "—" | "–" | "and" | "or" | "but")
 }
 

@@ -8,53 +8,53 @@ use regex::Regex;
 
 use super::*;
 
-pub(crate) fn re(p: &str) -> Regex {
+pub(super) fn re(p: &str) -> Regex {
     Regex::new(&format!("(?i){p}")).expect("static quantity pattern")
 }
 
-pub(crate) const RATE_NOUNS: &str = r"(?:requests?|reqs?|connections?|conns?|calls?|transactions?|txns?|hits?|messages?|msgs?|events?|operations?|ops|queries|query|orders?|writes?|reads?|jobs?|records?|logins?|checkouts?|searches|uploads?|payments?|sessions?|placements?|bookings?|purchases?|sign-?ups?|authentications?|auths?|tickets?|items?|documents?|emails?|notifications?|clicks?|views?|page-?views?|impressions?|packets?|batches?|tasks?|invocations?|executions?|lookups?|reservations?|submissions?|publishes|datapoints?|spans?|logs?|lines?|rows?|files?|images?|tokens?)";
-pub(crate) const PER: &str = r"(?:\s*/\s*|\s+per\s+|\s+an?\s+|\s+each\s+)";
+pub(super) const RATE_NOUNS: &str = r"(?:requests?|reqs?|connections?|conns?|calls?|transactions?|txns?|hits?|messages?|msgs?|events?|operations?|ops|queries|query|orders?|writes?|reads?|jobs?|records?|logins?|checkouts?|searches|uploads?|payments?|sessions?|placements?|bookings?|purchases?|sign-?ups?|authentications?|auths?|tickets?|items?|documents?|emails?|notifications?|clicks?|views?|page-?views?|impressions?|packets?|batches?|tasks?|invocations?|executions?|lookups?|reservations?|submissions?|publishes|datapoints?|spans?|logs?|lines?|rows?|files?|images?|tokens?)";
+pub(super) const PER: &str = r"(?:\s*/\s*|\s+per\s+|\s+an?\s+|\s+each\s+)";
 
-pub(crate) static RATE_LONG: LazyLock<Regex> = LazyLock::new(|| {
+pub(super) static RATE_LONG: LazyLock<Regex> = LazyLock::new(|| {
     re(&format!(
         r"^(?:(?:new|http|https|successful|incoming|inbound|tcp|api|client|user)\s+)?{RATE_NOUNS}{PER}(?P<per>seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h)\b"
     ))
 });
-pub(crate) static RATE_SHORT: LazyLock<Regex> =
+pub(super) static RATE_SHORT: LazyLock<Regex> =
     LazyLock::new(|| re(r"^(?P<per>rps|qps|tps|req/s|reqs/s|r/s|rpm|rph)\b"));
 /// "1,500/min", "40/s": a count per unit of time written against the number.
-pub(crate) static RATE_SLASH: LazyLock<Regex> =
+pub(super) static RATE_SLASH: LazyLock<Regex> =
     LazyLock::new(|| re(r"^/(?P<per>s|sec|second|m|min|minute|h|hr|hour)\b"));
 /// Words that may stand between a number and its rate noun ("5,000 authentication requests
 /// per second") but not these, which are units or say something else.
-pub(crate) static NOT_BETWEEN: LazyLock<Regex> = LazyLock::new(|| {
+pub(super) static NOT_BETWEEN: LazyLock<Regex> = LazyLock::new(|| {
     re(
         r"^(?:of|in|for|at|to|on|by|from|the|a|an|and|or|per|each|every|ms|s|sec|secs|seconds?|m|min|mins|minutes?|h|hrs?|hours?|d|days?|weeks?|percent|users?|concurrent)$",
     )
 });
-pub(crate) static RATE_BARE: LazyLock<Regex> =
+pub(super) static RATE_BARE: LazyLock<Regex> =
     LazyLock::new(|| re(r"^(?:\s*/\s*|\s*per\s+|\s*an?\s+|\s*each\s+)(?P<per>second|sec|minute|min|hour)\b"));
-pub(crate) static BANDWIDTH: LazyLock<Regex> = LazyLock::new(|| {
+pub(super) static BANDWIDTH: LazyLock<Regex> = LazyLock::new(|| {
     re(
         r"^(?:[kmgt]i?b(?:it)?s?\s*/\s*(?:s|sec|min|h|day)\b|[kmgt]bps\b|bytes?\s*/\s*(?:s|min)\b|bits?\s*/\s*s\b|bps\b)",
     )
 });
-pub(crate) static PERCENT: LazyLock<Regex> = LazyLock::new(|| re(r"^(?:%|percent\b|per\s*cent\b|pct\b)"));
+pub(super) static PERCENT: LazyLock<Regex> = LazyLock::new(|| re(r"^(?:%|percent\b|per\s*cent\b|pct\b)"));
 /// Longest first; a unit must not run on into a letter (checked by [`ends_word`]), and may run
 /// on into a digit ("1h30m").
-pub(crate) const TIME_UNIT: &str = r"(?:nanoseconds?|nsecs?|ns|microseconds?|milliseconds?|millis|msecs?|ms|µs|μs|us|seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h|days?|d|weeks?|wks?)";
-pub(crate) static TIME: LazyLock<Regex> = LazyLock::new(|| re(&format!(r"^(?P<u>{TIME_UNIT})")));
-pub(crate) static TIME_MORE: LazyLock<Regex> =
+pub(super) const TIME_UNIT: &str = r"(?:nanoseconds?|nsecs?|ns|microseconds?|milliseconds?|millis|msecs?|ms|µs|μs|us|seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h|days?|d|weeks?|wks?)";
+pub(super) static TIME: LazyLock<Regex> = LazyLock::new(|| re(&format!(r"^(?P<u>{TIME_UNIT})")));
+pub(super) static TIME_MORE: LazyLock<Regex> =
     LazyLock::new(|| re(&format!(r"^\s*(?:and\s+)?(?P<n>\d+(?:\.\d+)?)\s*(?P<u>{TIME_UNIT})")));
 
 /// Time units in Russian, Korean, Chinese and Japanese (a CJK unit may run on into a particle).
-pub(crate) static TIME_INTL: LazyLock<Regex> = LazyLock::new(|| {
+pub(super) static TIME_INTL: LazyLock<Regex> = LazyLock::new(|| {
     re(
         r"^(?:(?P<cyr>миллисекунд\w*|мс|секунд\w*|сек|с|минут\w*|мин|часа|часов|час|ч|дня|дней|день|дн|суток|сутки)|(?P<cjk>밀리초|초|분|시간|일|毫秒|秒鐘|秒钟|秒|分鐘|分钟|分|小時|小时|時間|天|日))",
     )
 });
 
-pub(crate) fn intl_seconds(u: &str) -> f64 {
+pub(super) fn intl_seconds(u: &str) -> f64 {
     let u = u.to_lowercase();
     let p = |s: &str| u.starts_with(s);
     if p("милли") || u == "мс" || p("밀리") || p("毫") {
@@ -70,25 +70,25 @@ pub(crate) fn intl_seconds(u: &str) -> f64 {
     }
 }
 
-pub(crate) fn ends_word(rest: &str) -> bool {
+pub(super) fn ends_word(rest: &str) -> bool {
     !rest.chars().next().is_some_and(char::is_alphabetic)
 }
-pub(crate) static RANGE_JOIN: LazyLock<Regex> = LazyLock::new(|| re(r"^\s*(?:-|–|—|to|and)\s*"));
-pub(crate) static NINES: LazyLock<Regex> = LazyLock::new(|| {
+pub(super) static RANGE_JOIN: LazyLock<Regex> = LazyLock::new(|| re(r"^\s*(?:-|–|—|to|and)\s*"));
+pub(super) static NINES: LazyLock<Regex> = LazyLock::new(|| {
     re(r"(?:^|[^\w.])(?P<n>two|three|four|five|2|3|4|5)(?P<half>\s+and\s+a\s+half|\.5)?\s+(?:nines|9s)\b")
 });
-pub(crate) static SHARE: LazyLock<Regex> = LazyLock::new(|| {
+pub(super) static SHARE: LazyLock<Regex> = LazyLock::new(|| {
     re(
         r"^\s*of\s+(?:(?:all|the|our|its|their|incoming|user|customer|api|http)\s+)*(?:requests|calls|responses|queries|transactions|operations|reads|writes|searches|page\s+loads|users|sessions|messages|checkouts|orders|logins|uploads|hits)\b",
     )
 });
-pub(crate) static SUFFIX: LazyLock<Regex> = LazyLock::new(|| {
+pub(super) static SUFFIX: LazyLock<Regex> = LazyLock::new(|| {
     re(
         r"^\s*(?:or\s+(?P<le>less|lower|fewer|below|under|faster|shorter|sooner)\b|or\s+(?P<ge>more|higher|greater|above|over)\b|(?P<max>max(?:imum)?|at\s+most)\b|(?P<min>minimum|at\s+least)\b|or\s+better\b)",
     )
 });
 
-pub(crate) fn is_word_byte(b: u8) -> bool {
+pub(super) fn is_word_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
 
@@ -115,7 +115,7 @@ pub fn unit_seconds(u: &str) -> f64 {
 }
 
 /// Per second, from the `per` word of a rate.
-pub(crate) fn per_second(per: &str) -> f64 {
+pub(super) fn per_second(per: &str) -> f64 {
     let p = per.to_lowercase();
     if p == "rpm" || p.starts_with('m') {
         1.0 / 60.0
@@ -128,7 +128,7 @@ pub(crate) fn per_second(per: &str) -> f64 {
 
 /// A number at `i` (an ASCII digit): its value and where it ends. Groups of three by `,` or a
 /// space, decimals by `.`, a `k`, `thousand` or `million` after it.
-pub(crate) fn number(text: &str, i: usize) -> (f64, usize) {
+pub(super) fn number(text: &str, i: usize) -> (f64, usize) {
     let b = text.as_bytes();
     let digits = |from: usize| -> usize {
         let mut j = from;
@@ -200,7 +200,7 @@ pub(crate) fn number(text: &str, i: usize) -> (f64, usize) {
 }
 
 /// The unit after a number ending at `end`: class, canonical factor, where the unit ends.
-pub(crate) fn unit(text: &str, end: usize, load_sentence: bool) -> Option<(Class, f64, usize)> {
+pub(super) fn unit(text: &str, end: usize, load_sentence: bool) -> Option<(Class, f64, usize)> {
     let rest = &text[end..];
     let spaced = rest.starts_with(' ');
     let hyphen = rest.starts_with('-') && rest[1..].chars().next().is_some_and(char::is_alphabetic);
@@ -266,7 +266,7 @@ pub(crate) fn unit(text: &str, end: usize, load_sentence: bool) -> Option<(Class
     None
 }
 
-pub(crate) static PAREN_UNIT: LazyLock<Regex> = LazyLock::new(|| re(r"\(\s*(?P<u>[^()]{1,20}?)\s*\)"));
+pub(super) static PAREN_UNIT: LazyLock<Regex> = LazyLock::new(|| re(r"\(\s*(?P<u>[^()]{1,20}?)\s*\)"));
 
 /// The unit a header or label names without a number, as (class, canonical factor): a unit in
 /// parentheses ("p95 target (ms)", "Error rate (%)"), or a request rate spelled out

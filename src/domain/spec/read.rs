@@ -1,4 +1,4 @@
-//! Pass 2, reading: each unit split into sentences, each sentence read ([`reading::read`])
+//! Pass 3 of [`super::parse`], reading: each unit split into sentences, each sentence read ([`reading::read`])
 //! under what the walk found around it, into requirements not yet numbered ([`Found`]), and
 //! what else the reading found ([`Findings`]): figures left unread with why, questions,
 //! impossible figures, notes, and the first multi-AZ line.

@@ -1,4 +1,4 @@
-//! Pass 1, the Markdown walk: pulldown-cmark's events -> [`Walked`], the units of text that
+//! Pass 1 of [`super::parse`], the Markdown walk: pulldown-cmark's events -> [`Walked`], the units of text that
 //! may hold requirements (a list item, a paragraph, a heading that states a figure, a table
 //! row's cells, a k6 threshold), each with where every piece of it came from, the headings it
 //! sits under, the label of its parent list item and its table header; the context (front

@@ -41,7 +41,7 @@ impl Runner for Local {
             cmd.arg("load-worker")
                 .arg(job)
                 .stdin(std::process::Stdio::null())
-                .stdout(log.try_clone().map_err(unlogged)?)
+                .stdout(log.try_clone().map_err(|e| Error::Runner(e.to_string()))?)
                 .stderr(log)
                 .kill_on_drop(true);
             // SAFETY: between fork and exec only an async-signal-safe system call (prctl) is

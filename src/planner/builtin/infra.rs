@@ -58,8 +58,8 @@ pub(super) fn draw(d: &mut Draft) {
     if assessed {
         network_needs.push("assess");
     }
-    let subnets = network(d, &size, sized, &network_needs);
-    d.kept_subnets = subnets.arns.clone();
+    let Subnets { vpc, public, private, arns } = network(d, &size, sized, &network_needs);
+    d.kept_subnets = arns;
 
     let mut compute_needs = if keep { vec!["ip-capacity"] } else { vec!["changeset-network"] };
     compute_needs.extend(["quota-ec2-vcpus", "quota-alb"]);
@@ -68,9 +68,9 @@ pub(super) fn draw(d: &mut Draft) {
     }
     compute_needs.extend_from_slice(sized);
     let mut parameters = json!({
-        "VpcId": subnets.vpc,
-        "PublicSubnetIds": subnets.public,
-        "PrivateSubnetIds": subnets.private,
+        "VpcId": vpc,
+        "PublicSubnetIds": public,
+        "PrivateSubnetIds": private,
         "InstanceType": instance_type,
         "MinSize": size.min,
         "MaxSize": size.max,

@@ -12,7 +12,7 @@ use crate::{exit, load};
 /// `flow report`: render, then write to the file (and the charts beside it) or print. Without
 /// `-o`, HTML and Markdown go to a file named after the runbook (a page of HTML is no use on a
 /// terminal), JSON and JUnit to stdout; `-o -` prints any of them.
-pub(crate) fn report(
+pub(super) fn report(
     env: &Env,
     rb: Option<&str>,
     format: crate::report::Format,
@@ -73,7 +73,7 @@ pub(crate) fn report(
 }
 
 /// `flow report --check`'s exit code: 0 GO, 1 NO-GO, 10 UNDECIDED.
-pub(crate) fn decision_code(d: &crate::domain::verdict::Decision) -> i32 {
+pub(super) fn decision_code(d: &crate::domain::verdict::Decision) -> i32 {
     match d.word.as_str() {
         "GO" => exit::OK,
         "UNDECIDED" => exit::WAITING_APPROVAL,
@@ -81,7 +81,7 @@ pub(crate) fn decision_code(d: &crate::domain::verdict::Decision) -> i32 {
     }
 }
 
-pub(crate) async fn drill(env: &Env, d: args::Drill) -> Result<i32> {
+pub(super) async fn drill(env: &Env, d: args::Drill) -> Result<i32> {
     use crate::app::drill as ad;
     use crate::domain::catalogue::StepKind;
     use serde_json::json;
@@ -151,7 +151,7 @@ pub(crate) async fn drill(env: &Env, d: args::Drill) -> Result<i32> {
     Ok(if report.passed { exit::OK } else { exit::FAILED })
 }
 
-pub(crate) async fn loadtest(s: load::Settings, spread: &load::spread::Spread, json: bool) -> Result<i32> {
+pub(super) async fn loadtest(s: load::Settings, spread: &load::spread::Spread, json: bool) -> Result<i32> {
     let bars = Arc::new(progress::Bars::new(json));
     // With workers, Ctrl-C is the coordinator's: it stops them all, wherever they run.
     let report = app::loadtest::run(s, spread, bars).await?;
