@@ -35,7 +35,7 @@ pub enum Error {
     /// Not TOML, or not the settings flow knows (the parser's words, which point at the line).
     #[error("config {path}: {message}")]
     Parse { path: String, message: String },
-    /// A setting no command can be made of (a timeout, a webhook URL, a drill's parameters).
+    /// A setting no command can be made of (a model's timeout, a missing model).
     #[error("config {0}")]
     Setting(String),
     #[error("config {0}")]

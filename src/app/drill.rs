@@ -37,7 +37,7 @@ pub async fn run(
     params: Map<String, Value>,
     bounds: &[(&'static str, f64)],
 ) -> Result<DrillReport> {
-    kind.check_params(&params).map_err(|e| Error::Config(crate::config::Error::Setting(format!("drill: {e}"))))?;
+    kind.check_params(&params).map_err(|e| Error::Usage(format!("drill: {e}")))?;
     let exec = env
         .executors
         .executor(kind)

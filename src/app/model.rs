@@ -170,9 +170,7 @@ async fn provider(how: &How, conf: &Config) -> Result<Box<dyn Provider>> {
             let region = how.region.clone().or(env("FLOW_BEDROCK_REGION")).or(conf.bedrock.region.clone());
             Box::new(planner::bedrock::Bedrock::new(region.as_deref(), &model).await.map_err(|e| Error::Planner(e.0))?)
         }
-        Planner::Builtin => {
-            return Err(Error::Config(crate::config::Error::Setting("the builtin planner asks no model".into())))
-        }
+        Planner::Builtin => return Err(Error::Usage("the builtin planner asks no model".into())),
     })
 }
 

@@ -296,9 +296,7 @@ impl Flow {
     async fn plan(&self, Parameters(a): Parameters<PlanArg>) -> Result<CallToolResult, ErrorData> {
         let name = a.planner.as_deref().unwrap_or("builtin");
         let Ok(planner) = <app::plan::Planner as clap::ValueEnum>::from_str(name, false) else {
-            return refused(Error::Config(crate::config::Error::Setting(format!(
-                "planner `{name}`: expected builtin, openai or bedrock"
-            ))));
+            return refused(Error::Usage(format!("planner `{name}`: expected builtin, openai or bedrock")));
         };
         let how = app::plan::How { planner, model: a.model, ..app::plan::How::default() };
         // The workflow file goes where the CLI would put it: the project's `workflows/`.
@@ -403,9 +401,7 @@ impl Flow {
         let summary = format!("runbook {}: {}", r.runbook, r.decision.headline);
         let name = a.format.as_deref().unwrap_or("md");
         let Ok(format) = <crate::report::Format as clap::ValueEnum>::from_str(name, false) else {
-            return refused(Error::Config(crate::config::Error::Setting(format!(
-                "report format `{name}`: expected md, json, junit or html"
-            ))));
+            return refused(Error::Usage(format!("report format `{name}`: expected md, json, junit or html")));
         };
         let graph = match format {
             crate::report::Format::Md => {
@@ -446,11 +442,7 @@ impl Flow {
         let kind = match a.format.as_deref().unwrap_or("mermaid") {
             "mermaid" => crate::report::graph::Kind::Mermaid,
             "dot" => crate::report::graph::Kind::Dot,
-            other => {
-                return refused(Error::Config(crate::config::Error::Setting(format!(
-                    "graph format `{other}`: expected mermaid or dot"
-                ))))
-            }
+            other => return refused(Error::Usage(format!("graph format `{other}`: expected mermaid or dot"))),
         };
         match app::report::graph(&self.env, a.runbook.as_deref(), kind) {
             Ok(g) => Ok(CallToolResult::success(vec![text(visible(&g))])),

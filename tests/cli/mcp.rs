@@ -153,7 +153,11 @@ async fn an_assistant_plans_runs_and_stops_at_the_gate() {
     let bad = call(&c, "read_spec", json!({"path": "specs/none.md"})).await;
     assert_eq!(texts(&bad)[0], "error [bad_spec]: cannot read spec specs/none.md: no such file");
     let wrong = call(&c, "report", json!({"format": "pdf"})).await;
-    assert!(texts(&wrong)[0].starts_with("error [usage]: config report format `pdf`"), "{:?}", texts(&wrong));
+    assert!(
+        texts(&wrong)[0].starts_with("error [usage]: report format `pdf`: expected md, json, junit or html"),
+        "{:?}",
+        texts(&wrong)
+    );
     // A person approves on the CLI while the assistant stays connected; the assistant runs on.
     p.approve(&["changeset-backup", "--as", "ana"]).expect(OK);
     let again = call(&c, "run", json!({"runbook": "dr"})).await;
