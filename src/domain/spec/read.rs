@@ -252,8 +252,7 @@ fn read_sentence(s: &Sentence, hints: &Hints, place: &Place, f: &mut Findings, f
             f.multi_az.get_or_insert((line_at(m.start()), s.shown.clone(), scope.clone()));
         }
     }
-    let scoped = Sentence { scope: scope.clone(), shown: s.shown.clone(), ..*s };
-    if notification(&scoped, place, f, found) {
+    if notification(s, &scope, place, f, found) {
         any = true;
     }
     if let Some(at) = az {
@@ -295,8 +294,8 @@ fn read_sentence(s: &Sentence, hints: &Hints, place: &Place, f: &mut Findings, f
 
 /// Telling a person an alarm fired: its bound after the verb, else the default one. A section
 /// of alerts holds thresholds, not targets; but whom an alert reaches, and how fast, is said
-/// there too. Whether the sentence states one.
-fn notification(s: &Sentence, place: &Place, f: &mut Findings, found: &mut Vec<Found>) -> bool {
+/// there too. Whether the sentence states one; `scope` is the sentence's own.
+fn notification(s: &Sentence, scope: &Option<String>, place: &Place, f: &mut Findings, found: &mut Vec<Found>) -> bool {
     let sentence = s.text;
     let say = &place.unit.say;
     let quiet = matches!(say, Say::NotTargets(_));
@@ -327,7 +326,7 @@ fn notification(s: &Sentence, place: &Place, f: &mut Findings, found: &mut Vec<F
         value: bound.unwrap_or(requirement::DEFAULT_NOTIFICATION_S),
         line: line_at(m.start()),
         text: s.shown.clone(),
-        scope: s.scope.clone(),
+        scope: scope.clone(),
         note: bound.is_none().then(|| {
             format!(
                 "no bound written: flow holds notifications to {} minutes; write \"within N minutes\" to change it",

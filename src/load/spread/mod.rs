@@ -24,7 +24,7 @@ use async_trait::async_trait;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-pub use part::{add, share, Job, Part};
+pub use part::{add, share, Job, Part, PartError};
 pub use place::{Place, PlaceError};
 
 use super::{Error, Live, Raw, Settings};
@@ -337,9 +337,7 @@ pub async fn coordinate(
             let Seen::Running { exited } = seen[k] else { continue };
             match place.get(&part_name(k)).await {
                 Ok(Some(b)) => {
-                    let read = serde_json::from_slice::<Part>(&b)
-                        .map_err(|e| e.to_string())
-                        .and_then(|p| p.raw().map_err(|e| e.to_string()));
+                    let read = serde_json::from_slice::<Part>(&b).map_err(PartError::from).and_then(|p| p.raw());
                     seen[k] = match read {
                         Ok(raw) => Seen::Measured(Box::new(raw)),
                         Err(e) => Seen::Failed(format!("wrote figures that cannot be read: {e}")),

@@ -26,6 +26,8 @@ pub enum PartError {
     Unpack(#[from] hdrhistogram::serialization::DeserializeError),
     #[error("{url}: {source}")]
     Url { url: String, source: url::ParseError },
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
 }
 
 pub(crate) fn pack(h: &Histogram<u64>) -> Result<String, PartError> {
